@@ -1,0 +1,13 @@
+/**
+ * autoglm's library API. Everything the CLI does is a function here.
+ */
+export { DataType, dtypeName, dtypeFromName, dtypeBits, isFloatType } from './ir/dtype.js';
+export { Tensor, type TensorArray, type ExternalRef } from './ir/tensor.js';
+export { Value, Node, Graph, Attribute, AttrType, IRError, NameSet, f, fs, type Use, type AddNodeOptions } from './ir/graph.js';
+export { Model, ModelFunction, type OpsetImport } from './ir/model.js';
+export { tensorType, elemTypeOf, shapeOf, withElemType, type Dim, type TypeProto } from './ir/types.js';
+export { verify, checkModel, VerifyError } from './ir/verify.js';
+export { createModel, GraphBuilder, subgraph, floatTensor, int64Tensor, int32Tensor, boolTensor, ints, scalar } from './ir/builder.js';
+export { loadModel, saveModel, decodeModelBytes, forEachTensor, type SaveOptions, type SaveResult, type LoadOptions } from './onnx/io.js';
+export { encodeModel } from './onnx/encode.js';
+export { AutoglmError, ModelFormatError, UsageError, OperationError, EXIT } from './errors.js';

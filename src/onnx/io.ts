@@ -1,0 +1,269 @@
+/**
+ * Reading and writing model files: whole-file reads with tensors left as views on the file's bytes, lazy external
+ * data, atomic writes (temporary file + rename), and external-data output.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ModelFormatError, UsageError } from '../errors.js';
+import type { Model } from '../ir/model.js';
+import type { Tensor, ExternalRef } from '../ir/tensor.js';
+import { decodeMessage, encodeMessage } from './schema.js';
+import { modelFromMsg, modelToMsg, resolveInside } from './serde.js';
+import { WireError } from './wire.js';
+
+/** protobuf refuses messages of 2 GiB or more */
+export const PROTOBUF_LIMIT = 2 ** 31 - 1;
+
+export interface LoadOptions {
+  /** folder for external data (default: the model file's folder) */
+  baseDir?: string;
+}
+
+/** Reads an ONNX model file. Bad input raises ModelFormatError with one clear sentence. */
+export function loadModel(file: string, opts: LoadOptions = {}): Model {
+  const abs = path.resolve(file);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(abs);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ModelFormatError(code === 'ENOENT' ? `${file}: no such file` : `${file}: cannot read (${code})`);
+  }
+  if (st.isDirectory()) throw new ModelFormatError(`${file}: is a directory, not an ONNX file`);
+  if (!st.isFile()) throw new ModelFormatError(`${file}: is not a regular file`);
+  if (st.size === 0) throw new ModelFormatError(`${file}: is empty`);
+  if (st.size > PROTOBUF_LIMIT) throw new ModelFormatError(`${file}: is ${st.size} bytes, over protobuf's 2 GB limit; large models keep their weights in external data files`);
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(abs);
+  } catch (e) {
+    throw new ModelFormatError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? e})`);
+  }
+  const baseDir = opts.baseDir ?? path.dirname(abs);
+  const model = decodeModelBytes(bytes, baseDir, file);
+  let externalBytes = 0;
+  const externalFiles = new Set<string>();
+  forEachTensor(model, (t) => {
+    const ref = t.external;
+    if (ref) {
+      externalBytes += ref.length;
+      externalFiles.add(ref.location);
+    }
+  });
+  model.source = { path: abs, baseDir, fileSize: st.size, externalBytes, externalFiles: [...externalFiles] };
+  return model;
+}
+
+/** Decodes a model from bytes (external data, if any, is resolved against baseDir). */
+export function decodeModelBytes(bytes: Uint8Array, baseDir?: string, label = 'model'): Model {
+  const head = Buffer.from(bytes.subarray(0, 64)).toString('latin1').trimStart();
+  if (head.startsWith('{') || head.startsWith('[')) throw new ModelFormatError(`${label}: looks like a JSON file, not an ONNX model (binary protobuf)`);
+  const sizes = new Map<string, number>();
+  const checkExternal = (ref: ExternalRef, name: string) => {
+    let size = sizes.get(ref.path);
+    if (size === undefined) {
+      try {
+        const st = fs.statSync(ref.path);
+        if (!st.isFile()) throw new Error('not a file');
+        size = st.size;
+      } catch {
+        throw new ModelFormatError(`${label}: external data file '${ref.location}' for tensor '${name}' is missing`);
+      }
+      sizes.set(ref.path, size);
+    }
+    if (ref.offset + ref.length > size) throw new ModelFormatError(`${label}: tensor '${name}' needs bytes ${ref.offset}..${ref.offset + ref.length} of '${ref.location}', which has only ${size}`);
+  };
+  let msg;
+  try {
+    msg = decodeMessage('ModelProto', bytes);
+  } catch (e) {
+    if (e instanceof WireError) throw new ModelFormatError(`${label}: not a valid ONNX model (${e.message}); the file may be truncated or of another format`);
+    throw e;
+  }
+  try {
+    return modelFromMsg(msg, { baseDir, checkExternal });
+  } catch (e) {
+    if (e instanceof ModelFormatError) throw new ModelFormatError(`${label}: ${e.message.replace(/^not an ONNX model/, 'not an ONNX model')}`);
+    throw e;
+  }
+}
+
+export interface SaveOptions {
+  /**
+   * Write tensor data to a separate file: true, false, or 'auto' (default: keep external data if the model was
+   * loaded with it, and switch to it when the file would pass protobuf's 2 GB limit).
+   */
+  externalData?: boolean | 'auto';
+  /** external data file name, relative to the output's folder (default: `<output name>.data`) */
+  location?: string;
+  /** tensors smaller than this many bytes stay inline (default 1024) */
+  sizeThreshold?: number;
+  /** allow writing over the file the model was loaded from */
+  overwriteInput?: boolean;
+}
+
+export interface SaveResult {
+  path: string;
+  bytes: number;
+  externalPath?: string;
+  externalBytes: number;
+}
+
+/** Writes a model atomically. The model's own file is never overwritten unless `overwriteInput` is set. */
+export function saveModel(model: Model, file: string, opts: SaveOptions = {}): SaveResult {
+  const abs = path.resolve(file);
+  const dir = path.dirname(abs);
+  checkOutputPath(abs, model, opts);
+  const threshold = opts.sizeThreshold ?? 1024;
+  const initializers = collectInitializers(model);
+  const inlineEstimate = estimateSize(model);
+  const wantExternal = opts.externalData === true || (opts.externalData !== false && ((model.source?.externalBytes ?? 0) > 0 || inlineEstimate > PROTOBUF_LIMIT - 64 * 1024 * 1024));
+  const location = opts.location ?? `${path.basename(abs)}.data`;
+  let dataTmp: string | undefined;
+  let dataPath: string | undefined;
+  let externalBytes = 0;
+  const newRefs = new Map<Tensor, ExternalRef>();
+  try {
+    if (wantExternal) {
+      dataPath = resolveInside(dir, location);
+      if (!dataPath) throw new UsageError(`external data location '${location}' must be a relative path inside the output folder`);
+      dataTmp = tempName(dataPath);
+      const fd = fs.openSync(dataTmp, 'w');
+      try {
+        let offset = 0;
+        for (const t of initializers) {
+          if (t.dataType === 8 || t.byteLength < threshold) continue;
+          const bytes = t.readRawUncached();
+          const pad = (64 - (offset % 64)) % 64;
+          if (pad) offset += fs.writeSync(fd, new Uint8Array(pad), 0, pad, offset);
+          writeAll(fd, bytes, offset);
+          const entries = [
+            { key: 'location', value: location },
+            { key: 'offset', value: String(offset) },
+            { key: 'length', value: String(bytes.length) },
+          ];
+          newRefs.set(t, { location, offset, length: bytes.length, baseDir: dir, path: dataPath, entries });
+          offset += bytes.length;
+        }
+        externalBytes = offset;
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+    const msg = modelToMsg(model, { externalize: (t) => newRefs.get(t)?.entries });
+    const { parts, size } = encodeMessage('ModelProto', msg);
+    if (size > PROTOBUF_LIMIT) throw new UsageError(`the model would be ${size} bytes, over protobuf's 2 GB limit; save with external data`);
+    writeFileAtomic(abs, parts, () => {
+      if (dataTmp && dataPath) fs.renameSync(dataTmp, dataPath);
+      dataTmp = undefined;
+    });
+    // tensors now live in the new data file: point them there (their old file may just have been replaced)
+    for (const [t, ref] of newRefs) if (t.isExternal) t.setExternal(ref);
+    if (model.source && model.source.path === abs) model.source = { ...model.source, fileSize: size, externalBytes };
+    return { path: abs, bytes: size, externalPath: dataPath && externalBytes > 0 ? dataPath : undefined, externalBytes };
+  } finally {
+    if (dataTmp) fs.rmSync(dataTmp, { force: true });
+  }
+}
+
+function checkOutputPath(abs: string, model: Model, opts: SaveOptions): void {
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.statSync(abs);
+  } catch {
+    st = undefined;
+  }
+  if (st?.isDirectory()) throw new UsageError(`${abs}: output path is a directory`);
+  if (!opts.overwriteInput && model.source && path.resolve(model.source.path) === abs)
+    throw new UsageError(`refusing to overwrite the input model ${abs}; choose another output path or ask for it explicitly`);
+  const dir = path.dirname(abs);
+  try {
+    if (!fs.statSync(dir).isDirectory()) throw new Error();
+  } catch {
+    throw new UsageError(`${abs}: output folder ${dir} does not exist`);
+  }
+  try {
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch {
+    throw new UsageError(`${abs}: output folder is not writable`);
+  }
+}
+
+function tempName(target: string): string {
+  return path.join(path.dirname(target), `.${path.basename(target)}.autoglm-${process.pid}-${Math.random().toString(36).slice(2, 10)}.tmp`);
+}
+
+function writeAll(fd: number, bytes: Uint8Array, position: number): void {
+  let done = 0;
+  while (done < bytes.length) done += fs.writeSync(fd, bytes, done, bytes.length - done, position + done);
+}
+
+/**
+ * Writes parts to a temporary file beside the target, syncs it, and renames it over the target, so an interrupted
+ * write never leaves a half-written file in place of the previous one. `beforeRename` runs just before the rename.
+ */
+export function writeFileAtomic(target: string, parts: Uint8Array[], beforeRename?: () => void): void {
+  const tmp = tempName(target);
+  const fd = fs.openSync(tmp, 'w', 0o644);
+  let ok = false;
+  try {
+    for (let i = 0; i < parts.length; ) {
+      const batch = parts.slice(i, i + 512);
+      let total = batch.reduce((a, p) => a + p.length, 0);
+      let written = fs.writevSync(fd, batch);
+      // writev may write partially: finish the batch part by part
+      if (written < total) {
+        for (const p of batch) {
+          if (written >= p.length) {
+            written -= p.length;
+            continue;
+          }
+          let off = written;
+          while (off < p.length) off += fs.writeSync(fd, p, off, p.length - off);
+          written = 0;
+        }
+      }
+      total = 0;
+      i += 512;
+    }
+    fs.fsyncSync(fd);
+    ok = true;
+  } finally {
+    fs.closeSync(fd);
+    if (!ok) fs.rmSync(tmp, { force: true });
+  }
+  try {
+    beforeRename?.();
+    fs.renameSync(tmp, target);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** Every tensor of the model: initializers, Constant/attribute tensors, in all graphs and functions. */
+export function forEachTensor(model: Model, fn: (t: Tensor, where: 'initializer' | 'attribute') => void): void {
+  for (const g of model.allGraphs()) {
+    for (const v of g.initializers.values()) fn(v.initializer!, 'initializer');
+    for (const n of g.nodes)
+      for (const a of n.attributes.values()) {
+        if (a.type === 4 && a.value) fn(a.value as Tensor, 'attribute');
+        else if (a.type === 9 && a.value) for (const t of a.value as Tensor[]) fn(t, 'attribute');
+      }
+  }
+}
+
+function collectInitializers(model: Model): Tensor[] {
+  const out: Tensor[] = [];
+  for (const g of model.allGraphs()) for (const v of g.initializers.values()) out.push(v.initializer!);
+  return out;
+}
+
+function estimateSize(model: Model): number {
+  let n = 0;
+  forEachTensor(model, (t) => {
+    n += t.byteLength;
+  });
+  return n;
+}
