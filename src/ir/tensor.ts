@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import { DataType, dtypeBits, dtypeField, dtypeName, isKnownDataType, rawByteLength, type TypedFieldName } from './dtype.js';
 import { bfloat16ToFloat32, float16ToFloat32, float8ToFloat32, float4e2m1ToFloat32, unpack4bit } from './float-codecs.js';
 import type { Msg } from '../onnx/schema.js';
+import { copyBytes } from '../onnx/wire.js';
 
 export interface ExternalRef {
   /** path relative to the model's folder, as written in the file */
@@ -351,7 +352,7 @@ function typedArrayFor(t: number, values: readonly (number | bigint)[]): TensorA
 export function viewAs(t: number, bytes: Uint8Array): TensorArray {
   const make = (Ctor: any, width: number): TensorArray => {
     if (bytes.length % width !== 0) throw new TensorError(`${bytes.length} bytes is not a whole number of ${dtypeName(t)} elements`);
-    const src = bytes.byteOffset % width === 0 ? bytes : bytes.slice();
+    const src = bytes.byteOffset % width === 0 ? bytes : copyBytes(bytes);
     return new Ctor(src.buffer, src.byteOffset, src.length / width);
   };
   switch (t) {

@@ -132,7 +132,8 @@ export function saveModel(model: Model, file: string, opts: SaveOptions = {}): S
       try {
         let offset = 0;
         for (const t of initializers) {
-          if (t.dataType === 8 || t.byteLength < threshold) continue;
+          // tensors that were external stay external; others move out from the size threshold on
+          if (t.dataType === 8 || (t.byteLength < threshold && !t.isExternal)) continue;
           const bytes = t.readRawUncached();
           const pad = (64 - (offset % 64)) % 64;
           if (pad) offset += fs.writeSync(fd, new Uint8Array(pad), 0, pad, offset);
@@ -155,7 +156,13 @@ export function saveModel(model: Model, file: string, opts: SaveOptions = {}): S
     const { parts, size } = encodeMessage('ModelProto', msg);
     if (size > PROTOBUF_LIMIT) throw new UsageError(`the model would be ${size} bytes, over protobuf's 2 GB limit; save with external data`);
     writeFileAtomic(abs, parts, () => {
-      if (dataTmp && dataPath) fs.renameSync(dataTmp, dataPath);
+      if (!dataTmp || !dataPath) return;
+      if (externalBytes === 0) return; // nothing went external: leave any existing data file alone
+      // tensors still reading the file about to be replaced must take their bytes first
+      forEachTensor(model, (t) => {
+        if (t.external?.path === dataPath && !newRefs.has(t)) t.internalize();
+      });
+      fs.renameSync(dataTmp, dataPath);
       dataTmp = undefined;
     });
     // tensors now live in the new data file: point them there (their old file may just have been replaced)

@@ -8,7 +8,7 @@
  * - Encoding writes known fields in field-number order, as protobuf's C++ runtime does, so a model written by
  *   `onnx.save` round-trips byte for byte in the common case.
  */
-import { Reader, Writer, WireError, varintSize, utf8Length, textEncoder } from './wire.js';
+import { Reader, Writer, WireError, varintSize, utf8Length, textEncoder, copyBytes } from './wire.js';
 
 export interface Msg {
   [field: string]: unknown;
@@ -230,7 +230,7 @@ function readPacked(r: Reader, t: PackedArray, wireType: number, prev: unknown):
       if (payload.length % width !== 0) throw new WireError('packed array length is not a multiple of its element size');
       const n = payload.length / width;
       const aligned = payload.byteOffset % width === 0;
-      const src = aligned ? payload : payload.slice();
+      const src = aligned ? payload : copyBytes(payload);
       values = t === 'f32[]' ? new Float32Array(src.buffer, src.byteOffset, n) : new Float64Array(src.buffer, src.byteOffset, n);
     } else {
       const sub = new Reader(payload);

@@ -130,9 +130,11 @@ export class Reader {
         if (this.pos + 8 > this.end) throw new WireError('truncated fixed64');
         this.pos += 8;
         break;
-      case 2:
-        this.pos += this.uint32Len();
+      case 2: {
+        const len = this.uint32Len(); // read before adding: `pos += f()` would use the old pos
+        this.pos += len;
         break;
+      }
       case 5:
         if (this.pos + 4 > this.end) throw new WireError('truncated fixed32');
         this.pos += 4;
@@ -278,3 +280,10 @@ export function utf8Length(s: string): number {
 }
 
 export { textEncoder, textDecoder };
+
+/** A copy in a fresh, aligned ArrayBuffer (Buffer#slice would return a view). */
+export function copyBytes(b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(b.length);
+  out.set(b);
+  return out;
+}
