@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import { DataType, dtypeBits, dtypeField, dtypeName, isKnownDataType, rawByteLength, type TypedFieldName } from './dtype.js';
 import { bfloat16ToFloat32, float16ToFloat32, float8ToFloat32, float4e2m1ToFloat32, unpack4bit } from './float-codecs.js';
 import type { Msg } from '../onnx/schema.js';
-import { copyBytes } from '../onnx/wire.js';
+import { copyBytes, LazyBytes, type Bytes } from '../onnx/wire.js';
 
 export interface ExternalRef {
   /** path relative to the model's folder, as written in the file */
@@ -26,6 +26,7 @@ export interface ExternalRef {
 
 type Source =
   | { kind: 'raw'; bytes: Uint8Array }
+  | { kind: 'lazy'; bytes: LazyBytes; cached?: Uint8Array }
   | { kind: 'field'; field: TypedFieldName; values: ArrayLike<number | bigint> & { length: number } }
   | { kind: 'strings'; values: Uint8Array[] }
   | { kind: 'external'; ref: ExternalRef; cached?: Uint8Array };
@@ -64,8 +65,8 @@ export class Tensor {
 
   // ---------------------------------------------------------------------------------- construction helpers
 
-  static fromRaw(dataType: number, dims: readonly number[], bytes: Uint8Array, name = ''): Tensor {
-    return new Tensor({ name, dataType, dims, source: { kind: 'raw', bytes } });
+  static fromRaw(dataType: number, dims: readonly number[], bytes: Uint8Array | LazyBytes, name = ''): Tensor {
+    return new Tensor({ name, dataType, dims, source: bytes instanceof LazyBytes ? { kind: 'lazy', bytes } : { kind: 'raw', bytes } });
   }
   static fromField(dataType: number, dims: readonly number[], field: TypedFieldName, values: ArrayLike<number | bigint> & { length: number }, name = ''): Tensor {
     return new Tensor({ name, dataType, dims, source: { kind: 'field', field, values } });
@@ -113,9 +114,14 @@ export class Tensor {
   get external(): ExternalRef | undefined {
     return this.source.kind === 'external' ? this.source.ref : undefined;
   }
-  /** How the data is held now: raw bytes, a typed field, strings, or external. */
+  /** How the data is held now: raw bytes (in memory, or still in the model file: 'lazy'), a typed field, strings, or external. */
   get storage(): Source['kind'] {
     return this.source.kind;
+  }
+  /** Whether the bytes are in memory (false while they are still only in the model file or an external file). */
+  get isLoaded(): boolean {
+    const s = this.source;
+    return s.kind === 'lazy' || s.kind === 'external' ? s.cached !== undefined : true;
   }
   /** The typed field and its values, when the data came from one and has not changed. */
   get fieldValues(): { field: TypedFieldName; values: ArrayLike<number | bigint> } | undefined {
@@ -137,6 +143,9 @@ export class Tensor {
     switch (s.kind) {
       case 'raw':
         return s.bytes;
+      case 'lazy':
+        if (!s.cached) s.cached = s.bytes.read();
+        return s.cached;
       case 'external':
         if (!s.cached) s.cached = this.readExternal();
         return s.cached;
@@ -149,7 +158,14 @@ export class Tensor {
   /** Reads external data without keeping it (used when saving, so a large model is not held twice). */
   readRawUncached(): Uint8Array {
     if (this.source.kind === 'external') return this.source.cached ?? this.readExternal();
+    if (this.source.kind === 'lazy') return this.source.cached ?? this.source.bytes.read();
     return this.rawBytes();
+  }
+  /** The raw bytes for writing: a lazy range of the model file is passed on unread, to be streamed by the writer. */
+  rawForWrite(): Bytes {
+    const s = this.source;
+    if (s.kind === 'lazy' && !s.cached) return s.bytes;
+    return this.readRawUncached();
   }
   private readExternal(): Uint8Array {
     const ref = (this.source as { ref: ExternalRef }).ref;
@@ -293,6 +309,8 @@ export class Tensor {
     const source: Source =
       s.kind === 'raw'
         ? { kind: 'raw', bytes: s.bytes }
+        : s.kind === 'lazy'
+          ? { kind: 'lazy', bytes: s.bytes, cached: s.cached }
         : s.kind === 'field'
           ? { kind: 'field', field: s.field, values: s.values }
           : s.kind === 'strings'

@@ -9,7 +9,7 @@ import type { Model } from '../ir/model.js';
 import type { Tensor, ExternalRef } from '../ir/tensor.js';
 import { decodeMessage, encodeMessage } from './schema.js';
 import { modelFromMsg, modelToMsg, resolveInside } from './serde.js';
-import { WireError } from './wire.js';
+import { FileSource, MemorySource, WireError, isLazy, type ByteSource, type Bytes } from './wire.js';
 
 /** protobuf refuses messages of 2 GiB or more */
 export const PROTOBUF_LIMIT = 2 ** 31 - 1;
@@ -33,14 +33,15 @@ export function loadModel(file: string, opts: LoadOptions = {}): Model {
   if (!st.isFile()) throw new ModelFormatError(`${file}: is not a regular file`);
   if (st.size === 0) throw new ModelFormatError(`${file}: is empty`);
   if (st.size > PROTOBUF_LIMIT) throw new ModelFormatError(`${file}: is ${st.size} bytes, over protobuf's 2 GB limit; large models keep their weights in external data files`);
-  let bytes: Buffer;
+  let source: FileSource;
   try {
-    bytes = fs.readFileSync(abs);
+    source = new FileSource(abs);
   } catch (e) {
     throw new ModelFormatError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? e})`);
   }
   const baseDir = opts.baseDir ?? path.dirname(abs);
-  const model = decodeModelBytes(bytes, baseDir, file);
+  // weights are not read here: raw_data of 64 KiB or more stays on disk until a pass or a save asks for it
+  const model = decodeModelSource(source, baseDir, file);
   let externalBytes = 0;
   const externalFiles = new Set<string>();
   forEachTensor(model, (t) => {
@@ -56,7 +57,11 @@ export function loadModel(file: string, opts: LoadOptions = {}): Model {
 
 /** Decodes a model from bytes (external data, if any, is resolved against baseDir). */
 export function decodeModelBytes(bytes: Uint8Array, baseDir?: string, label = 'model'): Model {
-  const head = Buffer.from(bytes.subarray(0, 64)).toString('latin1').trimStart();
+  return decodeModelSource(new MemorySource(bytes), baseDir, label);
+}
+
+function decodeModelSource(src: ByteSource, baseDir: string | undefined, label: string): Model {
+  const head = Buffer.from(src.read(0, Math.min(64, src.length))).toString('latin1').trimStart();
   if (head.startsWith('{') || head.startsWith('[')) throw new ModelFormatError(`${label}: looks like a JSON file, not an ONNX model (binary protobuf)`);
   const sizes = new Map<string, number>();
   const checkExternal = (ref: ExternalRef, name: string) => {
@@ -75,7 +80,7 @@ export function decodeModelBytes(bytes: Uint8Array, baseDir?: string, label = 'm
   };
   let msg;
   try {
-    msg = decodeMessage('ModelProto', bytes);
+    msg = decodeMessage('ModelProto', src);
   } catch (e) {
     if (e instanceof WireError) throw new ModelFormatError(`${label}: not a valid ONNX model (${e.message}); the file may be truncated or of another format`);
     throw e;
@@ -210,30 +215,40 @@ function writeAll(fd: number, bytes: Uint8Array, position: number): void {
  * Writes parts to a temporary file beside the target, syncs it, and renames it over the target, so an interrupted
  * write never leaves a half-written file in place of the previous one. `beforeRename` runs just before the rename.
  */
-export function writeFileAtomic(target: string, parts: Uint8Array[], beforeRename?: () => void): void {
+export function writeFileAtomic(target: string, parts: Bytes[], beforeRename?: () => void): void {
   const tmp = tempName(target);
   const fd = fs.openSync(tmp, 'w', 0o644);
   let ok = false;
   try {
-    for (let i = 0; i < parts.length; ) {
-      const batch = parts.slice(i, i + 512);
-      let total = batch.reduce((a, p) => a + p.length, 0);
-      let written = fs.writevSync(fd, batch);
-      // writev may write partially: finish the batch part by part
-      if (written < total) {
-        for (const p of batch) {
-          if (written >= p.length) {
-            written -= p.length;
-            continue;
-          }
-          let off = written;
-          while (off < p.length) off += fs.writeSync(fd, p, off, p.length - off);
-          written = 0;
+    let pos = 0;
+    let batch: Uint8Array[] = [];
+    let batchBytes = 0;
+    const flush = () => {
+      if (!batch.length) return;
+      writeBatch(fd, batch, batchBytes, pos);
+      pos += batchBytes;
+      batch = [];
+      batchBytes = 0;
+    };
+    let copyBuf: Uint8Array | undefined;
+    for (const p of parts) {
+      if (isLazy(p)) {
+        // stream a range of the source file through one reused buffer: no copy of the whole tensor in memory
+        flush();
+        copyBuf ??= new Uint8Array(8 << 20);
+        for (let off = 0; off < p.length; off += copyBuf.length) {
+          const n = Math.min(copyBuf.length, p.length - off);
+          p.readInto(copyBuf, off, n);
+          writeAll(fd, copyBuf.subarray(0, n), pos);
+          pos += n;
         }
+        continue;
       }
-      total = 0;
-      i += 512;
+      batch.push(p);
+      batchBytes += p.length;
+      if (batch.length >= 512) flush();
     }
+    flush();
     fs.fsyncSync(fd);
     ok = true;
   } finally {
@@ -246,6 +261,22 @@ export function writeFileAtomic(target: string, parts: Uint8Array[], beforeRenam
   } catch (e) {
     fs.rmSync(tmp, { force: true });
     throw e;
+  }
+}
+
+/** writev at a position, finishing part by part when the kernel writes less than asked. */
+function writeBatch(fd: number, batch: Uint8Array[], total: number, position: number): void {
+  let written = fs.writevSync(fd, batch, position);
+  if (written >= total) return;
+  let at = 0;
+  for (const p of batch) {
+    const end = at + p.length;
+    if (written < end) {
+      const from = Math.max(0, written - at);
+      writeAll(fd, p.subarray(from), position + at + from);
+      written = end;
+    }
+    at = end;
   }
 }
 

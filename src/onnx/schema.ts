@@ -8,11 +8,12 @@
  * - Encoding writes known fields in field-number order, as protobuf's C++ runtime does, so a model written by
  *   `onnx.save` round-trips byte for byte in the common case.
  */
-import { Reader, Writer, WireError, varintSize, utf8Length, textEncoder, copyBytes } from './wire.js';
+import { Reader, Writer, WireError, varintSize, utf8Length, textEncoder, copyBytes, materialize, type ByteSource, type Bytes } from './wire.js';
 
 export interface Msg {
   [field: string]: unknown;
-  $unknown?: Uint8Array[];
+  /** fields this schema does not know, as their exact wire bytes (lazy ranges when large and read from a file) */
+  $unknown?: Bytes[];
 }
 
 type Scalar = 'int32' | 'int64' | 'uint64' | 'float' | 'double' | 'string' | 'bytes';
@@ -224,7 +225,7 @@ function readPacked(r: Reader, t: PackedArray, wireType: number, prev: unknown):
   const elemWire = t === 'f32[]' ? 5 : t === 'f64[]' ? 1 : 0;
   let values: ArrayLike<number | bigint> & { length: number };
   if (wireType === 2) {
-    const payload = r.bytes();
+    const payload = r.bytesNow();
     if (t === 'f32[]' || t === 'f64[]') {
       const width = t === 'f32[]' ? 4 : 8;
       if (payload.length % width !== 0) throw new WireError('packed array length is not a multiple of its element size');
@@ -255,9 +256,10 @@ function readPacked(r: Reader, t: PackedArray, wireType: number, prev: unknown):
   return values;
 }
 
-export function decodeMessage(type: string, buf: Uint8Array, start = 0, end = buf.length): Msg {
+/** Decodes one message from a buffer or a file source (bytes [start, end)). */
+export function decodeMessage(type: string, src: Uint8Array | ByteSource, start = 0, end?: number): Msg {
   const s = schema(type);
-  const r = new Reader(buf, start, end);
+  const r = new Reader(src, start, end);
   const out: Msg = {};
   while (!r.done) {
     const tagStart = r.pos;
@@ -273,8 +275,8 @@ export function decodeMessage(type: string, buf: Uint8Array, start = 0, end = bu
     const t = f.type;
     if (typeof t === 'object') {
       if (wt !== 2) throw new WireError(`${type}.${f.name}: expected a message`);
-      const payload = r.bytes();
-      const sub = decodeMessage(t.msg, payload);
+      const [ps, pe] = r.range();
+      const sub = decodeMessage(t.msg, r.src, ps, pe);
       if (f.repeated) ((out[f.name] as Msg[] | undefined) ?? (out[f.name] = [])).push(sub);
       else out[f.name] = out[f.name] ? mergeMsg(out[f.name] as Msg, sub) : sub;
       continue;
@@ -286,7 +288,7 @@ export function decodeMessage(type: string, buf: Uint8Array, start = 0, end = bu
     const sc = t as Scalar;
     if (f.repeated && wt === 2 && WIRE_OF[sc] !== 2) {
       // packed encoding of a repeated scalar
-      const payload = r.bytes();
+      const payload = r.bytesNow();
       const sub = new Reader(payload);
       const arr = ((out[f.name] as unknown[] | undefined) ?? (out[f.name] = [])) as unknown[];
       while (!sub.done) arr.push(readScalar(sub, sc));
@@ -332,7 +334,7 @@ function scalarSize(t: Scalar, v: unknown): number {
       return varintSize(n) + n;
     }
     case 'bytes': {
-      const n = (v as Uint8Array).length;
+      const n = (v as Bytes).length;
       return varintSize(n) + n;
     }
   }
@@ -394,8 +396,8 @@ function writeScalar(w: Writer, t: Scalar, v: unknown): void {
     case 'string':
       return w.string(v as string);
     case 'bytes':
-      w.uint32((v as Uint8Array).length);
-      return w.raw(v as Uint8Array);
+      w.uint32((v as Bytes).length);
+      return w.raw(v as Bytes);
   }
 }
 
@@ -434,7 +436,7 @@ export function writeMessage(w: Writer, type: string, m: Msg, cache: SizeCache):
 }
 
 /** Encodes a message to a list of byte parts (large weights are the caller's own views, not copies). */
-export function encodeMessage(type: string, m: Msg): { parts: Uint8Array[]; size: number } {
+export function encodeMessage(type: string, m: Msg): { parts: Bytes[]; size: number } {
   const cache: SizeCache = new Map();
   const size = messageSize(type, m, cache);
   const w = new Writer();
@@ -447,11 +449,11 @@ export function encodeMessage(type: string, m: Msg): { parts: Uint8Array[]; size
 /** Concatenates parts; only for small messages (tests, tensors of a few KB). */
 export function encodeMessageToBytes(type: string, m: Msg): Uint8Array {
   const { parts, size } = encodeMessage(type, m);
-  if (parts.length === 1) return parts[0];
+  if (parts.length === 1) return materialize(parts[0]);
   const out = new Uint8Array(size);
   let o = 0;
   for (const p of parts) {
-    out.set(p, o);
+    out.set(materialize(p), o);
     o += p.length;
   }
   return out;

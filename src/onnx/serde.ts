@@ -12,7 +12,7 @@ import { DataType, dtypeField, isKnownDataType, type TypedFieldName } from '../i
 import { Attribute, AttrType, Graph, Node, Value, type AttrValue } from '../ir/graph.js';
 import { Model, ModelFunction, type OpsetImport } from '../ir/model.js';
 import { Tensor, type ExternalRef } from '../ir/tensor.js';
-import { textDecoder, textEncoder } from './wire.js';
+import { isLazy, materialize, textDecoder, textEncoder, type Bytes } from './wire.js';
 import type { Msg } from './schema.js';
 
 export interface DecodeContext {
@@ -227,7 +227,7 @@ function attributeFromMsg(am: Msg, scope: Scope, ctx: DecodeContext, where: stri
       value = am.i as number | bigint | undefined;
       break;
     case AttrType.STRING:
-      value = am.s === undefined ? undefined : bytesToStringOrBytes(am.s as Uint8Array);
+      value = am.s === undefined ? undefined : bytesToStringOrBytes(materialize(am.s as Bytes));
       break;
     case AttrType.TENSOR:
       value = am.t ? tensorFromMsg(am.t as Msg, ctx) : undefined;
@@ -242,7 +242,7 @@ function attributeFromMsg(am: Msg, scope: Scope, ctx: DecodeContext, where: stri
       value = (am.ints as (number | bigint)[] | undefined) ?? [];
       break;
     case AttrType.STRINGS:
-      value = ((am.strings as Uint8Array[] | undefined) ?? []).map(bytesToStringOrBytes);
+      value = ((am.strings as Bytes[] | undefined) ?? []).map((b) => bytesToStringOrBytes(materialize(b)));
       break;
     case AttrType.TENSORS:
       value = ((am.tensors as Msg[] | undefined) ?? []).map((t) => tensorFromMsg(t, ctx));
@@ -308,16 +308,17 @@ export function tensorFromMsg(tm: Msg, ctx: DecodeContext): Tensor {
     return t;
   }
   if (tm.raw_data !== undefined) {
-    const bytes = tm.raw_data as Uint8Array;
+    const bytes = tm.raw_data as Bytes;
+    const source = isLazy(bytes) ? { kind: 'lazy' as const, bytes } : { kind: 'raw' as const, bytes };
     if (isKnownDataType(dataType) && dataType !== DataType.STRING) {
-      const t = new Tensor({ ...base, source: { kind: 'raw', bytes } });
+      const t = new Tensor({ ...base, source });
       if (bytes.length !== t.byteLength) throw new ModelFormatError(`tensor '${name}': raw_data has ${bytes.length} bytes but shape [${dims}] needs ${t.byteLength}`);
       return t;
     }
-    return new Tensor({ ...base, source: { kind: 'raw', bytes } });
+    return new Tensor({ ...base, source: { kind: 'raw', bytes: materialize(bytes) } });
   }
   if (dataType === DataType.STRING) {
-    const values = (tm.string_data as Uint8Array[] | undefined) ?? [];
+    const values = ((tm.string_data as Bytes[] | undefined) ?? []).map(materialize);
     return new Tensor({ ...base, source: { kind: 'strings', values } });
   }
   // typed field; an absent field means no data (count must then be 0, or the tensor is a shape-only declaration)
@@ -506,7 +507,7 @@ export function tensorToMsg(t: Tensor, ctx: EncodeContext = {}): Msg {
     const f = t.fieldValues!;
     if (f.values.length > 0) m[f.field] = f.values;
   } else if (!$noData) {
-    m.raw_data = t.isExternal ? t.readRawUncached() : t.rawBytes();
+    m.raw_data = t.rawForWrite();
   }
   return { ...m, ...extra };
 }

@@ -3,10 +3,12 @@
  *
  * Why not the generated onnx-proto decoder: it is built from ONNX 1.10's schema and silently drops every field a
  * newer exporter writes. This reader keeps each field it does not know as the exact bytes it read (tag included),
- * and gives `bytes` fields as views on the input buffer, so a 500 MB model is never copied on load.
+ * and gives `bytes` fields as views on the input buffer or, for files, as lazy ranges read only when needed, so a
+ * 500 MB model is neither copied nor even read on load.
  *
  * Wire types: 0 varint, 1 fixed64, 2 length-delimited, 5 fixed32 (3/4, groups, are rejected: ONNX has none).
  */
+import * as fs from 'node:fs';
 
 export class WireError extends Error {}
 
@@ -14,46 +16,172 @@ const textDecoder = new TextDecoder('utf-8', { fatal: true });
 const textEncoder = new TextEncoder();
 const TWO_32 = 4294967296;
 
+/** Payloads this large are not read from a file while decoding: they become LazyBytes, read when needed. */
+export const LAZY_MIN = 64 * 1024;
+
+/**
+ * Where a Reader's bytes come from: a buffer in memory, or a model file read in blocks on demand (so that a
+ * 500 MB model's weights are not read, or even paged in, until something asks for them).
+ */
+export interface ByteSource {
+  readonly length: number;
+  /** a block holding `pos`; for memory sources the whole buffer */
+  block(pos: number): { start: number; bytes: Uint8Array };
+  /** bytes [start, end): a view for memory sources, a fresh copy for files */
+  read(start: number, end: number): Uint8Array;
+  /** a length-delimited payload: like read(), except that large file payloads stay on disk as LazyBytes */
+  payload(start: number, end: number): Uint8Array | LazyBytes;
+}
+
+export class MemorySource implements ByteSource {
+  constructor(readonly buf: Uint8Array) {}
+  get length(): number {
+    return this.buf.length;
+  }
+  block(): { start: number; bytes: Uint8Array } {
+    return { start: 0, bytes: this.buf };
+  }
+  read(start: number, end: number): Uint8Array {
+    return this.buf.subarray(start, end);
+  }
+  payload(start: number, end: number): Uint8Array {
+    return this.buf.subarray(start, end);
+  }
+}
+
+const closeOnCollect = new FinalizationRegistry<number>((fd) => {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    /* already closed */
+  }
+});
+
+/**
+ * A model file read through an open descriptor, 64 KiB blocks at a time (a few kept). The descriptor stays open for
+ * as long as anything references the source, so lazy payloads keep reading the file that was loaded even if the
+ * path is replaced (saving over the input renames a new file into place; the old one lives on for us).
+ */
+export class FileSource implements ByteSource {
+  static readonly BLOCK = 64 << 10;
+  readonly length: number;
+  private readonly fd: number;
+  private readonly cache = new Map<number, Uint8Array>();
+  constructor(readonly path: string) {
+    this.fd = fs.openSync(path, 'r');
+    this.length = fs.fstatSync(this.fd).size;
+    closeOnCollect.register(this, this.fd);
+  }
+  block(pos: number): { start: number; bytes: Uint8Array } {
+    const start = pos - (pos % FileSource.BLOCK);
+    let bytes = this.cache.get(start);
+    if (!bytes) {
+      bytes = this.read(start, Math.min(this.length, start + FileSource.BLOCK));
+      if (this.cache.size >= 4) this.cache.delete(this.cache.keys().next().value!);
+      this.cache.set(start, bytes);
+    }
+    return { start, bytes };
+  }
+  read(start: number, end: number): Uint8Array {
+    const out = new Uint8Array(end - start);
+    this.readInto(out, 0, start, end - start);
+    return out;
+  }
+  readInto(dst: Uint8Array, dstOffset: number, position: number, length: number): void {
+    let done = 0;
+    while (done < length) {
+      const n = fs.readSync(this.fd, dst, dstOffset + done, length - done, position + done);
+      if (n === 0) throw new WireError('file ended early (was it changed while in use?)');
+      done += n;
+    }
+  }
+  payload(start: number, end: number): Uint8Array | LazyBytes {
+    return end - start >= LAZY_MIN ? new LazyBytes(this, start, end - start) : this.read(start, end);
+  }
+}
+
+/** A byte range of a model file, read only when asked. Has a `length` like a Uint8Array. */
+export class LazyBytes {
+  constructor(
+    readonly source: FileSource,
+    readonly offset: number,
+    readonly length: number,
+  ) {}
+  read(): Uint8Array {
+    return this.source.read(this.offset, this.offset + this.length);
+  }
+  /** Copies [from, from + n) of this range into dst (for streaming writes through a reused buffer). */
+  readInto(dst: Uint8Array, from: number, n: number): void {
+    this.source.readInto(dst, 0, this.offset + from, n);
+  }
+}
+
+export type Bytes = Uint8Array | LazyBytes;
+export const isLazy = (b: unknown): b is LazyBytes => b instanceof LazyBytes;
+/** The bytes themselves (reads a lazy range). */
+export const materialize = (b: Bytes): Uint8Array => (b instanceof LazyBytes ? b.read() : b);
+
 export class Reader {
   pos: number;
-  constructor(readonly buf: Uint8Array, start = 0, readonly end = buf.length) {
+  readonly end: number;
+  readonly src: ByteSource;
+  private blk: Uint8Array;
+  private blkStart: number;
+  private blkEnd: number;
+  constructor(src: ByteSource | Uint8Array, start = 0, end?: number) {
+    this.src = src instanceof Uint8Array ? new MemorySource(src) : src;
     this.pos = start;
+    this.end = end ?? this.src.length;
+    if (this.end > this.src.length) throw new WireError('message runs past the end of the file');
+    const b = this.src.block(start);
+    this.blk = b.bytes;
+    this.blkStart = b.start;
+    this.blkEnd = b.start + b.bytes.length;
   }
   get done(): boolean {
     return this.pos >= this.end;
   }
 
+  private byte(): number {
+    const p = this.pos;
+    if (p >= this.end) throw new WireError('truncated field');
+    if (p < this.blkStart || p >= this.blkEnd) {
+      const b = this.src.block(p);
+      this.blk = b.bytes;
+      this.blkStart = b.start;
+      this.blkEnd = b.start + b.bytes.length;
+    }
+    this.pos = p + 1;
+    return this.blk[p - this.blkStart];
+  }
+
   /** Reads a varint as two 32-bit halves. */
   private varint64(): [number, number] {
-    const b = this.buf;
     let lo = 0;
     let hi = 0;
     let shift = 0;
-    let p = this.pos;
     for (let i = 0; i < 10; i++) {
-      if (p >= this.end) throw new WireError('truncated varint');
-      const byte = b[p++];
+      const byte = this.byte();
       if (shift < 28) lo |= (byte & 0x7f) << shift;
       else if (shift === 28) {
         lo |= (byte & 0x0f) << 28;
         hi |= (byte & 0x7f) >> 4;
       } else hi |= (byte & 0x7f) << (shift - 32);
       shift += 7;
-      if ((byte & 0x80) === 0) {
-        this.pos = p;
-        return [lo >>> 0, hi >>> 0];
-      }
+      if ((byte & 0x80) === 0) return [lo >>> 0, hi >>> 0];
     }
     throw new WireError('varint longer than 10 bytes');
   }
 
   /** uint32 / enum / tag; values above 2^32 are truncated as protobuf does for uint32. */
   uint32(): number {
-    const b = this.buf;
     const p = this.pos;
-    if (p < this.end && b[p] < 0x80) {
-      this.pos = p + 1;
-      return b[p];
+    if (p >= this.blkStart && p < this.blkEnd && p < this.end) {
+      const b = this.blk[p - this.blkStart];
+      if (b < 0x80) {
+        this.pos = p + 1;
+        return b;
+      }
     }
     return this.varint64()[0];
   }
@@ -84,27 +212,38 @@ export class Reader {
     const [lo, hi] = this.varint64();
     return (BigInt(hi) << 32n) | BigInt(lo);
   }
-  fixed32View(): DataView {
-    if (this.pos + 4 > this.end) throw new WireError('truncated fixed32');
-    const v = new DataView(this.buf.buffer, this.buf.byteOffset + this.pos, 4);
-    this.pos += 4;
-    return v;
+  private fixed(n: 4 | 8): DataView {
+    if (this.pos + n > this.end) throw new WireError(`truncated fixed${n * 8}`);
+    const b = this.src.read(this.pos, this.pos + n);
+    this.pos += n;
+    return new DataView(b.buffer, b.byteOffset, n);
   }
   float(): number {
-    return this.fixed32View().getFloat32(0, true);
+    return this.fixed(4).getFloat32(0, true);
   }
   double(): number {
-    if (this.pos + 8 > this.end) throw new WireError('truncated fixed64');
-    const v = new DataView(this.buf.buffer, this.buf.byteOffset + this.pos, 8).getFloat64(0, true);
-    this.pos += 8;
-    return v;
+    return this.fixed(8).getFloat64(0, true);
   }
-  /** A length-delimited field's payload, as a view (no copy). */
-  bytes(): Uint8Array {
+  /** A length-delimited field's payload: a view (memory), a copy or a lazy range (files). */
+  bytes(): Bytes {
     const len = this.uint32Len();
     const start = this.pos;
     this.pos += len;
-    return this.buf.subarray(start, start + len);
+    return this.src.payload(start, start + len);
+  }
+  /** A length-delimited payload that the caller will parse now: always real bytes. */
+  bytesNow(): Uint8Array {
+    const len = this.uint32Len();
+    const start = this.pos;
+    this.pos += len;
+    return this.src.read(start, start + len);
+  }
+  /** Skips a length-delimited payload, returning its [start, end) range (for nested messages). */
+  range(): [number, number] {
+    const len = this.uint32Len();
+    const start = this.pos;
+    this.pos += len;
+    return [start, start + len];
   }
   /** Length prefix, checked against the enclosing message so a corrupt file cannot make us read past it. */
   uint32Len(): number {
@@ -113,7 +252,7 @@ export class Reader {
     return lo;
   }
   string(): string {
-    const b = this.bytes();
+    const b = this.bytesNow();
     try {
       return textDecoder.decode(b);
     } catch {
@@ -121,7 +260,7 @@ export class Reader {
     }
   }
   /** Skips a field's payload and returns its whole encoding (tag included) from tagStart. */
-  skip(wireType: number, tagStart: number): Uint8Array {
+  skip(wireType: number, tagStart: number): Bytes {
     switch (wireType) {
       case 0:
         this.varint64();
@@ -142,7 +281,7 @@ export class Reader {
       default:
         throw new WireError(`unsupported wire type ${wireType}`);
     }
-    return this.buf.subarray(tagStart, this.pos);
+    return this.src.payload(tagStart, this.pos);
   }
 }
 
@@ -151,9 +290,11 @@ export class Reader {
  * (weights) are appended as the caller's own views, so writing never copies a weight buffer.
  */
 export class Writer {
-  readonly parts: Uint8Array[] = [];
+  readonly parts: Bytes[] = [];
   private chunk: Uint8Array;
   private pos = 0;
+  /** start of the bytes of `chunk` not yet handed out as a part */
+  private mark = 0;
   length = 0;
   static readonly BIG = 64 * 1024;
   constructor(private readonly chunkSize = 256 * 1024) {
@@ -162,17 +303,20 @@ export class Writer {
   private ensure(n: number): void {
     if (this.pos + n <= this.chunk.length) return;
     this.flushChunk();
-    if (n > this.chunk.length) this.chunk = new Uint8Array(Math.max(n, this.chunkSize));
+    this.chunk = new Uint8Array(Math.max(n, this.chunkSize));
+    this.pos = 0;
+    this.mark = 0;
   }
+  /** Hands out the pending bytes as a part; the rest of the chunk stays in use (no new allocation). */
   private flushChunk(): void {
-    if (this.pos > 0) this.parts.push(this.chunk.subarray(0, this.pos));
-    this.chunk = new Uint8Array(this.chunkSize);
-    this.pos = 0;
+    if (this.pos > this.mark) this.parts.push(this.chunk.subarray(this.mark, this.pos));
+    this.mark = this.pos;
   }
-  finish(): Uint8Array[] {
-    if (this.pos > 0) this.parts.push(this.chunk.subarray(0, this.pos));
-    this.pos = 0;
+  finish(): Bytes[] {
+    this.flushChunk();
     this.chunk = new Uint8Array(0);
+    this.pos = 0;
+    this.mark = 0;
     return this.parts;
   }
   byte(b: number): void {
@@ -219,9 +363,9 @@ export class Writer {
     this.pos += 8;
     this.length += 8;
   }
-  /** Raw bytes (no length prefix). Large ones are referenced, not copied. */
-  raw(b: Uint8Array): void {
-    if (b.length >= Writer.BIG) {
+  /** Raw bytes (no length prefix). Large ones (and lazy file ranges) are referenced, not copied. */
+  raw(b: Bytes): void {
+    if (b instanceof LazyBytes || b.length >= Writer.BIG) {
       this.flushChunk();
       this.parts.push(b);
       this.length += b.length;
