@@ -387,7 +387,7 @@ export class Graph {
   private readonly _inputs: Value[] = [];
   private readonly _outputs: Value[] = [];
   private readonly _initializers = new Map<string, Value>();
-  private _names?: NameSet;
+  _names?: NameSet;
 
   constructor(name = 'graph') {
     this.name = name;
@@ -572,7 +572,26 @@ export class Graph {
       names?.add(o.name);
     }
     if (node.name) names?.add(node.name);
-    for (const sg of node.subgraphs()) sg.parentNode = node;
+    for (const sg of node.subgraphs()) {
+      sg.parentNode = node;
+      sg._names = undefined;
+      // names made inside a subgraph built on its own may clash with this scope's: rename those (values are
+      // referenced by object, so renaming is safe)
+      if (names) for (const g of sg.allGraphs()) g.adoptNames(names);
+    }
+  }
+  /** Registers this graph's own names in `names`, renaming any value that is already taken. */
+  private adoptNames(names: NameSet): void {
+    const own = (v: Value) => {
+      if (names.has(v.name)) v.name = names.fresh(v.name);
+      else names.add(v.name);
+    };
+    this._inputs.forEach(own);
+    for (const v of [...this._initializers.values()]) if (!this._inputs.includes(v)) own(v);
+    for (const n of this._nodes) {
+      n.outputs.forEach((o) => o && own(o));
+      if (n.name) names.add(n.name);
+    }
   }
 
   /**

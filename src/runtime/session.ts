@@ -6,9 +6,9 @@
  *
  * External data: a Model is normally encoded with every tensor inline (encodeModel reads external tensors from their
  * files), which is always faithful to the in-memory model, edits included. A model whose inline encoding would pass
- * protobuf's 2 GB limit cannot go that way: when its structure still encodes to exactly the bytes of the file it was
- * loaded from, the runtime is given that path; otherwise a temporary model file that references the same external
- * data is written beside it, used, and removed.
+ * protobuf's 2 GB limit cannot go that way: when its structure (external tensors as references) still encodes to
+ * exactly the bytes of the file it was loaded from, the runtime is given that path; otherwise a temporary model file
+ * that references the same external data is written beside it, used, and removed.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -18,8 +18,8 @@ import { DataType, dtypeName, ortTypeName } from '../ir/dtype.js';
 import type { Model } from '../ir/model.js';
 import { Tensor, type TensorArray } from '../ir/tensor.js';
 import { encodeModel } from '../onnx/encode.js';
-import { forEachTensor, PROTOBUF_LIMIT, writeFileAtomic } from '../onnx/io.js';
-import { encodeMessage } from '../onnx/schema.js';
+import { forEachTensor, PROTOBUF_LIMIT } from '../onnx/io.js';
+import { encodeMessageToBytes } from '../onnx/schema.js';
 import { modelToMsg } from '../onnx/serde.js';
 
 export interface SessionOptions {
@@ -33,6 +33,8 @@ export interface SessionOptions {
   optimizedModelFilePath?: string;
   enableProfiling?: boolean;
   profileFilePrefix?: string;
+  /** the runtime's own log output on stderr (default 'error': its warnings are not shown) */
+  logLevel?: 'verbose' | 'info' | 'warning' | 'error' | 'fatal';
 }
 
 /** Inputs of one run, by input name. */
@@ -44,9 +46,12 @@ export function ortMessage(e: unknown): string {
   return raw.replace(/\s*\n\s*/g, ' ').replace(/\s+/g, ' ').trim();
 }
 
+const LOG_LEVELS = { verbose: 0, info: 1, warning: 2, error: 3, fatal: 4 } as const;
+
 function toOrtOptions(opts: SessionOptions): ort.InferenceSession.SessionOptions {
   const o: ort.InferenceSession.SessionOptions = {
     executionProviders: opts.executionProviders ?? ['cpu'],
+    logSeverityLevel: LOG_LEVELS[opts.logLevel ?? 'error'],
   };
   if (opts.optimizationLevel !== undefined) o.graphOptimizationLevel = opts.optimizationLevel;
   if (opts.intraOpThreads !== undefined) o.intraOpNumThreads = checkThreads('intraOpThreads', opts.intraOpThreads);
@@ -73,8 +78,8 @@ export async function createSession(model: Model | Uint8Array | string, opts: Se
   const options = toOrtOptions(opts);
   if (typeof model === 'string') return create(model, options, model);
   if (model instanceof Uint8Array) return create(model, options, 'model bytes');
-  const label = model.source?.path ?? model.graph.name ?? 'model';
-  if (!hasExternalTensors(model) || inlineSize(model) <= PROTOBUF_LIMIT - 64 * 1024 * 1024) {
+  const label = model.source?.path ?? (model.graph.name || 'model');
+  if (!hasExternalTensors(model) || inlineSize(model) <= sessionInternals.inlineLimit) {
     let bytes: Uint8Array;
     try {
       bytes = encodeModel(model);
@@ -110,19 +115,31 @@ function inlineSize(model: Model): number {
   return n;
 }
 
-/** A large model with external data: the original file when it is unchanged, else a temporary file beside the data. */
+/**
+ * A large model with external data: handed to the runtime as a file in the folder its external data is resolved
+ * against: the file it was loaded from when that is unchanged, else a temporary model written there and removed after.
+ */
 async function createFromExternal(model: Model, options: ort.InferenceSession.SessionOptions, label: string): Promise<ort.InferenceSession> {
-  const src = model.source;
-  if (!src) throw new OperationError(`${label}: has external data but no source folder; internalize its tensors or save it first`);
-  const msg = modelToMsg(model, { externalize: (t) => t.external?.entries });
-  const { parts, size } = encodeMessage('ModelProto', msg);
-  if (size > PROTOBUF_LIMIT) throw new OperationError(`${label}: its inline part is ${size} bytes, over protobuf's 2 GB limit; save it with external data first`);
-  if (sameAsFile(parts, size, src.path)) return create(src.path, options, label);
-  const tmp = path.join(src.baseDir, `.autoglm-session-${process.pid}-${Math.random().toString(36).slice(2, 10)}.onnx`);
+  const dirs = new Set<string>();
+  forEachTensor(model, (t) => {
+    if (t.external) dirs.add(path.resolve(t.external.baseDir));
+  });
+  if (dirs.size !== 1) throw new OperationError(`${label}: its external data lives in ${dirs.size} folders (${[...dirs].join(', ')}); save the model first`);
+  const baseDir = [...dirs][0];
+  let bytes: Uint8Array;
   try {
-    writeFileAtomic(tmp, parts);
+    bytes = encodeMessageToBytes('ModelProto', modelToMsg(model, { externalize: (t) => t.external?.entries }));
   } catch (e) {
-    throw new OperationError(`${label}: cannot write a temporary model beside its external data in ${src.baseDir} (${ortMessage(e)}); save the model first`, { cause: e });
+    throw new OperationError(`cannot encode ${label} for onnxruntime: ${ortMessage(e)}`, { cause: e });
+  }
+  const src = model.source;
+  if (src && path.resolve(src.baseDir) === baseDir && sameAsFile(bytes, src.path)) return create(src.path, options, label);
+  const tmp = path.join(baseDir, `.autoglm-session-${process.pid}-${Math.random().toString(36).slice(2, 10)}.onnx`);
+  try {
+    fs.writeFileSync(tmp, bytes);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw new OperationError(`${label}: cannot write a temporary model beside its external data in ${baseDir} (${ortMessage(e)}); save the model first`, { cause: e });
   }
   try {
     return await create(tmp, options, label);
@@ -131,32 +148,17 @@ async function createFromExternal(model: Model, options: ort.InferenceSession.Se
   }
 }
 
-function sameAsFile(parts: Uint8Array[], size: number, file: string): boolean {
-  let fd: number;
+function sameAsFile(bytes: Uint8Array, file: string): boolean {
   try {
-    if (fs.statSync(file).size !== size) return false;
-    fd = fs.openSync(file, 'r');
+    if (fs.statSync(file).size !== bytes.length) return false;
+    return Buffer.compare(fs.readFileSync(file), bytes) === 0;
   } catch {
     return false;
   }
-  try {
-    let pos = 0;
-    for (const p of parts) {
-      const buf = Buffer.alloc(p.length);
-      let done = 0;
-      while (done < p.length) {
-        const n = fs.readSync(fd, buf, done, p.length - done, pos + done);
-        if (n === 0) return false;
-        done += n;
-      }
-      if (Buffer.compare(buf, p) !== 0) return false;
-      pos += p.length;
-    }
-    return true;
-  } finally {
-    fs.closeSync(fd);
-  }
 }
+
+/** Test hook: the inline size above which a model with external data is handed to the runtime as a file. */
+export const sessionInternals = { inlineLimit: PROTOBUF_LIMIT - 64 * 1024 * 1024 };
 
 /** Runs a session; all outputs unless `outputNames` is given. Runtime errors become OperationError. */
 export async function runSession(session: ort.InferenceSession, feeds: Feeds, outputNames?: readonly string[]): Promise<Record<string, ort.Tensor>> {

@@ -123,3 +123,21 @@ describe('verify', () => {
     expect(Array.from(i4.toFloat32())).toEqual([1, -1, 7]);
   });
 });
+
+describe('names across scopes', () => {
+  it('renames clashing auto-generated names when a separately built subgraph is attached', () => {
+    const { model, b } = createModel();
+    const x = b.input('x', DataType.FLOAT, [2]);
+    const n1 = b.op('Neg', [x]);
+    const sub = subgraph('then');
+    const inner = sub.op('Neg', [n1]);
+    sub.output(inner);
+    const els = subgraph('else');
+    els.output(els.op('Neg', [x]));
+    const c = b.init('c', boolTensor([], [false]));
+    b.output(b.op('If', [c], { then_branch: sub.graph, else_branch: els.graph }), 'y');
+    verify(model);
+    const all = [...model.graph.allNodes()].flatMap((n) => n.outputs.map((o) => o!.name));
+    expect(new Set(all).size).toBe(all.length);
+  });
+});
