@@ -83,3 +83,39 @@ describe('autoglm inspect', () => {
     expect(v.out.trim()).toMatch(/^\d+\.\d+\.\d+$/);
   });
 });
+
+describe('inspect on the fixtures (parameter counts worked out by hand from the builders\' sizes)', () => {
+  const fx = (f: string) => path.resolve(__dirname, '../../fixtures', f);
+  // BERT-tiny: embeddings (100 + 64 + 2) x 32 + LayerNorm 64; per layer 4 x (32x32 + 32) + 2 x 64 (LN)
+  // + 32x64 + 64 + 64x32 + 32 = 8544, two layers; pooler 32x32 + 32 = 1056; classifier 32x2 + 2 = 66.
+  // Its 20 scalar Constant nodes (0.5, sqrt 2, epsilon, ...) are not parameters.
+  const bert = (100 + 64 + 2) * 32 + 64 + 2 * (4 * (32 * 32 + 32) + 2 * 64 + 32 * 64 + 64 + 64 * 32 + 32) + 1056 + 66;
+  const cases: [string, number, Partial<Record<'initializer' | 'constantNode', number>>][] = [
+    ['bert-tiny.onnx', bert, { initializer: bert, constantNode: 0 }],
+    // stem conv 8x3x3x3 + bias 8 + BN 4x8 = 256; two residual blocks of 2 x (conv 8x8x3x3 + BN 32) = 2432;
+    // depthwise conv 8x1x3x3 + BN 32 = 104; Gemm 8x10 + 10 = 90
+    ['cnn-small.onnx', 256 + 2432 + 104 + 90, { initializer: 2882 }],
+    // weights in If/Loop bodies count; the 1-element threshold does not
+    ['control-flow.onnx', 60, { initializer: 60 }],
+    // paddle2onnx style: every weight in a Constant node
+    ['paddle-style.onnx', 1024, { initializer: 0, constantNode: 1024 }],
+    ['external/mlp.onnx', 8 * 16 + 16 + 16 * 4 + 4, { initializer: 212 }],
+  ];
+  for (const [file, total, bySource] of cases) {
+    it(file, async () => {
+      const { code, out } = await cli('inspect', fx(file), '--json');
+      expect(code).toBe(0);
+      const r = JSON.parse(out);
+      expect(r.parameters.total).toBe(total);
+      expect(r.parameters.bySource).toMatchObject(bySource);
+    });
+  }
+  it('counts subgraph nodes and reports external data', async () => {
+    const cf = JSON.parse((await cli('inspect', fx('control-flow.onnx'), '--json')).out);
+    expect(cf.nodes.subgraphs).toBeGreaterThan(0);
+    expect(cf.nodes.total).toBe(cf.nodes.mainGraph + cf.nodes.subgraphs);
+    const ext = JSON.parse((await cli('inspect', fx('external/mlp.onnx'), '--json')).out);
+    expect(ext.file.externalBytes).toBe(212 * 4);
+    expect(ext.file.externalFiles).toEqual(['mlp.onnx.data']);
+  });
+});
