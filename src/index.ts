@@ -11,3 +11,10 @@ export { createModel, GraphBuilder, subgraph, floatTensor, int64Tensor, int32Ten
 export { loadModel, saveModel, decodeModelBytes, forEachTensor, type SaveOptions, type SaveResult, type LoadOptions } from './onnx/io.js';
 export { encodeModel } from './onnx/encode.js';
 export { AutoglmError, ModelFormatError, UsageError, OperationError, EXIT } from './errors.js';
+export { inspectModel, countParameters, isWeightTensor, type InspectResult, type ParamStats } from './inspect.js';
+export { runPasses, type RunReport, type RunOptions, type PassReport } from './passes/manager.js';
+export { allPasses, getPass, presets, resolvePasses } from './passes/index.js';
+export type { Pass, PassContext, PassResult, PassKind, Target, NearMiss } from './passes/pass.js';
+export * from './rewrite/index.js';
+export { createSession, runSession, type SessionOptions, type Feeds } from './runtime/session.js';
+export { synthesizeInputs, describeInputs, loadInputs, loadInputsFile, loadInputsDir } from './bench/inputs.js';

@@ -1,0 +1,132 @@
+/**
+ * npm run bench:quantize — float16 conversion of a BERT-base-sized model (12 layers, hidden 768, 12 heads, FFN 3072,
+ * vocab 30522, 512 positions: ~110 M parameters, ~440 MB).
+ *
+ *   1. load + convert + save, timed per phase (target: under 1.5 s in all), RUNS times, medians;
+ *   2. latency of the float32 and the float16 model on onnxruntime CPU at batch 1, sequence 128: one session each,
+ *      warmed up, then LATENCY_RUNS runs interleaved (fp32, fp16, fp16, fp32, ...) so drift hits both alike; medians
+ *      and p90, the ratio of medians with a bootstrap 95% interval;
+ *   3. fidelity of the float16 model on those inputs (CPU run and emulated float16 storage) and the file sizes.
+ *
+ * Environment: RUNS (default 3), LATENCY_RUNS (default 20), THREADS (intra-op threads, default: onnxruntime's choice).
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { buildBert } from '../fixtures/models/bert.js';
+import { synthesizeInputs } from '../src/bench/inputs.js';
+import { ratioOfMediansCI, summarize } from '../src/bench/stats.js';
+import { loadModel, saveModel } from '../src/onnx/io.js';
+import { measureEmulated, compareRuns, adaptFeeds } from '../src/quantize/compare.js';
+import { convertFloat } from '../src/quantize/convert.js';
+import { createSession, runSession } from '../src/runtime/session.js';
+
+const RUNS = Number(process.env.RUNS ?? 3);
+const LATENCY_RUNS = Number(process.env.LATENCY_RUNS ?? 20);
+const THREADS = process.env.THREADS === undefined ? undefined : Number(process.env.THREADS);
+const BERT_BASE = { layers: 12, hidden: 768, heads: 12, intermediate: 3072, vocab: 30522, maxPositions: 512 };
+const DIMS = { batch: 1, sequence: 128 };
+
+const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+const ms = (x: number) => `${x.toFixed(0)} ms`;
+const pad = (s: string, n: number) => s.padEnd(n);
+
+async function main(): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'autoglm-bench-quantize-'));
+  try {
+    const fp32Path = path.join(dir, 'bert-base.onnx');
+    const fp16Path = path.join(dir, 'bert-base-fp16.onnx');
+    let t = performance.now();
+    saveModel(buildBert(BERT_BASE), fp32Path);
+    const size32 = fs.statSync(fp32Path).size;
+    console.log(`built and saved BERT-base in ${ms(performance.now() - t)}: ${mib(size32)}`);
+
+    // 1. load + convert + save
+    const phases: { load: number[]; convert: number[]; save: number[]; total: number[] } = { load: [], convert: [], save: [], total: [] };
+    let message = '';
+    for (let i = 0; i < RUNS; i++) {
+      (globalThis as { gc?: () => void }).gc?.();
+      const t0 = performance.now();
+      const model = loadModel(fp32Path);
+      const t1 = performance.now();
+      const report = convertFloat(model, { dtype: 'fp16' });
+      const t2 = performance.now();
+      saveModel(model, fp16Path);
+      const t3 = performance.now();
+      phases.load.push(t1 - t0);
+      phases.convert.push(t2 - t1);
+      phases.save.push(t3 - t2);
+      phases.total.push(t3 - t0);
+      message = `${report.message}; ${report.totals.tensors} tensors, clamped ${report.totals.clamped}, flushed ${report.totals.flushed}`;
+    }
+    const size16 = fs.statSync(fp16Path).size;
+    console.log(`\nconversion: ${message}`);
+    console.log(`runs: ${RUNS}, medians (min..max)`);
+    for (const k of ['load', 'convert', 'save', 'total'] as const) {
+      const s = summarize(phases[k]);
+      console.log(`  ${pad(k === 'total' ? 'load+convert+save' : k, 20)} ${ms(s.p50).padStart(8)}  (${s.min.toFixed(0)}..${s.max.toFixed(0)})`);
+    }
+    const totalMedian = summarize(phases.total).p50;
+    console.log(`  target < 1500 ms: ${totalMedian < 1500 ? 'met' : 'MISSED'}`);
+    console.log(`  file: ${mib(size32)} -> ${mib(size16)} (${((100 * size16) / size32).toFixed(1)}%)`);
+
+    // 2. latency, interleaved
+    const ref = loadModel(fp32Path);
+    const feeds = synthesizeInputs(ref, { dims: DIMS, seed: 0, count: 1 })[0];
+    const opts = { intraOpThreads: THREADS };
+    t = performance.now();
+    const s32 = await createSession(fp32Path, opts);
+    const create32 = performance.now() - t;
+    t = performance.now();
+    const s16 = await createSession(fp16Path, opts);
+    const create16 = performance.now() - t;
+    const m16 = loadModel(fp16Path);
+    const feeds16 = adaptFeeds(feeds, m16);
+    for (let i = 0; i < 3; i++) {
+      await runSession(s32, feeds);
+      await runSession(s16, feeds16);
+    }
+    const lat32: number[] = [];
+    const lat16: number[] = [];
+    let out32;
+    let out16;
+    for (let i = 0; i < LATENCY_RUNS; i++) {
+      const order = i % 2 === 0 ? ['32', '16'] : ['16', '32'];
+      for (const which of order) {
+        const t0 = performance.now();
+        if (which === '32') {
+          out32 = await runSession(s32, feeds);
+          lat32.push(performance.now() - t0);
+        } else {
+          out16 = await runSession(s16, feeds16);
+          lat16.push(performance.now() - t0);
+        }
+      }
+    }
+    const a = summarize(lat32);
+    const b = summarize(lat16);
+    const ci = ratioOfMediansCI(lat16, lat32);
+    console.log(`\nlatency, onnxruntime CPU, batch ${DIMS.batch} sequence ${DIMS.sequence}, ${LATENCY_RUNS} interleaved runs each (threads: ${THREADS ?? 'default'})`);
+    console.log(`  ${pad('model', 10)} ${'median'.padStart(9)} ${'p90'.padStart(9)} ${'min'.padStart(9)} ${'session'.padStart(9)} ${'file'.padStart(10)}`);
+    console.log(`  ${pad('float32', 10)} ${ms(a.p50).padStart(9)} ${ms(a.p90).padStart(9)} ${ms(a.min).padStart(9)} ${ms(create32).padStart(9)} ${mib(size32).padStart(10)}`);
+    console.log(`  ${pad('float16', 10)} ${ms(b.p50).padStart(9)} ${ms(b.p90).padStart(9)} ${ms(b.min).padStart(9)} ${ms(create16).padStart(9)} ${mib(size16).padStart(10)}`);
+    console.log(`  fp16/fp32 median ratio ${ci.ratio.toFixed(3)} (95% CI ${ci.lo.toFixed(3)}..${ci.hi.toFixed(3)})`);
+    await s32.release();
+    await s16.release();
+
+    // 3. fidelity
+    const real = compareRuns([out16!], [out32!]);
+    const emulated = await measureEmulated(ref, { dtype: 'fp16' }, [feeds]);
+    console.log('\nfidelity of float16 against float32 on those inputs (max rel err: relative to the output range)');
+    for (const [label, f] of [
+      ['onnxruntime CPU', real],
+      ['fp16 storage emulated', emulated],
+    ] as const) {
+      for (const o of f) console.log(`  ${pad(label, 22)} ${pad(o.name, 18)} max abs ${o.maxAbsError.toExponential(2)}  max rel ${o.maxRelError.toExponential(2)}  cosine ${o.cosine.toFixed(6)}  overflows ${o.nonFiniteMismatch}`);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,608 @@
+/**
+ * benchmark(): compares candidates against a baseline on the same inputs, in one run, and returns one BenchResult
+ * (types.ts) that every report renders. `autoglm bench` is a thin layer over it.
+ *
+ *   1. static: parameters (total, non-zero), file size, node count of every model
+ *   2. inputs: synthesized from the baseline's input metadata (seeded) or loaded from files; every model gets the
+ *      same sets (converted to a candidate's declared input type, e.g. float16, when it differs; the report says so)
+ *   3. sessions, one model at a time: creation time, memory growth (memory.ts), one run per input set whose outputs
+ *      are kept for fidelity. A model the execution provider cannot run (bf16 compute on CPU) becomes a
+ *      "not runnable" row; the others are still measured.
+ *   4. session creation repeated (interleaved) for a creation-time median
+ *   5. timing: warm-up, then interleaved rounds (timing.ts)
+ *   6. instrumented pass per model: attention probabilities (graph F1) and shapes (FLOPs)
+ *   7. fidelity per candidate; 8. load test (--concurrency); 9. --profile; 10. gates
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type * as ort from 'onnxruntime-node';
+import { OperationError, UsageError } from '../errors.js';
+import { countParameters } from '../inspect.js';
+import { DataType, dtypeName } from '../ir/dtype.js';
+import { float32ToFloat16 } from '../ir/float-codecs.js';
+import { createModel } from '../ir/builder.js';
+import type { Value } from '../ir/graph.js';
+import { Model } from '../ir/model.js';
+import { Tensor } from '../ir/tensor.js';
+import { elemTypeOf } from '../ir/types.js';
+import { encodeModel } from '../onnx/encode.js';
+import { encodeMessage } from '../onnx/schema.js';
+import { modelToMsg } from '../onnx/serde.js';
+import { forEachTensor, loadModel } from '../onnx/io.js';
+import { createSession, fromOrtTensor, ortToFloat32, runSession, toOrtTensor, type Feeds, type SessionOptions } from '../runtime/session.js';
+import { benchEnvironment } from './env.js';
+import { attentionUnavailable, averagedAttention, compareOutputs, computeGraphF1, findAttentionSoftmax, matchOutputs, type AttentionCapture, type FloatTensor, type OutputSet } from './fidelity.js';
+import { estimateFlops, flopsTargets } from './flops.js';
+import { evaluateGates, gateFailed, loadBudget, parseBudget, parseGate, type Gate } from './gates.js';
+import { DEFAULT_EDGE_THRESHOLD } from './graph-f1.js';
+import { describeInputs, loadInputs, synthesizeInputs } from './inputs.js';
+import { copyModel, exposeValues } from './instrument.js';
+import { RssSampler } from './memory.js';
+import { profileModel } from './profile.js';
+import { isNoisy, outlierCount, ratioOfMediansCI, summarize } from './stats.js';
+import { timeInterleaved } from './timing.js';
+import {
+  BENCH_SCHEMA,
+  type BenchResult,
+  type BenchSettings,
+  type CandidateReport,
+  type ExecutionProvider,
+  type InputsSummary,
+  type LatencyComparison,
+  type ModelReport,
+  type OptLevel,
+} from './types.js';
+import { measureUnderLoad } from './workers.js';
+
+/** A model to bench: a file path, an IR Model, or either with a label for the reports. */
+export type ModelInput = string | Model | { model: string | Model; label?: string };
+
+export type BenchPhase = 'prepare' | 'sessions' | 'timing' | 'analysis' | 'load' | 'profile';
+export interface BenchProgress {
+  phase: BenchPhase;
+  done: number;
+  total: number;
+  label?: string;
+}
+
+export interface BenchOptions {
+  baseline: ModelInput;
+  candidates?: ModelInput[];
+  /** sizes of symbolic input dimensions (`--dim k=v`) */
+  dims?: Record<string, number>;
+  /** input file or folder (`--inputs`), or ready input sets; default: synthesized */
+  inputs?: string | Feeds[];
+  /** number of synthesized input sets (default 1) */
+  inputSets?: number;
+  seed?: number;
+  warmup?: number;
+  runs?: number;
+  /** seconds of timed rounds at least */
+  minTime?: number;
+  /** intra-op threads (0 or unset: onnxruntime's choice) */
+  threads?: number;
+  optLevel?: OptLevel;
+  ep?: ExecutionProvider;
+  concurrency?: number;
+  graphThreshold?: number;
+  /** gate expressions or parsed gates */
+  gates?: (string | Gate)[];
+  /** a budget file path or its parsed JSON */
+  budget?: string | object;
+  profile?: boolean;
+  /** runs profiled per model with --profile (default min(runs, 20)) */
+  profileRuns?: number;
+  /** a latency cv above this marks the measurement noisy (default 0.1) */
+  cvThreshold?: number;
+  /** confidence level of intervals (default 0.95) */
+  confidence?: number;
+  /** session creations per model, for the creation-time median (default 3) */
+  sessionRepeats?: number;
+  /** skip the instrumented pass (graph F1, FLOPs) */
+  analysis?: boolean;
+  onProgress?: (p: BenchProgress) => void;
+}
+
+interface Entry {
+  index: number;
+  label: string;
+  path: string | null;
+  model: Model;
+  /** what the runtime is given: the file path when the model came from one, else its bytes */
+  source: string | Uint8Array | Model;
+  report: ModelReport;
+  session: ort.InferenceSession | null;
+  feeds: Feeds[];
+  outputs: OutputSet[];
+  capture: AttentionCapture | null;
+  whyNoAttention: string | null;
+}
+
+const EMPTY_RATIOS = { params: null, nonZeroParams: null, size: null, flops: null, sessionCreate: null, memory: null, throughput: null, loadThroughput: null };
+
+function positiveInt(name: string, v: number | undefined, def: number, min = 1): number {
+  const x = v ?? def;
+  if (!Number.isInteger(x) || x < min) throw new UsageError(`${name} must be an integer >= ${min}, got ${v}`);
+  return x;
+}
+
+function resolveSettings(opts: BenchOptions): Omit<BenchSettings, 'inputs'> & { inputSets: number; profileRuns: number } {
+  const runs = positiveInt('runs', opts.runs, opts.minTime ? 10 : 50);
+  const minTime = opts.minTime ?? 0;
+  if (!(minTime >= 0) || !Number.isFinite(minTime)) throw new UsageError(`min-time must be a non-negative number of seconds, got ${opts.minTime}`);
+  const graphThreshold = opts.graphThreshold ?? DEFAULT_EDGE_THRESHOLD;
+  if (!(graphThreshold >= 0 && graphThreshold < 1)) throw new UsageError(`graph threshold must be in [0, 1), got ${opts.graphThreshold}`);
+  const confidence = opts.confidence ?? 0.95;
+  if (!(confidence > 0 && confidence < 1)) throw new UsageError(`confidence must be in (0, 1), got ${opts.confidence}`);
+  const cvThreshold = opts.cvThreshold ?? 0.1;
+  if (!(cvThreshold > 0)) throw new UsageError(`cv threshold must be positive, got ${opts.cvThreshold}`);
+  const optLevel = opts.optLevel ?? 'all';
+  if (!['disabled', 'basic', 'extended', 'all'].includes(optLevel)) throw new UsageError(`optimization level must be disabled, basic, extended or all, got '${optLevel}'`);
+  const ep = opts.ep ?? 'cpu';
+  if (ep !== 'cpu' && ep !== 'cuda') throw new UsageError(`execution provider must be cpu or cuda, got '${ep}'`);
+  const seed = opts.seed ?? 0;
+  if (!Number.isFinite(seed)) throw new UsageError(`seed must be a number, got ${opts.seed}`);
+  return {
+    executionProvider: ep,
+    threads: positiveInt('threads', opts.threads, 0, 0),
+    optimizationLevel: optLevel,
+    warmup: positiveInt('warmup', opts.warmup, 5, 0),
+    runs,
+    minTime,
+    concurrency: positiveInt('concurrency', opts.concurrency, 1),
+    sessionRepeats: positiveInt('session repeats', opts.sessionRepeats, 3),
+    seed,
+    graphThreshold,
+    cvThreshold,
+    confidence,
+    inputSets: positiveInt('input sets', opts.inputSets, 1),
+    profileRuns: positiveInt('profile runs', opts.profileRuns, Math.min(runs, 20)),
+  };
+}
+
+function collectGates(opts: BenchOptions): Gate[] {
+  const gates = (opts.gates ?? []).map((g) => (typeof g === 'string' ? parseGate(g) : g));
+  if (opts.budget !== undefined) gates.push(...(typeof opts.budget === 'string' ? loadBudget(opts.budget) : parseBudget(opts.budget)));
+  return gates;
+}
+
+// ------------------------------------------------------------------------------------------------ models
+
+function openModel(input: ModelInput, fallbackLabel: string): { model: Model; path: string | null; label: string; source: string | Uint8Array | Model; fileSize: number } {
+  const spec: { model: string | Model; label?: string } = typeof input === 'string' || input instanceof Model ? { model: input } : input;
+  if (typeof spec.model === 'string') {
+    const model = loadModel(spec.model);
+    const src = model.source!;
+    return { model, path: src.path, label: spec.label ?? path.basename(spec.model), source: src.path, fileSize: src.fileSize + src.externalBytes };
+  }
+  const model = spec.model;
+  const label = spec.label ?? (model.source ? path.basename(model.source.path) : fallbackLabel);
+  // an in-memory model may differ from any file it came from: its size is its encoding's. Encoded once, so session
+  // creation times measure the runtime, not this tool's encoder (a model with external data goes as a Model)
+  let externalBytes = 0;
+  forEachTensor(model, (t) => {
+    if (t.isExternal) externalBytes += t.byteLength;
+  });
+  if (externalBytes > 0) {
+    const inline = encodeMessage('ModelProto', modelToMsg(model, { externalize: (t) => t.external?.entries })).size;
+    return { model, path: model.source?.path ?? null, label, source: model, fileSize: inline + externalBytes };
+  }
+  const bytes = encodeModel(model);
+  return { model, path: model.source?.path ?? null, label, source: bytes, fileSize: bytes.length };
+}
+
+function staticStats(model: Model, fileSize: number): ModelReport['static'] {
+  const p = countParameters(model);
+  return { fileSize, parameters: { total: p.total, nonZero: p.nonZero, bytes: p.bytes }, nodes: [...model.allNodes()].length, flops: null };
+}
+
+function emptyReport(label: string, p: string | null, model: Model, fileSize: number): ModelReport {
+  return {
+    label,
+    path: p,
+    status: 'ok',
+    error: null,
+    static: staticStats(model, fileSize),
+    sessionCreateMs: [],
+    sessionCreate: null,
+    latency: null,
+    throughput: null,
+    memory: null,
+    load: null,
+    profile: null,
+    notes: [],
+  };
+}
+
+/** Nodes other than Cast that read a bfloat16 value (a Cast to bf16, a bf16 weight, or a value typed bf16). */
+function bfloat16Nodes(model: Model): string[] {
+  const isBf16 = (v: Value | null): boolean => {
+    if (!v) return false;
+    if (v.initializer?.dataType === DataType.BFLOAT16 || elemTypeOf(v.type) === DataType.BFLOAT16) return true;
+    const p = v.producer;
+    return !!p && p.opType === 'Cast' && p.getInt('to') === DataType.BFLOAT16;
+  };
+  const out: string[] = [];
+  for (const n of model.allNodes()) if (n.opType !== 'Cast' && n.inputs.some(isBf16)) out.push(`${n.opType} '${n.name || n.outputs[0]?.name || '?'}'`);
+  return out;
+}
+
+/** What onnxruntime says when the model or the provider itself cannot run here (kernels, dtypes, provider libraries). */
+const NOT_RUNNABLE = /Could not find an implementation|NOT_IMPLEMENTED|Unsupported data type|execution provider|AppendExecutionProvider|providers_(shared|cuda)|Failed to load shared library|libcudart|libcublas|backend not found/i;
+
+function classifyFailure(e: unknown, model: Model, ep: ExecutionProvider): { status: 'not-runnable' | 'failed'; message: string } {
+  const msg = (e instanceof Error ? e.message : String(e)).replace(/\s+/g, ' ').trim();
+  if (NOT_RUNNABLE.test(msg)) {
+    const bf16 = bfloat16Nodes(model);
+    const why = bf16.length
+      ? `; ${bf16.length} node(s) compute in bfloat16 (${bf16.slice(0, 3).join(', ')}${bf16.length > 3 ? ', ...' : ''}), which the ${ep.toUpperCase()} execution provider has no kernels for`
+      : '';
+    return { status: 'not-runnable', message: `not runnable on this execution provider (${ep})${why}: ${msg}` };
+  }
+  return { status: 'failed', message: msg };
+}
+
+// ------------------------------------------------------------------------------------------------ inputs
+
+function resolveInputs(opts: BenchOptions, baseline: Model, seed: number, sets: number): { feeds: Feeds[]; summary: Omit<InputsSummary, 'tensors'> } {
+  const dims = opts.dims ?? {};
+  if (Array.isArray(opts.inputs)) {
+    if (!opts.inputs.length) throw new UsageError('no input sets given');
+    return { feeds: opts.inputs, summary: { source: 'given', path: null, sets: opts.inputs.length, dims } };
+  }
+  if (typeof opts.inputs === 'string') {
+    const p = opts.inputs;
+    let isDir = false;
+    try {
+      isDir = fs.statSync(p).isDirectory();
+    } catch {
+      throw new UsageError(`--inputs ${p}: no such file or folder`);
+    }
+    const feeds = loadInputs(p, baseline);
+    return { feeds, summary: { source: isDir ? 'folder' : 'file', path: path.resolve(p), sets: feeds.length, dims } };
+  }
+  const feeds = synthesizeInputs(baseline, { dims, seed, count: sets });
+  return { feeds, summary: { source: 'synthesized', path: null, sets, dims } };
+}
+
+const FLOAT_ORT = new Set(['float32', 'float16', 'float64']);
+const INT_ORT = new Set(['int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64']);
+
+/** The same values as the model's declared input type (float32 <-> float16 <-> float64, integer widths). */
+function convertFeed(t: ort.Tensor, target: number): ort.Tensor | null {
+  const src = fromOrtTensor(t);
+  const dims = src.dims;
+  const to = dtypeName(target);
+  if (FLOAT_ORT.has(t.type) && ['float32', 'float16', 'float64'].includes(to)) {
+    const f = src.toFloat32();
+    if (target === DataType.FLOAT) return toOrtTensor(Tensor.fromArray(target, dims, f));
+    if (target === DataType.FLOAT16) return toOrtTensor(Tensor.fromArray(target, dims, float32ToFloat16(f)));
+    return toOrtTensor(Tensor.fromArray(target, dims, t.type === 'float64' ? (t.data as Float64Array) : Float64Array.from(f)));
+  }
+  if ((INT_ORT.has(t.type) || t.type === 'bool') && (INT_ORT.has(to) || to === 'bool')) {
+    const vals = src.toNumbers();
+    return toOrtTensor(Tensor.fromArray(target, dims, vals));
+  }
+  return null;
+}
+
+/** The input sets as this model takes them; throws OperationError when they cannot be. */
+function adaptFeeds(sets: Feeds[], model: Model, notes: string[]): Feeds[] {
+  const infos = describeInputs(model);
+  const converted = new Set<string>();
+  const out = sets.map((set) => {
+    const f: Feeds = {};
+    for (const info of infos) {
+      const t = set[info.name];
+      if (!t) throw new OperationError(`it takes input '${info.name}', which the baseline does not (inputs given: ${Object.keys(set).join(', ')})`);
+      const want = info.elemType;
+      if (want === undefined || dtypeName(want) === t.type) {
+        f[info.name] = t;
+        continue;
+      }
+      const c = convertFeed(t, want);
+      if (!c) throw new OperationError(`input '${info.name}' is ${t.type} for the baseline but ${dtypeName(want)} here, which the same values cannot be given as`);
+      converted.add(`${info.name} (${t.type} -> ${dtypeName(want)})`);
+      f[info.name] = c;
+    }
+    return f;
+  });
+  if (converted.size) notes.push(`inputs converted to this model's declared types: ${[...converted].join(', ')}`);
+  return out;
+}
+
+function toFloat(t: ort.Tensor): FloatTensor {
+  const dims = t.dims.map(Number);
+  if (t.type === 'string') return { data: new Float32Array(0), dims, type: 'string' };
+  const data = ortToFloat32(t);
+  return { data: t.type === 'float32' ? Float32Array.from(data) : data, dims, type: t.type };
+}
+
+function outputsOf(r: Record<string, ort.Tensor>): OutputSet {
+  const o: OutputSet = {};
+  for (const [k, v] of Object.entries(r)) o[k] = toFloat(v);
+  return o;
+}
+
+// ------------------------------------------------------------------------------------------------ main
+
+export async function benchmark(opts: BenchOptions): Promise<BenchResult> {
+  const t0 = Date.now();
+  const s = resolveSettings(opts);
+  const gates = collectGates(opts);
+  const progress = (phase: BenchPhase, done: number, total: number, label?: string) => opts.onProgress?.({ phase, done, total, label });
+  const sessionOptions: SessionOptions = {
+    optimizationLevel: s.optimizationLevel,
+    executionProviders: [s.executionProvider],
+    ...(s.threads ? { intraOpThreads: s.threads } : {}),
+  };
+
+  // 1. models and their static stats
+  const inputs = [opts.baseline, ...(opts.candidates ?? [])];
+  progress('prepare', 0, inputs.length);
+  const seen = new Map<string, number>();
+  const entries: Entry[] = inputs.map((inp, i) => {
+    const o = openModel(inp, i === 0 ? 'baseline' : `candidate-${i}`);
+    let label = o.label;
+    const k = seen.get(label) ?? 0;
+    seen.set(label, k + 1);
+    if (k > 0) label = `${label}#${k + 1}`;
+    progress('prepare', i + 1, inputs.length, label);
+    return { index: i, label, path: o.path, model: o.model, source: o.source, report: emptyReport(label, o.path, o.model, o.fileSize), session: null, feeds: [], outputs: [], capture: null, whyNoAttention: null };
+  });
+  const baseline = entries[0]!;
+
+  // 2. inputs, from the baseline
+  const { feeds, summary } = resolveInputs(opts, baseline.model, s.seed, s.inputSets);
+  const inputsSummary: InputsSummary = {
+    ...summary,
+    tensors: Object.entries(feeds[0]!).map(([name, t]) => ({ name, dtype: t.type, shape: t.dims.map(Number) })),
+  };
+
+  const notes: string[] = [];
+  const sampler = new RssSampler();
+  try {
+    // the runtime's one-time set-up (environment, thread pools) must not be charged to the first model measured
+    await primeRuntime(sessionOptions);
+    // 3. sessions, one model at a time
+    for (const e of entries) {
+      progress('sessions', e.index, entries.length, e.label);
+      const r = e.report;
+      let stage: 'create' | 'run' = 'create';
+      try {
+        e.feeds = adaptFeeds(feeds, e.model, r.notes);
+        sampler.start();
+        const c0 = process.hrtime.bigint();
+        e.session = await createSession(e.source, sessionOptions);
+        r.sessionCreateMs.push(Number(process.hrtime.bigint() - c0) / 1e6);
+        stage = 'run';
+        for (const f of e.feeds) e.outputs.push(outputsOf(await runSession(e.session, f)));
+        const w = sampler.stop();
+        r.memory = { peakDelta: Math.max(0, w.peak - w.before), retainedDelta: w.after - w.before, sampleIntervalMs: sampler.periodMs, samples: w.samples };
+      } catch (err) {
+        sampler.stop();
+        const c = classifyFailure(err, e.model, s.executionProvider);
+        if (stage === 'run' && c.status === 'failed') c.message = `its first run failed: ${c.message}`;
+        r.status = c.status;
+        r.error = c.message;
+        await e.session?.release().catch(() => undefined);
+        e.session = null;
+        if (e === baseline) {
+          throw new OperationError(`the baseline ${e.label} cannot be measured: ${c.message}`, { cause: err });
+        }
+      }
+    }
+    const live = entries.filter((e) => e.session);
+    progress('sessions', entries.length, entries.length);
+
+    // 4. more session creations, interleaved, for the creation-time median
+    for (let k = 1; k < s.sessionRepeats; k++) {
+      for (const e of live) {
+        const c0 = process.hrtime.bigint();
+        const extra = await createSession(e.source, sessionOptions);
+        e.report.sessionCreateMs.push(Number(process.hrtime.bigint() - c0) / 1e6);
+        await extra.release();
+      }
+    }
+    for (const e of live) e.report.sessionCreate = median(e.report.sessionCreateMs);
+
+    // 5. timing
+    const runFns = live.map((e) => {
+      const sess = e.session!;
+      const f = e.feeds;
+      return (set: number) => sess.run(f[set]!);
+    });
+    progress('timing', 0, s.runs);
+    const samples = await timeInterleaved(runFns, {
+      warmup: s.warmup,
+      runs: s.runs,
+      minTimeMs: s.minTime * 1000,
+      sets: feeds.length,
+      seed: s.seed,
+      onRound: (done, expected) => progress('timing', done, expected),
+    });
+    live.forEach((e, i) => {
+      const sm = samples[i]!;
+      const sum = summarize(sm);
+      e.report.latency = { ...sum, samples: sm, outliers: outlierCount(sm), noisy: isNoisy(sum, s.cvThreshold) };
+      e.report.throughput = 1000 / sum.mean;
+      if (e.report.latency.noisy) e.report.notes.push(`latency is noisy (cv ${(sum.cv * 100).toFixed(1)}% > ${(s.cvThreshold * 100).toFixed(0)}%): the machine was busy or the runs are too short; use more --runs or --min-time`);
+    });
+
+    // 6. instrumented pass: attention probabilities and shapes
+    if (opts.analysis !== false) {
+      let i = 0;
+      for (const e of live) {
+        progress('analysis', i++, live.length, e.label);
+        await analyse(e, sessionOptions).catch((err) => {
+          e.report.notes.push(`instrumented pass failed (no graph F1 from attention, no FLOPs): ${(err as Error).message}`);
+          e.whyNoAttention = `its instrumented run failed`;
+        });
+      }
+      progress('analysis', live.length, live.length);
+    }
+
+    // 8. load test
+    if (s.concurrency > 1 && live.length) {
+      progress('load', 0, 2 * live.length);
+      const perWorker = Math.max(3, Math.ceil(s.runs / (s.concurrency * 2)));
+      const stats = await measureUnderLoad(
+        live.map((e) => ({ source: e.source instanceof Model ? encodeModel(e.source) : e.source, feeds: e.feeds })),
+        {
+          concurrency: s.concurrency,
+          sessionOptions,
+          threadsPerWorker: s.threads || undefined,
+          runsPerWorker: perWorker,
+          phaseMs: (s.minTime * 1000) / 2,
+          warmup: Math.max(1, Math.min(s.warmup, 5)),
+          onPhase: (d, t) => progress('load', d, t),
+        },
+      );
+      live.forEach((e, i) => (e.report.load = stats[i]!));
+    }
+
+    // 9. profile
+    if (opts.profile) {
+      let i = 0;
+      for (const e of live) {
+        progress('profile', i++, live.length, e.label);
+        const src = e.source instanceof Model ? encodeModel(e.source) : e.source;
+        e.report.profile = await profileModel(src, sessionOptions, e.feeds, Math.max(1, Math.min(s.warmup, 5)), s.profileRuns);
+      }
+      progress('profile', live.length, live.length);
+    }
+  } finally {
+    for (const e of entries) await e.session?.release().catch(() => undefined);
+    await sampler.close();
+  }
+
+  // 7. fidelity and comparisons
+  const candidates: CandidateReport[] = entries.slice(1).map((e) => compare(e, baseline, s));
+  notes.push(
+    `latency: ${s.runs}${s.minTime ? `+ (>= ${s.minTime}s)` : ''} interleaved rounds after ${s.warmup} warm-up runs; ratio interval: paired bootstrap of the median ratio at ${Math.round(s.confidence * 100)}%`,
+    'memory: growth of process RSS during session creation and the first runs, sampled every 2 ms by a helper thread (see docs/bench.md)',
+  );
+  const result: BenchResult = {
+    schema: BENCH_SCHEMA,
+    createdAt: new Date(t0).toISOString(),
+    durationMs: Date.now() - t0,
+    environment: benchEnvironment(),
+    settings: {
+      executionProvider: s.executionProvider,
+      threads: s.threads,
+      optimizationLevel: s.optimizationLevel,
+      warmup: s.warmup,
+      runs: s.runs,
+      minTime: s.minTime,
+      concurrency: s.concurrency,
+      sessionRepeats: s.sessionRepeats,
+      seed: s.seed,
+      graphThreshold: s.graphThreshold,
+      cvThreshold: s.cvThreshold,
+      confidence: s.confidence,
+      inputs: inputsSummary,
+    },
+    baseline: baseline.report,
+    candidates,
+    gates: [],
+    passed: true,
+    notes,
+  };
+  result.gates = evaluateGates(gates, result);
+  result.passed = !result.gates.some(gateFailed) && !candidates.some((c) => c.status === 'failed');
+  return result;
+}
+
+/** Creates, runs and releases a one-node session, so later creation times and memory growth exclude set-up. */
+async function primeRuntime(options: SessionOptions): Promise<void> {
+  const { model, b } = createModel({ opset: 13 });
+  b.output(b.op('Relu', [b.input('x', DataType.FLOAT, [1, 4])]), 'y');
+  try {
+    const session = await createSession(model, options);
+    await session.run({ x: toOrtTensor(Tensor.fromArray(DataType.FLOAT, [1, 4], new Float32Array(4))) });
+    await session.release();
+  } catch {
+    // an execution provider that cannot run even this shows up on the real models, with their names
+  }
+}
+
+/** The instrumented run of one model: attention probabilities of every set, shapes of the first. */
+async function analyse(e: Entry, sessionOptions: SessionOptions): Promise<void> {
+  const copy = copyModel(e.model);
+  const softmax = findAttentionSoftmax(copy);
+  const attnNames = exposeValues(copy, softmax.map((n) => n.output(0)));
+  const shapeNames = exposeValues(copy, flopsTargets(copy));
+  const session = await createSession(copy, { ...sessionOptions, optimizationLevel: 'disabled' });
+  try {
+    const shapes = new Map<string, number[]>();
+    for (const [k, t] of Object.entries(e.feeds[0]!)) shapes.set(k, t.dims.map(Number));
+    const sets: AttentionCapture['sets'] = [];
+    for (let k = 0; k < e.feeds.length; k++) {
+      const want = k === 0 ? [...new Set([...attnNames, ...shapeNames])] : attnNames;
+      if (!want.length) break;
+      const out = await runSession(session, e.feeds[k]!, want);
+      if (k === 0) for (const n of shapeNames) if (out[n]) shapes.set(n, out[n]!.dims.map(Number));
+      if (attnNames.length) sets.push(averagedAttention(attnNames.map((n) => toFloat(out[n]!))));
+    }
+    e.report.static.flops = estimateFlops(copy, shapes);
+    if (e.report.static.flops.unknownNodes) e.report.notes.push(`FLOPs: ${e.report.static.flops.unknownNodes} node(s) without known shapes are not counted`);
+    e.capture = attnNames.length ? { sets, layers: softmax.map((n) => n.name || n.output(0).name) } : null;
+  } finally {
+    await session.release();
+  }
+  e.whyNoAttention = attentionUnavailable(copy, e.capture);
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = (s.length - 1) / 2;
+  return (s[Math.floor(m)]! + s[Math.ceil(m)]!) / 2;
+}
+
+function compare(e: Entry, b: Entry, s: ReturnType<typeof resolveSettings>): CandidateReport {
+  const c = e.report;
+  const br = b.report;
+  const r = (x: number | null | undefined, y: number | null | undefined): number | null => (x == null || y == null || !(y > 0) ? null : x / y);
+  const ratios = {
+    ...EMPTY_RATIOS,
+    params: r(c.static.parameters.total, br.static.parameters.total),
+    nonZeroParams: r(c.static.parameters.nonZero, br.static.parameters.nonZero),
+    size: r(c.static.fileSize, br.static.fileSize),
+    flops: r(c.static.flops?.total, br.static.flops?.total),
+    sessionCreate: r(c.sessionCreate, br.sessionCreate),
+    memory: r(c.memory?.peakDelta, br.memory?.peakDelta),
+    throughput: r(c.throughput, br.throughput),
+    loadThroughput: r(c.load?.throughput, br.load?.throughput),
+  };
+  let latencyRatio: LatencyComparison | null = null;
+  if (c.latency && br.latency) {
+    const ci = ratioOfMediansCI(c.latency.samples, br.latency.samples, { level: s.confidence, seed: s.seed ^ 0x1a7e });
+    const noisy = c.latency.noisy || br.latency.noisy;
+    const verdict = noisy ? 'noisy' : ci.hi < 1 ? 'faster' : ci.lo > 1 ? 'slower' : 'same';
+    latencyRatio = { ratio: ci.ratio, lo: ci.lo, hi: ci.hi, level: ci.level, noisy, verdict };
+  }
+  let fidelity: CandidateReport['fidelity'] = null;
+  if (c.status === 'ok' && b.outputs.length && e.outputs.length) {
+    const notes: string[] = [];
+    const { pairs, note } = matchOutputs(Object.keys(e.outputs[0]!), Object.keys(b.outputs[0]!));
+    if (note) notes.push(note);
+    const outputs = compareOutputs(e.outputs, b.outputs, pairs);
+    let graphF1 = null;
+    try {
+      graphF1 = computeGraphF1({
+        threshold: s.graphThreshold,
+        baselineCapture: b.capture,
+        candidateCapture: e.capture,
+        baselineWhyNot: b.whyNoAttention,
+        candidateWhyNot: e.whyNoAttention,
+        baselineOutputs: b.outputs,
+        candidateOutputs: e.outputs,
+        pairs,
+      });
+    } catch (err) {
+      notes.push((err as Error).message);
+    }
+    fidelity = { outputs, graphF1, notes };
+  }
+  return { ...c, ratios, latencyRatio, fidelity };
+}

@@ -1,0 +1,107 @@
+/**
+ * Bootstrap intervals for the latency statistics that stats.ts's ratioOfMediansCI does not cover (p90, p99, mean,
+ * min, max; absolute values). Same conventions as stats.ts: type-7 quantiles, percentile intervals, a seeded Rng,
+ * and paired resampling when both sample arrays have the same length (round j of an interleaved run contributes
+ * candidate[j] and baseline[j] together). The p50 ratio itself comes from ratioOfMediansCI.
+ */
+import { Rng } from '../util/rng.js';
+import { quantile } from './stats.js';
+
+export type LatencyStat = 'min' | 'mean' | 'p50' | 'p90' | 'p99' | 'max';
+
+export interface Interval {
+  value: number;
+  lo: number;
+  hi: number;
+  level: number;
+}
+
+const DEFAULT_RESAMPLES = 2000;
+
+/** The statistic of samples; `buf` is scratch space of the same length (sorted in place). */
+export function statistic(stat: LatencyStat, samples: ArrayLike<number>, buf = new Float64Array(samples.length)): number {
+  for (let i = 0; i < samples.length; i++) buf[i] = samples[i] as number;
+  if (stat === 'mean') {
+    let s = 0;
+    for (let i = 0; i < buf.length; i++) s += buf[i] as number;
+    return s / buf.length;
+  }
+  buf.sort();
+  switch (stat) {
+    case 'min':
+      return buf[0] as number;
+    case 'max':
+      return buf[buf.length - 1] as number;
+    case 'p50':
+      return quantile(buf, 0.5);
+    case 'p90':
+      return quantile(buf, 0.9);
+    case 'p99':
+      return quantile(buf, 0.99);
+  }
+}
+
+function check(samples: readonly number[], what: string): void {
+  if (samples.length === 0) throw new RangeError(`${what}: no samples`);
+  for (const v of samples) if (!Number.isFinite(v)) throw new RangeError(`${what}: sample ${v} is not finite`);
+}
+
+function percentileInterval(values: Float64Array, value: number, level: number): Interval {
+  values.sort();
+  const alpha = (1 - level) / 2;
+  return { value, lo: quantile(values, alpha), hi: quantile(values, 1 - alpha), level };
+}
+
+/** Interval of stat(candidate) / stat(baseline). */
+export function ratioCI(
+  stat: LatencyStat,
+  candidate: readonly number[],
+  baseline: readonly number[],
+  opts: { level?: number; resamples?: number; seed?: number } = {},
+): Interval {
+  check(candidate, 'ratioCI(candidate)');
+  check(baseline, 'ratioCI(baseline)');
+  const level = opts.level ?? 0.95;
+  const resamples = opts.resamples ?? DEFAULT_RESAMPLES;
+  const rng = new Rng(opts.seed ?? 0x5eed);
+  const nc = candidate.length;
+  const nb = baseline.length;
+  const paired = nc === nb;
+  const cs = new Float64Array(nc);
+  const bs = new Float64Array(nb);
+  const scratchC = new Float64Array(nc);
+  const scratchB = new Float64Array(nb);
+  const ratios = new Float64Array(resamples);
+  for (let r = 0; r < resamples; r++) {
+    if (paired) {
+      for (let k = 0; k < nc; k++) {
+        const j = rng.int(0, nc);
+        cs[k] = candidate[j] as number;
+        bs[k] = baseline[j] as number;
+      }
+    } else {
+      for (let k = 0; k < nc; k++) cs[k] = candidate[rng.int(0, nc)] as number;
+      for (let k = 0; k < nb; k++) bs[k] = baseline[rng.int(0, nb)] as number;
+    }
+    const v = statistic(stat, cs, scratchC) / statistic(stat, bs, scratchB);
+    ratios[r] = Number.isNaN(v) ? Number.POSITIVE_INFINITY : v;
+  }
+  return percentileInterval(ratios, statistic(stat, candidate) / statistic(stat, baseline), level);
+}
+
+/** Interval of stat(samples) itself (absolute gates such as `latency.p99 <= 20ms`). */
+export function statCI(stat: LatencyStat, samples: readonly number[], opts: { level?: number; resamples?: number; seed?: number } = {}): Interval {
+  check(samples, 'statCI');
+  const level = opts.level ?? 0.95;
+  const resamples = opts.resamples ?? DEFAULT_RESAMPLES;
+  const rng = new Rng(opts.seed ?? 0x5eed);
+  const n = samples.length;
+  const buf = new Float64Array(n);
+  const scratch = new Float64Array(n);
+  const values = new Float64Array(resamples);
+  for (let r = 0; r < resamples; r++) {
+    for (let k = 0; k < n; k++) buf[k] = samples[rng.int(0, n)] as number;
+    values[r] = statistic(stat, buf, scratch);
+  }
+  return percentileInterval(values, statistic(stat, samples), level);
+}

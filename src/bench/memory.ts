@@ -1,0 +1,75 @@
+/**
+ * Peak memory: a sampler thread that reads the process's resident set size (RSS) every few milliseconds.
+ *
+ * What it measures, honestly: RSS is per process, not per session. The bench creates and warms up one model at a
+ * time and reads the growth of RSS over the value just before; with earlier models' sessions already in steady
+ * state, that growth is what this model's session costs (its weights as the runtime holds them, graph optimisation
+ * transients, and the arena after the first runs). A thread is needed because onnxruntime-node creates sessions
+ * synchronously on the main thread, which would block a timer. Limits: peaks shorter than the sampling period can be
+ * missed; memory freed by an earlier model and kept by the allocator can be reused without raising RSS, so a later
+ * model can read lower than it would alone. Compare models measured in the same run, and read the numbers as
+ * "growth of this process", not as an exact footprint.
+ */
+import { Worker } from 'node:worker_threads';
+
+const SAMPLER_SOURCE = `
+const { workerData } = require('node:worker_threads');
+const ctl = new Int32Array(workerData.sab, 0, 4);
+const vals = new BigInt64Array(workerData.sab, 16, 3);
+const period = workerData.periodMs;
+for (;;) {
+  if (Atomics.load(ctl, 1) === 1) break;
+  if (Atomics.load(ctl, 0) === 0) { Atomics.wait(ctl, 0, 0, 1000); continue; }
+  const r = BigInt(process.memoryUsage.rss());
+  if (r > Atomics.load(vals, 0)) Atomics.store(vals, 0, r);
+  Atomics.add(vals, 1, 1n);
+  Atomics.wait(ctl, 2, 0, period);
+}
+`;
+
+export interface MemoryWindow {
+  before: number;
+  peak: number;
+  after: number;
+  samples: number;
+}
+
+export class RssSampler {
+  private readonly sab = new SharedArrayBuffer(16 + 24);
+  private readonly ctl = new Int32Array(this.sab, 0, 4);
+  private readonly vals = new BigInt64Array(this.sab, 16, 3);
+  private worker: Worker | null;
+  private before = 0;
+
+  constructor(readonly periodMs = 2) {
+    this.worker = new Worker(SAMPLER_SOURCE, { eval: true, workerData: { sab: this.sab, periodMs } });
+    this.worker.unref();
+  }
+
+  /** Starts a window: remembers RSS now and resets the peak. */
+  start(): void {
+    this.before = process.memoryUsage.rss();
+    Atomics.store(this.vals, 0, BigInt(this.before));
+    Atomics.store(this.vals, 1, 0n);
+    Atomics.store(this.ctl, 0, 1);
+    Atomics.notify(this.ctl, 0);
+  }
+
+  /** Ends the window (the sampler sleeps until the next one). */
+  stop(): MemoryWindow {
+    Atomics.store(this.ctl, 0, 0);
+    const after = process.memoryUsage.rss();
+    const peak = Math.max(Number(Atomics.load(this.vals, 0)), after);
+    return { before: this.before, peak, after, samples: Number(Atomics.load(this.vals, 1)) };
+  }
+
+  async close(): Promise<void> {
+    if (!this.worker) return;
+    Atomics.store(this.ctl, 1, 1);
+    Atomics.notify(this.ctl, 0);
+    Atomics.notify(this.ctl, 2);
+    const w = this.worker;
+    this.worker = null;
+    await w.terminate();
+  }
+}

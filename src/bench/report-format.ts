@@ -1,0 +1,228 @@
+/**
+ * Shared pieces of the bench reports: number formatting and the rows of the comparison table, so the terminal,
+ * Markdown and HTML reports show the same metrics in the same order. Everything here reads a BenchResult; nothing
+ * is measured.
+ */
+import type { BenchResult, CandidateReport, GateResult, ModelReport } from './types.js';
+
+export function fmtMs(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return '—';
+  if (ms >= 1000) return `${(ms / 1000).toFixed(2)} s`;
+  if (ms >= 100) return `${ms.toFixed(1)} ms`;
+  if (ms >= 1) return `${ms.toFixed(2)} ms`;
+  return `${ms.toFixed(3)} ms`;
+}
+
+export function fmtBytes(n: number | null | undefined): string {
+  if (n === null || n === undefined || !Number.isFinite(n)) return '—';
+  const sign = n < 0 ? '-' : '';
+  let v = Math.abs(n);
+  if (v < 1024) return `${sign}${v} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let i = -1;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${sign}${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
+}
+
+export function fmtCount(n: number | null | undefined): string {
+  if (n === null || n === undefined || !Number.isFinite(n)) return '—';
+  const a = Math.abs(n);
+  if (a < 1e3) return String(Math.round(n * 100) / 100);
+  if (a < 1e6) return `${(n / 1e3).toFixed(a < 1e4 ? 2 : 1)}K`;
+  if (a < 1e9) return `${(n / 1e6).toFixed(a < 1e7 ? 2 : 1)}M`;
+  if (a < 1e12) return `${(n / 1e9).toFixed(2)}G`;
+  return `${(n / 1e12).toFixed(2)}T`;
+}
+
+export function fmtRatio(r: number | null | undefined): string {
+  if (r === null || r === undefined || !Number.isFinite(r)) return '—';
+  return `${r.toFixed(r >= 10 ? 1 : 2)}x`;
+}
+
+export function fmtNum(v: number | null | undefined, digits = 4): string {
+  if (v === null || v === undefined) return '—';
+  if (!Number.isFinite(v)) return String(v);
+  if (v === 0) return '0';
+  const a = Math.abs(v);
+  if (a >= 1e4 || a < 1e-3) return v.toExponential(2);
+  return String(Number(v.toPrecision(digits)));
+}
+
+export const fmtPct = (v: number | null | undefined): string => (v === null || v === undefined || !Number.isFinite(v) ? '—' : `${(v * 100).toFixed(1)}%`);
+
+/** Which way is good for a metric: a ratio below 1 is better ('lower'), above 1 is better ('higher'), or neither. */
+export type Direction = 'lower' | 'higher' | 'none';
+
+export interface Cell {
+  text: string;
+  /** ratio to the baseline, shown beside the value */
+  ratio?: string;
+  /** good / bad / neutral / warn, for colouring */
+  tone?: 'good' | 'bad' | 'warn' | 'neutral';
+}
+
+export interface Row {
+  metric: string;
+  /** baseline first, then each candidate */
+  cells: Cell[];
+  section: 'model' | 'latency' | 'fidelity';
+}
+
+function toneOf(ratio: number | null | undefined, dir: Direction, tolerance = 0.02): Cell['tone'] {
+  if (ratio === null || ratio === undefined || !Number.isFinite(ratio) || dir === 'none') return 'neutral';
+  if (Math.abs(ratio - 1) <= tolerance) return 'neutral';
+  const better = dir === 'lower' ? ratio < 1 : ratio > 1;
+  return better ? 'good' : 'bad';
+}
+
+const dash: Cell = { text: '—', tone: 'neutral' };
+
+/** The comparison rows: one per metric, a cell for the baseline and for each candidate. */
+export function comparisonRows(r: BenchResult): Row[] {
+  const models: ModelReport[] = [r.baseline, ...r.candidates];
+  const cands = r.candidates;
+  const rows: Row[] = [];
+  const ok = (m: ModelReport) => m.status === 'ok';
+  const add = (
+    metric: string,
+    section: Row['section'],
+    value: (m: ModelReport) => string,
+    ratio?: (c: CandidateReport) => number | null | undefined,
+    dir: Direction = 'lower',
+    runtime = true,
+  ) => {
+    const cells: Cell[] = models.map((m, i) => {
+      if (runtime && !ok(m)) return dash;
+      const text = value(m);
+      if (i === 0 || !ratio) return { text, tone: 'neutral' };
+      const rv = ratio(cands[i - 1]!);
+      return { text, ratio: fmtRatio(rv), tone: toneOf(rv, dir) };
+    });
+    rows.push({ metric, cells, section });
+  };
+  rows.push({
+    metric: 'status',
+    section: 'model',
+    cells: models.map((m) => (m.status === 'ok' ? { text: 'ok', tone: 'neutral' } : { text: m.status === 'not-runnable' ? 'not runnable on this EP' : 'failed', tone: m.status === 'failed' ? 'bad' : 'warn' })),
+  });
+  add('file size', 'model', (m) => fmtBytes(m.static.fileSize), (c) => c.ratios.size, 'lower', false);
+  add('parameters', 'model', (m) => fmtCount(m.static.parameters.total), (c) => c.ratios.params, 'lower', false);
+  add('non-zero parameters', 'model', (m) => fmtCount(m.static.parameters.nonZero), (c) => c.ratios.nonZeroParams, 'lower', false);
+  add('FLOPs (estimate)', 'model', (m) => fmtCount(m.static.flops?.total), (c) => c.ratios.flops);
+  add('session creation', 'model', (m) => fmtMs(m.sessionCreate), (c) => c.ratios.sessionCreate);
+  add('peak memory (RSS growth)', 'model', (m) => fmtBytes(m.memory?.peakDelta), (c) => c.ratios.memory);
+  add('latency p50', 'latency', (m) => fmtMs(m.latency?.p50));
+  rows.push({
+    metric: 'latency ratio (p50, CI)',
+    section: 'latency',
+    cells: models.map((m, i) => {
+      if (i === 0) return { text: ok(m) ? 'baseline' : '—', tone: 'neutral' };
+      const lr = cands[i - 1]!.latencyRatio;
+      if (!lr) return dash;
+      const text = `${fmtRatio(lr.ratio)} [${lr.lo.toFixed(3)}, ${lr.hi.toFixed(3)}] ${lr.verdict}`;
+      return { text, tone: lr.verdict === 'faster' ? 'good' : lr.verdict === 'slower' ? 'bad' : lr.verdict === 'noisy' ? 'warn' : 'neutral' };
+    }),
+  });
+  add('latency mean ± std', 'latency', (m) => `${fmtMs(m.latency?.mean)} ± ${fmtMs(m.latency?.std)}`);
+  add('latency min', 'latency', (m) => fmtMs(m.latency?.min));
+  add('latency p90', 'latency', (m) => fmtMs(m.latency?.p90));
+  add('latency p99', 'latency', (m) => fmtMs(m.latency?.p99));
+  rows.push({
+    metric: 'cv (noise)',
+    section: 'latency',
+    cells: models.map((m) => (m.latency ? { text: `${fmtPct(m.latency.cv)}${m.latency.noisy ? ' noisy' : ''}`, tone: m.latency.noisy ? 'warn' : 'neutral' } : dash)),
+  });
+  add('runs', 'latency', (m) => String(m.latency?.n ?? '—'));
+  add('throughput', 'latency', (m) => (m.throughput ? `${fmtCount(m.throughput)}/s` : '—'), (c) => c.ratios.throughput, 'higher');
+  if (models.some((m) => m.load)) {
+    add(`throughput x${r.settings.concurrency} workers`, 'latency', (m) => (m.load ? `${fmtCount(m.load.throughput)}/s` : '—'), (c) => c.ratios.loadThroughput, 'higher');
+    add('latency p50 under load', 'latency', (m) => fmtMs(m.load?.latency.p50));
+    add('latency p99 under load', 'latency', (m) => fmtMs(m.load?.latency.p99));
+  }
+  if (cands.some((c) => c.fidelity)) {
+    const fid = (m: ModelReport, i: number, f: (c: CandidateReport) => string): Cell => {
+      if (i === 0) return { text: ok(m) ? 'reference' : '—', tone: 'neutral' };
+      const c = cands[i - 1]!;
+      return c.fidelity ? { text: f(c), tone: 'neutral' } : dash;
+    };
+    const worst = (c: CandidateReport, key: 'maxAbsError' | 'maxRelError' | 'cosine' | 'top1', lowIsWorst: boolean): string => {
+      const vals = c.fidelity!.outputs.map((o) => o[key]).filter((v): v is number => v !== null);
+      if (!vals.length) return '—';
+      return fmtNum(lowIsWorst ? Math.min(...vals) : Math.max(...vals));
+    };
+    rows.push({ metric: 'max abs error (worst output)', section: 'fidelity', cells: models.map((m, i) => fid(m, i, (c) => worst(c, 'maxAbsError', false))) });
+    rows.push({ metric: 'max rel error (worst output)', section: 'fidelity', cells: models.map((m, i) => fid(m, i, (c) => worst(c, 'maxRelError', false))) });
+    rows.push({ metric: 'cosine similarity (worst)', section: 'fidelity', cells: models.map((m, i) => fid(m, i, (c) => worst(c, 'cosine', true))) });
+    rows.push({ metric: 'top-1 agreement (worst)', section: 'fidelity', cells: models.map((m, i) => fid(m, i, (c) => worst(c, 'top1', true))) });
+    rows.push({
+      metric: `graph F1 last / all (thr ${r.settings.graphThreshold})`,
+      section: 'fidelity',
+      cells: models.map((m, i) =>
+        fid(m, i, (c) => {
+          const g = c.fidelity!.graphF1;
+          return g ? `${g.lastLayer.toFixed(3)} / ${g.allLayers.toFixed(3)}` : '—';
+        }),
+      ),
+    });
+    rows.push({
+      metric: 'graph F1 source',
+      section: 'fidelity',
+      cells: models.map((m, i) => fid(m, i, (c) => c.fidelity!.graphF1?.source ?? '—')),
+    });
+  }
+  return rows;
+}
+
+export function gateStatusText(g: GateResult): string {
+  switch (g.status) {
+    case 'pass':
+      return g.inconclusive ? 'PASS (inconclusive)' : 'PASS';
+    case 'fail':
+      return 'FAIL';
+    case 'skipped':
+      return 'SKIPPED';
+    case 'error':
+      return 'ERROR';
+  }
+}
+
+export function settingsLine(r: BenchResult): string {
+  const s = r.settings;
+  const e = r.environment;
+  return [
+    `ep ${s.executionProvider}`,
+    `threads ${s.threads || 'auto'}`,
+    `opt-level ${s.optimizationLevel}`,
+    `${s.runs}${s.minTime ? `+ (>= ${s.minTime}s)` : ''} runs after ${s.warmup} warm-up`,
+    ...(s.concurrency > 1 ? [`concurrency ${s.concurrency}`] : []),
+    `${e.cpu.model} x${e.cpu.cores}`,
+    `${e.os.platform}-${e.os.arch}`,
+    `node ${e.node}`,
+    `onnxruntime ${e.onnxruntime}`,
+  ].join(' | ');
+}
+
+export function inputsLine(r: BenchResult): string {
+  const i = r.settings.inputs;
+  const src = i.source === 'synthesized' ? `synthesized (seed ${r.settings.seed})` : i.path ? `${i.source} ${i.path}` : i.source;
+  return `inputs: ${src}, ${i.sets} set(s): ${i.tensors.map((t) => `${t.name} ${t.dtype}[${t.shape.join(',')}]`).join(', ')}`;
+}
+
+/** Lines worth reading beside the numbers: why a model did not run, fallbacks, noise. */
+export function modelNotes(r: BenchResult): string[] {
+  const out: string[] = [];
+  for (const m of [r.baseline, ...r.candidates]) {
+    if (m.error) out.push(`${m.label}: ${m.error}`);
+    for (const n of m.notes) out.push(`${m.label}: ${n}`);
+    const f = (m as CandidateReport).fidelity;
+    if (f) {
+      if (f.graphF1 && f.graphF1.source !== 'attention') out.push(`${m.label}: graph F1 ${f.graphF1.note}`);
+      for (const n of f.notes) out.push(`${m.label}: ${n}`);
+      for (const o of f.outputs) if (o.error) out.push(`${m.label}: output ${o.name}: ${o.error}`);
+    }
+  }
+  return out;
+}

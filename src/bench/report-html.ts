@@ -1,0 +1,181 @@
+/**
+ * HTML report: one self-contained page (inline CSS and SVG, no script, no external resource; a Content-Security-
+ * Policy forbids loading anything) with the verdict, the comparison table, gates, latency distributions (a histogram
+ * per model on a shared axis, with p50 and p99 marked) and, with --profile, per-operator time as grouped bars.
+ */
+import { quantile } from './stats.js';
+import { comparisonRows, fmtMs, fmtPct, gateStatusText, inputsLine, modelNotes, settingsLine, type Cell } from './report-format.js';
+import type { BenchResult, ModelReport } from './types.js';
+
+export function htmlEscape(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+}
+
+const PALETTE = ['#4c72b0', '#dd8452', '#55a868', '#c44e52', '#8172b3', '#937860', '#da8bc3', '#8c8c8c'];
+const colorOf = (i: number): string => PALETTE[i % PALETTE.length]!;
+const n2 = (v: number): string => (Math.round(v * 100) / 100).toString();
+
+function toneClass(c: Cell): string {
+  return c.tone && c.tone !== 'neutral' ? ` class="${c.tone}"` : '';
+}
+
+/** Histograms of every model's latency samples on one shared axis. */
+export function latencyChart(models: ModelReport[]): string {
+  const withSamples = models.map((m, i) => ({ m, i })).filter(({ m }) => m.latency && m.latency.samples.length);
+  if (!withSamples.length) return '<p>No latency was measured.</p>';
+  const all = Float64Array.from(withSamples.flatMap(({ m }) => m.latency!.samples)).sort();
+  const lo = all[0]!;
+  // clip the far tail so a few stragglers do not squash the distributions; the last bin holds everything above
+  const hi = Math.max(quantile(all, 0.995), lo * 1.0001 + 1e-9);
+  const bins = 48;
+  const width = 760;
+  const left = 170;
+  const plotW = width - left - 40;
+  const rowH = 64;
+  const top = 10;
+  const height = top + withSamples.length * rowH + 40;
+  const x = (v: number): number => left + (Math.min(Math.max(v, lo), hi) - lo) / (hi - lo) * plotW;
+  const parts: string[] = [];
+  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="latency distributions">`);
+  withSamples.forEach(({ m, i }, row) => {
+    const counts = new Array<number>(bins).fill(0);
+    for (const v of m.latency!.samples) counts[Math.min(bins - 1, Math.max(0, Math.floor(((v - lo) / (hi - lo)) * bins)))]!++;
+    const max = Math.max(...counts, 1);
+    const y0 = top + row * rowH;
+    const base = y0 + rowH - 12;
+    parts.push(`<text x="${left - 8}" y="${base - 20}" text-anchor="end" class="lbl">${htmlEscape(truncate(m.label, 24))}</text>`);
+    parts.push(`<text x="${left - 8}" y="${base - 6}" text-anchor="end" class="sub">p50 ${htmlEscape(fmtMs(m.latency!.p50))}</text>`);
+    counts.forEach((c, b) => {
+      if (!c) return;
+      const h = (c / max) * (rowH - 18);
+      const bx = left + (b / bins) * plotW;
+      parts.push(`<rect x="${n2(bx)}" y="${n2(base - h)}" width="${n2(plotW / bins - 1)}" height="${n2(h)}" fill="${colorOf(i)}" opacity="0.8"><title>${htmlEscape(`${m.label}: ${c} run(s)`)}</title></rect>`);
+    });
+    const p50 = x(m.latency!.p50);
+    const p99 = x(m.latency!.p99);
+    parts.push(`<line x1="${n2(p50)}" x2="${n2(p50)}" y1="${y0 + 4}" y2="${base}" stroke="#222" stroke-width="1.5"/>`);
+    parts.push(`<line x1="${n2(p99)}" x2="${n2(p99)}" y1="${y0 + 4}" y2="${base}" stroke="#222" stroke-dasharray="3 3"/>`);
+    parts.push(`<line x1="${left}" x2="${left + plotW}" y1="${base}" y2="${base}" stroke="#999"/>`);
+  });
+  const axisY = top + withSamples.length * rowH;
+  for (let k = 0; k <= 4; k++) {
+    const v = lo + ((hi - lo) * k) / 4;
+    const px = x(v);
+    parts.push(`<line x1="${n2(px)}" x2="${n2(px)}" y1="${axisY - 8}" y2="${axisY - 4}" stroke="#666"/>`);
+    parts.push(`<text x="${n2(px)}" y="${axisY + 8}" text-anchor="middle" class="sub">${htmlEscape(fmtMs(v))}</text>`);
+  }
+  parts.push(`<text x="${left + plotW / 2}" y="${axisY + 26}" text-anchor="middle" class="sub">latency per run (solid: p50, dashed: p99; the last bin holds the slowest 0.5%)</text>`);
+  parts.push('</svg>');
+  return parts.join('');
+}
+
+/** Grouped horizontal bars: time per operator type, one bar per profiled model. */
+export function operatorChart(models: ModelReport[]): string {
+  const profiled = models.map((m, i) => ({ m, i })).filter(({ m }) => m.profile && m.profile.byOp.length);
+  if (!profiled.length) return '';
+  const ops = [...new Set(profiled.flatMap(({ m }) => m.profile!.byOp.slice(0, 10).map((o) => o.op)))].slice(0, 12);
+  const max = Math.max(...profiled.flatMap(({ m }) => m.profile!.byOp.filter((o) => ops.includes(o.op)).map((o) => o.ms)), 1e-9);
+  const barH = 12;
+  const groupH = profiled.length * barH + 10;
+  const left = 170;
+  const width = 760;
+  const plotW = width - left - 110;
+  const height = ops.length * groupH + 20 + profiled.length * 16;
+  const parts: string[] = [`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="time per operator">`];
+  ops.forEach((op, g) => {
+    const y0 = 6 + g * groupH;
+    parts.push(`<text x="${left - 8}" y="${y0 + (profiled.length * barH) / 2 + 4}" text-anchor="end" class="lbl">${htmlEscape(truncate(op, 24))}</text>`);
+    profiled.forEach(({ m, i }, k) => {
+      const o = m.profile!.byOp.find((x) => x.op === op);
+      const w = o ? (o.ms / max) * plotW : 0;
+      const y = y0 + k * barH;
+      parts.push(`<rect x="${left}" y="${y}" width="${n2(Math.max(w, 0.5))}" height="${barH - 2}" fill="${colorOf(i)}"><title>${htmlEscape(`${m.label}: ${o ? `${fmtMs(o.ms)} (${fmtPct(o.share)})` : 'none'}`)}</title></rect>`);
+      parts.push(`<text x="${n2(left + w + 4)}" y="${y + barH - 3}" class="sub">${htmlEscape(o ? fmtMs(o.ms) : '—')}</text>`);
+    });
+  });
+  const ly = ops.length * groupH + 12;
+  profiled.forEach(({ m, i }, k) => {
+    parts.push(`<rect x="${left}" y="${ly + k * 16}" width="10" height="10" fill="${colorOf(i)}"/>`);
+    parts.push(`<text x="${left + 16}" y="${ly + k * 16 + 9}" class="sub">${htmlEscape(m.label)} (kernel time ${htmlEscape(fmtMs(m.profile!.kernelMs))} per run)</text>`);
+  });
+  parts.push('</svg>');
+  return parts.join('');
+}
+
+function truncate(s: string, n: number): string {
+  return s.length <= n ? s : `${s.slice(0, n - 1)}…`;
+}
+
+const CSS = `
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px auto;max-width:1100px;color:#222;padding:0 16px}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
+.meta{color:#555;font-size:12px}
+table{border-collapse:collapse;margin:8px 0;font-variant-numeric:tabular-nums}
+th,td{border:1px solid #ddd;padding:4px 8px;text-align:right;vertical-align:top}
+th:first-child,td:first-child,td.l{text-align:left}
+th{background:#f5f5f5}
+.good{color:#17803d}.bad{color:#c62828;font-weight:600}.warn{color:#a15c00}
+.ratio{color:#666;font-size:12px;margin-left:4px}
+.verdict{font-size:16px;font-weight:600;padding:8px 12px;border-radius:4px;display:inline-block;margin:8px 0}
+.verdict.pass{background:#e6f4ea;color:#17803d}.verdict.fail{background:#fdecea;color:#c62828}.verdict.none{background:#f1f1f1}
+td.gate-pass{color:#17803d}td.gate-fail,td.gate-error{color:#c62828;font-weight:600}td.gate-skipped,td.gate-inconclusive{color:#a15c00}
+.lbl{font-size:12px;fill:#222}.sub{font-size:11px;fill:#555}
+ul.notes li{margin:2px 0}
+svg{max-width:100%;height:auto}
+`;
+
+export function renderBenchHtml(r: BenchResult): string {
+  const models = [r.baseline, ...r.candidates];
+  const failed = r.gates.filter((g) => g.status === 'fail' || g.status === 'error').length;
+  const verdict = r.gates.length
+    ? failed
+      ? `<div class="verdict fail">${failed} of ${r.gates.length} gate(s) failed</div>`
+      : `<div class="verdict pass">All ${r.gates.length} gate(s) passed</div>`
+    : `<div class="verdict ${r.passed ? 'none' : 'fail'}">${r.passed ? 'No gates were set' : 'A candidate could not be measured'}</div>`;
+  const head = ['', `${r.baseline.label} (baseline)`, ...r.candidates.map((c) => c.label)];
+  const rows = comparisonRows(r)
+    .map((row) => `<tr><td>${htmlEscape(row.metric)}</td>${row.cells.map((c) => `<td${toneClass(c)}>${htmlEscape(c.text)}${c.ratio ? `<span class="ratio">${htmlEscape(c.ratio)}</span>` : ''}</td>`).join('')}</tr>`)
+    .join('\n');
+  const gates = r.gates.length
+    ? `<h2>Gates</h2><table><tr><th>status</th><th>candidate</th><th>gate</th><th>result</th></tr>${r.gates
+        .map((g) => `<tr><td class="gate-${g.inconclusive ? 'inconclusive' : g.status}">${htmlEscape(gateStatusText(g))}</td><td class="l">${htmlEscape(g.candidate)}</td><td class="l"><code>${htmlEscape(g.gate)}</code></td><td class="l">${htmlEscape(g.message)}</td></tr>`)
+        .join('\n')}</table>`
+    : '';
+  const opChart = operatorChart(models);
+  const notes = modelNotes(r);
+  const fidelityRows = r.candidates
+    .filter((c) => c.fidelity)
+    .flatMap((c) =>
+      c.fidelity!.outputs.map(
+        (o) =>
+          `<tr><td>${htmlEscape(c.label)}</td><td class="l">${htmlEscape(o.name)}</td><td>${o.maxAbsError === null ? '—' : o.maxAbsError.toExponential(2)}</td><td>${o.maxRelError === null ? '—' : o.maxRelError.toExponential(2)}</td><td>${o.cosine === null ? '—' : o.cosine.toFixed(6)}</td><td>${o.top1 === null ? '—' : fmtPct(o.top1)}</td><td>${htmlEscape(o.error ?? '')}</td></tr>`,
+      ),
+    );
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>autoglm bench: ${htmlEscape(r.candidates.map((c) => c.label).join(', ') || r.baseline.label)} vs ${htmlEscape(r.baseline.label)}</title>
+<style>${CSS}</style>
+</head>
+<body>
+<h1>autoglm bench</h1>
+<div class="meta">${htmlEscape(settingsLine(r))}<br>${htmlEscape(inputsLine(r))}<br>schema ${r.schema} · ${htmlEscape(r.createdAt)} · ${(r.durationMs / 1000).toFixed(1)} s</div>
+${verdict}
+<h2>Comparison</h2>
+<table>
+<tr>${head.map((h) => `<th>${htmlEscape(h)}</th>`).join('')}</tr>
+${rows}
+</table>
+${gates}
+<h2>Latency distributions</h2>
+${latencyChart(models)}
+${fidelityRows.length ? `<h2>Fidelity per output</h2><table><tr><th>candidate</th><th>output</th><th>max abs</th><th>max rel</th><th>cosine</th><th>top-1</th><th></th></tr>${fidelityRows.join('\n')}</table>` : ''}
+${opChart ? `<h2>Time per operator (onnxruntime profiler)</h2>${opChart}` : ''}
+${notes.length ? `<h2>Notes</h2><ul class="notes">${notes.map((n) => `<li>${htmlEscape(n)}</li>`).join('')}</ul>` : ''}
+</body>
+</html>
+`;
+}

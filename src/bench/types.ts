@@ -1,0 +1,231 @@
+/**
+ * The one result object of `autoglm bench` (schema 1). The table, JSON, Markdown, JUnit and HTML reports are all
+ * renderers of a BenchResult; nothing is measured or decided while rendering.
+ *
+ * Units: milliseconds for times, bytes for sizes and memory, floating-point operations (a multiply-add is 2) for
+ * FLOPs. Ratios are candidate / baseline (> 1: the candidate has more of it, or is slower). A value that could not
+ * be measured is null, never NaN (JSON cannot carry NaN).
+ */
+import type { GraphF1Result } from './graph-f1.js';
+import type { Summary } from './stats.js';
+
+export const BENCH_SCHEMA = 1 as const;
+
+export type OptLevel = 'disabled' | 'basic' | 'extended' | 'all';
+export type ExecutionProvider = 'cpu' | 'cuda';
+
+/** What the bench ran on and with which settings (recorded so a number can be traced to its conditions). */
+export interface BenchEnvironment {
+  os: { platform: string; release: string; arch: string };
+  cpu: { model: string; cores: number };
+  totalMemory: number;
+  node: string;
+  onnxruntime: string;
+  autoglm: string;
+}
+
+export interface BenchSettings {
+  executionProvider: ExecutionProvider;
+  /** intra-op threads (0 = onnxruntime's choice) */
+  threads: number;
+  optimizationLevel: OptLevel;
+  warmup: number;
+  /** minimum number of timed rounds */
+  runs: number;
+  /** minimum timed duration in seconds (0 = none) */
+  minTime: number;
+  concurrency: number;
+  sessionRepeats: number;
+  seed: number;
+  graphThreshold: number;
+  cvThreshold: number;
+  confidence: number;
+  inputs: InputsSummary;
+}
+
+export interface InputsSummary {
+  source: 'synthesized' | 'file' | 'folder' | 'given';
+  path: string | null;
+  sets: number;
+  dims: Record<string, number>;
+  tensors: { name: string; dtype: string; shape: number[] }[];
+}
+
+export type ModelStatus = 'ok' | 'not-runnable' | 'failed';
+
+export interface LatencyStats extends Summary {
+  /** per-run latency in ms, in the order measured (round j of every model ran back to back) */
+  samples: number[];
+  /** samples outside Tukey's fences (reported, not dropped) */
+  outliers: number;
+  /** cv above the threshold: the numbers are shown but not treated as a result */
+  noisy: boolean;
+}
+
+export interface MemoryStats {
+  /** peak process RSS during session creation and warm-up, minus RSS just before (bytes) */
+  peakDelta: number;
+  /** RSS after creation and warm-up minus RSS before (bytes); what the session keeps */
+  retainedDelta: number;
+  /** sampling period of the RSS sampler thread (ms) */
+  sampleIntervalMs: number;
+  samples: number;
+}
+
+export interface FlopsEstimate {
+  /** total estimated FLOPs of one run (multiply-add = 2) */
+  total: number;
+  byOp: { op: string; flops: number; nodes: number }[];
+  /** nodes of the counted op types whose shapes could not be found (their FLOPs are missing from total) */
+  unknownNodes: number;
+  /** how shapes were obtained */
+  method: 'runtime-shapes';
+}
+
+export interface OperatorTime {
+  op: string;
+  /** mean total time per run spent in this operator type (ms) */
+  ms: number;
+  /** kernel invocations per run */
+  calls: number;
+  share: number;
+}
+
+export interface ProfileStats {
+  /** profiled runs (after warm-up) */
+  runs: number;
+  /** mean per run of the sum of kernel times (ms); excludes the runtime's own overhead between kernels */
+  kernelMs: number;
+  byOp: OperatorTime[];
+}
+
+export interface LoadStats {
+  concurrency: number;
+  /** intra-op threads of each worker's session */
+  threadsPerWorker: number;
+  runs: number;
+  wallMs: number;
+  /** inferences per second, all workers together */
+  throughput: number;
+  latency: Summary;
+}
+
+export interface StaticStats {
+  fileSize: number;
+  parameters: { total: number; nonZero: number; bytes: number };
+  nodes: number;
+  flops: FlopsEstimate | null;
+}
+
+export interface ModelReport {
+  label: string;
+  path: string | null;
+  status: ModelStatus;
+  /** why the model could not be measured (status not 'ok') */
+  error: string | null;
+  static: StaticStats;
+  /** session creation times (ms), one per repeat */
+  sessionCreateMs: number[];
+  sessionCreate: number | null;
+  latency: LatencyStats | null;
+  /** sequential inferences per second (1000 / mean latency) */
+  throughput: number | null;
+  memory: MemoryStats | null;
+  load: LoadStats | null;
+  profile: ProfileStats | null;
+  notes: string[];
+}
+
+export interface LatencyComparison {
+  /** ratio of median latencies, candidate / baseline */
+  ratio: number;
+  lo: number;
+  hi: number;
+  level: number;
+  /** either measurement had a cv above the threshold */
+  noisy: boolean;
+  /** faster / slower: the interval excludes 1; same: it contains 1; noisy: no verdict */
+  verdict: 'faster' | 'slower' | 'same' | 'noisy';
+}
+
+export interface Ratios {
+  params: number | null;
+  nonZeroParams: number | null;
+  size: number | null;
+  flops: number | null;
+  sessionCreate: number | null;
+  memory: number | null;
+  throughput: number | null;
+  loadThroughput: number | null;
+}
+
+export interface OutputFidelity {
+  name: string;
+  /** baseline output name when it differs (positional match) */
+  baselineName: string;
+  maxAbsError: number | null;
+  maxRelError: number | null;
+  cosine: number | null;
+  /** share of rows (last axis) whose arg-max agrees; null when the last axis has fewer than 2 entries */
+  top1: number | null;
+  /** elements that are NaN/Inf in the candidate but finite in the baseline */
+  nonFinite: number;
+  error: string | null;
+}
+
+export interface GraphF1Report {
+  threshold: number;
+  lastLayer: number;
+  allLayers: number;
+  perLayer: number[];
+  layers: number;
+  source: GraphF1Result['source'];
+  /** why the outputs were used, or what was compared */
+  note: string;
+}
+
+export interface Fidelity {
+  outputs: OutputFidelity[];
+  graphF1: GraphF1Report | null;
+  notes: string[];
+}
+
+export interface CandidateReport extends ModelReport {
+  ratios: Ratios;
+  latencyRatio: LatencyComparison | null;
+  fidelity: Fidelity | null;
+}
+
+export type GateStatus = 'pass' | 'fail' | 'skipped' | 'error';
+
+export interface GateResult {
+  /** the expression as written */
+  gate: string;
+  candidate: string;
+  metric: string;
+  op: '<=' | '<' | '>=' | '>';
+  threshold: number;
+  relative: boolean;
+  status: GateStatus;
+  /** the measured value (ratio when relative) */
+  value: number | null;
+  /** confidence interval of the value, for latency and throughput gates */
+  interval: { lo: number; hi: number; level: number } | null;
+  /** the interval straddles the threshold: not failed, but not shown to pass either */
+  inconclusive: boolean;
+  message: string;
+}
+
+export interface BenchResult {
+  schema: typeof BENCH_SCHEMA;
+  createdAt: string;
+  durationMs: number;
+  environment: BenchEnvironment;
+  settings: BenchSettings;
+  baseline: ModelReport;
+  candidates: CandidateReport[];
+  gates: GateResult[];
+  /** no gate failed or errored, and every candidate was measured or is not runnable here */
+  passed: boolean;
+  notes: string[];
+}

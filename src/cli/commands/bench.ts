@@ -1,0 +1,184 @@
+/**
+ * `autoglm bench <candidate.onnx...> --baseline <baseline.onnx>`: compare candidates with a baseline on the same
+ * inputs and decide CI gates. A thin layer over benchmark() (src/bench/benchmark.ts); every report is rendered
+ * from its one result object. Exit code 1 when a gate fails (or a candidate could not be measured for a reason
+ * other than its execution provider), 0 otherwise; 2 for bad usage or a bad model file.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Command } from 'commander';
+import { benchmark, type BenchPhase, type BenchProgress } from '../../bench/benchmark.js';
+import { renderBenchHtml } from '../../bench/report-html.js';
+import { renderBenchJson } from '../../bench/report-json.js';
+import { renderBenchJunit } from '../../bench/report-junit.js';
+import { renderBenchMarkdown } from '../../bench/report-markdown.js';
+import { renderBenchTable } from '../../bench/report-table.js';
+import type { BenchResult, ExecutionProvider, OptLevel } from '../../bench/types.js';
+import { UsageError } from '../../errors.js';
+import { writeFileAtomic } from '../../onnx/io.js';
+import type { CliIO } from '../ui/io.js';
+import { startProgress, type Progress } from '../ui/progress.js';
+import type { ExitCode } from '../main.js';
+
+interface BenchFlags {
+  baseline?: string;
+  dim: string[];
+  inputs?: string;
+  inputSets?: string;
+  warmup?: string;
+  runs?: string;
+  minTime?: string;
+  threads?: string;
+  optLevel?: string;
+  ep?: string;
+  concurrency?: string;
+  graphThreshold?: string;
+  cvThreshold?: string;
+  gate: string[];
+  budget?: string;
+  profile?: boolean;
+  json?: boolean;
+  markdown?: string;
+  junit?: string;
+  html?: string;
+  seed?: string;
+}
+
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
+function int(flag: string, v: string | undefined, min = 0): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v.trim()) || Number(v) < min) throw new UsageError(`--${flag} must be an integer >= ${min}, got '${v}'`);
+  return Number(v);
+}
+
+function num(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const x = Number(v);
+  if (v.trim() === '' || !Number.isFinite(x)) throw new UsageError(`--${flag} must be a number, got '${v}'`);
+  return x;
+}
+
+export function parseDims(specs: string[]): Record<string, number> {
+  const dims: Record<string, number> = {};
+  for (const s of specs) {
+    const m = /^\s*([^=]+?)\s*=\s*(\d+)\s*$/.exec(s);
+    if (!m) throw new UsageError(`--dim '${s}': write name=size, e.g. --dim batch=1 --dim sequence=128`);
+    dims[m[1]!] = Number(m[2]);
+  }
+  return dims;
+}
+
+const TITLES: Record<BenchPhase, string> = {
+  prepare: 'loading models',
+  sessions: 'creating sessions',
+  timing: 'timing',
+  analysis: 'fidelity and FLOPs',
+  load: 'load test',
+  profile: 'profiling',
+};
+
+/** Progress bars per phase (stderr; bars on a TTY, plain lines otherwise). */
+function progressReporter(io: CliIO, quiet: boolean): { onProgress: (p: BenchProgress) => void; stop: () => void } {
+  let phase: BenchPhase | null = null;
+  let bar: Progress | null = null;
+  let done = 0;
+  return {
+    onProgress(p) {
+      if (p.phase !== phase) {
+        bar?.stop();
+        phase = p.phase;
+        done = 0;
+        bar = startProgress(io, TITLES[p.phase], p.total, { quiet });
+      }
+      if (p.done > done) {
+        bar!.tick(p.done - done, p.label ?? '');
+        done = p.done;
+      }
+    },
+    stop() {
+      bar?.stop();
+    },
+  };
+}
+
+export function register(program: Command, io: CliIO, exit: ExitCode): void {
+  program
+    .command('bench')
+    .description('compare candidate models with a baseline on the same inputs: size, params, FLOPs, latency, memory, fidelity, graph F1; CI gates')
+    .argument('<candidates...>', 'candidate ONNX model(s)')
+    .requiredOption('-b, --baseline <model>', 'baseline ONNX model')
+    .option('--dim <name=size>', 'size of a symbolic input dimension (repeatable)', collect, [])
+    .option('--inputs <path>', 'input file (.npy, .pb, .json) or folder of input sets, instead of synthesized inputs')
+    .option('--input-sets <n>', 'number of synthesized input sets (default 1)')
+    .option('--seed <n>', 'seed of synthesized inputs and of the bootstrap (default 0)')
+    .option('--warmup <n>', 'warm-up runs per model (default 5)')
+    .option('--runs <n>', 'timed runs per model (default 50; 10 with --min-time)')
+    .option('--min-time <seconds>', 'keep timing until this much time has passed')
+    .option('--threads <n>', 'intra-op threads (default: onnxruntime decides)')
+    .option('--opt-level <level>', 'onnxruntime graph optimisation: disabled|basic|extended|all (default all)')
+    .option('--ep <provider>', 'execution provider: cpu|cuda (default cpu)')
+    .option('--concurrency <n>', 'also measure throughput and latency under load with N worker threads')
+    .option('--graph-threshold <t>', 'edge threshold of graph F1 (default 0.2)')
+    .option('--cv-threshold <cv>', 'a latency coefficient of variation above this marks a measurement noisy (default 0.1)')
+    .option('--gate <expr>', "CI gate, e.g. 'latency.p50 <= 1.05x', 'graphF1 >= 0.95', 'size <= 0.5x' (repeatable)", collect, [])
+    .option('--budget <file>', 'JSON file of gates')
+    .option('--profile', "per-operator time from onnxruntime's profiler")
+    .option('--json', 'print the result as JSON (schema 1) instead of tables')
+    .option('--markdown <file>', 'write a Markdown report (e.g. $GITHUB_STEP_SUMMARY)')
+    .option('--junit <file>', 'write a JUnit XML report, one test case per gate')
+    .option('--html <file>', 'write a self-contained HTML report')
+    .action(async (candidates: string[], flags: BenchFlags) => {
+      const at = (p: string): string => path.resolve(io.cwd, p);
+      const optLevel = flags.optLevel as OptLevel | undefined;
+      if (optLevel !== undefined && !['disabled', 'basic', 'extended', 'all'].includes(optLevel)) throw new UsageError(`--opt-level must be disabled, basic, extended or all, got '${optLevel}'`);
+      const ep = flags.ep as ExecutionProvider | undefined;
+      if (ep !== undefined && ep !== 'cpu' && ep !== 'cuda') throw new UsageError(`--ep must be cpu or cuda, got '${ep}'`);
+      for (const [flag, file] of [['markdown', flags.markdown], ['junit', flags.junit], ['html', flags.html]] as const) {
+        if (file === undefined) continue;
+        const dir = path.dirname(at(file));
+        if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UsageError(`--${flag} ${file}: folder ${dir} does not exist`);
+      }
+      const progress = progressReporter(io, !!flags.json);
+      let result: BenchResult;
+      try {
+        result = await benchmark({
+          baseline: at(flags.baseline!),
+          candidates: candidates.map(at),
+          dims: parseDims(flags.dim),
+          inputs: flags.inputs !== undefined ? at(flags.inputs) : undefined,
+          inputSets: int('input-sets', flags.inputSets, 1),
+          seed: num('seed', flags.seed),
+          warmup: int('warmup', flags.warmup),
+          runs: int('runs', flags.runs, 1),
+          minTime: num('min-time', flags.minTime),
+          threads: int('threads', flags.threads),
+          optLevel,
+          ep,
+          concurrency: int('concurrency', flags.concurrency, 1),
+          graphThreshold: num('graph-threshold', flags.graphThreshold),
+          cvThreshold: num('cv-threshold', flags.cvThreshold),
+          gates: flags.gate,
+          budget: flags.budget !== undefined ? at(flags.budget) : undefined,
+          profile: !!flags.profile,
+          onProgress: progress.onProgress,
+        });
+      } finally {
+        progress.stop();
+      }
+      const write = (file: string, text: string, what: string) => {
+        const p = at(file);
+        try {
+          writeFileAtomic(p, [Buffer.from(text, 'utf8')]);
+        } catch (e) {
+          throw new UsageError(`cannot write the ${what} report to ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        }
+        io.err(`wrote ${what} report: ${file}\n`);
+      };
+      if (flags.markdown) write(flags.markdown, renderBenchMarkdown(result), 'Markdown');
+      if (flags.junit) write(flags.junit, renderBenchJunit(result), 'JUnit');
+      if (flags.html) write(flags.html, renderBenchHtml(result), 'HTML');
+      io.out(flags.json ? renderBenchJson(result) : renderBenchTable(result, io.color));
+      if (!result.passed) exit.code = 1;
+    });
+}

@@ -1,0 +1,251 @@
+/**
+ * `autoglm quantize <in.onnx> -o <out.onnx> --dtype fp16|bf16`: float16 / bfloat16 conversion (src/quantize).
+ *
+ *   --keep-io-types [names]     keep float32 model inputs/outputs (all, or a comma-separated list of names)
+ *   --op-block-list <ops>       operator types kept float32: replaces the default; '+A,B' extends it; 'none'
+ *   --node-block-list <names>   node names or /regex/ kept float32
+ *   --weights-only              weights stored fp16/bf16 with a Cast to float32 after each; compute stays float32
+ *   --mixed --tolerance <x>     search the smallest float32 keep-set within the tolerance on calibration inputs
+ *   --dim name=value            symbolic dimension sizes for synthesized calibration inputs (repeatable)
+ *   --calibration <path>        calibration inputs (.npy, .pb, .json file, or a folder of sets)
+ *   --compare                   run both models on the calibration inputs: max abs / rel error, cosine (the real
+ *                               run on onnxruntime CPU, and the conversion with low-precision storage emulated)
+ *   --json                      print the report object instead of tables
+ *   --external-data             write tensor data to <out>.data
+ *   --force                     overwrite an existing output (or the input itself)
+ *
+ * Impossible combinations are usage errors (exit 2): --mixed with --weights-only, --tolerance without --mixed,
+ * --calibration, --dim or --seed without --mixed or --compare. onnxruntime's CPU provider runs float16 regions in
+ * float32 and has no bfloat16 compute kernels, so --mixed searches, and --compare also reports, an emulation that
+ * rounds every converted value through the low type (src/quantize/emulate.ts).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Command } from 'commander';
+import { loadInputs, synthesizeInputs } from '../../bench/inputs.js';
+import { UsageError } from '../../errors.js';
+import type { Model } from '../../ir/model.js';
+import { loadModel, saveModel } from '../../onnx/io.js';
+import type { Feeds } from '../../runtime/session.js';
+import { measureEmulated, measureFidelity } from '../../quantize/compare.js';
+import { convertFloat } from '../../quantize/convert.js';
+import { convertMixed } from '../../quantize/mixed.js';
+import { DEFAULT_OP_BLOCK_NAMES, LOW_NAME, parseNodeBlockList, resolveOpBlockList, splitList, type ConvertOptions, type LowDType } from '../../quantize/options.js';
+import type { QuantizeReport } from '../../quantize/report.js';
+import type { CliIO } from '../ui/io.js';
+import type { ExitCode } from '../exit.js';
+import { formatBytes, renderTable } from '../ui/table.js';
+
+interface QuantizeFlags {
+  output?: string;
+  dtype?: string;
+  keepIoTypes?: boolean | string;
+  opBlockList?: string;
+  nodeBlockList?: string;
+  weightsOnly?: boolean;
+  mixed?: boolean;
+  tolerance?: string;
+  dim: string[];
+  calibration?: string;
+  compare?: boolean;
+  json?: boolean;
+  externalData?: boolean;
+  force?: boolean;
+  seed?: string;
+}
+
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
+export function register(program: Command, io: CliIO, _exit?: ExitCode): void {
+  program
+    .command('quantize')
+    .description('convert a model to float16 or bfloat16: full, weights-only, or mixed precision within a tolerance')
+    .argument('<model>', 'ONNX model file (float32)')
+    .option('-o, --output <file>', 'output ONNX file')
+    .option('--dtype <type>', 'fp16 or bf16')
+    .option('--keep-io-types [names]', 'keep float32 model inputs/outputs: all, or a comma-separated list of names')
+    .option('--op-block-list <ops>', `operator types kept float32 (default ${DEFAULT_OP_BLOCK_NAMES.join(',')}; '+A,B' extends, 'none' empties)`)
+    .option('--node-block-list <names>', 'node names or /regex/ kept float32 (comma-separated)')
+    .option('--weights-only', 'store weights as fp16/bf16 with a Cast to float32 after each; compute stays float32')
+    .option('--mixed', 'keep the fewest nodes float32 that hold outputs within --tolerance (fp16)')
+    .option('--tolerance <x>', 'with --mixed: largest max|fp16 - fp32| / max|fp32| per output')
+    .option('--dim <name=value>', 'size of a symbolic input dimension for calibration inputs (repeatable)', collect, [])
+    .option('--calibration <path>', 'calibration inputs: .npy, .pb or .json file, or a folder of input sets')
+    .option('--seed <n>', 'seed of synthesized calibration inputs (default 0)')
+    .option('--compare', 'run the original and the converted model on the calibration inputs and report the error')
+    .option('--json', 'print the report as JSON')
+    .option('--external-data', 'write tensor data to <output>.data')
+    .option('--force', 'overwrite an existing output file')
+    .action(async (file: string, flags: QuantizeFlags) => {
+      const report = await quantizeCommand(file, flags, io);
+      if (flags.json) io.out(JSON.stringify(report, jsonReplacer, 2) + '\n');
+      else io.out(renderQuantize(report, io, file, flags.output!));
+    });
+}
+
+/** Infinity is not JSON: written as the string "inf". */
+function jsonReplacer(_k: string, v: unknown): unknown {
+  return typeof v === 'number' && !Number.isFinite(v) ? (Number.isNaN(v) ? 'nan' : v > 0 ? 'inf' : '-inf') : v;
+}
+
+function parseDtype(v: string | undefined): LowDType {
+  if (v === undefined) throw new UsageError('quantize needs --dtype fp16 or --dtype bf16');
+  const s = v.toLowerCase();
+  if (s === 'fp16' || s === 'float16' || s === 'half') return 'fp16';
+  if (s === 'bf16' || s === 'bfloat16') return 'bf16';
+  throw new UsageError(`--dtype must be fp16 or bf16, got '${v}'`);
+}
+
+function parseDims(specs: string[]): Record<string, number> {
+  const dims: Record<string, number> = {};
+  for (const s of specs) {
+    const m = /^\s*([^=]+?)\s*=\s*(\d+)\s*$/.exec(s);
+    if (!m) throw new UsageError(`--dim '${s}': write name=size, e.g. --dim batch=1 --dim sequence=128`);
+    dims[m[1]] = Number(m[2]);
+  }
+  return dims;
+}
+
+/** Checks the flags against each other before any work. */
+function validate(flags: QuantizeFlags, dtype: LowDType): void {
+  if (!flags.output) throw new UsageError('quantize needs an output file: -o <out.onnx>');
+  if (flags.mixed && flags.weightsOnly) throw new UsageError('--mixed and --weights-only cannot be combined: weights-only computes in float32 already');
+  if (flags.tolerance !== undefined && !flags.mixed) throw new UsageError('--tolerance is only used with --mixed');
+  if (flags.mixed && flags.tolerance === undefined) throw new UsageError('--mixed needs --tolerance <x> (e.g. --tolerance 0.01: 1% of each output\'s range)');
+  const runs = flags.mixed || flags.compare;
+  if (flags.calibration !== undefined && !runs) throw new UsageError('--calibration is only used by --mixed or --compare');
+  if (flags.dim.length && !runs) throw new UsageError('--dim is only used by --mixed or --compare (to size synthesized calibration inputs)');
+  if (flags.seed !== undefined && !runs) throw new UsageError('--seed is only used by --mixed or --compare');
+}
+
+function tolerance(v: string): number {
+  const x = Number(v);
+  if (v.trim() === '' || !Number.isFinite(x) || x <= 0) throw new UsageError(`--tolerance must be a positive number, got '${v}'`);
+  return x;
+}
+
+function keepIo(flags: QuantizeFlags, model: Model): boolean | string[] {
+  const k = flags.keepIoTypes;
+  if (k === undefined || k === false) return false;
+  if (k === true) return true;
+  const names = splitList(k);
+  const io = [...model.graph.inputs.filter((v) => !v.initializer), ...model.graph.outputs].map((v) => v.name);
+  const unknown = names.filter((n) => !io.includes(n));
+  if (unknown.length) throw new UsageError(`--keep-io-types: ${unknown.map((n) => `'${n}'`).join(', ')} is not an input or output of the model; they are: ${io.join(', ')}`);
+  return names;
+}
+
+export async function quantizeCommand(file: string, flags: QuantizeFlags, io: CliIO): Promise<QuantizeReport> {
+  const dtype = parseDtype(flags.dtype);
+  validate(flags, dtype);
+  const inPath = path.resolve(io.cwd, file);
+  const outPath = path.resolve(io.cwd, flags.output!);
+  if (fs.existsSync(outPath) && !flags.force) throw new UsageError(`${flags.output} exists; pass --force to overwrite it`);
+  const dims = parseDims(flags.dim);
+  const seed = flags.seed === undefined ? 0 : Number(flags.seed);
+  if (!Number.isInteger(seed)) throw new UsageError(`--seed must be an integer, got '${flags.seed}'`);
+  const t0 = performance.now();
+  const model = loadModel(inPath);
+  const tLoad = performance.now();
+  const opts: ConvertOptions = {
+    dtype,
+    keepIoTypes: keepIo(flags, model),
+    opBlockList: flags.opBlockList === undefined ? undefined : resolveOpBlockList(splitList(flags.opBlockList)),
+    nodeBlockList: flags.nodeBlockList === undefined ? undefined : parseNodeBlockList(flags.nodeBlockList),
+    weightsOnly: !!flags.weightsOnly,
+  };
+  const feeds = (): Feeds[] => (flags.calibration ? loadInputs(path.resolve(io.cwd, flags.calibration), model) : synthesizeInputs(model, { dims, seed, count: 2 }));
+  let report: QuantizeReport;
+  let reference: Model | undefined;
+  let calib: Feeds[] | undefined;
+  if (flags.compare && !flags.mixed) {
+    calib = feeds();
+    reference = loadModel(inPath);
+  }
+  if (flags.mixed) {
+    report = await convertMixed(model, {
+      ...opts,
+      tolerance: tolerance(flags.tolerance!),
+      feeds: feeds(),
+      log: flags.json ? undefined : (m) => io.err(`${m}\n`),
+    });
+  } else report = convertFloat(model, opts);
+  const tConvert = performance.now();
+  warnUnmatched(model, opts, report);
+  if (reference && calib) {
+    // bfloat16 compute has no CPU kernels: only its emulation runs
+    if (dtype === 'fp16' || opts.weightsOnly) report.fidelity = await measureFidelity(reference, model, calib);
+    if (!opts.weightsOnly) report.fidelityEmulated = await measureEmulated(reference, opts, calib);
+  }
+  const saved = saveModel(model, outPath, { externalData: flags.externalData ? true : 'auto', overwriteInput: !!flags.force });
+  const tSave = performance.now();
+  const st = fs.statSync(inPath);
+  report.files = { input: st.size, inputExternal: model.source?.externalBytes ?? 0, output: saved.bytes, outputExternal: saved.externalBytes };
+  if (!report.modified) report.message += `; wrote an unchanged copy to ${flags.output}`;
+  report.timings = { ...report.timings, loadMs: tLoad - t0, convertMs: tConvert - tLoad, saveMs: tSave - tConvert };
+  return report;
+}
+
+/** Block-list entries that match nothing are most likely typos. */
+function warnUnmatched(model: Model, opts: ConvertOptions, report: QuantizeReport): void {
+  const names = new Set<string>();
+  const ops = new Set<string>();
+  for (const n of model.allNodes()) {
+    ops.add(n.opType);
+    names.add(n.name || n.outputs.find((o) => o)?.name || '');
+  }
+  if (opts.opBlockList) {
+    const miss = opts.opBlockList.filter((o) => !ops.has(o) && !DEFAULT_OP_BLOCK_NAMES.includes(o));
+    if (miss.length) report.warnings.push(`--op-block-list: no ${miss.join(', ')} node in the model (operator names are case-sensitive, e.g. Softmax)`);
+  }
+  for (const e of opts.nodeBlockList ?? []) {
+    const hit = [...names].some((n) => (typeof e === 'string' ? n === e : e.test(n)));
+    if (!hit) report.warnings.push(`--node-block-list: ${String(e)} matches no node`);
+  }
+}
+
+const sci = (x: number): string => (Number.isFinite(x) ? (x === 0 ? '0' : x.toExponential(2)) : String(x));
+
+/** The human summary: what changed, sizes, clamped/flushed tensors, kept nodes, fidelity, warnings. */
+export function renderQuantize(r: QuantizeReport, io: CliIO, input: string, output: string): string {
+  const c = io.color;
+  const lines: string[] = [];
+  lines.push(`${c.bold('quantize')}   ${input} -> ${output}  (${LOW_NAME[r.dtype]}, ${r.mode})`);
+  lines.push(`${c.bold('result')}     ${r.message}`);
+  if (r.files) {
+    const before = r.files.input + r.files.inputExternal;
+    const after = r.files.output + r.files.outputExternal;
+    lines.push(`${c.bold('size')}       ${formatBytes(before)} -> ${formatBytes(after)} (${before ? ((100 * after) / before).toFixed(1) : '0'}%)${r.files.outputExternal ? `, ${formatBytes(r.files.outputExternal)} in external data` : ''}`);
+  }
+  const t = r.totals;
+  if (t.tensors) {
+    lines.push(`${c.bold('tensors')}    ${t.tensors} converted, ${t.elements} values, ${formatBytes(t.bytesBefore)} -> ${formatBytes(t.bytesAfter)}; clamped ${t.clamped}, flushed to zero ${t.flushed}${t.duplicated ? `, ${t.duplicated} kept a float32 copy for float32 readers` : ''}`);
+  }
+  if (r.mode !== 'weights-only') lines.push(`${c.bold('nodes')}      ${r.nodes.converted} of ${r.nodes.total} converted, ${r.nodes.kept.length} kept float32; Casts ${r.castsInserted} inserted, ${r.castsRemoved} removed`);
+  lines.push('');
+  const flagged = r.tensors.filter((x) => x.clamped || x.flushed || x.nan);
+  if (flagged.length) {
+    lines.push(
+      renderTable(
+        ['tensor', 'elements', 'clamped', 'flushed', 'nan'],
+        flagged.slice(0, 20).map((x) => [x.name, x.elements, x.clamped, x.flushed, x.nan]),
+      ),
+    );
+    if (flagged.length > 20) lines.push(`... and ${flagged.length - 20} more tensors with clamped or flushed values (see --json)\n`);
+  }
+  if (r.nodes.kept.length) {
+    lines.push(renderTable(['kept float32', 'op', 'reason', 'why'], r.nodes.kept.slice(0, 30).map((k) => [k.name, k.opType, k.reason, k.detail]), { align: ['left', 'left', 'left', 'left'] }));
+    if (r.nodes.kept.length > 30) lines.push(`... and ${r.nodes.kept.length - 30} more (see --json)\n`);
+  }
+  if (r.mixed) {
+    const m = r.mixed;
+    lines.push(`${c.bold('mixed')}      tolerance ${m.tolerance}: ${m.kept.length} of ${m.candidates} compute nodes kept float32 after ${m.evaluations} evaluations on ${m.calibrationSets} input set(s); error ${sci(m.error)} (fully converted: ${sci(m.errorAllConverted)})`);
+    if (m.kept.length) lines.push(renderTable(['kept by --mixed', 'op', 'graph', 'error if converted'], m.kept.map((k) => [k.name, k.opType, k.graph, sci(k.errorIfConverted)]), { align: ['left', 'left', 'left', 'right'] }));
+  }
+  const fid = (title: string, f: QuantizeReport['fidelity']) =>
+    f?.length && lines.push(renderTable([title, 'max abs err', 'max rel err', 'cosine', 'overflows'], f.map((o) => [o.name, sci(o.maxAbsError), sci(o.maxRelError), o.cosine.toFixed(6), o.nonFiniteMismatch])));
+  fid('output (onnxruntime CPU)', r.fidelity);
+  fid(`output (${r.dtype} storage emulated)`, r.fidelityEmulated);
+  for (const w of r.warnings) lines.push(`${c.yellow('warning')}: ${w}`);
+  return lines.join('\n').replace(/\n*$/, '\n');
+}

@@ -1,0 +1,157 @@
+/**
+ * Shared pieces of the fusion passes: a Pass builder whose rules may raise the opset (util/opset.ts), constant
+ * arithmetic in the weights' own float type, per-channel constants, output-channel scaling of Conv/ConvTranspose
+ * weights, and a rank inference that reads only what the model states or what one node implies.
+ */
+import { DataType, dtypeName } from '../../ir/dtype.js';
+import { float32ToBFloat16, float32ToFloat16 } from '../../ir/float-codecs.js';
+import type { Node, Value } from '../../ir/graph.js';
+import type { Model } from '../../ir/model.js';
+import { Tensor } from '../../ir/tensor.js';
+import { constantOf } from '../../rewrite/constant.js';
+import { applyRules, type Match, type Rule } from '../../rewrite/driver.js';
+import type { CheckResult } from '../../rewrite/pattern.js';
+import type { Pass, PassContext, PassResult } from '../pass.js';
+import { OpsetRaise } from './opset.js';
+import { knownShape } from './types.js';
+
+export interface FusionEnv {
+  raise: OpsetRaise;
+}
+
+/** A fusion Pass whose rules are built per run (so they can share an OpsetRaise); the opset is raised after them. */
+export function fusionPass(spec: { name: string; description: string; rules: (env: FusionEnv) => Rule[]; recurse?: boolean }): Pass {
+  const recurse = spec.recurse ?? true;
+  return {
+    name: spec.name,
+    description: spec.description,
+    kind: 'fusion',
+    lossless: true,
+    recursesIntoSubgraphs: recurse,
+    run(model: Model, ctx: PassContext): PassResult {
+      const raise = new OpsetRaise(model);
+      const res = applyRules(model, spec.rules({ raise }), { pass: spec.name, ctx, subgraphs: recurse, functions: recurse });
+      const to = raise.apply(res.applied);
+      return { modified: res.applied > 0, counts: res.counts, notes: to ? [`raised the default opset to ${to}`] : undefined };
+    },
+  };
+}
+
+/** True when the rules may emit onnxruntime contrib operators. */
+export const targetsOrt = (m: Match): boolean => m.ctx.target === 'ort';
+
+// ------------------------------------------------------------------------------------------------ constants
+
+const FOLDABLE = new Set<number>([DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16, DataType.BFLOAT16]);
+
+/** The values of a float constant as float64 (a copy), or a reason it cannot be folded. */
+export function floatValues(t: Tensor): Float64Array | string {
+  if (!FOLDABLE.has(t.dataType)) return `${dtypeName(t.dataType)} weights are not folded`;
+  return t.dataType === DataType.DOUBLE ? Float64Array.from(t.data() as Float64Array) : Float64Array.from(t.toFloat32());
+}
+
+/** A tensor of `dataType` (a float type) holding `values`. */
+export function tensorOf(dataType: number, dims: readonly number[], values: ArrayLike<number>): Tensor {
+  const f32 = Float32Array.from(values);
+  switch (dataType) {
+    case DataType.DOUBLE:
+      return Tensor.fromArray(dataType, dims, Float64Array.from(values));
+    case DataType.FLOAT16:
+      return Tensor.fromArray(dataType, dims, float32ToFloat16(f32));
+    case DataType.BFLOAT16:
+      return Tensor.fromArray(dataType, dims, float32ToBFloat16(f32));
+    default:
+      return Tensor.fromArray(DataType.FLOAT, dims, f32);
+  }
+}
+
+/** Dims with leading 1s removed ([1, 1, 768] -> [768]). */
+export function squeezeLeading(dims: readonly number[]): number[] {
+  let i = 0;
+  while (i < dims.length && dims[i] === 1) i++;
+  return dims.slice(i);
+}
+
+/**
+ * A constant that broadcasts against an output of rank `rank` along axis `axis` only (per channel), as `channels`
+ * values; a one-element constant is repeated. Otherwise a reason (it would broadcast along another axis or grow the
+ * output).
+ */
+export function perChannel(t: Tensor, rank: number, axis: number, channels: number): Float64Array | string {
+  const vals = floatValues(t);
+  if (typeof vals === 'string') return vals;
+  if (t.size === 1 && t.rank <= rank) return new Float64Array(channels).fill(vals[0]);
+  if (t.rank > rank) return `constant of rank ${t.rank} would grow the rank-${rank} output`;
+  const at = axis - (rank - t.rank);
+  const ok = t.dims.every((d, i) => (i === at ? d === channels : d === 1));
+  if (!ok) return `constant of shape [${t.dims}] is not per-channel for axis ${axis} of ${channels} channels in a rank-${rank} output`;
+  return vals;
+}
+
+/**
+ * Multiplies output channel o of a Conv (W: [C_out, C_in/group, k...]) or ConvTranspose (W: [C_in, C_out/group,
+ * k...]; output channel o = g * C_out/group + j is held by W[g * C_in/group + i, j, ...]) by scale[o].
+ */
+export function scaleOutputChannels(w: Float64Array, dims: readonly number[], opType: string, group: number, scale: ArrayLike<number>): Float64Array {
+  const out = new Float64Array(w.length);
+  const inner = dims.slice(2).reduce((a, b) => a * b, 1);
+  if (opType === 'Conv') {
+    const per = w.length / dims[0];
+    for (let o = 0; o < dims[0]; o++) for (let k = 0; k < per; k++) out[o * per + k] = w[o * per + k] * scale[o];
+    return out;
+  }
+  const cinG = dims[0] / group;
+  const coutG = dims[1];
+  for (let ci = 0; ci < dims[0]; ci++) {
+    const g = Math.floor(ci / cinG);
+    for (let j = 0; j < coutG; j++) {
+      const s = scale[g * coutG + j];
+      const base = (ci * coutG + j) * inner;
+      for (let k = 0; k < inner; k++) out[base + k] = w[base + k] * s;
+    }
+  }
+  return out;
+}
+
+/** Output channels of a Conv / ConvTranspose weight. */
+export function outputChannels(dims: readonly number[], opType: string, group: number): number {
+  return opType === 'Conv' ? dims[0] : dims[1] * group;
+}
+
+// ------------------------------------------------------------------------------------------------ ranks
+
+const SAME_RANK = new Set([
+  'Relu', 'LeakyRelu', 'Elu', 'Selu', 'Sigmoid', 'HardSigmoid', 'HardSwish', 'Tanh', 'Softplus', 'Softsign', 'Exp', 'Log', 'Neg', 'Abs', 'Sqrt',
+  'Reciprocal', 'Erf', 'Gelu', 'Cast', 'Identity', 'Dropout', 'Clip', 'Softmax', 'LogSoftmax', 'BatchNormalization', 'LayerNormalization',
+  'InstanceNormalization', 'PRelu', 'Floor', 'Ceil', 'Round', 'Sign',
+]);
+const BROADCAST = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Where', 'Sum']);
+
+/** The rank of a value when the model states it or one producer implies it (Flatten and Gemm give 2, ...). */
+export function inferRank(v: Value | null | undefined, depth = 0): number | undefined {
+  if (!v) return undefined;
+  const s = knownShape(v);
+  if (s) return s.length;
+  const p = v.producer;
+  if (!p || depth > 24 || (p.domain !== '' && p.domain !== 'ai.onnx') || v.producerIndex !== 0) return undefined;
+  if (p.opType === 'Flatten' || p.opType === 'Gemm') return 2;
+  if (SAME_RANK.has(p.opType)) return inferRank(p.input(0), depth + 1);
+  if (p.opType === 'Reshape') return constantOf(p.input(1))?.size;
+  if (BROADCAST.has(p.opType) || p.opType === 'MatMul') {
+    const rs = p.inputs.map((x) => inferRank(x, depth + 1));
+    if (rs.some((r) => r === undefined)) return undefined;
+    const r = Math.max(...(rs as number[]));
+    return p.opType === 'MatMul' && (rs as number[]).some((x) => x < 2) ? undefined : r;
+  }
+  return undefined;
+}
+
+/** The node reading `v` when it has exactly one reader (and is not a graph output). */
+export function soleConsumer(v: Value): Node | undefined {
+  return !v.isGraphOutput && v.uses.length === 1 ? v.uses[0].node : undefined;
+}
+
+/** True or a reason: the value is a float tensor type that can be folded. */
+export function foldableType(t: Tensor, what: string): CheckResult {
+  return FOLDABLE.has(t.dataType) ? true : `${what} is ${dtypeName(t.dataType)}; only float weights are folded`;
+}

@@ -1,0 +1,406 @@
+/**
+ * Structured analysis of attention heads in unfused (torch.onnx.export style) attention:
+ *
+ *   x ─MatMul(Wq)─Add(bq)─Reshape[B,S,H,D]─Transpose─┐
+ *   x ─MatMul(Wk)─Add(bk)─Reshape[B,S,H,D]─Transpose─MatMul─Div─Add(mask)─Softmax─┐
+ *   x ─MatMul(Wv)─Add(bv)─Reshape[B,S,H,D]─Transpose────────────────────────────MatMul─Transpose─Reshape[B,S,H*D]─MatMul(Wo)
+ *
+ * Head h owns columns h*D..h*D+D-1 of Wq, Wk, Wv (and the biases) and the same rows of Wo. Removing heads cuts those
+ * blocks together and rewrites the shape constants that encode the head count: the H of each split Reshape and the
+ * H*D of the merge Reshape, whether the shape is one constant or built by Concat from Shape/Gather pieces and
+ * constants (the constant piece is replaced, or copied when something else reads it). -1 entries need no edit.
+ *
+ * The head axis is followed through every Transpose to the two attention MatMuls, where it must be a batch axis of
+ * both operands; the score chain between them may scale by constants and add a mask that broadcasts over heads
+ * (proved from constants, declared shapes, Unsqueeze, or a runtime probe when given). Values of the pattern may be
+ * read elsewhere only by Shape -> Gather of an axis whose size does not change (batch, sequence). Anything else
+ * leaves the layer's heads alone, with the reason.
+ */
+import type { Graph, Node, Value } from '../ir/graph.js';
+import { constantOf } from '../rewrite/constant.js';
+import { describe, reshapeEntries, shapeReadProblem, type ShapeEntry } from './shape-spec.js';
+import { ShapeFacts } from './shape-facts.js';
+import type { DimEdit, ShapeEdit, ShapeMap, SinkInput, SkippedUnit, UnitGroup, WeightSlice } from './types.js';
+
+const isStd = (d: string) => d === '' || d === 'ai.onnx';
+const PASS = new Set(['Identity', 'Dropout', 'Cast']);
+const SCORE_OPS = new Set(['Add', 'Sub', 'Mul', 'Div']);
+
+class NotHeads extends Error {
+  constructor(
+    readonly where: string,
+    readonly reason: string,
+  ) {
+    super(reason);
+  }
+}
+
+interface Internal {
+  value: Value;
+  /** positions (from the start) whose size changes when heads go */
+  changing: number[];
+}
+
+interface Branch {
+  heads: number | undefined;
+  headSize: number;
+  hidden: number;
+  headPos: number;
+  dPos: number;
+  rank: number;
+  headEdit?: ShapeEdit;
+  slices: WeightSlice[];
+  source: Node;
+}
+
+class Tracer {
+  readonly nodes = new Set<Node>();
+  readonly internal: Internal[] = [];
+  readonly slices: WeightSlice[] = [];
+  readonly shapeEdits: ShapeEdit[] = [];
+  readonly sinks: SinkInput[] = [];
+
+  constructor(
+    readonly graph: Graph,
+    readonly facts: ShapeFacts,
+    readonly opset: number,
+  ) {}
+
+  fail(n: Node | Value, reason: string): never {
+    throw new NotHeads('opType' in n ? describe(n) : n.name, reason);
+  }
+
+  trace(S: Node): UnitGroup {
+    this.nodes.add(S);
+    // scores: Softmax <- (Add mask | Div/Mul scale)* <- MatMul(Q, K^T)
+    let cur = S.input(0)!;
+    const sides: { node: Node; input: number; value: Value }[] = [];
+    let mqk: Node | undefined;
+    for (let step = 0; step < 8 && !mqk; step++) {
+      const p = cur.producer;
+      if (!p || !isStd(p.domain)) this.fail(S, `the scores of ${describe(S)} do not come from a MatMul of queries and keys`);
+      this.internal.push({ value: cur, changing: [] });
+      this.nodes.add(p);
+      if (p.opType === 'MatMul' && !constantOf(p.input(0)) && !constantOf(p.input(1))) mqk = p;
+      else if (SCORE_OPS.has(p.opType) && p.inputs.length === 2) {
+        const dyn = p.inputs.map((x, i) => ({ x: x!, i })).filter(({ x }) => x && !constantOf(x));
+        let chain = dyn.length === 1 ? dyn[0] : dyn.find(({ x }) => leadsToMatMul(x, 4));
+        if (dyn.length === 2 && dyn.every(({ x }) => leadsToMatMul(x, 4))) chain = undefined;
+        if (!chain) this.fail(p, `cannot tell the scores from the other operand of ${describe(p)}`);
+        if (p.opType !== 'Add' && p.opType !== 'Mul' && chain.i !== 0) this.fail(p, `the scores are the divisor of ${describe(p)}`);
+        p.inputs.forEach((x, i) => x && i !== chain!.i && sides.push({ node: p, input: i, value: x }));
+        cur = chain.x;
+      } else if (PASS.has(p.opType)) cur = p.input(0)!;
+      else this.fail(p, `the scores of ${describe(S)} pass through ${describe(p)}`);
+    }
+    if (!mqk) this.fail(S, `no MatMul of queries and keys within 8 nodes of ${describe(S)}`);
+    // probabilities: Softmax -> (Identity/Dropout/Cast)* -> MatMul(P, V)
+    let probs = S.output(0);
+    let mpv: Node | undefined;
+    for (let step = 0; step < 4 && !mpv; step++) {
+      const uses = probs.uses;
+      if (uses.length !== 1 || probs.isGraphOutput) this.fail(probs, `the attention probabilities '${probs.name}' are read by ${uses.length} nodes${probs.isGraphOutput ? ' and are a graph output' : ''}`);
+      const n = uses[0].node;
+      this.internal.push({ value: probs, changing: [] });
+      this.nodes.add(n);
+      if (n.opType === 'MatMul' && uses[0].index === 0 && !constantOf(n.input(1))) mpv = n;
+      else if (PASS.has(n.opType) && uses[0].index === 0) probs = n.output(0);
+      else this.fail(n, `the attention probabilities pass through ${describe(n)}`);
+    }
+    if (!mpv) this.fail(S, `the probabilities of ${describe(S)} do not reach a MatMul with V`);
+
+    const q = this.branch(mqk.input(0)!, 'query');
+    const k = this.branch(mqk.input(1)!, 'key');
+    const v = this.branch(mpv.input(1)!, 'value');
+    const r = q.rank;
+    if (k.rank !== r || v.rank !== r || r < 3) this.fail(mqk, `queries, keys and values have different ranks`);
+    const H = q.heads ?? k.heads ?? v.heads;
+    if (H === undefined || [q, k, v].some((b) => b.heads !== undefined && b.heads !== H)) this.fail(mqk, `queries, keys and values disagree on the head count`);
+    for (const b of [q, k, v]) if (b.hidden !== H * b.headSize) this.fail(b.source, `${describe(b.source)} has ${b.hidden} outputs, not ${H} heads x ${b.headSize}`);
+    const p = q.headPos;
+    if (p >= r - 2 || k.headPos !== p || v.headPos !== p) this.fail(mqk, `the head axis is not the same batch axis of both attention MatMuls`);
+    if (q.dPos !== r - 1 || k.dPos !== r - 2 || v.dPos !== r - 1) this.fail(mqk, `the attention MatMuls do not contract the head size of queries and keys`);
+    if (q.headSize !== k.headSize) this.fail(mqk, `queries and keys have different head sizes`);
+    // the score chain must broadcast over heads
+    const kk = r - p;
+    for (const s of sides) {
+      const t = constantOf(s.value);
+      if (t) {
+        if (t.rank < kk || t.dims[t.rank - kk] === 1) continue;
+        if (t.dims[t.rank - kk] === H) {
+          this.slices.push({ node: s.node, input: s.input, axis: t.rank - kk, width: 1, role: 'param' });
+          continue;
+        }
+        this.fail(s.node, `'${s.value.name}' has ${t.dims[t.rank - kk]} entries on the head axis`);
+      }
+      if (this.facts.dimFromEnd(s.value, kk) !== 1) this.fail(s.node, `'${s.value.name}' (read by ${describe(s.node)}) may differ per head; its shape is not known`);
+    }
+    const axisAttr = S.getInt('axis', this.opset >= 13 ? -1 : 1);
+    if ((axisAttr < 0 ? axisAttr + r : axisAttr) !== r - 1) this.fail(S, `${describe(S)} is not over the last axis`);
+    for (const x of this.internal.slice(0)) if (x.changing.length === 0 && x.value !== S.output(0)) x.changing = [p];
+    this.internal.push({ value: S.output(0), changing: [p] });
+    this.merge(mpv.output(0), p, r, H, v.headSize);
+
+    for (const b of [q, k, v]) {
+      this.slices.push(...b.slices);
+      if (b.headEdit) this.shapeEdits.push(b.headEdit);
+    }
+    this.checkInternal();
+    this.checkWeights();
+    const dimEdits: DimEdit[] = [];
+    for (const x of this.internal) {
+      const dims = x.value.type ? this.facts.dims(x.value) : undefined;
+      if (!dims) continue;
+      for (const pos of x.changing) {
+        const sz = dims[pos];
+        if (sz === undefined) continue;
+        dimEdits.push({ value: x.value, axisFromEnd: dims.length - pos, perUnit: sz / H });
+      }
+    }
+    return {
+      id: `heads:${S.name || S.output(0).name}`,
+      kind: 'heads',
+      units: H,
+      unitWidth: v.headSize,
+      label: S.name || S.output(0).name,
+      slices: this.slices,
+      shapeEdits: this.shapeEdits,
+      attrEdits: [],
+      dimEdits,
+      sinks: this.sinks,
+      nodes: [...this.nodes].map(describe),
+    };
+  }
+
+  /** Q, K or V back to its projection: (Transpose | scale)* <- Reshape(split) <- (bias Add)* <- MatMul(x, W). */
+  private branch(start: Value, role: string): Branch {
+    const perms: number[][] = [];
+    let cur = start;
+    const chain: Value[] = [];
+    let reshape: Node | undefined;
+    for (let step = 0; step < 6 && !reshape; step++) {
+      const p = cur.producer;
+      if (!p || !isStd(p.domain)) this.fail(cur, `the ${role}s '${cur.name}' do not come from a Reshape into heads`);
+      chain.push(cur);
+      this.nodes.add(p);
+      if (p.opType === 'Transpose') {
+        const perm = p.getInts('perm');
+        if (!perm) this.fail(p, `${describe(p)} has no perm`);
+        perms.unshift(perm);
+        cur = p.input(0)!;
+      } else if ((p.opType === 'Mul' || p.opType === 'Div') && scalarOperand(p) !== undefined) cur = p.input(1 - scalarOperand(p)!)!;
+      else if (p.opType === 'Reshape') reshape = p;
+      else this.fail(p, `the ${role}s pass through ${describe(p)} before the attention`);
+    }
+    if (!reshape) this.fail(start, `the ${role}s do not come from a Reshape into heads`);
+    const entries = this.parseShape(reshape, 1);
+    const r = entries.length;
+    if (r < 3) this.fail(reshape, `${describe(reshape)} does not split into heads`);
+    let headPos = r - 2;
+    let dPos = r - 1;
+    for (const perm of perms) {
+      if (perm.length !== r) this.fail(reshape, `a Transpose of the ${role}s has rank ${perm.length}, not ${r}`);
+      headPos = perm.indexOf(headPos);
+      dPos = perm.indexOf(dPos);
+    }
+    // positions along the chain, for the Shape->Gather readers: recompute from the Reshape forwards
+    {
+      let hp = r - 2;
+      let dp = r - 1;
+      const rev = [...chain].reverse(); // from the Reshape output up to `start`
+      let pi = 0;
+      for (const val of rev) {
+        const prod = val.producer!;
+        if (prod.opType === 'Transpose') {
+          const perm = perms[pi++];
+          hp = perm.indexOf(hp);
+          dp = perm.indexOf(dp);
+        }
+        this.internal.push({ value: val, changing: [hp] });
+      }
+      void dp;
+    }
+    // projection: x <- (Add/Sub/Mul with a constant)* <- MatMul(x, W)
+    let x = reshape.input(0)!;
+    const slices: WeightSlice[] = [];
+    let source: Node | undefined;
+    let hidden = 0;
+    const projChain: Value[] = [];
+    for (let step = 0; step < 4 && !source; step++) {
+      const p = x.producer;
+      if (!p || !isStd(p.domain)) this.fail(x, `'${x.name}' is not produced by a projection`);
+      projChain.push(x);
+      this.nodes.add(p);
+      const w = constantOf(p.input(1));
+      if (p.opType === 'MatMul' && w && w.rank === 2 && !constantOf(p.input(0))) {
+        source = p;
+        hidden = w.dims[1];
+        slices.push({ node: p, input: 1, axis: 1, width: 0, role: 'source' });
+      } else if (p.opType === 'Gemm' && w && w.rank === 2 && !constantOf(p.input(0)) && !p.getInt('transA', 0)) {
+        source = p;
+        const transB = p.getInt('transB', 0);
+        hidden = w.dims[transB ? 0 : 1];
+        slices.push({ node: p, input: 1, axis: transB ? 0 : 1, width: 0, role: 'source' });
+        const c = p.input(2) ? constantOf(p.input(2)) : undefined;
+        if (p.input(2) && !c) this.fail(p, `the bias of ${describe(p)} is not a constant`);
+        if (c && c.size > 1) slices.push({ node: p, input: 2, axis: c.rank - 1, width: 0, role: 'param' });
+      } else if ((p.opType === 'Add' || p.opType === 'Sub' || p.opType === 'Mul') && p.inputs.length === 2) {
+        const ci = constantOf(p.input(0)) ? 0 : constantOf(p.input(1)) ? 1 : -1;
+        if (ci < 0) this.fail(p, `${describe(p)} adds a non-constant to the ${role} projection`);
+        const t = constantOf(p.input(ci))!;
+        if (t.rank > 1 && t.dims.slice(0, -1).some((d) => d !== 1)) this.fail(p, `the constant of ${describe(p)} is not per feature`);
+        if (t.rank >= 1 && t.dims[t.rank - 1] !== 1) slices.push({ node: p, input: ci, axis: t.rank - 1, width: 0, role: 'param' });
+        x = p.input(1 - ci)!;
+      } else this.fail(p, `the ${role} projection passes through ${describe(p)}`);
+    }
+    if (!source) this.fail(reshape, `no projection weight found for the ${role}s`);
+    for (const val of projChain) this.internal.push({ value: val, changing: [] });
+    const xr = this.facts.rank(reshape.input(0));
+    if (xr !== undefined && xr !== r - 1) this.fail(reshape, `${describe(reshape)} does not split only the last axis`);
+    const he = entries[r - 2];
+    const de = entries[r - 1];
+    let heads: number | undefined;
+    let headSize: number;
+    let headEdit: ShapeEdit | undefined;
+    if (he.value !== undefined && he.value > 0 && de.value !== undefined && de.value > 0) {
+      heads = he.value;
+      headSize = de.value;
+    } else if (he.value === -1 && de.value !== undefined && de.value > 0) headSize = de.value;
+    else if (he.value !== undefined && he.value > 0 && de.value === -1) {
+      heads = he.value;
+      headSize = hidden / heads;
+    } else this.fail(reshape, `${describe(reshape)} does not give the head count and head size as constants`);
+    if (!Number.isInteger(headSize) || headSize <= 0 || hidden % headSize !== 0) this.fail(reshape, `${describe(reshape)} does not split ${hidden} features into heads`);
+    if (heads !== undefined) {
+      if (!he.edit) this.fail(reshape, `the head count of ${describe(reshape)} is not a constant`);
+      headEdit = { ...he.edit, perUnit: 1 };
+    }
+    for (const s of slices) s.width = headSize;
+    for (const val of projChain) this.internal[this.internal.findIndex((i) => i.value === val)].changing = [this.facts.rank(val) !== undefined ? this.facts.rank(val)! - 1 : r - 2];
+    return { heads, headSize, hidden, headPos, dPos, rank: r, headEdit, slices, source };
+  }
+
+  /** The context forwards: (Transpose)* -> Reshape(merge H, D) -> MatMul(., Wo). */
+  private merge(ctx: Value, headPos: number, r: number, H: number, headSize: number): void {
+    let cur = ctx;
+    let hp = headPos;
+    let dp = r - 1;
+    let reshape: Node | undefined;
+    for (let step = 0; step < 4 && !reshape; step++) {
+      this.internal.push({ value: cur, changing: [hp] });
+      const users = this.realUsers(cur, [hp]);
+      if (users.length !== 1) this.fail(cur, `the attention context '${cur.name}' is read by ${users.length} nodes`);
+      const n = users[0];
+      this.nodes.add(n);
+      if (n.opType === 'Transpose') {
+        const perm = n.getInts('perm');
+        if (!perm || perm.length !== r) this.fail(n, `${describe(n)} has no usable perm`);
+        hp = perm.indexOf(hp);
+        dp = perm.indexOf(dp);
+        cur = n.output(0);
+      } else if (n.opType === 'Reshape' && n.input(0) === cur) reshape = n;
+      else this.fail(n, `the attention context passes through ${describe(n)}`);
+    }
+    if (!reshape) this.fail(ctx, `the attention context is not merged back by a Reshape`);
+    if (hp !== r - 2 || dp !== r - 1) this.fail(reshape, `${describe(reshape)} does not merge heads and head size as its last axis`);
+    const entries = this.parseShape(reshape, 1);
+    if (entries.length !== r - 1) this.fail(reshape, `${describe(reshape)} does not merge exactly two axes`);
+    const last = entries[r - 2];
+    if (last.value === H * headSize) {
+      if (!last.edit) this.fail(reshape, `the hidden size of ${describe(reshape)} is not a constant`);
+      this.shapeEdits.push({ ...last.edit, perUnit: headSize });
+    } else if (last.value !== -1) this.fail(reshape, `${describe(reshape)} does not merge to ${H * headSize} features`);
+    const merged = reshape.output(0);
+    this.internal.push({ value: merged, changing: [r - 2] });
+    const users = this.realUsers(merged, [r - 2]);
+    if (users.length !== 1) this.fail(merged, `the merged attention output '${merged.name}' is read by ${users.length} nodes`);
+    const o = users[0];
+    const w = constantOf(o.input(1));
+    this.nodes.add(o);
+    if (o.input(0) !== merged || !w || w.rank !== 2) this.fail(o, `the merged attention output is read by ${describe(o)}, not an output projection`);
+    let slice: WeightSlice;
+    if (o.opType === 'MatMul') slice = { node: o, input: 1, axis: 0, width: headSize, role: 'sink' };
+    else if (o.opType === 'Gemm' && !o.getInt('transA', 0)) slice = { node: o, input: 1, axis: o.getInt('transB', 0) ? 1 : 0, width: headSize, role: 'sink' };
+    else this.fail(o, `the merged attention output is read by ${describe(o)}, not an output projection`);
+    this.slices.push(slice);
+    this.sinks.push({ value: merged, axisFromEnd: 1, slice });
+  }
+
+  /** Readers of v other than Shape -> Gather of axes that keep their size. */
+  private realUsers(v: Value, changing: number[]): Node[] {
+    const out: Node[] = [];
+    for (const u of v.uses) if (!this.harmlessShape(u.node, changing)) out.push(u.node);
+    return [...new Set(out)];
+  }
+
+  private harmlessShape(n: Node, changing: number[]): boolean {
+    return n.opType === 'Shape' && !shapeReadProblem(n, changing, this.facts);
+  }
+
+  private parseShape(reshape: Node, input: number): ShapeEntry[] {
+    const e = reshapeEntries(reshape, input, this.facts);
+    if (typeof e === 'string') this.fail(reshape, e);
+    return e;
+  }
+
+  private checkInternal(): void {
+    for (const { value, changing } of this.internal) {
+      if (value.isGraphOutput) this.fail(value, `'${value.name}' is a graph output`);
+      for (const u of value.uses) {
+        if (this.nodes.has(u.node)) continue;
+        if (u.node.graph !== this.graph) this.fail(value, `'${value.name}' is read inside a subgraph`);
+        if (!this.harmlessShape(u.node, changing)) this.fail(u.node, `'${value.name}' is also read by ${describe(u.node)}, outside the attention block`);
+      }
+    }
+  }
+
+  private checkWeights(): void {
+    for (const s of this.slices) {
+      const v = s.node.input(s.input)!;
+      for (const u of v.uses) if (!this.slices.some((o) => o.node === u.node && o.input === u.index)) this.fail(u.node, `the weight '${v.name}' is also read by ${describe(u.node)}`);
+    }
+  }
+}
+
+function scalarOperand(n: Node): number | undefined {
+  for (const i of [1, 0]) {
+    const t = constantOf(n.input(i));
+    if (t && t.size === 1) return n.opType === 'Div' && i === 0 ? undefined : i;
+  }
+  return undefined;
+}
+
+function leadsToMatMul(v: Value, depth: number): boolean {
+  const p = v.producer;
+  if (!p || depth < 0) return false;
+  if (p.opType === 'MatMul') return true;
+  if (SCORE_OPS.has(p.opType) || PASS.has(p.opType)) return p.inputs.some((x) => x && !constantOf(x) && leadsToMatMul(x, depth - 1));
+  return false;
+}
+
+/** Softmax nodes whose output (through Identity/Dropout/Cast) is the left operand of a MatMul with an activation. */
+export function attentionSoftmaxes(graph: Graph): Node[] {
+  const feeds = (v: Value, d: number): boolean =>
+    d >= 0 && v.uses.some((u) => (u.node.opType === 'MatMul' && u.index === 0 && !constantOf(u.node.input(1))) || (PASS.has(u.node.opType) && u.node.outputs[0] && feeds(u.node.output(0), d - 1)));
+  return graph.nodes.filter((n) => n.opType === 'Softmax' && isStd(n.domain) && n.outputs[0] && feeds(n.output(0), 3));
+}
+
+/** Finds the attention-head groups of the main graph. `claimed` gets the Q/K/V projection nodes of every group found. */
+export function analyzeHeads(graph: Graph, opts: { shapes?: ShapeMap; opset: number }): { groups: UnitGroup[]; skipped: SkippedUnit[]; claimed: Set<Node> } {
+  const facts = new ShapeFacts(opts.shapes);
+  const groups: UnitGroup[] = [];
+  const skipped: SkippedUnit[] = [];
+  const claimed = new Set<Node>();
+  for (const S of attentionSoftmaxes(graph)) {
+    const t = new Tracer(graph, facts, opts.opset);
+    try {
+      const g = t.trace(S);
+      groups.push(g);
+      for (const s of g.slices) if (s.role === 'source') claimed.add(s.node);
+    } catch (e) {
+      if (!(e instanceof NotHeads)) throw e;
+      skipped.push({ id: `heads:${S.name || S.output(0).name}`, kind: 'heads', where: e.where, reason: e.reason });
+    }
+  }
+  return { groups, skipped, claimed };
+}

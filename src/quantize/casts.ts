@@ -1,0 +1,110 @@
+/**
+ * Cast nodes: insertion (one Cast per value, target type and scope, placed right after the value is defined so
+ * topological order holds) and folding (no-op Casts, lossless round trips such as float16 -> float32 -> float16,
+ * duplicate Casts of one value), so that a conversion never leaves Cast pairs behind.
+ */
+import { DataType } from '../ir/dtype.js';
+import { Attribute, Node, Value, type Graph } from '../ir/graph.js';
+import type { Model } from '../ir/model.js';
+import { tensorType, withElemType } from '../ir/types.js';
+import { attrElemType, inferElemTypes } from './type-check.js';
+
+const SUFFIX: Record<number, string> = { [DataType.FLOAT16]: 'fp16', [DataType.BFLOAT16]: 'bf16', [DataType.FLOAT]: 'fp32' };
+export const typeSuffix = (t: number): string => SUFFIX[t] ?? `t${t}`;
+
+/** Creates Casts and reuses them per (value, type, graph). */
+export class CastFactory {
+  inserted = 0;
+  private readonly cache = new Map<Value, Map<Graph, Map<string, Value>>>();
+
+  /** A value holding `src` as `to`, computed in `g` (src's own graph unless given). */
+  castOf(src: Value, to: number, g: Graph = src.graph!, at: 'defined' | 'end' = 'defined'): Value {
+    const key = `${to}|${at}`;
+    let byGraph = this.cache.get(src);
+    if (!byGraph) this.cache.set(src, (byGraph = new Map()));
+    let m = byGraph.get(g);
+    if (!m) byGraph.set(g, (m = new Map()));
+    const hit = m.get(key);
+    if (hit) return hit;
+    const out = new Value(g.freshName(`${src.name}_${typeSuffix(to)}`), src.type ? withElemType(src.type, to) : tensorType(to));
+    this.insert(g, src, out, to, at);
+    m.set(key, out);
+    return out;
+  }
+
+  /** Inserts `out = Cast(src, to)` into g: after src's producer, at the start (inputs, initializers), or at the end. */
+  insert(g: Graph, src: Value, out: Value, to: number, at: 'defined' | 'end'): Node {
+    const node = new Node('Cast', [src], [out], { name: g.freshName(`Cast_${out.name}`), attributes: [Attribute.int('to', to)] });
+    const prod = src.producer;
+    if (at === 'end') g.appendNode(node);
+    else if (prod && prod.graph === g) g.insertAfter(node, prod);
+    else if (g.nodes.length) g.insertBefore(node, g.nodes[0]);
+    else g.appendNode(node);
+    this.inserted++;
+    return node;
+  }
+}
+
+/** a -> b keeps every value exactly */
+function widens(a: number, b: number): boolean {
+  if (a === b) return true;
+  if (a === DataType.FLOAT16 || a === DataType.BFLOAT16) return b === DataType.FLOAT || b === DataType.DOUBLE;
+  if (a === DataType.FLOAT) return b === DataType.DOUBLE;
+  return false;
+}
+
+/**
+ * Removes no-op Casts, lossless round trips (y = Cast(Cast(x, B), A) with x: A and A -> B exact becomes x) and
+ * duplicate Casts of a value in one graph. Casts whose output is a graph output stay (their name is the interface).
+ * Returns the number of Cast nodes removed.
+ */
+export function foldCasts(model: Model): number {
+  let removed = 0;
+  for (let changed = true; changed; ) {
+    changed = false;
+    const types = inferElemTypes(model);
+    for (const g of model.graph.allGraphs()) {
+      const seen = new Map<Value, Map<number, Value>>();
+      for (const n of [...g.nodes]) {
+        if (n.opType !== 'Cast' || (n.domain && n.domain !== 'ai.onnx') || n.graph !== g) continue;
+        const x = n.inputs[0];
+        const y = n.outputs[0];
+        const to = attrElemType(n, 'to');
+        if (!x || !y || to === undefined || y.isGraphOutput) continue;
+        const tx = types.get(x);
+        if (tx === to) {
+          y.replaceAllUsesWith(x);
+          g.removeNode(n);
+          removed++;
+          changed = true;
+          continue;
+        }
+        const p = x.producer;
+        if (p && p.opType === 'Cast' && (!p.domain || p.domain === 'ai.onnx') && p.inputs[0] && tx !== undefined) {
+          const w = p.inputs[0];
+          if (types.get(w) === to && widens(to, tx)) {
+            y.replaceAllUsesWith(w);
+            g.removeNode(n);
+            removed++;
+            changed = true;
+            if (x.uses.length === 0 && !x.isGraphOutput && p.graph) {
+              p.graph.removeNode(p);
+              removed++;
+            }
+            continue;
+          }
+        }
+        let m = seen.get(x);
+        if (!m) seen.set(x, (m = new Map()));
+        const prev = m.get(to);
+        if (prev) {
+          y.replaceAllUsesWith(prev);
+          g.removeNode(n);
+          removed++;
+          changed = true;
+        } else m.set(to, y);
+      }
+    }
+  }
+  return removed;
+}

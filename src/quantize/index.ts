@@ -1,0 +1,22 @@
+/**
+ * float16 / bfloat16 conversion: the library API behind `autoglm quantize` and the convert-float16 /
+ * convert-bfloat16 passes.
+ */
+export { convertFloat } from './convert.js';
+export { convertMixed, type MixedOptions } from './mixed.js';
+export {
+  DEFAULT_OP_BLOCK_LIST,
+  DEFAULT_OP_BLOCK_NAMES,
+  resolveOpBlockList,
+  parseNodeBlockList,
+  splitList,
+  LOW_TYPE,
+  LOW_NAME,
+  type ConvertOptions,
+  type LowDType,
+  type BlockEntry,
+} from './options.js';
+export { checkTypes, inferElemTypes, type ElemTypes } from './type-check.js';
+export { compareArrays, compareRuns, worstError, adaptFeeds } from './compare.js';
+export { nodeKeys, FOLLOWERS } from './plan.js';
+export type { QuantizeReport, TensorReport, KeptNode, KeepReasonCode, MixedReport, MixedKept, OutputFidelity } from './report.js';

@@ -1,0 +1,149 @@
+/**
+ * --mixed: the smallest set of float32 nodes that keeps a float16 (or bfloat16) model within a tolerance of the
+ * float32 original on calibration inputs.
+ *
+ * The candidates are the compute nodes a full conversion would convert, main graph and subgraphs alike, in graph
+ * order. error(K) builds the conversion that keeps K float32 in its emulated form (src/quantize/emulate.ts: every
+ * value the conversion stores low is rounded through a Cast pair, as a float16 device stores it; onnxruntime's CPU
+ * provider would otherwise run float16 regions in float32 and hide overflows), runs it, and measures the worst output
+ * error relative to the output's range (Infinity when an output overflows to inf/NaN where float32 had a number).
+ * Assuming keeping more nodes never hurts:
+ *
+ *   required = {}, rest = candidates        invariant: error(required + rest) <= tol
+ *   while error(required) > tol:
+ *     k = smallest prefix length with error(required + rest[0:k]) <= tol      (binary search)
+ *     required += rest[k-1]; rest = rest[0:k-1]      (rest[k-1] is needed: without it the prefix fails)
+ *
+ * Each kept node costs about log2(candidates) evaluations. A last pass re-measures each kept node converted on its
+ * own: that error (why it is kept) goes in the report, and nodes found unnecessary are dropped.
+ */
+import type * as ort from 'onnxruntime-node';
+import { OperationError, UsageError } from '../errors.js';
+import type { Model } from '../ir/model.js';
+import { encodeModel } from '../onnx/encode.js';
+import { decodeModelBytes } from '../onnx/io.js';
+import { synthesizeInputs } from '../bench/inputs.js';
+import { createSession, runSession, type Feeds } from '../runtime/session.js';
+import { adaptFeeds, compareRuns, worstError } from './compare.js';
+import { emulateConversion } from './emulate.js';
+import { convertFloat } from './convert.js';
+import type { ConvertOptions } from './options.js';
+import { makePlan } from './plan.js';
+import type { MixedKept, OutputFidelity, QuantizeReport } from './report.js';
+
+export interface MixedOptions extends ConvertOptions {
+  /** largest accepted error: max |converted - float32| / max |float32|, per output, over the calibration sets */
+  tolerance: number;
+  /** calibration inputs for the float32 model (default: synthesized from the declared inputs) */
+  feeds?: Feeds[];
+  /** sizes of symbolic dimensions for synthesized inputs */
+  dims?: Record<string, number>;
+  seed?: number;
+  /** number of synthesized input sets (default 2) */
+  count?: number;
+  /** evaluation budget (default 400) */
+  maxEvaluations?: number;
+  log?: (message: string) => void;
+}
+
+export async function convertMixed(model: Model, opts: MixedOptions): Promise<QuantizeReport> {
+  if (opts.dtype !== 'fp16' && opts.dtype !== 'bf16') throw new UsageError(`dtype must be 'fp16' or 'bf16', got ${String(opts.dtype)}`);
+  if (opts.weightsOnly) throw new UsageError('--mixed and --weights-only cannot be combined: weights-only computes in float32 already');
+  if (!(opts.tolerance > 0) || !Number.isFinite(opts.tolerance)) throw new UsageError(`--tolerance must be a positive number, got ${opts.tolerance}`);
+  const log = opts.log ?? (() => {});
+  const feeds = opts.feeds ?? synthesizeInputs(model, { dims: opts.dims, seed: opts.seed ?? 0, count: opts.count ?? 2 });
+  if (feeds.length === 0) throw new UsageError('--mixed needs at least one set of calibration inputs');
+  let bytes: Uint8Array;
+  try {
+    bytes = encodeModel(model);
+  } catch (e) {
+    throw new OperationError(`--mixed re-builds the model for every trial and needs it to fit in one protobuf (2 GB): ${(e as Error).message}`);
+  }
+  const baseDir = model.source?.baseDir;
+  const reference = await runAll(bytes, feeds, undefined);
+  const candidates = makePlan(decodeModelBytes(bytes, baseDir), opts)
+    .order.filter((p) => p.mode === 'low' && p.kind === 'compute')
+    .map((p) => ({ key: p.key, name: p.node.name || p.node.label, opType: p.node.opType, graph: p.graphPath }));
+  const budget = opts.maxEvaluations ?? 400;
+  const cache = new Map<string, { error: number; fidelity: OutputFidelity[] }>();
+  let evaluations = 0;
+
+  const evaluate = async (keep: readonly string[]): Promise<number> => {
+    const id = [...keep].sort().join(',');
+    const hit = cache.get(id);
+    if (hit) return hit.error;
+    if (++evaluations > budget) throw new OperationError(`--mixed gave up after ${budget} evaluations; raise the tolerance or block the known-bad operators with --op-block-list`);
+    const m = decodeModelBytes(bytes, baseDir);
+    emulateConversion(m, { ...opts, weightsOnly: false, keepNodeKeys: new Set(keep) });
+    const got = await runAll(m, feeds, undefined);
+    const fidelity = compareRuns(got, reference);
+    const error = worstError(fidelity);
+    cache.set(id, { error, fidelity });
+    log(`mixed: ${keep.length} node(s) kept float32 -> error ${fmt(error)}`);
+    return error;
+  };
+  const tol = opts.tolerance;
+  const all = candidates.map((c) => c.key);
+  const errorAll = await evaluate([]);
+  let required: string[] = [];
+  if (errorAll > tol) {
+    const errorNone = await evaluate(all);
+    if (errorNone > tol)
+      throw new OperationError(
+        `even with every node in float32 the outputs differ by ${fmt(errorNone)} > ${tol} (the rounding of float16 inputs, outputs or weights alone exceeds the tolerance); try --keep-io-types or a larger --tolerance`,
+      );
+    let rest = all;
+    while ((await evaluate(required)) > tol) {
+      let lo = 1;
+      let hi = rest.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if ((await evaluate([...required, ...rest.slice(0, mid)])) <= tol) hi = mid;
+        else lo = mid + 1;
+      }
+      required.push(rest[lo - 1]);
+      rest = rest.slice(0, lo - 1);
+    }
+  }
+  // why each is kept, and drop the ones that turn out unnecessary
+  const why = new Map<string, number>();
+  for (const key of [...required]) {
+    const without = required.filter((k) => k !== key);
+    const e = await evaluate(without);
+    if (e <= tol) required = without;
+    else why.set(key, e);
+  }
+  const chosen = cache.get([...required].sort().join(',')) ?? { error: await evaluate(required), fidelity: [] };
+  const report = convertFloat(model, { ...opts, weightsOnly: false, keepNodeKeys: new Set(required) });
+  report.mode = 'mixed';
+  const byKey = new Map(candidates.map((c) => [c.key, c]));
+  const kept: MixedKept[] = required.map((k) => ({ name: byKey.get(k)!.name, opType: byKey.get(k)!.opType, graph: byKey.get(k)!.graph, errorIfConverted: why.get(k) ?? Infinity }));
+  report.mixed = {
+    tolerance: tol,
+    metric: `max |${opts.dtype} - float32| / max |float32| per output with ${opts.dtype} storage emulated at every converted value, worst over outputs and calibration sets (inf: an overflow)`,
+    evaluations,
+    candidates: candidates.length,
+    kept,
+    error: chosen.error,
+    errorAllConverted: errorAll,
+    calibrationSets: feeds.length,
+  };
+  report.fidelityEmulated = chosen.fidelity;
+  report.message = kept.length
+    ? `kept ${kept.length} of ${candidates.length} compute nodes float32 (${kept.map((k) => k.name).join(', ')}): error ${fmt(chosen.error)} <= ${tol}, fully converted ${fmt(errorAll)}`
+    : `every node converts within the tolerance: error ${fmt(errorAll)} <= ${tol}`;
+  return report;
+}
+
+const fmt = (x: number): string => (Number.isFinite(x) ? x.toPrecision(3) : String(x));
+
+async function runAll(what: Uint8Array | Model, feeds: Feeds[], adaptTo: Model | undefined): Promise<Record<string, ort.Tensor>[]> {
+  const session = await createSession(what);
+  try {
+    const out: Record<string, ort.Tensor>[] = [];
+    for (const f of feeds) out.push(await runSession(session, adaptTo ? adaptFeeds(f, adaptTo) : f));
+    return out;
+  } finally {
+    await session.release();
+  }
+}

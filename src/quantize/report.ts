@@ -1,0 +1,115 @@
+/**
+ * The result object of a conversion: data first; the CLI's table and --json are renderings of it.
+ */
+import type { LowDType } from './options.js';
+
+export interface TensorReport {
+  name: string;
+  /** 'initializer', 'constant' (a Constant node), or 'attribute' (ConstantOfShape value and the like) */
+  kind: 'initializer' | 'constant' | 'attribute';
+  elements: number;
+  bytesBefore: number;
+  bytesAfter: number;
+  /** finite values beyond the low type's range, saturated to its largest finite value (never to a smaller bound) */
+  clamped: number;
+  /** non-zero values that became zero (below the smallest subnormal, after round-to-nearest-even) */
+  flushed: number;
+  /** NaNs met (kept as quiet NaNs) */
+  nan: number;
+  /** a float32 copy was kept for float32 readers (the tensor is shared by kept and converted nodes) */
+  duplicated: boolean;
+  /** every value is now zero though some were not (a LayerNorm epsilon of 1e-12 in float16) */
+  becameZero?: boolean;
+  /** the float32 value of a one-element tensor, for messages */
+  scalar?: number;
+}
+
+export type KeepReasonCode = 'op-block-list' | 'node-block-list' | 'schema' | 'unknown-op' | 'unknown-types' | 'shape-computation' | 'mixed';
+
+export interface KeptNode {
+  name: string;
+  opType: string;
+  domain: string;
+  /** where it is: 'main' or a path like 'main/If_1.then_branch' */
+  graph: string;
+  reason: KeepReasonCode;
+  detail: string;
+}
+
+export interface MixedKept {
+  name: string;
+  opType: string;
+  graph: string;
+  /** error measured with this node converted too (everything else as chosen): why it stays float32 */
+  errorIfConverted: number;
+}
+
+export interface MixedReport {
+  tolerance: number;
+  /** what `error` measures */
+  metric: string;
+  /** models built and run during the search */
+  evaluations: number;
+  /** nodes the search could choose from */
+  candidates: number;
+  kept: MixedKept[];
+  /** error of the chosen model, and of the fully converted one */
+  error: number;
+  errorAllConverted: number;
+  calibrationSets: number;
+}
+
+export interface OutputFidelity {
+  name: string;
+  maxAbsError: number;
+  /** max |a - b| / max |reference| (error relative to the output's range) */
+  maxRelError: number;
+  cosine: number;
+  /** positions where exactly one of the two is NaN or infinite */
+  nonFiniteMismatch: number;
+}
+
+export interface QuantizeReport {
+  dtype: LowDType;
+  mode: 'full' | 'weights-only' | 'mixed';
+  /** false when nothing changed (already converted, or no float32 to convert) */
+  modified: boolean;
+  /** one-line summary for humans */
+  message: string;
+  tensors: TensorReport[];
+  totals: {
+    tensors: number;
+    elements: number;
+    bytesBefore: number;
+    bytesAfter: number;
+    clamped: number;
+    flushed: number;
+    nan: number;
+    duplicated: number;
+  };
+  nodes: {
+    total: number;
+    /** nodes whose float computation now runs in the low type */
+    converted: number;
+    /** nodes that read or write float32 values and stay float32, with why */
+    kept: KeptNode[];
+  };
+  /** values whose declared element type changed (inputs, outputs, value_info, subgraph inputs) */
+  valuesRetyped: number;
+  /** attributes that name a type or hold a float tensor and were changed (Cast to, ConstantOfShape value, ...) */
+  attributesChanged: number;
+  castsInserted: number;
+  /** Casts removed: no-ops (same type in and out), lossless round trips, duplicates */
+  castsRemoved: number;
+  inputs: { name: string; dtype: string }[];
+  outputs: { name: string; dtype: string }[];
+  warnings: string[];
+  mixed?: MixedReport;
+  /** the converted model run on onnxruntime's CPU provider against float32 (which computes float16 regions in float32) */
+  fidelity?: OutputFidelity[];
+  /** the conversion with low-type storage emulated at every converted value (src/quantize/emulate.ts) */
+  fidelityEmulated?: OutputFidelity[];
+  /** file sizes, when the CLI saved the model */
+  files?: { input: number; output: number; inputExternal: number; outputExternal: number };
+  timings?: Record<string, number>;
+}

@@ -1,0 +1,45 @@
+/**
+ * Tensor data conversion float32 -> float16 / bfloat16 with the codecs of src/ir/float-codecs.ts: round to nearest
+ * even on the bits, finite values beyond the range saturate to +-65504 (float16) or +-3.39e38 (bfloat16) and are
+ * counted, non-zero values that round to zero are counted as flushed, NaN and infinities are kept.
+ */
+import { DataType, rawByteLength } from '../ir/dtype.js';
+import { float32ToBFloat16, float32ToFloat16, type ConversionStats } from '../ir/float-codecs.js';
+import { viewAs, type Tensor } from '../ir/tensor.js';
+import type { TensorReport } from './report.js';
+
+/** The float32 values of a tensor (external data is read without being cached on the tensor). */
+export function float32Values(t: Tensor): Float32Array {
+  return viewAs(DataType.FLOAT, t.readRawUncached()) as Float32Array;
+}
+
+/** Encodes float32 values to the low type's bits, adding to `stats`. */
+export function encodeLow(values: Float32Array, low: DataType, stats: ConversionStats): Uint16Array {
+  return low === DataType.FLOAT16 ? float32ToFloat16(values, undefined, stats) : float32ToBFloat16(values, undefined, stats);
+}
+
+/**
+ * Converts a float32 tensor's data to the low type in place (the tensor becomes raw in-memory data) and describes
+ * what happened.
+ */
+export function convertTensorInPlace(t: Tensor, low: DataType, kind: TensorReport['kind'], reportName = t.name): TensorReport {
+  const before = t.byteLength;
+  const stats: ConversionStats = { clamped: 0, flushed: 0, nan: 0 };
+  const values = float32Values(t);
+  const bits = encodeLow(values, low, stats);
+  t.setData(bits, low);
+  const report: TensorReport = { name: reportName, kind, elements: t.size, bytesBefore: before, bytesAfter: rawByteLength(low, t.size), ...stats, duplicated: false };
+  if (stats.flushed > 0 && bits.every((b) => (b & 0x7fff) === 0)) report.becameZero = true;
+  if (values.length === 1) report.scalar = values[0];
+  return report;
+}
+
+/** A low-type copy of a float32 tensor under a new name (the original is left as it is). */
+export function lowCopy(t: Tensor, low: DataType, name: string, kind: TensorReport['kind']): { tensor: Tensor; report: TensorReport } {
+  const copy = t.clone(name);
+  const report = convertTensorInPlace(copy, low, kind, t.name);
+  report.duplicated = true;
+  // the float32 original stays: the file grows by the copy
+  report.bytesAfter = report.bytesBefore + report.bytesAfter;
+  return { tensor: copy, report };
+}

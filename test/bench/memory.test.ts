@@ -1,0 +1,21 @@
+import { describe, expect, it } from 'vitest';
+import { RssSampler } from '../../src/bench/memory.js';
+
+describe('RSS sampler', () => {
+  it('sees memory touched while the main thread is blocked, and releases its thread', async () => {
+    const sampler = new RssSampler(1);
+    try {
+      sampler.start();
+      // touch 48 MiB synchronously (the event loop is blocked, as during session creation), hold it ~40 ms
+      const buf = Buffer.alloc(48 * 1024 * 1024, 1);
+      const until = Date.now() + 40;
+      while (Date.now() < until) buf[Math.floor(Math.random() * buf.length)]! += 1;
+      const w = sampler.stop();
+      expect(w.samples).toBeGreaterThan(3);
+      expect(w.peak - w.before).toBeGreaterThan(32 * 1024 * 1024);
+      expect(buf.length).toBe(48 * 1024 * 1024);
+    } finally {
+      await sampler.close();
+    }
+  });
+});

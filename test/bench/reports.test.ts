@@ -1,0 +1,103 @@
+import { Chalk } from 'chalk';
+import { describe, expect, it } from 'vitest';
+import { evaluateGates, parseGate } from '../../src/bench/gates.js';
+import { renderBenchHtml } from '../../src/bench/report-html.js';
+import { renderBenchJson } from '../../src/bench/report-json.js';
+import { renderBenchJunit } from '../../src/bench/report-junit.js';
+import { renderBenchMarkdown } from '../../src/bench/report-markdown.js';
+import { renderBenchTable } from '../../src/bench/report-table.js';
+import type { BenchResult } from '../../src/bench/types.js';
+import { candidate, model, result, samples } from './fake-result.js';
+
+function sample(): BenchResult {
+  const base = model('base.onnx', { ms: samples(10, 40, 0.03, 1), params: 1000 });
+  base.profile = { runs: 10, kernelMs: 8, byOp: [{ op: 'MatMul', ms: 6, calls: 12, share: 0.75 }, { op: 'Add', ms: 2, calls: 20, share: 0.25 }] };
+  const fast = candidate(base, model('fast <&"q"> | x.onnx', { ms: samples(6, 40, 0.03, 2), params: 500 }), { graphF1: [0.98, 0.99] });
+  fast.profile = { runs: 10, kernelMs: 5, byOp: [{ op: 'MatMul', ms: 4, calls: 12, share: 0.8 }, { op: 'Add', ms: 1, calls: 20, share: 0.2 }] };
+  const bf16 = candidate(base, { ...model('bf16.onnx', { params: 1000 }), status: 'not-runnable', error: 'not runnable on this execution provider (cpu): no bf16 MatMul' });
+  const r = result(base, [fast, bf16]);
+  r.gates = evaluateGates(['latency.p50 <= 1.05x', 'graphF1 >= 0.99', 'params <= 0.6x'].map(parseGate), r);
+  r.passed = !r.gates.some((g) => g.status === 'fail' || g.status === 'error');
+  return r;
+}
+
+/** A minimal well-formedness check: tags balance and attributes are quoted. */
+function wellFormed(xml: string): boolean {
+  const body = xml.replace(/^<\?xml[^>]*\?>\s*/, '');
+  const stack: string[] = [];
+  for (const m of body.matchAll(/<(\/?)([A-Za-z][\w:-]*)((?:\s+[\w:-]+="[^"<]*")*)\s*(\/?)>/g)) {
+    if (m[1]) {
+      if (stack.pop() !== m[2]) return false;
+    } else if (!m[4]) stack.push(m[2]!);
+  }
+  const stripped = body.replace(/<(\/?)([A-Za-z][\w:-]*)((?:\s+[\w:-]+="[^"<]*")*)\s*(\/?)>/g, '');
+  return stack.length === 0 && !/[<>]/.test(stripped) && !/&(?!amp;|lt;|gt;|quot;|apos;)/.test(stripped);
+}
+
+describe('reports render one result object', () => {
+  const r = sample();
+
+  it('JSON: schema 1, stable key order, valid JSON without NaN', () => {
+    const x = structuredClone(r);
+    x.baseline.latency!.std = NaN;
+    const text = renderBenchJson(x);
+    expect(text).toBe(renderBenchJson(x));
+    const doc = JSON.parse(text);
+    expect(Object.keys(doc)).toEqual(['schema', 'createdAt', 'durationMs', 'environment', 'settings', 'baseline', 'candidates', 'gates', 'passed', 'notes']);
+    expect(doc.schema).toBe(1);
+    expect(doc.baseline.latency.std).toBeNull();
+    expect(doc.candidates[0].latencyRatio.verdict).toBe('faster');
+    expect(doc.candidates[1].status).toBe('not-runnable');
+    expect(doc.baseline.latency.samples).toHaveLength(40);
+    expect(JSON.parse(renderBenchJson(x, { samples: false })).baseline.latency.samples).toEqual([]);
+  });
+
+  it('table: the numbers, ratios, gates and the not-runnable row; colour only when asked', () => {
+    const plain = renderBenchTable(r, new Chalk({ level: 0 }));
+    expect(plain).not.toMatch(/\x1b\[/);
+    expect(plain).toMatch(/base\.onnx \(baseline\)/);
+    expect(plain).toMatch(/latency ratio \(p50, CI\)\s+baseline\s+0\.\d\dx \[[\d.]+, [\d.]+\] faster/);
+    expect(plain).toMatch(/not runnable on this EP/);
+    expect(plain).toMatch(/bf16\.onnx: not runnable on this execution provider \(cpu\)/);
+    expect(plain).toMatch(/SKIPPED\s+bf16\.onnx\s+latency\.p50 <= 1\.05x/);
+    expect(plain).toMatch(/FAIL\s+fast.*graphF1 >= 0\.99/);
+    expect(plain).toMatch(/operator time per run/);
+    expect(plain).toMatch(/2 gate\(s\) failed/);
+    expect(renderBenchTable(r, new Chalk({ level: 1 }))).toMatch(/\x1b\[3[12]m/);
+  });
+
+  it('Markdown: verdict, a well-formed table, escaped pipes, gates', () => {
+    const md = renderBenchMarkdown(r);
+    expect(md.startsWith('## autoglm bench\n')).toBe(true);
+    expect(md).toMatch(/\*\*❌ 2 of 6 gate\(s\) failed\*\*/);
+    const rows = md.split('\n').filter((l) => l.startsWith('| '));
+    const header = rows[0]!;
+    const cols = (l: string) => l.replace(/\\\|/g, '').split('|').length;
+    for (const l of rows.slice(0, 20)) expect(cols(l), l).toBe(cols(header));
+    expect(md).toContain('fast <&"q"> \\| x.onnx');
+    expect(md).toMatch(/⏭️ SKIPPED \| bf16\.onnx/);
+  });
+
+  it('JUnit: one testcase per gate, failures and skips counted, escaped, well-formed', () => {
+    const xml = renderBenchJunit(r);
+    expect(wellFormed(xml)).toBe(true);
+    expect(xml.match(/<testcase /g)).toHaveLength(r.gates.length);
+    expect(xml).toMatch(/<testsuites name="autoglm bench" tests="6" failures="2" errors="0" skipped="2"/);
+    expect(xml.match(/<failure /g)).toHaveLength(2);
+    expect(xml.match(/<skipped /g)).toHaveLength(2);
+    expect(xml).toContain('fast &lt;&amp;&quot;q&quot;&gt; | x.onnx');
+  });
+
+  it('HTML: self-contained (CSP, no script, no external resource), charts, escaped labels', () => {
+    const html = renderBenchHtml(r);
+    expect(html).toMatch(/<meta http-equiv="Content-Security-Policy" content="default-src 'none'/);
+    expect(html).not.toMatch(/<script|<link|<img|<iframe|\ssrc=|url\(|@import/i);
+    const urls = [...html.matchAll(/https?:\/\/[^\s"')]+/g)].map((m) => m[0]);
+    expect(new Set(urls)).toEqual(new Set(['http://www.w3.org/2000/svg']));
+    expect(html).toMatch(/<svg[^>]*aria-label="latency distributions"/);
+    expect(html).toMatch(/<svg[^>]*aria-label="time per operator"/);
+    expect(html).not.toContain('<&"q">');
+    expect(html).toContain('fast &lt;&amp;&quot;q&quot;&gt; | x.onnx');
+    expect((html.match(/<rect /g) ?? []).length).toBeGreaterThan(10);
+  });
+});

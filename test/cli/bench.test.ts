@@ -1,0 +1,130 @@
+/**
+ * `autoglm bench` in-process: exit codes (0 pass, 1 failed gate, 2 usage), the reports it writes, the table it
+ * prints, and the not-runnable row. Uses the tiny BERT fixture with few runs: these tests check wiring and
+ * decisions, not timing (benchmark.test.ts does that).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Command, CommanderError } from 'commander';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { register } from '../../src/cli/commands/bench.js';
+import { buildProgram, ExitCode, main } from '../../src/cli/main.js';
+import { captureIO, type CliIO } from '../../src/cli/ui/io.js';
+import { AutoglmError } from '../../src/errors.js';
+import { bf16MatMul, save, tempDir, tinyBert } from '../bench/models.js';
+
+let tmp: string;
+beforeAll(() => {
+  tmp = tempDir('autoglm-cli-bench-');
+  save(tinyBert(), tmp, 'base.onnx');
+  save(tinyBert(), tmp, 'cand.onnx');
+  save(bf16MatMul(tinyBert()), tmp, 'bf16.onnx');
+  fs.writeFileSync(path.join(tmp, 'budget.json'), JSON.stringify({ gates: ['graphF1 >= 0.95', 'params <= 1x'] }));
+});
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+/** main() once `bench` is registered there; until then the same handling around this command's register(). */
+async function run(io: CliIO, args: string[]): Promise<number> {
+  const probe = buildProgram(captureIO(), new ExitCode());
+  if (probe.commands.some((c) => c.name() === 'bench')) return main(args, io);
+  const exit = new ExitCode();
+  const program: Command = buildProgram(io, exit);
+  register(program, io, exit);
+  for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
+  try {
+    await program.parseAsync(args, { from: 'user' });
+    return exit.code;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.code === 'commander.helpDisplayed' ? 0 : 2;
+    if (e instanceof AutoglmError) {
+      io.err(`autoglm: ${e.message}\n`);
+      return e.exitCode;
+    }
+    throw e;
+  }
+}
+
+async function cli(...args: string[]) {
+  const io = captureIO(tmp);
+  const code = await run(io, ['bench', ...args]);
+  return { code, out: io.stdout(), err: io.stderr() };
+}
+
+const FAST = ['--dim', 'batch=2', '--dim', 'sequence=16', '--runs', '5', '--warmup', '1', '--threads', '1'];
+
+describe('autoglm bench', () => {
+  it('exit 0 when the gates pass; prints the table, writes JSON, Markdown, JUnit and HTML from one result', async () => {
+    const { code, out, err } = await cli('cand.onnx', '--baseline', 'base.onnx', ...FAST, '--gate', 'latency.p50 <= 1.5x', '--budget', 'budget.json', '--markdown', 'r.md', '--junit', 'r.xml', '--html', 'r.html');
+    expect(code, err).toBe(0);
+    expect(out).toMatch(/base\.onnx \(baseline\)\s+cand\.onnx/);
+    expect(out).toMatch(/graph F1 last \/ all \(thr 0\.2\)\s+reference\s+1\.000 \/ 1\.000/);
+    expect(out).toMatch(/all 3 gate\(s\) passed/);
+    expect(out).not.toMatch(/\x1b\[/);
+    // progress goes to stderr as plain lines when it is not a terminal
+    expect(err).toMatch(/^timing: \d+\/5/m);
+    expect(err).toMatch(/wrote HTML report: r\.html/);
+    const md = fs.readFileSync(path.join(tmp, 'r.md'), 'utf8');
+    expect(md).toMatch(/✅ all 3 gate\(s\) passed/);
+    const xml = fs.readFileSync(path.join(tmp, 'r.xml'), 'utf8');
+    expect(xml.match(/<testcase /g)).toHaveLength(3);
+    expect(xml).toMatch(/failures="0" errors="0" skipped="0"/);
+    const html = fs.readFileSync(path.join(tmp, 'r.html'), 'utf8');
+    expect(html).toMatch(/^<!DOCTYPE html>/);
+    expect(html).toMatch(/All 3 gate\(s\) passed/);
+  });
+
+  it('--json prints the result object (schema 1) and nothing else on stdout', async () => {
+    const { code, out } = await cli('cand.onnx', '-b', 'base.onnx', ...FAST, '--json', '--opt-level', 'basic', '--seed', '3');
+    expect(code).toBe(0);
+    const r = JSON.parse(out);
+    expect(r.schema).toBe(1);
+    expect(r.settings).toMatchObject({ optimizationLevel: 'basic', threads: 1, seed: 3, runs: 5, warmup: 1, executionProvider: 'cpu' });
+    expect(r.environment.onnxruntime).toMatch(/^\d+\.\d+/);
+    expect(r.candidates[0].label).toBe('cand.onnx');
+  });
+
+  it('exit 1 when a gate fails', async () => {
+    const { code, out } = await cli('cand.onnx', '--baseline', 'base.onnx', ...FAST, '--gate', 'size <= 0.5x', '--gate', 'graphF1 >= 0.95');
+    expect(code).toBe(1);
+    expect(out).toMatch(/FAIL\s+cand\.onnx\s+size <= 0\.5x/);
+    expect(out).toMatch(/1 gate\(s\) failed/);
+  });
+
+  it('a bf16 candidate is a "not runnable" row, not a crash; its runtime gates are skipped (exit 0)', async () => {
+    const { code, out } = await cli('bf16.onnx', 'cand.onnx', '--baseline', 'base.onnx', ...FAST, '--gate', 'latency.p50 <= 2x');
+    expect(code).toBe(0);
+    expect(out).toMatch(/status\s+ok\s+not runnable on this EP\s+ok/);
+    expect(out).toMatch(/bf16\.onnx: not runnable on this execution provider \(cpu\)/);
+    expect(out).toMatch(/SKIPPED\s+bf16\.onnx/);
+    expect(out).toMatch(/PASS(?: \(inconclusive\))?\s+cand\.onnx/);
+  });
+
+  it('exit 2 for bad usage, with a clear message', async () => {
+    const missingDim = await cli('cand.onnx', '--baseline', 'base.onnx', '--dim', 'batch=2', '--runs', '2');
+    expect(missingDim.code).toBe(2);
+    expect(missingDim.err).toMatch(/no size given for dimension 'sequence'.*--dim sequence=/);
+    const badGate = await cli('cand.onnx', '--baseline', 'base.onnx', ...FAST, '--gate', 'latency <= fast');
+    expect(badGate.code).toBe(2);
+    expect(badGate.err).toMatch(/cannot read the gate 'latency <= fast'/);
+    const noBaseline = await cli('cand.onnx', ...FAST);
+    expect(noBaseline.code).toBe(2);
+    expect(noBaseline.err).toMatch(/--baseline/);
+    const noFile = await cli('missing.onnx', '--baseline', 'base.onnx', ...FAST);
+    expect(noFile.code).toBe(2);
+    expect(noFile.err).toMatch(/missing\.onnx: no such file/);
+    const badLevel = await cli('cand.onnx', '--baseline', 'base.onnx', ...FAST, '--opt-level', 'max');
+    expect(badLevel.code).toBe(2);
+    const badDir = await cli('cand.onnx', '--baseline', 'base.onnx', ...FAST, '--html', 'nowhere/r.html');
+    expect(badDir.code).toBe(2);
+    expect(badDir.err).toMatch(/folder .*nowhere does not exist/);
+    const badDimSyntax = await cli('cand.onnx', '--baseline', 'base.onnx', '--dim', 'batch:2');
+    expect(badDimSyntax.code).toBe(2);
+    expect(badDimSyntax.err).toMatch(/write name=size/);
+  });
+
+  it('exit 1 when the baseline itself cannot run', async () => {
+    const { code, err } = await cli('cand.onnx', '--baseline', 'bf16.onnx', ...FAST);
+    expect(code).toBe(1);
+    expect(err).toMatch(/the baseline bf16\.onnx cannot be measured: not runnable on this execution provider/);
+  });
+});
