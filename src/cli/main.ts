@@ -7,9 +7,12 @@ import { createRequire } from 'node:module';
 import { AutoglmError } from '../errors.js';
 import { processIO, type CliIO } from './ui/io.js';
 import { register as registerInspect } from './commands/inspect.js';
+import { register as registerBench } from './commands/bench.js';
+import { register as registerOptimize } from './commands/optimize.js';
+import { register as registerDemo } from './commands/demo.js';
 
 type Register = (program: Command, io: CliIO, exit: ExitCode) => void;
-const COMMANDS: Register[] = [registerInspect];
+const COMMANDS: Register[] = [registerInspect, registerBench, registerOptimize, registerDemo];
 
 const require = createRequire(import.meta.url);
 const pkg = require('../../package.json') as { version: string };

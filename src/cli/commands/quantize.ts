@@ -219,16 +219,19 @@ export function renderQuantize(r: QuantizeReport, io: CliIO, input: string, outp
   }
   const t = r.totals;
   if (t.tensors) {
-    lines.push(`${c.bold('tensors')}    ${t.tensors} converted, ${t.elements} values, ${formatBytes(t.bytesBefore)} -> ${formatBytes(t.bytesAfter)}; clamped ${t.clamped}, flushed to zero ${t.flushed}${t.duplicated ? `, ${t.duplicated} kept a float32 copy for float32 readers` : ''}`);
+    lines.push(
+      `${c.bold('tensors')}    ${t.tensors} converted, ${t.elements} values, ${formatBytes(t.bytesBefore)} -> ${formatBytes(t.bytesAfter)}; clamped ${t.clamped}, flushed to zero ${t.flushed}` +
+        `${t.raised ? `, ${t.raised} kept at the smallest subnormal` : ''}${t.duplicated ? `, ${t.duplicated} kept a float32 copy for float32 readers` : ''}`,
+    );
   }
   if (r.mode !== 'weights-only') lines.push(`${c.bold('nodes')}      ${r.nodes.converted} of ${r.nodes.total} converted, ${r.nodes.kept.length} kept float32; Casts ${r.castsInserted} inserted, ${r.castsRemoved} removed`);
   lines.push('');
-  const flagged = r.tensors.filter((x) => x.clamped || x.flushed || x.nan);
+  const flagged = r.tensors.filter((x) => x.clamped || x.flushed || x.nan || x.raised);
   if (flagged.length) {
     lines.push(
       renderTable(
-        ['tensor', 'elements', 'clamped', 'flushed', 'nan'],
-        flagged.slice(0, 20).map((x) => [x.name, x.elements, x.clamped, x.flushed, x.nan]),
+        ['tensor', 'elements', 'clamped', 'flushed', 'raised', 'nan'],
+        flagged.slice(0, 20).map((x) => [x.name, x.elements, x.clamped, x.flushed, x.raised ?? 0, x.nan]),
       ),
     );
     if (flagged.length > 20) lines.push(`... and ${flagged.length - 20} more tensors with clamped or flushed values (see --json)\n`);

@@ -1,0 +1,212 @@
+/**
+ * `autoglm optimize <in.onnx> -o <out.onnx>`: prune, fuse and convert in one load/save, then (with gates) bench the
+ * result against the input and fail the job when a gate fails. Flags override the config file.
+ */
+import * as path from 'node:path';
+import type { Command } from 'commander';
+import { benchmark } from '../../bench/benchmark.js';
+import { renderBenchJson } from '../../bench/report-json.js';
+import { renderBenchMarkdown } from '../../bench/report-markdown.js';
+import { renderBenchTable } from '../../bench/report-table.js';
+import type { BenchResult } from '../../bench/types.js';
+import { UsageError } from '../../errors.js';
+import { loadModel, saveModel, writeFileAtomic } from '../../onnx/io.js';
+import { checkConfig, loadConfig, type OptimizeConfig } from '../../optimize/config.js';
+import { optimize, type OptimizeReport } from '../../optimize/pipeline.js';
+import { splitList } from '../../quantize/index.js';
+import type { ExitCode } from '../exit.js';
+import type { CliIO } from '../ui/io.js';
+import { formatBytes, renderTable } from '../ui/table.js';
+import { parseDims } from './bench.js';
+
+interface Flags {
+  output?: string;
+  config?: string;
+  preset?: string;
+  passes?: string;
+  disable?: string;
+  target?: string;
+  dtype?: string;
+  keepIoTypes?: boolean | string;
+  weightsOnly?: boolean;
+  opBlockList?: string;
+  nodeBlockList?: string;
+  mixed?: boolean;
+  tolerance?: string;
+  prune?: string;
+  units?: string;
+  sparsity?: string;
+  nm?: string;
+  roundTo?: string;
+  criterion?: string;
+  dim: string[];
+  gate: string[];
+  budget?: string;
+  runs?: string;
+  warmup?: string;
+  bench?: boolean;
+  markdown?: string;
+  dryRun?: boolean;
+  json?: boolean;
+  verify?: boolean;
+  force?: boolean;
+  externalData?: boolean;
+}
+
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
+function number(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const x = Number(v);
+  if (v.trim() === '' || !Number.isFinite(x)) throw new UsageError(`--${flag} must be a number, got '${v}'`);
+  return x;
+}
+
+/** The config file (if any) with the command-line flags applied on top. */
+export function configFromFlags(flags: Flags, cwd: string): { config: OptimizeConfig; configDir: string } {
+  const configDir = flags.config ? path.dirname(path.resolve(cwd, flags.config)) : cwd;
+  const config: OptimizeConfig = flags.config ? loadConfig(path.resolve(cwd, flags.config)) : {};
+  if (flags.preset) config.preset = flags.preset as OptimizeConfig['preset'];
+  if (flags.target) config.target = flags.target as OptimizeConfig['target'];
+  if (flags.passes) config.passes = splitList(flags.passes);
+  if (flags.disable) config.disable = splitList(flags.disable);
+  if (flags.dim.length) config.dims = { ...config.dims, ...parseDims(flags.dim) };
+  if (flags.externalData) config.externalData = true;
+  const quantFlags = flags.keepIoTypes !== undefined || flags.weightsOnly || flags.opBlockList || flags.nodeBlockList || flags.mixed || flags.tolerance;
+  if (flags.dtype) {
+    if (flags.dtype !== 'fp16' && flags.dtype !== 'bf16') throw new UsageError(`--dtype must be fp16 or bf16, got '${flags.dtype}'`);
+    config.quantize = { ...(config.quantize || {}), dtype: flags.dtype };
+  }
+  if (quantFlags) {
+    if (!config.quantize) throw new UsageError('--keep-io-types, --weights-only, --op-block-list, --node-block-list, --mixed and --tolerance need --dtype (or quantize in the config)');
+    const q = config.quantize;
+    if (flags.keepIoTypes !== undefined) q.keepIoTypes = flags.keepIoTypes === true ? true : splitList(flags.keepIoTypes as string);
+    if (flags.weightsOnly) q.weightsOnly = true;
+    if (flags.opBlockList) q.opBlockList = splitList(flags.opBlockList);
+    if (flags.nodeBlockList) q.nodeBlockList = splitList(flags.nodeBlockList);
+    if (flags.mixed) q.mixed = true;
+    if (flags.tolerance !== undefined) q.tolerance = number('tolerance', flags.tolerance);
+  }
+  if (config.quantize && config.quantize.tolerance !== undefined && !config.quantize.mixed) throw new UsageError('--tolerance applies to --mixed');
+  if (config.quantize && config.quantize.mixed && config.quantize.weightsOnly) throw new UsageError('--mixed and --weights-only cannot be combined');
+  const pruneFlags = flags.units || flags.sparsity || flags.nm || flags.roundTo || flags.criterion;
+  if (flags.prune) config.prune = { ...(config.prune || {}), method: flags.prune as 'graph' };
+  if (pruneFlags) {
+    if (!config.prune) throw new UsageError('--units, --sparsity, --nm, --round-to and --criterion need --prune <method> (or prune in the config)');
+    const p = config.prune;
+    if (flags.units) p.units = splitList(flags.units) as never;
+    if (flags.sparsity) p.sparsity = number('sparsity', flags.sparsity);
+    if (flags.nm) p.nm = flags.nm;
+    if (flags.roundTo) p.roundTo = number('round-to', flags.roundTo);
+    if (flags.criterion) p.criterion = flags.criterion as never;
+  }
+  if (flags.gate.length || flags.budget || flags.runs || flags.warmup) {
+    config.bench = { ...config.bench };
+    if (flags.gate.length) config.bench.gates = [...(config.bench.gates ?? []), ...flags.gate];
+    if (flags.budget) config.bench.budget = path.resolve(cwd, flags.budget);
+    if (flags.runs) config.bench.runs = number('runs', flags.runs);
+    if (flags.warmup) config.bench.warmup = number('warmup', flags.warmup);
+  }
+  // nothing chosen: the lossless clean-up passes
+  if (!config.preset && !config.passes && !config.prune && !config.quantize) config.passes = ['cleanup'];
+  return { config: checkConfig(config), configDir };
+}
+
+export function renderOptimize(r: OptimizeReport, io: CliIO, files?: { input: number; output?: number }): string {
+  const rows = r.steps.map((s) => [s.step, `${s.ms.toFixed(0)} ms`, s.summary]);
+  let out = renderTable(['step', 'time', 'what changed'], rows, { align: ['left', 'right', 'left'] });
+  const b = r.before;
+  const a = r.after;
+  const ratio = (x: number, y: number) => (x ? `${(y / x).toFixed(3)}x` : '—');
+  const sizeRows: (string | number)[][] = [
+    ['nodes', b.nodes, a.nodes, ratio(b.nodes, a.nodes)],
+    ['parameters', b.params, a.params, ratio(b.params, a.params)],
+    ['weight bytes', formatBytes(b.weightBytes), formatBytes(a.weightBytes), ratio(b.weightBytes, a.weightBytes)],
+  ];
+  if (files?.output !== undefined) sizeRows.push(['file size', formatBytes(files.input), formatBytes(files.output), ratio(files.input, files.output)]);
+  out += '\n' + renderTable(['', 'before', 'after', 'ratio'], sizeRows);
+  for (const w of r.warnings) out += io.color.yellow(`warning: ${w}`) + '\n';
+  return out;
+}
+
+export function register(program: Command, io: CliIO, exit: ExitCode): void {
+  program
+    .command('optimize')
+    .description('prune, fuse and convert in one pass over the model, then bench the result against the input with CI gates')
+    .argument('<model>', 'input ONNX model')
+    .option('-o, --output <file>', 'output model (required unless --dry-run)')
+    .option('-c, --config <file>', 'autoglm.config.json: pipeline and gates (flags override it)')
+    .option('--preset <name>', 'transformer | cnn | web')
+    .option('--passes <list>', 'passes or pass presets to run, comma-separated (replaces the preset\'s)')
+    .option('--disable <list>', 'passes not to run')
+    .option('--target <target>', 'onnx (standard ops only, default) | ort (may emit onnxruntime contrib ops)')
+    .option('--dtype <dtype>', 'convert to fp16 or bf16 after fusion')
+    .option('--keep-io-types [names]', 'keep float32 inputs/outputs (all, or the listed names)')
+    .option('--weights-only', 'store weights in the low type, compute in float32')
+    .option('--op-block-list <ops>', 'operator types kept in float32')
+    .option('--node-block-list <names>', 'node names or /regex/ kept in float32')
+    .option('--mixed', 'accuracy-guided mixed precision (with --tolerance)')
+    .option('--tolerance <x>', 'largest accepted relative output error for --mixed')
+    .option('--prune <method>', 'graph | magnitude | nm | structured (runs first)')
+    .option('--units <list>', 'structured pruning units: ffn,heads,channels')
+    .option('--sparsity <x>', 'fraction pruned')
+    .option('--nm <n:m>', 'N:M pattern for --prune nm')
+    .option('--round-to <n>', 'structured: kept units rounded to a multiple of n')
+    .option('--criterion <c>', 'l1 | l2 | activation')
+    .option('--dim <name=size>', 'size of a symbolic input dimension (repeatable)', collect, [])
+    .option('--gate <expr>', 'bench gate on the result vs the input (repeatable); implies --bench', collect, [])
+    .option('--budget <file>', 'JSON file of gates; implies --bench')
+    .option('--runs <n>', 'timed runs per model in the bench')
+    .option('--warmup <n>', 'warm-up runs per model in the bench')
+    .option('--bench', 'bench the result against the input even without gates')
+    .option('--markdown <file>', 'write the bench report as Markdown (e.g. $GITHUB_STEP_SUMMARY)')
+    .option('--dry-run', 'show what would change; write nothing')
+    .option('--json', 'print a JSON object instead of tables')
+    .option('--verify', 'check the IR after every pass')
+    .option('--force', 'allow the output to overwrite the input')
+    .option('--external-data', 'write weights to <output>.data')
+    .action(async (input: string, flags: Flags) => {
+      const at = (p: string) => path.resolve(io.cwd, p);
+      if (!flags.output && !flags.dryRun) throw new UsageError('optimize needs -o <output.onnx> (or --dry-run)');
+      const { config, configDir } = configFromFlags(flags, io.cwd);
+      if (config.bench?.budget && !path.isAbsolute(config.bench.budget)) config.bench.budget = path.resolve(configDir, config.bench.budget);
+      const inputPath = at(input);
+      const model = loadModel(inputPath);
+      const outPath = flags.output ? at(flags.output) : undefined;
+      if (outPath && outPath === inputPath && !flags.force) throw new UsageError(`refusing to overwrite the input model ${input}; pass --force to allow it`);
+      const onStep = flags.json ? undefined : (_: string, msg: string) => io.err(`${msg}...\n`);
+      const { model: result, report } = await optimize(model, config, { verify: flags.verify, onStep, log: (m) => io.err(`${m}\n`) });
+      let outSize: number | undefined;
+      if (!flags.dryRun && outPath) {
+        const saved = saveModel(result, outPath, { overwriteInput: !!flags.force, externalData: config.externalData ? true : 'auto' });
+        outSize = saved.bytes + saved.externalBytes;
+      }
+      const inputSize = (model.source?.fileSize ?? 0) + (model.source?.externalBytes ?? 0);
+      const wantBench = !!(config.bench?.gates?.length || config.bench?.budget || flags.bench);
+      let bench: BenchResult | undefined;
+      if (wantBench) {
+        bench = await benchmark({
+          baseline: { model: inputPath, label: 'input' },
+          candidates: [{ model: outPath && !flags.dryRun ? outPath : result, label: 'optimized' }],
+          dims: config.bench?.dims ?? config.dims,
+          runs: config.bench?.runs,
+          warmup: config.bench?.warmup,
+          threads: config.bench?.threads,
+          inputs: config.bench?.inputs ? path.resolve(configDir, config.bench.inputs) : undefined,
+          gates: config.bench?.gates,
+          budget: config.bench?.budget,
+        });
+        if (flags.markdown) writeFileAtomic(at(flags.markdown), [Buffer.from(renderBenchMarkdown(bench), 'utf8')]);
+        if (!bench.passed) exit.code = 1;
+      }
+      if (flags.json) {
+        const obj = { schema: 1, input: inputPath, output: flags.dryRun ? null : (outPath ?? null), dryRun: !!flags.dryRun, config, report, files: { input: inputSize, output: outSize ?? null }, bench: bench ? JSON.parse(renderBenchJson(bench)) : null };
+        io.out(JSON.stringify(obj, null, 2) + '\n');
+        return;
+      }
+      io.out(renderOptimize(report, io, { input: inputSize, output: outSize }));
+      if (flags.dryRun) io.out('dry run: nothing written\n');
+      else io.out(`wrote ${flags.output}\n`);
+      if (bench) io.out('\n' + renderBenchTable(bench, io.color));
+    });
+}
