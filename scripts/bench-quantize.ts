@@ -6,9 +6,11 @@
  *   2. latency of the float32 and the float16 model on onnxruntime CPU at batch 1, sequence 128: one session each,
  *      warmed up, then LATENCY_RUNS runs interleaved (fp32, fp16, fp16, fp32, ...) so drift hits both alike; medians
  *      and p90, the ratio of medians with a bootstrap 95% interval;
- *   3. fidelity of the float16 model on those inputs (CPU run and emulated float16 storage) and the file sizes.
+ *   3. fidelity of the float16 model on those inputs: the CPU run, the emulated float16 storage, and as a yardstick
+ *      the weights-only conversion (float32 compute, float16 weights: the error weight rounding alone causes).
  *
- * Environment: RUNS (default 3), LATENCY_RUNS (default 20), THREADS (intra-op threads, default: onnxruntime's choice).
+ * Environment: RUNS (default 3), LATENCY_RUNS (default 20; 0 skips parts 2 and 3), THREADS (intra-op threads, default:
+ * onnxruntime's choice). The machine's load average is printed: on a shared machine, read the minimum as well.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -17,7 +19,7 @@ import { buildBert } from '../fixtures/models/bert.js';
 import { synthesizeInputs } from '../src/bench/inputs.js';
 import { ratioOfMediansCI, summarize } from '../src/bench/stats.js';
 import { loadModel, saveModel } from '../src/onnx/io.js';
-import { measureEmulated, compareRuns, adaptFeeds } from '../src/quantize/compare.js';
+import { adaptFeeds, compareRuns, measureEmulated, measureFidelity } from '../src/quantize/compare.js';
 import { convertFloat } from '../src/quantize/convert.js';
 import { createSession, runSession } from '../src/runtime/session.js';
 
@@ -69,6 +71,8 @@ async function main(): Promise<void> {
     const totalMedian = summarize(phases.total).p50;
     console.log(`  target < 1500 ms: ${totalMedian < 1500 ? 'met' : 'MISSED'}`);
     console.log(`  file: ${mib(size32)} -> ${mib(size16)} (${((100 * size16) / size32).toFixed(1)}%)`);
+    console.log(`  load average: ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} on ${os.cpus().length} cores`);
+    if (LATENCY_RUNS === 0) return;
 
     // 2. latency, interleaved
     const ref = loadModel(fp32Path);
@@ -117,12 +121,16 @@ async function main(): Promise<void> {
     // 3. fidelity
     const real = compareRuns([out16!], [out32!]);
     const emulated = await measureEmulated(ref, { dtype: 'fp16' }, [feeds]);
+    const wo = loadModel(fp32Path);
+    convertFloat(wo, { dtype: 'fp16', weightsOnly: true });
+    const weightsOnly = await measureFidelity(ref, wo, [feeds]);
     console.log('\nfidelity of float16 against float32 on those inputs (max rel err: relative to the output range)');
     for (const [label, f] of [
       ['onnxruntime CPU', real],
       ['fp16 storage emulated', emulated],
+      ['weights-only (yardstick)', weightsOnly],
     ] as const) {
-      for (const o of f) console.log(`  ${pad(label, 22)} ${pad(o.name, 18)} max abs ${o.maxAbsError.toExponential(2)}  max rel ${o.maxRelError.toExponential(2)}  cosine ${o.cosine.toFixed(6)}  overflows ${o.nonFiniteMismatch}`);
+      for (const o of f) console.log(`  ${pad(label, 25)} ${pad(o.name, 18)} max abs ${o.maxAbsError.toExponential(2)}  max rel ${o.maxRelError.toExponential(2)}  cosine ${o.cosine.toFixed(6)}  overflows ${o.nonFiniteMismatch}`);
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

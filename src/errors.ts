@@ -2,10 +2,13 @@
  * Errors users see. Each carries the exit code the CLI uses: 2 for bad usage or bad input (the user can fix the
  * command or the file), 1 for an operation that failed or a gate that did not pass.
  */
+import { printable } from './util/text.js';
+
 export class AutoglmError extends Error {
   readonly exitCode: number;
   constructor(message: string, exitCode: number, options?: { cause?: unknown }) {
-    super(message, options);
+    // messages quote names from model files: never let those carry control characters to a terminal
+    super(printable(message), options);
     this.name = new.target.name;
     this.exitCode = exitCode;
   }

@@ -18,3 +18,16 @@ export type { Pass, PassContext, PassResult, PassKind, Target, NearMiss } from '
 export * from './rewrite/index.js';
 export { createSession, runSession, type SessionOptions, type Feeds } from './runtime/session.js';
 export { synthesizeInputs, describeInputs, loadInputs, loadInputsFile, loadInputsDir } from './bench/inputs.js';
+export { benchmark, type BenchOptions, type BenchProgress, type ModelInput } from './bench/benchmark.js';
+export * from './bench/types.js';
+export { parseGate, parseBudget, loadBudget, evaluateGates, type Gate } from './bench/gates.js';
+export { renderBenchTable } from './bench/report-table.js';
+export { renderBenchJson } from './bench/report-json.js';
+export { renderBenchMarkdown } from './bench/report-markdown.js';
+export { renderBenchJunit } from './bench/report-junit.js';
+export { renderBenchHtml } from './bench/report-html.js';
+export { optimize, presetPipeline, passListFor, type OptimizeReport, type StepReport } from './optimize/pipeline.js';
+export { loadConfig, checkConfig, type OptimizeConfig } from './optimize/config.js';
+export * from './prune/index.js';
+export { convertFloat, convertMixed, emulateConversion, checkTypes, inferElemTypes, measureFidelity as measureQuantizeFidelity, measureEmulated, DEFAULT_OP_BLOCK_LIST, resolveOpBlockList, parseNodeBlockList, type ConvertOptions, type MixedOptions, type QuantizeReport, type LowDType } from './quantize/index.js';
+export { getOpSchema, inputTypeVar, outputTypeVar, fixedFloatInputs } from './onnx/opschema.js';

@@ -30,6 +30,7 @@ import { encodeMessage } from '../onnx/schema.js';
 import { modelToMsg } from '../onnx/serde.js';
 import { forEachTensor, loadModel } from '../onnx/io.js';
 import { createSession, fromOrtTensor, ortToFloat32, runSession, toOrtTensor, type Feeds, type SessionOptions } from '../runtime/session.js';
+import { pairedRatioCI } from './bootstrap.js';
 import { benchEnvironment } from './env.js';
 import { attentionUnavailable, averagedAttention, compareOutputs, computeGraphF1, findAttentionSoftmax, matchOutputs, type AttentionCapture, type FloatTensor, type OutputSet } from './fidelity.js';
 import { estimateFlops, flopsTargets } from './flops.js';
@@ -100,6 +101,8 @@ export interface BenchOptions {
   sessionRepeats?: number;
   /** skip the instrumented pass (graph F1, FLOPs) */
   analysis?: boolean;
+  /** measure memory with the RSS sampler thread (default true) */
+  memory?: boolean;
   onProgress?: (p: BenchProgress) => void;
 }
 
@@ -360,7 +363,7 @@ export async function benchmark(opts: BenchOptions): Promise<BenchResult> {
   };
 
   const notes: string[] = [];
-  const sampler = new RssSampler();
+  const sampler = opts.memory === false ? null : new RssSampler();
   try {
     // the runtime's one-time set-up (environment, thread pools) must not be charged to the first model measured
     await primeRuntime(sessionOptions);
@@ -371,16 +374,18 @@ export async function benchmark(opts: BenchOptions): Promise<BenchResult> {
       let stage: 'create' | 'run' = 'create';
       try {
         e.feeds = adaptFeeds(feeds, e.model, r.notes);
-        sampler.start();
+        sampler?.start();
         const c0 = process.hrtime.bigint();
         e.session = await createSession(e.source, sessionOptions);
         r.sessionCreateMs.push(Number(process.hrtime.bigint() - c0) / 1e6);
         stage = 'run';
         for (const f of e.feeds) e.outputs.push(outputsOf(await runSession(e.session, f)));
-        const w = sampler.stop();
-        r.memory = { peakDelta: Math.max(0, w.peak - w.before), retainedDelta: w.after - w.before, sampleIntervalMs: sampler.periodMs, samples: w.samples };
+        if (sampler) {
+          const w = sampler.stop();
+          r.memory = { peakDelta: Math.max(0, w.peak - w.before), retainedDelta: w.after - w.before, sampleIntervalMs: sampler.periodMs, samples: w.samples };
+        }
       } catch (err) {
-        sampler.stop();
+        sampler?.stop();
         const c = classifyFailure(err, e.model, s.executionProvider);
         if (stage === 'run' && c.status === 'failed') c.message = `its first run failed: ${c.message}`;
         r.status = c.status;
@@ -394,6 +399,8 @@ export async function benchmark(opts: BenchOptions): Promise<BenchResult> {
     }
     const live = entries.filter((e) => e.session);
     progress('sessions', entries.length, entries.length);
+    // the sampler's thread is not needed any more: gone before anything is timed
+    await sampler?.close();
 
     // 4. more session creations, interleaved, for the creation-time median
     for (let k = 1; k < s.sessionRepeats; k++) {
@@ -473,7 +480,7 @@ export async function benchmark(opts: BenchOptions): Promise<BenchResult> {
     }
   } finally {
     for (const e of entries) await e.session?.release().catch(() => undefined);
-    await sampler.close();
+    await sampler?.close();
   }
 
   // 7. fidelity and comparisons
@@ -577,9 +584,11 @@ function compare(e: Entry, b: Entry, s: ReturnType<typeof resolveSettings>): Can
   let latencyRatio: LatencyComparison | null = null;
   if (c.latency && br.latency) {
     const ci = ratioOfMediansCI(c.latency.samples, br.latency.samples, { level: s.confidence, seed: s.seed ^ 0x1a7e });
+    const pr = pairedRatioCI(c.latency.samples, br.latency.samples, { level: s.confidence, seed: s.seed ^ 0x2b8f });
     const noisy = c.latency.noisy || br.latency.noisy;
-    const verdict = noisy ? 'noisy' : ci.hi < 1 ? 'faster' : ci.lo > 1 ? 'slower' : 'same';
-    latencyRatio = { ratio: ci.ratio, lo: ci.lo, hi: ci.hi, level: ci.level, noisy, verdict };
+    // faster / slower only when both intervals agree that 1 is outside
+    const verdict = noisy ? 'noisy' : ci.hi < 1 && pr.hi < 1 ? 'faster' : ci.lo > 1 && pr.lo > 1 ? 'slower' : 'same';
+    latencyRatio = { ratio: ci.ratio, lo: ci.lo, hi: ci.hi, level: ci.level, perRound: { ratio: pr.value, lo: pr.lo, hi: pr.hi }, noisy, verdict };
   }
   let fidelity: CandidateReport['fidelity'] = null;
   if (c.status === 'ok' && b.outputs.length && e.outputs.length) {

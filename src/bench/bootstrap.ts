@@ -89,6 +89,21 @@ export function ratioCI(
   return percentileInterval(ratios, statistic(stat, candidate) / statistic(stat, baseline), level);
 }
 
+/**
+ * Interval of the median of per-round ratios candidate[j] / baseline[j] (samples of an interleaved run, paired by
+ * round). Robust where the ratio of medians is not: on a busy machine whose runs are either undisturbed or stalled,
+ * each model's median can sit at the edge between the two modes and jump between them with a few runs, while a
+ * round in which both runs were alike still gives a ratio near the truth.
+ */
+export function pairedRatioCI(candidate: readonly number[], baseline: readonly number[], opts: { level?: number; resamples?: number; seed?: number } = {}): Interval {
+  if (candidate.length !== baseline.length) throw new RangeError(`pairedRatioCI: ${candidate.length} candidate samples but ${baseline.length} baseline samples`);
+  check(candidate, 'pairedRatioCI(candidate)');
+  check(baseline, 'pairedRatioCI(baseline)');
+  const ratios = candidate.map((c, j) => c / baseline[j]!);
+  if (ratios.some((r) => !Number.isFinite(r))) throw new RangeError('pairedRatioCI: a baseline sample is 0');
+  return statCI('p50', ratios, opts);
+}
+
 /** Interval of stat(samples) itself (absolute gates such as `latency.p99 <= 20ms`). */
 export function statCI(stat: LatencyStat, samples: readonly number[], opts: { level?: number; resamples?: number; seed?: number } = {}): Interval {
   check(samples, 'statCI');

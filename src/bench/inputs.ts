@@ -165,7 +165,7 @@ export function resolveShape(model: Model, input: string, dims: Record<string, n
 
 function shapeFor(model: Model, info: InputInfo, dims: Record<string, number>): number[] {
   if (!info.shape) throw new UsageError(`input '${info.name}' declares no shape, so inputs cannot be synthesized for it; give input files instead`);
-  return info.shape.map((d, axis) => {
+  const shape = info.shape.map((d, axis) => {
     if (typeof d === 'number') {
       if (d >= 0) return d;
       d = null;
@@ -181,7 +181,14 @@ function shapeFor(model: Model, info: InputInfo, dims: Record<string, number>): 
     if (!Number.isInteger(given) || given < 0) throw new UsageError(`dimension '${key}' must be a non-negative integer, got ${given}`);
     return given;
   });
+  const elements = shape.reduce((a, b) => a * b, 1);
+  if (!Number.isSafeInteger(elements) || elements > MAX_INPUT_ELEMENTS)
+    throw new UsageError(`input '${info.name}' of shape [${shape.join(', ')}] has ${elements} elements, more than inputs can be synthesized for (${MAX_INPUT_ELEMENTS}); check the model's declared shape or the --dim sizes`);
+  return shape;
 }
+
+/** 2^28 elements (1 GiB of float32): more is certainly a mistaken shape, not a benchmark input */
+const MAX_INPUT_ELEMENTS = 2 ** 28;
 
 /** `count` seeded input sets for the model. */
 export function synthesizeInputs(model: Model, opts: SynthesizeOptions = {}): Feeds[] {

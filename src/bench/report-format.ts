@@ -126,6 +126,15 @@ export function comparisonRows(r: BenchResult): Row[] {
       return { text, tone: lr.verdict === 'faster' ? 'good' : lr.verdict === 'slower' ? 'bad' : lr.verdict === 'noisy' ? 'warn' : 'neutral' };
     }),
   });
+  rows.push({
+    metric: 'per-round ratio (median, CI)',
+    section: 'latency',
+    cells: models.map((m, i) => {
+      if (i === 0) return { text: ok(m) ? 'baseline' : '—', tone: 'neutral' };
+      const pr = cands[i - 1]!.latencyRatio?.perRound;
+      return pr ? { text: `${fmtRatio(pr.ratio)} [${pr.lo.toFixed(3)}, ${pr.hi.toFixed(3)}]`, tone: 'neutral' } : dash;
+    }),
+  });
   add('latency mean ± std', 'latency', (m) => `${fmtMs(m.latency?.mean)} ± ${fmtMs(m.latency?.std)}`);
   add('latency min', 'latency', (m) => fmtMs(m.latency?.min));
   add('latency p90', 'latency', (m) => fmtMs(m.latency?.p90));
@@ -151,7 +160,9 @@ export function comparisonRows(r: BenchResult): Row[] {
     const worst = (c: CandidateReport, key: 'maxAbsError' | 'maxRelError' | 'cosine' | 'top1', lowIsWorst: boolean): string => {
       const vals = c.fidelity!.outputs.map((o) => o[key]).filter((v): v is number => v !== null);
       if (!vals.length) return '—';
-      return fmtNum(lowIsWorst ? Math.min(...vals) : Math.max(...vals));
+      const v = lowIsWorst ? Math.min(...vals) : Math.max(...vals);
+      // similarities near 1 need their digits: 0.99999 is not 1
+      return key === 'cosine' ? (v === 1 ? '1' : v.toFixed(6)) : key === 'top1' ? fmtPct(v) : fmtNum(v);
     };
     rows.push({ metric: 'max abs error (worst output)', section: 'fidelity', cells: models.map((m, i) => fid(m, i, (c) => worst(c, 'maxAbsError', false))) });
     rows.push({ metric: 'max rel error (worst output)', section: 'fidelity', cells: models.map((m, i) => fid(m, i, (c) => worst(c, 'maxRelError', false))) });
@@ -225,4 +236,14 @@ export function modelNotes(r: BenchResult): string[] {
     }
   }
   return out;
+}
+
+/** One line saying why a run did not pass (for stderr, so a CI log shows the reason next to the exit code). */
+export function failureSummary(r: BenchResult): string {
+  const failed = r.gates.filter((g) => g.status === 'fail' || g.status === 'error');
+  const broken = r.candidates.filter((c) => c.status === 'failed');
+  const parts: string[] = [];
+  if (failed.length) parts.push(`${failed.length} of ${r.gates.length} gate(s) failed (${failed.map((g) => `${g.candidate} ${g.gate}`).join('; ')})`);
+  if (broken.length) parts.push(`${broken.length} candidate(s) could not be measured (${broken.map((c) => `${c.label}: ${c.error ?? 'failed'}`).join('; ')})`);
+  return parts.join('; ') || 'the bench did not pass';
 }

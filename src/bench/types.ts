@@ -142,6 +142,11 @@ export interface LatencyComparison {
   lo: number;
   hi: number;
   level: number;
+  /**
+   * median of the per-round ratios candidate[j] / baseline[j] with its interval: the check a latency.p50 gate also
+   * needs beyond its threshold before it fails (robust where a median jumps between the modes of a busy machine)
+   */
+  perRound: { ratio: number; lo: number; hi: number };
   /** either measurement had a cv above the threshold */
   noisy: boolean;
   /** faster / slower: the interval excludes 1; same: it contains 1; noisy: no verdict */

@@ -5,14 +5,16 @@
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import { AutoglmError } from '../errors.js';
-import { processIO, type CliIO } from './ui/io.js';
+import { printable, processIO, type CliIO } from './ui/io.js';
 import { register as registerInspect } from './commands/inspect.js';
 import { register as registerBench } from './commands/bench.js';
 import { register as registerOptimize } from './commands/optimize.js';
 import { register as registerDemo } from './commands/demo.js';
+import { register as registerQuantize } from './commands/quantize.js';
+import { register as registerPrune } from './commands/prune.js';
 
 type Register = (program: Command, io: CliIO, exit: ExitCode) => void;
-const COMMANDS: Register[] = [registerInspect, registerBench, registerOptimize, registerDemo];
+const COMMANDS: Register[] = [registerInspect, registerQuantize, registerPrune, registerOptimize, registerBench, registerDemo];
 
 const require = createRequire(import.meta.url);
 const pkg = require('../../package.json') as { version: string };
@@ -47,11 +49,11 @@ export async function main(argv: string[], io: CliIO = processIO()): Promise<num
       return 2;
     }
     if (e instanceof AutoglmError) {
-      io.err(`autoglm: ${e.message}\n`);
+      io.err(`autoglm: ${printable(e.message)}\n`);
       return e.exitCode;
     }
     const err = e as Error;
-    io.err(`autoglm: internal error: ${err?.message ?? String(e)}\n`);
+    io.err(`autoglm: internal error: ${printable(err?.message ?? String(e))}\n`);
     if (process.env.AUTOGLM_DEBUG) io.err(`${err?.stack}\n`);
     return 1;
   }

@@ -687,6 +687,12 @@ export class Graph {
    * inputs and on every outer value its subgraphs capture. Throws on a cycle.
    */
   sortTopologically(): void {
+    const out = this.topologicalOrder();
+    for (let i = 0; i < out.length; i++) this._nodes[i] = out[i];
+  }
+
+  /** The nodes in a valid (stable) topological order, without changing the graph; throws on a cycle. */
+  topologicalOrder(): Node[] {
     const nodes = this._nodes;
     const index = new Map(nodes.map((n, i) => [n, i]));
     const users = new Map<Node, Node[]>();
@@ -719,7 +725,7 @@ export class Graph {
       const stuck = nodes.filter((n) => remaining.get(n)! > 0).slice(0, 3);
       throw new IRError(`graph ${this.name} has a cycle through ${stuck.map((n) => n.label).join(', ')}`);
     }
-    for (let i = 0; i < out.length; i++) nodes[i] = out[i];
+    return out;
   }
 
   toString(): string {

@@ -9,6 +9,7 @@ import type { Model } from '../ir/model.js';
 import type { Tensor, ExternalRef } from '../ir/tensor.js';
 import { decodeMessage, encodeMessage } from './schema.js';
 import { modelFromMsg, modelToMsg, resolveInside } from './serde.js';
+import { IRError } from '../ir/graph.js';
 import { FileSource, MemorySource, WireError, isLazy, type ByteSource, type Bytes } from './wire.js';
 
 /** protobuf refuses messages of 2 GiB or more */
@@ -74,6 +75,10 @@ function decodeModelSource(src: ByteSource, baseDir: string | undefined, label: 
       } catch {
         throw new ModelFormatError(`${label}: external data file '${ref.location}' for tensor '${name}' is missing`);
       }
+      // a symlink inside the folder must not lead outside it either
+      const real = fs.realpathSync(ref.path);
+      if (!resolveInside(fs.realpathSync(ref.baseDir), path.relative(fs.realpathSync(ref.baseDir), real)))
+        throw new ModelFormatError(`${label}: external data '${ref.location}' for tensor '${name}' resolves (through a link) outside the model's folder; refusing to read it`);
       sizes.set(ref.path, size);
     }
     if (ref.offset + ref.length > size) throw new ModelFormatError(`${label}: tensor '${name}' needs bytes ${ref.offset}..${ref.offset + ref.length} of '${ref.location}', which has only ${size}`);
@@ -86,7 +91,17 @@ function decodeModelSource(src: ByteSource, baseDir: string | undefined, label: 
     throw e;
   }
   try {
-    return modelFromMsg(msg, { baseDir, checkExternal });
+    const model = modelFromMsg(msg, { baseDir, checkExternal });
+    // nodes may come unsorted (they are kept in file order) but must not form a cycle
+    for (const g of model.allGraphs()) {
+      try {
+        g.topologicalOrder();
+      } catch (e) {
+        if (e instanceof IRError) throw new ModelFormatError(`nodes form a cycle: ${e.message.replace(/^graph \S* ?has a cycle through /, '')}`);
+        throw e;
+      }
+    }
+    return model;
   } catch (e) {
     if (e instanceof ModelFormatError) throw new ModelFormatError(`${label}: ${e.message.replace(/^not an ONNX model/, 'not an ONNX model')}`);
     throw e;

@@ -302,10 +302,10 @@ def('InstanceNormalization', '6 input:T scale:T B:T -> output:T | T=F');
 // version 1: onnxruntime's contrib schema in the default domain (used below opset 17); 17: ONNX
 def(
   'LayerNormalization',
-  '1 X:T Scale:V B:V? -> Y:V Mean:U? InvStdDev:U? | T=FB, V=FB, U=f32+bf16',
-  '17 X:T Scale:T B:T? -> Y:T Mean:U? InvStdDev:U? | T=FB, U=f32+bf16',
+  '1 X:T Scale:V B:V? -> Y:V Mean:U? InvStdDev:U? | T=FB, V=FB, U=f32+bf16@stash_type:1',
+  '17 X:T Scale:T B:T? -> Y:T Mean:U? InvStdDev:U? | T=FB, U=f32+bf16@stash_type:1',
 );
-def('SimplifiedLayerNormalization', '1 X:T scale:V -> Y:V inv_std_var:U? | T=FB, V=FB, U=f32+f64');
+def('SimplifiedLayerNormalization', '1 X:T scale:V -> Y:V inv_std_var:U? | T=FB, V=FB, U=f32+f64@stash_type:1');
 def('GroupNormalization', '18 X:T scale:T bias:T -> Y:T | T=FB');
 def('LpNormalization', '1 input:T -> output:T | T=F');
 def(['LRN', 'MeanVarianceNormalization'], '1 X:T -> Y:T | T=F', '13 | T=FB');

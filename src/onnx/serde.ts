@@ -296,6 +296,8 @@ export function tensorFromMsg(tm: Msg, ctx: DecodeContext): Tensor {
     if (typeof d === 'bigint' || d < 0 || d > MAX_DIM) throw new ModelFormatError(`tensor '${name}': dimension ${d} is out of range`);
     return d;
   });
+  if (tm.data_type === undefined || dataType === 0) throw new ModelFormatError(`tensor '${name}' has no data type`);
+  if (!isKnownDataType(dataType)) throw new ModelFormatError(`tensor '${name}' has an unknown data type ${dataType}`);
   const extra = pickExtra(tm, TENSOR_FIELDS);
   const base = { name, dataType, dims, docString: tm.doc_string as string | undefined, extra };
   const count = dims.reduce((a, b) => a * b, 1);
@@ -303,7 +305,9 @@ export function tensorFromMsg(tm: Msg, ctx: DecodeContext): Tensor {
     const entries = ((tm.external_data as Msg[] | undefined) ?? []).map(kvFromMsg);
     const ref = externalRef(name, entries, ctx);
     const t = new Tensor({ ...base, source: { kind: 'external', ref } });
-    if (ref.length === 0 && isKnownDataType(dataType) && dataType !== DataType.STRING) ref.length = t.byteLength;
+    if (dataType === DataType.STRING) throw new ModelFormatError(`tensor '${name}': string tensors cannot live in external data`);
+    if (ref.length === 0) ref.length = t.byteLength;
+    else if (ref.length !== t.byteLength) throw new ModelFormatError(`tensor '${name}': external data length ${ref.length} does not match shape [${dims}] (${t.byteLength} bytes)`);
     ctx.checkExternal?.(ref, name);
     return t;
   }
@@ -326,7 +330,7 @@ export function tensorFromMsg(tm: Msg, ctx: DecodeContext): Tensor {
     const values = tm[field] as (ArrayLike<number | bigint> & { length: number }) | undefined;
     if (values !== undefined) {
       const t = new Tensor({ ...base, source: { kind: 'field', field, values } });
-      if (isKnownDataType(dataType) && dataType !== DataType.STRING) {
+      {
         const expected = field === 'int32_data' && t.byteLength < count ? t.byteLength : count * (dataType === DataType.COMPLEX64 || dataType === DataType.COMPLEX128 ? 2 : 1);
         if (values.length !== expected) throw new ModelFormatError(`tensor '${name}': ${field} has ${values.length} values but shape [${dims}] needs ${expected}`);
       }
@@ -334,7 +338,7 @@ export function tensorFromMsg(tm: Msg, ctx: DecodeContext): Tensor {
     }
   }
   // no data at all: an empty tensor of the right kind
-  const field = isKnownDataType(dataType) && dataType !== DataType.STRING ? dtypeField(dataType) : 'int32_data';
+  const field = dtypeField(dataType);
   if (count !== 0) return new Tensor({ ...base, source: { kind: 'raw', bytes: new Uint8Array(0) }, extra: { ...extra, $noData: true } });
   return new Tensor({ ...base, source: { kind: 'field', field, values: [] as number[] } });
 }

@@ -427,7 +427,5 @@ export { textEncoder, textDecoder };
 
 /** A copy in a fresh, aligned ArrayBuffer (Buffer#slice would return a view). */
 export function copyBytes(b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(b.length);
-  out.set(b);
-  return out;
+  return new Uint8Array(b); // a typed-array copy: its own, aligned buffer
 }

@@ -14,166 +14,33 @@
  * The F1 reference is the graph-pruned model, which computes exactly what the original does on the outputs kept.
  */
 import { synthesizeInputs } from '../bench/inputs.js';
-import type { FlopsEstimate, GraphF1Report } from '../bench/types.js';
 import { nowMs } from '../bench/timing.js';
 import { OperationError, UsageError } from '../errors.js';
-import { countParameters } from '../inspect.js';
 import type { Model } from '../ir/model.js';
-import type { Tensor } from '../ir/tensor.js';
 import { checkModel } from '../ir/verify.js';
 import { encodeModel } from '../onnx/encode.js';
-import { forEachTensor } from '../onnx/io.js';
-import { messageSize } from '../onnx/schema.js';
-import { modelToMsg } from '../onnx/serde.js';
 import { runPasses } from '../passes/manager.js';
 import type { Feeds } from '../runtime/session.js';
 import { Checkpoint, fingerprint } from './checkpoint.js';
 import { compareProbes, type FidelityReference } from './fidelity-probe.js';
-import { pruneGraph, type GraphPruneReport } from './graph.js';
+import { pruneGraph } from './graph.js';
 import { unitScores } from './importance.js';
 import { pruneMagnitude, type UnstructuredResult } from './magnitude.js';
 import { parseNM, pruneNM } from './nm.js';
+import { checkOptions, type PruneOptions, type PruneProgress } from './options.js';
 import { probeModel, type ProbeResult } from './probe.js';
-import { searchSparsity, type SearchProgress, type SearchReport, type SearchSpace } from './search.js';
-import { analyzeUnits, pruneStructured, type GroupDecision } from './structured.js';
-import { UNIT_KINDS, type Criterion, type LayerReport, type PruneMethod, type SkippedUnit, type UnitKind } from './types.js';
+import { encodedSize, layerReports, modelStats, snapshotWeights, type PruneReport } from './report.js';
+import { searchSparsity, type SearchSpace } from './search.js';
+import { analyzeUnits, pruneStructured } from './structured.js';
+import { UNIT_KINDS, type PruneMethod, type UnitKind } from './types.js';
 import { findPrunableWeights } from './weights.js';
 
-export interface PruneOptions {
-  /** default 'graph' (lossless only) */
-  method?: PruneMethod;
-  /** structured: which units (default all: ffn, heads, channels) */
-  units?: readonly UnitKind[];
-  /** fraction removed (magnitude: of weights; structured: of units per group); default 0.5 */
-  sparsity?: number;
-  /** magnitude: one threshold over all layers */
-  global?: boolean;
-  /** nm: the pattern, `{ n: 2, m: 4 }` or '2:4' (default) */
-  nm?: { n: number; m: number } | string;
-  /** structured: kept channels per group rounded to a multiple of this */
-  roundTo?: number;
-  /** default 'l2' */
-  criterion?: Criterion;
-  /** graph outputs after pruning (sub-model extraction) */
-  outputs?: readonly string[];
-  /** calibration input sets; default: synthesized from the model's input types */
-  calibration?: Feeds[];
-  /** sizes of symbolic input dimensions for synthesized inputs */
-  dims?: Record<string, number>;
-  /** synthesized calibration sets (default 4) */
-  calibrationSets?: number;
-  seed?: number;
-  targetF1?: number;
-  maxError?: number;
-  targetLatency?: number;
-  /** resumable search state */
-  checkpoint?: string;
-  /** search levels (default 0.1 .. 0.9) */
-  levels?: number[];
-  latencyRuns?: number;
-  /** edge threshold of graph F1 (default 0.2) */
-  graphThreshold?: number;
-  /** measure FLOPs and graph F1 with onnxruntime (default true; off: no runs unless a search or activations need them) */
-  measure?: boolean;
-  onProgress?: (p: PruneProgress) => void;
-}
-
-export interface PruneProgress {
-  phase: 'measure' | 'graph' | 'importance' | 'search' | 'prune' | 'verify';
-  message: string;
-  search?: SearchProgress;
-}
-
-export interface ModelStats {
-  parameters: number;
-  nonZero: number;
-  /** bytes of the weights */
-  weightBytes: number;
-  /** encoded model size (the CLI replaces the output's with the written file's size) */
-  fileSize: number;
-  nodes: number;
-  /** estimated FLOPs of one run on the first calibration set (MatMul/Gemm/Conv), null when not measured */
-  flops: number | null;
-}
-
-export interface PruneReport {
-  schema: 1;
-  method: PruneMethod;
-  settings: {
-    units: UnitKind[] | null;
-    sparsity: number | null;
-    global: boolean;
-    nm: string | null;
-    roundTo: number;
-    criterion: Criterion | null;
-    outputs: string[] | null;
-    calibration: { sets: number; source: 'given' | 'synthesized' } | null;
-  };
-  before: ModelStats;
-  after: ModelStats;
-  parameters: { before: number; after: number; removed: number; zeroed: number; nonZeroBefore: number; nonZeroAfter: number };
-  graph: GraphPruneReport;
-  layers: LayerReport[];
-  /** structured: every group and how many units it kept */
-  groups: Omit<GroupDecision, 'keep'>[];
-  /** units left alone, with the reason */
-  skipped: SkippedUnit[];
-  /** weights unstructured pruning left alone */
-  skippedWeights: { name: string; reason: string }[];
-  search: SearchReport | null;
-  fidelity: { graphF1: GraphF1Report; maxError: number } | null;
-  flops: { before: FlopsEstimate | null; after: FlopsEstimate | null };
-  /** false when a search could not meet its targets (the model is then left as graph pruning made it) */
-  ok: boolean;
-  notes: string[];
-  ms: { total: number; prune: number; search: number | null };
-}
+export { checkOptions, type PruneOptions, type PruneProgress } from './options.js';
+export type { ModelStats, PruneReport } from './report.js';
 
 export const DEFAULT_LEVELS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
 export const ZEROS_NOTE =
   'zeros do not make dense runtimes faster: onnxruntime runs this model with the same FLOPs and latency as before; the zeros pay off with sparse kernels, compression, or as a step before structured pruning';
-
-export function checkOptions(o: PruneOptions): void {
-  const method = o.method ?? 'graph';
-  if (!['graph', 'magnitude', 'nm', 'structured'].includes(method)) throw new UsageError(`unknown method '${method}'; use graph, magnitude, nm or structured`);
-  if (o.sparsity !== undefined && !(o.sparsity >= 0 && o.sparsity < 1)) throw new UsageError(`--sparsity must be in [0, 1), got ${o.sparsity}`);
-  if (o.sparsity !== undefined && method !== 'magnitude' && method !== 'structured') throw new UsageError(`--sparsity applies to --method magnitude or structured${method === 'nm' ? ' (N:M fixes the sparsity at 1 - N/M)' : ''}`);
-  if (o.global && method !== 'magnitude') throw new UsageError('--global applies to --method magnitude');
-  if (o.roundTo !== undefined && !(Number.isInteger(o.roundTo) && o.roundTo >= 1)) throw new UsageError(`--round-to must be a positive integer, got ${o.roundTo}`);
-  if (o.roundTo !== undefined && o.roundTo > 1 && method !== 'structured') throw new UsageError('--round-to applies to --method structured');
-  if (o.units && method !== 'structured') throw new UsageError('--units applies to --method structured');
-  for (const u of o.units ?? []) if (!UNIT_KINDS.includes(u)) throw new UsageError(`unknown unit '${u}'; use ${UNIT_KINDS.join(', ')}`);
-  if (o.nm !== undefined && method !== 'nm') throw new UsageError('--nm applies to --method nm');
-  if (typeof o.nm === 'string' && !parseNM(o.nm)) throw new UsageError(`--nm must be N:M with 1 <= N < M (e.g. 2:4), got '${o.nm}'`);
-  if (o.criterion && !['l1', 'l2', 'activation'].includes(o.criterion)) throw new UsageError(`unknown criterion '${o.criterion}'; use l1, l2 or activation`);
-  if (o.criterion && method === 'graph') throw new UsageError('--criterion applies to the lossy methods (magnitude, nm, structured)');
-  const search = o.targetF1 !== undefined || o.maxError !== undefined || o.targetLatency !== undefined;
-  if (o.targetF1 !== undefined && o.maxError !== undefined) throw new UsageError('give either --target-f1 or --max-error, not both');
-  if (o.targetF1 !== undefined && !(o.targetF1 > 0 && o.targetF1 <= 1)) throw new UsageError(`--target-f1 must be in (0, 1], got ${o.targetF1}`);
-  if (o.maxError !== undefined && !(o.maxError >= 0)) throw new UsageError(`--max-error must be a non-negative number, got ${o.maxError}`);
-  if (o.targetLatency !== undefined && !(o.targetLatency > 0)) throw new UsageError(`--target-latency must be a positive ratio, got ${o.targetLatency}`);
-  if (search && method === 'graph') throw new UsageError('a search (--target-f1, --max-error, --target-latency) needs a lossy --method (magnitude, nm or structured)');
-  if (search && o.global) throw new UsageError('--global does not combine with a search, which picks a sparsity per layer');
-  if (search && o.sparsity !== undefined) throw new UsageError('--sparsity does not combine with a search, which picks the sparsity');
-  if (o.checkpoint && !search) throw new UsageError('--checkpoint applies to a search (--target-f1, --max-error or --target-latency)');
-  if (o.calibrationSets !== undefined && !(Number.isInteger(o.calibrationSets) && o.calibrationSets >= 1)) throw new UsageError('calibration sets must be a positive integer');
-}
-
-/** Bytes the model encodes to with every tensor inline (computed, not written). */
-export function encodedSize(model: Model): number {
-  return messageSize('ModelProto', modelToMsg(model), new Map());
-}
-
-const countNodes = (m: Model): number => {
-  let n = 0;
-  for (const _ of m.allNodes()) n++;
-  return n;
-};
-
-function stats(model: Model, fileSize: number, flops: FlopsEstimate | null): ModelStats {
-  const p = countParameters(model);
-  return { parameters: p.total, nonZero: p.nonZero, weightBytes: p.bytes, fileSize, nodes: countNodes(model), flops: flops?.total ?? null };
-}
 
 /** Prunes `model` in place. */
 export async function pruneModel(model: Model, opts: PruneOptions = {}): Promise<{ model: Model; report: PruneReport }> {
@@ -221,7 +88,7 @@ export async function pruneModel(model: Model, opts: PruneOptions = {}): Promise
     const f = feeds;
     probeA = await runnable('FLOPs of the original', () => probeModel(model, f, { flops: measure, attention: refFromOriginal, outputs: refFromOriginal }));
   }
-  const before = stats(model, sizeBefore, probeA?.flops ?? null);
+  const before = modelStats(model, sizeBefore, probeA?.flops ?? null);
 
   // 1. graph pruning
   progress('graph', 'graph pruning');
@@ -345,7 +212,7 @@ export async function pruneModel(model: Model, opts: PruneOptions = {}): Promise
     const m = compareProbes(probeC, reference);
     report.fidelity = { graphF1: m.graphF1, maxError: m.maxError };
   }
-  report.after = stats(model, encodedSize(model), report.flops.after);
+  report.after = modelStats(model, encodedSize(model), report.flops.after);
   const pb = before;
   const pa = report.after;
   report.parameters = {
@@ -378,37 +245,3 @@ function searchSpace(model: Model, method: PruneMethod, units: readonly UnitKind
   return { groups: weights, levels: sorted, apply: (m, c) => void apply(m, c) };
 }
 
-interface WeightSnapshot {
-  name: string;
-  node: string;
-  dims: number[];
-  size: number;
-}
-
-function snapshotWeights(model: Model): WeightSnapshot[] {
-  return findPrunableWeights(model).weights.map((w) => ({ name: w.value.name, node: `${w.node.opType} ${w.node.name || ''}`.trim(), dims: [...w.tensor.dims], size: w.tensor.size }));
-}
-
-function layerReports(before: WeightSnapshot[], model: Model): LayerReport[] {
-  const byName = new Map<string, Tensor>();
-  forEachTensor(model, (t) => {
-    if (t.name) byName.set(t.name, t);
-  });
-  for (const n of model.allNodes()) if (n.opType === 'Constant' && n.outputs[0] && n.getTensor('value')) byName.set(n.output(0).name, n.getTensor('value')!);
-  return before.map((b) => {
-    const t = byName.get(b.name);
-    const after = t?.size ?? 0;
-    const nz = t ? t.countNonZero() : 0;
-    return {
-      name: b.name,
-      node: b.node,
-      shapeBefore: b.dims,
-      shapeAfter: t ? [...t.dims] : [],
-      paramsBefore: b.size,
-      paramsAfter: after,
-      nonZeroAfter: nz,
-      sparsity: b.size ? 1 - nz / b.size : 0,
-      removed: b.size ? 1 - after / b.size : 0,
-    };
-  });
-}

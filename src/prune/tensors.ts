@@ -44,11 +44,28 @@ export function sliceUnits(t: Tensor, axis: number, keep: readonly number[], wid
   const rowIn = size * inner * eb;
   const rowOut = keep.length * block;
   const out = new Uint8Array(outer * rowOut);
-  for (let o = 0; o < outer; o++) {
-    for (let k = 0; k < keep.length; k++) {
-      const from = o * rowIn + keep[k] * block;
-      out.set(src.subarray(from, from + block), o * rowOut + k * block);
-    }
+  if (block > 64) {
+    for (let o = 0; o < outer; o++)
+      for (let k = 0; k < keep.length; k++) {
+        const from = o * rowIn + keep[k] * block;
+        out.set(src.subarray(from, from + block), o * rowOut + k * block);
+      }
+  } else {
+    // small blocks (a column of a MatMul weight): word copies beat a subarray per element
+    const w = eb % 4 === 0 ? 4 : eb % 2 === 0 ? 2 : 1;
+    const aligned = src.byteOffset % w === 0 ? src : src.slice();
+    const Ctor = w === 4 ? Uint32Array : w === 2 ? Uint16Array : Uint8Array;
+    const S = new Ctor(aligned.buffer as ArrayBuffer, aligned.byteOffset, aligned.byteLength / w);
+    const D = new Ctor(out.buffer, 0, out.byteLength / w);
+    const bw = block / w;
+    const rowInW = rowIn / w;
+    const rowOutW = rowOut / w;
+    for (let o = 0; o < outer; o++)
+      for (let k = 0; k < keep.length; k++) {
+        const from = o * rowInW + keep[k] * bw;
+        const to = o * rowOutW + k * bw;
+        for (let j = 0; j < bw; j++) D[to + j] = S[from + j];
+      }
   }
   const nd = [...dims];
   nd[axis] = keep.length * width;

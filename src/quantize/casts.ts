@@ -88,6 +88,8 @@ export function foldCasts(model: Model): number {
             removed++;
             changed = true;
             if (x.uses.length === 0 && !x.isGraphOutput && p.graph) {
+              // p's output may be remembered as the Cast of w to tx: forget it with p
+              if (seen.get(w)?.get(tx) === x) seen.get(w)!.delete(tx);
               p.graph.removeNode(p);
               removed++;
             }

@@ -60,14 +60,15 @@ export function convertFloat(model: Model, opts: ConvertOptions): QuantizeReport
   return report;
 }
 
-/** Non-zero constants that became zero: an epsilon that vanished can turn a normalisation into a division by zero. */
+/** Constants entirely below the smallest subnormal were kept non-zero: say so, with the value that changed. */
 function warnVanished(report: QuantizeReport): void {
-  const gone = report.tensors.filter((t) => t.becameZero);
-  if (!gone.length) return;
-  const eg = gone[0];
+  const raised = report.tensors.filter((t) => t.raised);
+  if (!raised.length) return;
+  const eg = raised[0];
+  const min = report.dtype === 'fp16' ? '2^-24 (5.96e-8)' : '2^-133';
   report.warnings.push(
-    `${gone.length} non-zero constant(s) became 0 in ${LOW_NAME[report.dtype]} (e.g. '${eg.name}'${eg.scalar !== undefined ? ` = ${eg.scalar}` : ''}): ` +
-      'an epsilon that vanished lets sqrt(variance + epsilon) reach zero on constant rows; keep their readers float32 with --node-block-list, or check with --mixed',
+    `${raised.length} constant(s) lie entirely below ${LOW_NAME[report.dtype]}'s smallest subnormal (e.g. '${eg.name}'${eg.scalar !== undefined ? ` = ${eg.scalar}` : ''}): ` +
+      `stored as +-${min} instead of 0, so epsilon guards such as sqrt(variance + epsilon) still keep constant rows from dividing by zero`,
   );
 }
 
@@ -103,7 +104,7 @@ function nothingMessage(model: Model, opts: ConvertOptions, otherwise: string): 
 }
 
 function baseReport(model: Model, opts: ConvertOptions, mode: QuantizeReport['mode'], tensors: TensorReport[]): QuantizeReport {
-  const totals = { tensors: tensors.length, elements: 0, bytesBefore: 0, bytesAfter: 0, clamped: 0, flushed: 0, nan: 0, duplicated: 0 };
+  const totals = { tensors: tensors.length, elements: 0, bytesBefore: 0, bytesAfter: 0, clamped: 0, flushed: 0, nan: 0, duplicated: 0, raised: 0 };
   for (const t of tensors) {
     totals.elements += t.elements;
     totals.bytesBefore += t.bytesBefore;
@@ -112,6 +113,7 @@ function baseReport(model: Model, opts: ConvertOptions, mode: QuantizeReport['mo
     totals.flushed += t.flushed;
     totals.nan += t.nan;
     if (t.duplicated) totals.duplicated++;
+    totals.raised += t.raised ?? 0;
   }
   return {
     dtype: opts.dtype,

@@ -19,7 +19,7 @@ import type { Model } from '../ir/model.js';
 import { Tensor } from '../ir/tensor.js';
 import type { ConvertOptions } from './options.js';
 import { makePlan, needsOf, newType, type Plan } from './plan.js';
-import { encodeLow, float32Values } from './tensors.js';
+import { encodeConstant, float32Values } from './tensors.js';
 
 const FLOAT = DataType.FLOAT;
 
@@ -134,7 +134,7 @@ function roundConstant(v: Value, low: number): void {
 
 function roundValues(values: Float32Array, low: number): Float32Array {
   const stats: ConversionStats = { clamped: 0, flushed: 0, nan: 0 };
-  const bits = encodeLow(values, low, stats);
+  const { bits } = encodeConstant(values, low, stats);
   return low === DataType.FLOAT16 ? float16ToFloat32(bits) : bfloat16ToFloat32(bits);
 }
 

@@ -4,6 +4,7 @@
  */
 export { convertFloat } from './convert.js';
 export { convertMixed, type MixedOptions } from './mixed.js';
+export { emulateConversion } from './emulate.js';
 export {
   DEFAULT_OP_BLOCK_LIST,
   DEFAULT_OP_BLOCK_NAMES,
@@ -17,6 +18,6 @@ export {
   type BlockEntry,
 } from './options.js';
 export { checkTypes, inferElemTypes, type ElemTypes } from './type-check.js';
-export { compareArrays, compareRuns, worstError, adaptFeeds } from './compare.js';
+export { compareArrays, compareRuns, worstError, adaptFeeds, measureFidelity, measureEmulated } from './compare.js';
 export { nodeKeys, FOLLOWERS } from './plan.js';
 export type { QuantizeReport, TensorReport, KeptNode, KeepReasonCode, MixedReport, MixedKept, OutputFidelity } from './report.js';

@@ -15,7 +15,9 @@
  *     required += rest[k-1]; rest = rest[0:k-1]      (rest[k-1] is needed: without it the prefix fails)
  *
  * Each kept node costs about log2(candidates) evaluations. A last pass re-measures each kept node converted on its
- * own: that error (why it is kept) goes in the report, and nodes found unnecessary are dropped.
+ * own: that error (why it is kept) goes in the report, and nodes found unnecessary are dropped. When the evaluation
+ * budget runs out (error spread over many nodes rather than one overflow), the search stops with required + rest,
+ * which the invariant guarantees is within tolerance, and says it may not be minimal.
  */
 import type * as ort from 'onnxruntime-node';
 import { OperationError, UsageError } from '../errors.js';
@@ -41,7 +43,7 @@ export interface MixedOptions extends ConvertOptions {
   seed?: number;
   /** number of synthesized input sets (default 2) */
   count?: number;
-  /** evaluation budget (default 400) */
+  /** evaluation budget (default 200); when spent, the search returns a keep-set within tolerance, perhaps not minimal */
   maxEvaluations?: number;
   log?: (message: string) => void;
 }
@@ -64,15 +66,17 @@ export async function convertMixed(model: Model, opts: MixedOptions): Promise<Qu
   const candidates = makePlan(decodeModelBytes(bytes, baseDir), opts)
     .order.filter((p) => p.mode === 'low' && p.kind === 'compute')
     .map((p) => ({ key: p.key, name: p.node.name || p.node.label, opType: p.node.opType, graph: p.graphPath }));
-  const budget = opts.maxEvaluations ?? 400;
+  const budget = Math.max(3, opts.maxEvaluations ?? 200);
   const cache = new Map<string, { error: number; fidelity: OutputFidelity[] }>();
   let evaluations = 0;
+  let exhausted = false;
 
   const evaluate = async (keep: readonly string[]): Promise<number> => {
     const id = [...keep].sort().join(',');
     const hit = cache.get(id);
     if (hit) return hit.error;
-    if (++evaluations > budget) throw new OperationError(`--mixed gave up after ${budget} evaluations; raise the tolerance or block the known-bad operators with --op-block-list`);
+    if (evaluations >= budget) throw new BudgetSpent();
+    evaluations++;
     const m = decodeModelBytes(bytes, baseDir);
     emulateConversion(m, { ...opts, weightsOnly: false, keepNodeKeys: new Set(keep) });
     const got = await runAll(m, feeds, undefined);
@@ -81,6 +85,13 @@ export async function convertMixed(model: Model, opts: MixedOptions): Promise<Qu
     cache.set(id, { error, fidelity });
     log(`mixed: ${keep.length} node(s) kept float32 -> error ${fmt(error)}`);
     return error;
+  };
+  const measureOnce = async (keep: string[]) => {
+    const saved = evaluations;
+    evaluations = Math.min(evaluations, budget - 1);
+    await evaluate(keep);
+    evaluations = saved + 1;
+    return cache.get([...keep].sort().join(','))!;
   };
   const tol = opts.tolerance;
   const all = candidates.map((c) => c.key);
@@ -93,31 +104,39 @@ export async function convertMixed(model: Model, opts: MixedOptions): Promise<Qu
         `even with every node in float32 the outputs differ by ${fmt(errorNone)} > ${tol} (the rounding of float16 inputs, outputs or weights alone exceeds the tolerance); try --keep-io-types or a larger --tolerance`,
       );
     let rest = all;
-    while ((await evaluate(required)) > tol) {
-      let lo = 1;
-      let hi = rest.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if ((await evaluate([...required, ...rest.slice(0, mid)])) <= tol) hi = mid;
-        else lo = mid + 1;
+    try {
+      while ((await evaluate(required)) > tol) {
+        let lo = 1;
+        let hi = rest.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if ((await evaluate([...required, ...rest.slice(0, mid)])) <= tol) hi = mid;
+          else lo = mid + 1;
+        }
+        required.push(rest[lo - 1]);
+        rest = rest.slice(0, lo - 1);
       }
-      required.push(rest[lo - 1]);
-      rest = rest.slice(0, lo - 1);
+    } catch (e) {
+      if (!(e instanceof BudgetSpent)) throw e;
+      // required + rest is within tolerance (it was measured so): stop there
+      required = [...required, ...rest];
+      exhausted = true;
     }
   }
-  // why each is kept, and drop the ones that turn out unnecessary
+  // why each is kept, and drop the ones that turn out unnecessary (while the budget lasts)
   const why = new Map<string, number>();
   for (const key of [...required]) {
+    if (evaluations >= budget) break;
     const without = required.filter((k) => k !== key);
     const e = await evaluate(without);
     if (e <= tol) required = without;
     else why.set(key, e);
   }
-  const chosen = cache.get([...required].sort().join(',')) ?? { error: await evaluate(required), fidelity: [] };
+  const chosen = cache.get([...required].sort().join(',')) ?? (await measureOnce(required));
   const report = convertFloat(model, { ...opts, weightsOnly: false, keepNodeKeys: new Set(required) });
   report.mode = 'mixed';
   const byKey = new Map(candidates.map((c) => [c.key, c]));
-  const kept: MixedKept[] = required.map((k) => ({ name: byKey.get(k)!.name, opType: byKey.get(k)!.opType, graph: byKey.get(k)!.graph, errorIfConverted: why.get(k) ?? Infinity }));
+  const kept: MixedKept[] = required.map((k) => ({ name: byKey.get(k)!.name, opType: byKey.get(k)!.opType, graph: byKey.get(k)!.graph, errorIfConverted: why.get(k) ?? NaN }));
   report.mixed = {
     tolerance: tol,
     metric: `max |${opts.dtype} - float32| / max |float32| per output with ${opts.dtype} storage emulated at every converted value, worst over outputs and calibration sets (inf: an overflow)`,
@@ -127,13 +146,20 @@ export async function convertMixed(model: Model, opts: MixedOptions): Promise<Qu
     error: chosen.error,
     errorAllConverted: errorAll,
     calibrationSets: feeds.length,
+    exhausted,
   };
   report.fidelityEmulated = chosen.fidelity;
+  if (exhausted)
+    report.warnings.push(
+      `--mixed spent its ${budget} evaluations before the keep-set was minimal: the ${kept.length} nodes kept are within the tolerance but fewer may do (the error is spread over many nodes rather than one overflow; a looser --tolerance converges faster)`,
+    );
   report.message = kept.length
     ? `kept ${kept.length} of ${candidates.length} compute nodes float32 (${kept.map((k) => k.name).join(', ')}): error ${fmt(chosen.error)} <= ${tol}, fully converted ${fmt(errorAll)}`
     : `every node converts within the tolerance: error ${fmt(errorAll)} <= ${tol}`;
   return report;
 }
+
+class BudgetSpent extends Error {}
 
 const fmt = (x: number): string => (Number.isFinite(x) ? x.toPrecision(3) : String(x));
 

@@ -17,13 +17,13 @@
  * slot needs its fixed type; a free slot takes either; main-graph outputs need the low type unless kept by
  * --keep-io-types; subgraph outputs follow their control node.
  */
-import { DataType, dtypeName, isFloatType } from '../ir/dtype.js';
+import { DataType, isFloatType } from '../ir/dtype.js';
 import type { Graph, Node, Use, Value } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
 import { getOpSchema, inputSlot, outputSlot, varAllows, type OpSchema } from '../onnx/opschema.js';
 import { keepsIo, LOW_NAME, LOW_TYPE, matchesNodeList, resolveOpBlockList, type ConvertOptions } from './options.js';
 import type { KeepReasonCode } from './report.js';
-import { attrElemType, graphAttr, inferElemTypes, type ElemTypes } from './type-check.js';
+import { attrElemType, inferElemTypes, type ElemTypes } from './type-check.js';
 
 const FLOAT = DataType.FLOAT;
 
@@ -127,7 +127,8 @@ function classify(plan: Plan, n: Node, key: string, graphPath: string): NodePlan
     return p;
   }
   if (std && CONTROL.has(n.opType)) {
-    n.outputs.forEach((o, i) => o && types.get(o) === FLOAT && p.floatOutputs.add(i));
+    // sequences and optionals cannot be Cast: they keep their element type across the boundary
+    n.outputs.forEach((o, i) => o && types.get(o) === FLOAT && !isContainer(o) && p.floatOutputs.add(i));
     const floatIn = n.inputs.some((v) => v && types.get(v) === FLOAT);
     if (p.floatOutputs.size || floatIn) p.kind = 'control';
     return p;
@@ -166,11 +167,22 @@ function classify(plan: Plan, n: Node, key: string, graphPath: string): NodePlan
   });
   const blocked: string[] = [];
   const unknown: string[] = [];
+  const containerVars = new Set<string>();
+  const markContainers = (vals: readonly (Value | null)[], slotOf: (i: number) => ReturnType<typeof inputSlot>) =>
+    vals.forEach((v, i) => {
+      const s = slotOf(i);
+      if (v && s?.typeVar && (s.container !== 'tensor' || isContainer(v))) containerVars.add(s.typeVar);
+    });
+  markContainers(n.inputs, (i) => inputSlot(schema, i));
+  markContainers(n.outputs, (i) => outputSlot(schema, i));
   for (const [name, t] of bound) {
     if (t !== FLOAT) continue;
     const tv = schema.vars.get(name)!;
     if ((inCount.get(name) ?? 0) === 1 && !outCount.get(name) && !tv.attr) p.freeVars.add(name);
     else if (unknownIn.has(name)) unknown.push(name);
+    // LayerNormalization's statistics type (stash_type) is a precision setting, not the data's type: it stays
+    else if (tv.attr === 'stash_type') continue;
+    else if (containerVars.has(name)) blocked.push(`${name} (a sequence or optional: cannot be Cast)`);
     else if (varAllows(schema, name, low)) p.convVars.add(name);
     else blocked.push(name);
   }
@@ -186,6 +198,11 @@ function classify(plan: Plan, n: Node, key: string, graphPath: string): NodePlan
   }
   p.kind = FOLLOWERS.has(n.opType) && std ? 'follower' : 'compute';
   return p;
+}
+
+/** Sequence and optional values: their element type cannot change through a Cast. */
+function isContainer(v: Value): boolean {
+  return !!v.type && !v.type.tensor_type && !v.type.sparse_tensor_type;
 }
 
 // ------------------------------------------------------------------------------------------------ value types
@@ -375,5 +392,3 @@ export function sharedConstants(plan: Plan): Value[] {
   return out;
 }
 
-export const typeName = (t: number | undefined): string => (t === undefined ? '?' : dtypeName(t));
-export { graphAttr };

@@ -18,8 +18,11 @@ export interface TensorReport {
   nan: number;
   /** a float32 copy was kept for float32 readers (the tensor is shared by kept and converted nodes) */
   duplicated: boolean;
-  /** every value is now zero though some were not (a LayerNorm epsilon of 1e-12 in float16) */
-  becameZero?: boolean;
+  /**
+   * values stored as the smallest subnormal of their sign instead of 0, because every non-zero value of this tensor
+   * would have flushed (a LayerNorm epsilon of 1e-12 in float16): a constant never vanishes
+   */
+  raised?: number;
   /** the float32 value of a one-element tensor, for messages */
   scalar?: number;
 }
@@ -40,7 +43,8 @@ export interface MixedKept {
   name: string;
   opType: string;
   graph: string;
-  /** error measured with this node converted too (everything else as chosen): why it stays float32 */
+  /** error measured with this node converted too (everything else as chosen): why it stays float32; NaN when the
+   * evaluation budget ran out before it was measured */
   errorIfConverted: number;
 }
 
@@ -57,6 +61,8 @@ export interface MixedReport {
   error: number;
   errorAllConverted: number;
   calibrationSets: number;
+  /** the evaluation budget ran out: the keep-set is within tolerance but may not be minimal */
+  exhausted: boolean;
 }
 
 export interface OutputFidelity {
@@ -86,6 +92,7 @@ export interface QuantizeReport {
     flushed: number;
     nan: number;
     duplicated: number;
+    raised: number;
   };
   nodes: {
     total: number;

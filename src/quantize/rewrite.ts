@@ -11,7 +11,7 @@
  *   5. Cast folding (no-ops, lossless round trips, duplicates) and a stable topological sort of every graph.
  */
 import { DataType } from '../ir/dtype.js';
-import { float32ToBFloat16, float32ToFloat16, type ConversionStats } from '../ir/float-codecs.js';
+import type { ConversionStats } from '../ir/float-codecs.js';
 import { Attribute, AttrType, Node, Value, type Graph, type Use } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
 import { tensorType, withElemType } from '../ir/types.js';
@@ -19,7 +19,7 @@ import { outputSlot } from '../onnx/opschema.js';
 import { CastFactory, foldCasts, typeSuffix } from './casts.js';
 import { needsOf, newType, sharedConstants, type Need, type Plan } from './plan.js';
 import type { TensorReport } from './report.js';
-import { convertTensorInPlace, lowCopy } from './tensors.js';
+import { convertTensorInPlace, encodeConstant, lowCopy } from './tensors.js';
 
 const FLOAT = DataType.FLOAT;
 
@@ -124,11 +124,14 @@ function convertConstantNode(n: Node, low: DataType, name: string): TensorReport
   const many = n.getFloats('value_floats');
   const values = Float32Array.from(many ?? [one ?? 0]);
   const stats: ConversionStats = { clamped: 0, flushed: 0, nan: 0 };
-  const bits = low === DataType.FLOAT16 ? float32ToFloat16(values, undefined, stats) : float32ToBFloat16(values, undefined, stats);
+  const { bits, raised } = encodeConstant(values, low, stats);
   n.attributes.delete('value_float');
   n.attributes.delete('value_floats');
   n.setAttr(Attribute.tensor('value', Tensor.fromArray(low, many ? [many.length] : [], bits)));
-  return { name, kind: 'constant', elements: values.length, bytesBefore: values.length * 4, bytesAfter: values.length * 2, ...stats, duplicated: false };
+  const report: TensorReport = { name, kind: 'constant', elements: values.length, bytesBefore: values.length * 4, bytesAfter: values.length * 2, ...stats, duplicated: false };
+  if (raised) report.raised = raised;
+  if (values.length === 1) report.scalar = values[0];
+  return report;
 }
 
 /** A low-type copy of a shared constant, next to the original. */

@@ -2,6 +2,11 @@
  * Tensor data conversion float32 -> float16 / bfloat16 with the codecs of src/ir/float-codecs.ts: round to nearest
  * even on the bits, finite values beyond the range saturate to +-65504 (float16) or +-3.39e38 (bfloat16) and are
  * counted, non-zero values that round to zero are counted as flushed, NaN and infinities are kept.
+ *
+ * One exception to flushing: a tensor whose every non-zero value would flush (BERT's LayerNorm epsilon 1e-12 is below
+ * float16's smallest subnormal 2^-24) keeps those values as the smallest subnormal of their sign, counted as
+ * `raised`. Flushing a weight among many is the format's normal loss; a constant that vanishes changes what the graph
+ * computes: sqrt(variance + 0) on a constant row divides 0 by 0.
  */
 import { DataType, rawByteLength } from '../ir/dtype.js';
 import { float32ToBFloat16, float32ToFloat16, type ConversionStats } from '../ir/float-codecs.js';
@@ -13,9 +18,32 @@ export function float32Values(t: Tensor): Float32Array {
   return viewAs(DataType.FLOAT, t.readRawUncached()) as Float32Array;
 }
 
-/** Encodes float32 values to the low type's bits, adding to `stats`. */
+/** Encodes float32 values to the low type's bits, adding to `stats` (see encodeConstant for whole constants). */
 export function encodeLow(values: Float32Array, low: DataType, stats: ConversionStats): Uint16Array {
   return low === DataType.FLOAT16 ? float32ToFloat16(values, undefined, stats) : float32ToBFloat16(values, undefined, stats);
+}
+
+/**
+ * Encodes a whole constant: as encodeLow, except that when every non-zero value flushed to zero, those values become
+ * the smallest subnormal of their sign instead (returned as `raised`, no longer counted as flushed).
+ */
+export function encodeConstant(values: Float32Array, low: DataType, stats: ConversionStats): { bits: Uint16Array; raised: number } {
+  const local: ConversionStats = { clamped: 0, flushed: 0, nan: 0 };
+  const bits = encodeLow(values, low, local);
+  let raised = 0;
+  if (local.flushed > 0 && bits.every((b) => (b & 0x7fff) === 0)) {
+    for (let i = 0; i < values.length; i++) {
+      if (values[i] !== 0) {
+        bits[i] = (bits[i] & 0x8000) | 0x0001;
+        raised++;
+      }
+    }
+    local.flushed -= raised;
+  }
+  stats.clamped += local.clamped;
+  stats.flushed += local.flushed;
+  stats.nan += local.nan;
+  return { bits, raised };
 }
 
 /**
@@ -26,10 +54,10 @@ export function convertTensorInPlace(t: Tensor, low: DataType, kind: TensorRepor
   const before = t.byteLength;
   const stats: ConversionStats = { clamped: 0, flushed: 0, nan: 0 };
   const values = float32Values(t);
-  const bits = encodeLow(values, low, stats);
+  const { bits, raised } = encodeConstant(values, low, stats);
   t.setData(bits, low);
   const report: TensorReport = { name: reportName, kind, elements: t.size, bytesBefore: before, bytesAfter: rawByteLength(low, t.size), ...stats, duplicated: false };
-  if (stats.flushed > 0 && bits.every((b) => (b & 0x7fff) === 0)) report.becameZero = true;
+  if (raised) report.raised = raised;
   if (values.length === 1) report.scalar = values[0];
   return report;
 }

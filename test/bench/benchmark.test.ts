@@ -97,6 +97,17 @@ describe('fidelity and graph F1', () => {
   });
 });
 
+describe('noise', () => {
+  it('a measurement above the cv threshold is flagged noisy, with no faster/slower verdict', async () => {
+    const r = await benchmark({ baseline: tinyBert(), candidates: [tinyBert()], dims: TINY_DIMS, runs: 6, warmup: 1, sessionRepeats: 1, threads: 1, analysis: false, cvThreshold: 1e-9 });
+    const c = r.candidates[0]!;
+    expect(c.latency!.noisy).toBe(true);
+    expect(c.latencyRatio).toMatchObject({ noisy: true, verdict: 'noisy' });
+    expect(c.notes.join('\n')).toMatch(/latency is noisy \(cv .*\): the machine was busy or the runs are too short/);
+    expect(r.settings.cvThreshold).toBe(1e-9);
+  });
+});
+
 describe('models that cannot run here', () => {
   it('a bf16 candidate gets a "not runnable on this execution provider" row; the others are still measured', async () => {
     const r = await benchmark({

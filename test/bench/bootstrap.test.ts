@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ratioCI, statCI, statistic } from '../../src/bench/bootstrap.js';
+import { pairedRatioCI, ratioCI, statCI, statistic } from '../../src/bench/bootstrap.js';
 import { ratioOfMediansCI } from '../../src/bench/stats.js';
 import { samples } from './fake-result.js';
 
@@ -29,6 +29,16 @@ describe('bootstrap intervals', () => {
     expect(mine.value).toBeCloseTo(theirs.ratio, 12);
     expect(Math.abs(mine.lo - theirs.lo)).toBeLessThan(0.02);
     expect(Math.abs(mine.hi - theirs.hi)).toBeLessThan(0.02);
+  });
+
+  it('gives the median per-round ratio of paired samples', () => {
+    const b = samples(10, 50, 0.05, 5);
+    const c = b.map((v, j) => v * (j % 2 ? 1.2 : 1.4));
+    const pr = pairedRatioCI(c, b);
+    expect(pr.value).toBeCloseTo(1.3, 6);
+    expect(pr.lo).toBeGreaterThanOrEqual(1.2 - 1e-9);
+    expect(pr.hi).toBeLessThanOrEqual(1.4 + 1e-9);
+    expect(() => pairedRatioCI([1, 2], [1])).toThrow(/2 candidate samples but 1/);
   });
 
   it('is deterministic for a seed and narrows with more samples', () => {

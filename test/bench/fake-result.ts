@@ -2,6 +2,7 @@
  * Hand-made BenchResults for the gate and report tests: the same shape benchmark() returns, with latency samples
  * drawn from a seeded RNG around a chosen median (so gate decisions are deterministic).
  */
+import { pairedRatioCI } from '../../src/bench/bootstrap.js';
 import { outlierCount, ratioOfMediansCI, summarize } from '../../src/bench/stats.js';
 import type { BenchResult, CandidateReport, LatencyStats, ModelReport } from '../../src/bench/types.js';
 import { Rng } from '../../src/util/rng.js';
@@ -45,8 +46,9 @@ export function candidate(base: ModelReport, m: ModelReport, opts: { graphF1?: [
   let latencyRatio: CandidateReport['latencyRatio'] = null;
   if (m.latency && base.latency) {
     const ci = ratioOfMediansCI(m.latency.samples, base.latency.samples);
+    const pr = pairedRatioCI(m.latency.samples, base.latency.samples);
     const noisy = m.latency.noisy || base.latency.noisy;
-    latencyRatio = { ...ci, noisy, verdict: noisy ? 'noisy' : ci.hi < 1 ? 'faster' : ci.lo > 1 ? 'slower' : 'same' };
+    latencyRatio = { ...ci, perRound: { ratio: pr.value, lo: pr.lo, hi: pr.hi }, noisy, verdict: noisy ? 'noisy' : ci.hi < 1 ? 'faster' : ci.lo > 1 ? 'slower' : 'same' };
   }
   return {
     ...m,

@@ -16,6 +16,8 @@ describe('attention Softmax discovery', () => {
     const p = b.op('Softmax', [b.op('MatMul', [x, b.init('w', floatTensor([4, 4], new Float32Array(16)))])], { axis: -1 });
     // a Softmax whose output is multiplied by a weight is a classifier head, not attention
     b.output(b.op('MatMul', [p, b.init('w2', floatTensor([4, 2], new Float32Array(8)))]), 'y');
+    // nor is one that is the right operand of a MatMul (probabilities multiply V from the left)
+    b.output(b.op('MatMul', [b.input('z', DataType.FLOAT, [2, 2]), p]), 'z_out');
     expect(findAttentionSoftmax(model)).toEqual([]);
     expect(attentionUnavailable(model, null)).toMatch(/no attention Softmax/);
   });

@@ -5,12 +5,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Command, CommanderError } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { register } from '../../src/cli/commands/bench.js';
-import { buildProgram, ExitCode, main } from '../../src/cli/main.js';
-import { captureIO, type CliIO } from '../../src/cli/ui/io.js';
-import { AutoglmError } from '../../src/errors.js';
+import { main } from '../../src/cli/main.js';
+import { captureIO } from '../../src/cli/ui/io.js';
 import { bf16MatMul, save, tempDir, tinyBert } from '../bench/models.js';
 
 let tmp: string;
@@ -23,46 +20,26 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-/** main() once `bench` is registered there; until then the same handling around this command's register(). */
-async function run(io: CliIO, args: string[]): Promise<number> {
-  const probe = buildProgram(captureIO(), new ExitCode());
-  if (probe.commands.some((c) => c.name() === 'bench')) return main(args, io);
-  const exit = new ExitCode();
-  const program: Command = buildProgram(io, exit);
-  register(program, io, exit);
-  for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
-  try {
-    await program.parseAsync(args, { from: 'user' });
-    return exit.code;
-  } catch (e) {
-    if (e instanceof CommanderError) return e.code === 'commander.helpDisplayed' ? 0 : 2;
-    if (e instanceof AutoglmError) {
-      io.err(`autoglm: ${e.message}\n`);
-      return e.exitCode;
-    }
-    throw e;
-  }
-}
-
 async function cli(...args: string[]) {
   const io = captureIO(tmp);
-  const code = await run(io, ['bench', ...args]);
-  return { code, out: io.stdout(), err: io.stderr() };
+  const code = await main(['bench', ...args], io);
+  return { code, out: io.stdout(), err: io.stderr(), info: io.infoText() };
 }
 
 const FAST = ['--dim', 'batch=2', '--dim', 'sequence=16', '--runs', '5', '--warmup', '1', '--threads', '1'];
 
 describe('autoglm bench', () => {
   it('exit 0 when the gates pass; prints the table, writes JSON, Markdown, JUnit and HTML from one result', async () => {
-    const { code, out, err } = await cli('cand.onnx', '--baseline', 'base.onnx', ...FAST, '--gate', 'latency.p50 <= 1.5x', '--budget', 'budget.json', '--markdown', 'r.md', '--junit', 'r.xml', '--html', 'r.html');
+    const { code, out, err, info } = await cli('cand.onnx', '--baseline', 'base.onnx', ...FAST, '--gate', 'latency.p50 <= 1.5x', '--budget', 'budget.json', '--markdown', 'r.md', '--junit', 'r.xml', '--html', 'r.html');
     expect(code, err).toBe(0);
     expect(out).toMatch(/base\.onnx \(baseline\)\s+cand\.onnx/);
     expect(out).toMatch(/graph F1 last \/ all \(thr 0\.2\)\s+reference\s+1\.000 \/ 1\.000/);
     expect(out).toMatch(/all 3 gate\(s\) passed/);
     expect(out).not.toMatch(/\x1b\[/);
-    // progress goes to stderr as plain lines when it is not a terminal
-    expect(err).toMatch(/^timing: \d+\/5/m);
-    expect(err).toMatch(/wrote HTML report: r\.html/);
+    // progress goes to stderr (the info channel) as plain lines when it is not a terminal; errors stay apart
+    expect(info).toMatch(/^timing: \d+\/5/m);
+    expect(info).toMatch(/wrote HTML report: r\.html/);
+    expect(err).toBe('');
     const md = fs.readFileSync(path.join(tmp, 'r.md'), 'utf8');
     expect(md).toMatch(/✅ all 3 gate\(s\) passed/);
     const xml = fs.readFileSync(path.join(tmp, 'r.xml'), 'utf8');

@@ -23,12 +23,12 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const p = (name: string) => path.join(tmp, name);
 
 /** Runs `autoglm ...` in-process: through main() once prune is registered there, else on a fresh program. */
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+async function cli(...args: string[]): Promise<{ code: number; out: string; err: string; info: string }> {
   const io = captureIO(tmp);
   const registered = buildProgram(captureIO(tmp), new ExitCode()).commands.some((c) => c.name() === 'prune');
   if (registered) {
     const code = await main(args, io);
-    return { code, out: io.stdout(), err: io.stderr() };
+    return { code, out: io.stdout(), err: io.stderr(), info: io.infoText() };
   }
   const exit = new ExitCode();
   const program = new Command().exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
@@ -45,7 +45,7 @@ async function cli(...args: string[]): Promise<{ code: number; out: string; err:
       code = e.exitCode;
     } else throw e;
   }
-  return { code, out: io.stdout(), err: io.stderr() };
+  return { code, out: io.stdout(), err: io.stderr(), info: io.infoText() };
 }
 
 /** x -> MatMul -> Relu -> y, plus a dead branch and an input nothing reads. */
@@ -130,7 +130,8 @@ describe('autoglm prune', () => {
     const args = ['prune', bertFile, '-o', p('bert-search.onnx'), '--method', 'structured', '--units', 'ffn', '--target-f1', '0.9', '--dim', 'batch=2', '--dim', 'sequence=8', '--checkpoint', 'search.json'];
     const r = await cli(...args);
     expect(r.code).toBe(0);
-    expect(r.err).toMatch(/^search: \d+\/\d+/m);
+    expect(r.info).toMatch(/^search: \d+\/\d+/m);
+    expect(r.err).toBe('');
     expect(r.out).toMatch(/search\s+graph F1 >= 0.9: met; reached graph F1 (0\.9\d+|1\.000)/);
     expect(fs.existsSync(p('search.json'))).toBe(true);
     const again = await cli(...args, '--force', '--json');

@@ -36,7 +36,7 @@ async function cli(argv: string[], cwd: string): Promise<{ code: number; out: st
   const probe = buildProgram(captureIO(cwd), new ExitCode());
   if (probe.commands.some((c) => c.name() === 'quantize')) {
     const code = await main(argv, io);
-    return { code, out: io.stdout(), err: io.stderr() };
+    return { code, out: io.stdout(), err: io.stderr(), info: io.infoText() };
   }
   const exit = new ExitCode();
   const program = new Command().name('autoglm').exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
@@ -53,7 +53,7 @@ async function cli(argv: string[], cwd: string): Promise<{ code: number; out: st
       code = e.exitCode;
     } else throw e;
   }
-  return { code, out: io.stdout(), err: io.stderr() };
+  return { code, out: io.stdout(), err: io.stderr(), info: io.infoText() };
 }
 
 describe('autoglm quantize', () => {
@@ -64,10 +64,11 @@ describe('autoglm quantize', () => {
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^quantize {3}.*bert-tiny\.onnx -> bert16\.onnx {2}\(float16, full\)$/m);
     expect(r.out).toMatch(/^result {5}converted 123 of 259 nodes to float16/m);
-    expect(r.out).toMatch(/^tensors {4}56 converted, 23601 values, 92\.2 KiB -> 46\.1 KiB; clamped 1, flushed to zero 5/m);
-    expect(r.out).toMatch(/\/Constant_3_output_0 +1 +1 +0 +0/); // the finfo.min mask constant, clamped
+    expect(r.out).toMatch(/^tensors {4}56 converted, 23601 values, 92\.2 KiB -> 46\.1 KiB; clamped 1, flushed to zero 0, 5 kept at the smallest subnormal/m);
+    expect(r.out).toMatch(/\/Constant_3_output_0 +1 +1 +0 +0 +0/); // the finfo.min mask constant, clamped
+    expect(r.out).toMatch(/\/embeddings\/LayerNorm\/Constant_1_output_0 +1 +0 +0 +1 +0/); // epsilon 1e-12 kept non-zero
     expect(r.out).toMatch(/warning: .*CPU execution provider/);
-    expect(r.out).toMatch(/warning: 5 non-zero constant\(s\) became 0 in float16/);
+    expect(r.out).toMatch(/warning: 5 constant\(s\) lie entirely below float16's smallest subnormal/);
     const m = loadModel(path.join(cwd, 'bert16.onnx'));
     expect(checkTypes(m)).toEqual([]);
     expect(m.getMetadata('autoglm.quantize')).toBe('fp16');
@@ -164,7 +165,7 @@ describe('autoglm quantize', () => {
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^mixed {6}tolerance 0\.01: 1 of 4 compute nodes kept float32 after \d+ evaluations on 1 input set\(s\)/m);
     expect(r.out).toMatch(/^energy +ReduceSum +main +Infinity$/m);
-    expect(r.err).toMatch(/mixed: 0 node\(s\) kept float32 -> error Infinity/);
+    expect(r.info).toMatch(/mixed: 0 node\(s\) kept float32 -> error Infinity/);
     const m = loadModel(path.join(cwd, 'mixed.onnx'));
     expect(elemTypeOf([...m.allNodes()].find((n) => n.name === 'energy')!.outputs[0]!.type) ?? DataType.FLOAT).toBe(DataType.FLOAT);
     const j = await cli(['quantize', 'planted.onnx', '-o', 'mixed2.onnx', '--dtype', 'fp16', '--keep-io-types', '--mixed', '--tolerance', '0.01', '--dim', 'batch=1', '--json'], cwd);

@@ -1224,7 +1224,7 @@ class Gen {
       [3, () => !!this.conv(em)],
       [2, () => this.pool2d(em)],
       [1, () => !!this.batchnorm(em)],
-      [1, () => this.layernormOp(em)],
+      [2, () => this.layernormOp(em)],
       [3, () => this.reshape(em)],
       [1, () => this.shapeChain(em)],
       [2, () => this.transpose(em)],
@@ -1339,6 +1339,8 @@ export interface FuzzTarget {
   tolerance?: { rtol: number; atol: number };
   /** pass options (runPasses' `options`) */
   options?: Record<string, unknown>;
+  /** operator set the passes may emit (runPasses' `target`; default 'onnx') */
+  target?: 'onnx' | 'ort';
 }
 
 export interface FuzzFailure {
@@ -1386,13 +1388,16 @@ export function summaryLine(s: FuzzStats, targets: number): string {
 
 /**
  * Every registered pass and every preset, as they are at run time; conversion passes also in their weights-only form
- * (`<name>+weights-only`: low-precision storage, float32 compute), which onnxruntime's CPU provider runs for bfloat16.
+ * (`<name>+weights-only`: low-precision storage, float32 compute), which onnxruntime's CPU provider runs for bfloat16;
+ * fusion passes also with target 'ort' (`<name>+ort`: onnxruntime contrib operators allowed).
  */
 export function fuzzTargets(only?: readonly string[]): FuzzTarget[] {
   const targets: FuzzTarget[] = [];
   for (const p of allPasses) {
     targets.push({ name: p.name, passes: [p], lossless: p.lossless, tolerance: p.lossless ? undefined : p.tolerance });
     if (p.kind === 'conversion') targets.push({ name: `${p.name}+weights-only`, passes: [p], lossless: p.lossless, tolerance: p.lossless ? undefined : p.tolerance, options: { weightsOnly: true } });
+    // fusions may emit onnxruntime contrib ops (com.microsoft) for target 'ort': the CPU provider runs those too
+    if (p.kind === 'fusion') targets.push({ name: `${p.name}+ort`, passes: [p], lossless: p.lossless, tolerance: p.lossless ? undefined : p.tolerance, target: 'ort' });
   }
   for (const [name, list] of Object.entries(presets)) {
     const passes = resolvePasses(list);
@@ -1470,7 +1475,7 @@ export async function checkCase(c: FuzzCase, targets: readonly FuzzTarget[], opt
     let stage = 'run';
     try {
       const m = decodeModelBytes(bytes0);
-      const report = runPasses(m, target.passes, { verify: true, options: target.options });
+      const report = runPasses(m, target.passes, { verify: true, options: target.options, target: target.target });
       stage = 'verify';
       verify(m);
       if (!report.converged) throw new Error(`no fixed point after ${report.iterations} rounds`);
@@ -1497,10 +1502,10 @@ export async function checkCase(c: FuzzCase, targets: readonly FuzzTarget[], opt
       // a second run changes nothing: on the same object always; after a save/load too for lossless targets (lossy
       // ones may define their amount relative to the model they first saw, e.g. prune-structured's sparsity)
       stage = 'idempotence';
-      const again = runPasses(m, target.passes, { options: target.options });
+      const again = runPasses(m, target.passes, { options: target.options, target: target.target });
       if (again.modified) throw new Error(`a second run changed the model again (${again.passes.filter((p) => p.modified).map((p) => p.name).join(', ')})`);
       if (target.lossless) {
-        const afterLoad = runPasses(reloaded, target.passes, { options: target.options });
+        const afterLoad = runPasses(reloaded, target.passes, { options: target.options, target: target.target });
         if (afterLoad.modified) throw new Error(`a second run on the saved result changed it again (${afterLoad.passes.filter((p) => p.modified).map((p) => p.name).join(', ')})`);
       }
       if (Buffer.compare(Buffer.from(encodeModel(m)), Buffer.from(bytes1)) !== 0) throw new Error('a second run reported no change but changed the model');

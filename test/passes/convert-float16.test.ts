@@ -29,7 +29,7 @@ describe('convert-float16', () => {
     expect(r.iterations).toBe(2); // the second round changes nothing
     const p = r.passes[0];
     expect(p.modified).toBe(true);
-    expect(p.counts).toMatchObject({ converted: 123, kept: 0, tensors: 56, clamped: 1, flushed: 5, castsInserted: 0 });
+    expect(p.counts).toMatchObject({ converted: 123, kept: 0, tensors: 56, clamped: 1, flushed: 0, raised: 5, castsInserted: 0 });
     expect(p.notes[0]).toMatch(/converted 123 of 259 nodes to float16/);
     expect(logs.some((l) => l.startsWith('convert-float16: converted'))).toBe(true);
     expect(checkTypes(m)).toEqual([]);

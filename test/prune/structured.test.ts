@@ -202,6 +202,11 @@ describe('importance', () => {
     const acts = (await probeModel(base, feeds, { activations: sinks })).activations;
     expect([...acts.values()][0]).toHaveLength(64);
     const g = analysis.groups[0];
+    // activation-aware: ||W2[u, :]|| * ||x_u|| with x the GELU output W2 reads, exactly
+    const w2 = g.sinks[0].slice.node.input(1)!.initializer!.toFloat32();
+    const energy = acts.get(g.sinks[0].value.name)!;
+    const want = Array.from({ length: 64 }, (_, u) => Math.sqrt(w2.slice(u * 32, u * 32 + 32).reduce((a, x) => a + x * x, 0)) * Math.sqrt(energy[u]));
+    unitScores(g, 'activation', acts).forEach((x, u) => expect(x).toBeCloseTo(want[u], 6));
     const keep = (c: 'l1' | 'l2' | 'activation') => topUnits(unitScores(g, c, acts), 32);
     expect(keep('activation')).not.toEqual(keep('l2'));
     for (const criterion of ['l1', 'l2', 'activation'] as const) {

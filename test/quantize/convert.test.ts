@@ -124,6 +124,53 @@ describe('weights: round to nearest even, saturate at +-65504 (never at 1e4), fl
   });
 });
 
+describe('constants below the smallest subnormal', () => {
+  it('a LayerNorm epsilon of 1e-12 stays non-zero (2^-24): a constant row normalises to 0, not NaN', async () => {
+    const { model, b } = createModel({ opset: 17 });
+    const x = b.input('x', F32, [2, 4]);
+    const mean = b.op('ReduceMean', [x], { axes: [-1] });
+    const d = b.op('Sub', [x, mean]);
+    const v = b.op('ReduceMean', [b.op('Pow', [d, b.const('two', scalar(2))])], { axes: [-1] });
+    b.output(b.op('Div', [d, b.op('Sqrt', [b.op('Add', [v, b.const('eps', scalar(1e-12))])])]), 'y', F32, [2, 4]);
+    b.output(b.op('Mul', [x, b.const('tiny', floatTensor([4], [1e-9, 1, 2, 3]))]), 'z', F32, [2, 4]);
+    const feeds: Feeds[] = [{ x: new ort.Tensor('float32', Float32Array.from([1, 2, 3, 4, 0.75, 0.75, 0.75, 0.75]), [2, 4]) }];
+    const { report, got, fidelity } = await convertAndCompare(model, { dtype: 'fp16' }, feeds);
+    expect(Array.from(got[0].y.data as Float32Array).slice(4)).toEqual([0, 0, 0, 0]);
+    expectClose(fidelity, 2e-3);
+    expect(report.tensors.find((t) => t.name === 'eps')).toMatchObject({ raised: 1, flushed: 0, scalar: Math.fround(1e-12) });
+    // a tiny value among others flushes as the format says
+    expect(report.tensors.find((t) => t.name === 'tiny')).toMatchObject({ flushed: 1 });
+    expect(report.tensors.find((t) => t.name === 'tiny')!.raised).toBeUndefined();
+    // and so does the emulated float16 model
+    const { measureEmulated } = await import('../../src/quantize/compare.js');
+    const em = await measureEmulated(model, { dtype: 'fp16' }, feeds);
+    expect(em.every((o) => o.nonFiniteMismatch === 0)).toBe(true);
+  });
+});
+
+describe('LayerNormalization statistics', () => {
+  it('Y converts, Mean stays float32 (U has no float16; stash_type is a precision setting, never changed)', async () => {
+    const build = () => {
+      const { model, b } = createModel({ opset: 17 });
+      const x = b.input('x', F32, [2, 4]);
+      const [y, mean] = b.ops('LayerNormalization', [x, b.init('g', floatTensor([4], [1, 2, 3, 4])), b.init('beta', floatTensor([4], [0, 0.1, 0.2, 0.3]))], 2, {}, { name: 'ln' });
+      b.output(y, 'y', F32, [2, 4]);
+      b.output(b.op('Mul', [mean, b.const('two', scalar(2))], {}, { name: 'mean2' }), 'm', F32, [2, 1]);
+      return model;
+    };
+    const { after, fidelity } = await convertAndCompare(build(), { dtype: 'fp16', keepIoTypes: true });
+    expectClose(fidelity);
+    const ln = nodesOf(after, 'LayerNormalization')[0];
+    expect(ln.outputs[1]!.consumers[0].opType).toBe('Cast');
+    const bf = build();
+    convertFloat(bf, { dtype: 'bf16', keepIoTypes: true });
+    expect(checkTypes(bf)).toEqual([]);
+    const lnb = nodesOf(bf, 'LayerNormalization')[0];
+    expect(lnb.attributes.has('stash_type')).toBe(false);
+    expect(elemTypeOf(lnb.outputs[1]!.type) ?? F32).toBe(F32);
+  });
+});
+
 describe('shared initializers', () => {
   it('a weight read by a blocked node and a converted node: each reads an exact copy of its own type', async () => {
     const { model, b } = createModel({ opset: 17 });
@@ -213,6 +260,41 @@ describe('control flow: subgraphs convert consistently with their outer scope', 
       expect(out.producer!.opType).toBe('Cast');
       expect(out.producer!.getInt('to')).toBe(F32);
     }
+  });
+});
+
+describe('Scan and sequences', () => {
+  it('a Scan body converts with its state and scan slices', async () => {
+    const { model, b } = createModel({ opset: 16 });
+    const x = b.input('x', F32, [5, 3]);
+    const init = b.input('s0', F32, [3]);
+    const body = subgraph('body');
+    const st = body.input('state', F32, [3]);
+    const row = body.input('row', F32, [3]);
+    const next = body.op('Add', [st, body.op('Mul', [row, b.init('k', floatTensor([3], [0.5, -1, 2]))])], {}, { name: 'accumulate' });
+    body.output(next);
+    body.output(body.op('Tanh', [next], {}, { name: 'emit' }));
+    const [fin, ys] = b.ops('Scan', [init, x], 2, { body: body.graph, num_scan_inputs: 1 }, { name: 'scan' });
+    b.output(fin, 'final', F32, [3]);
+    b.output(ys, 'ys', F32, [5, 3]);
+    const feeds: Feeds[] = [{ x: new ort.Tensor('float32', seeded(15, 6), [5, 3]), s0: new ort.Tensor('float32', seeded(3, 7), [3]) }];
+    const { report, after, fidelity } = await convertAndCompare(model, { dtype: 'fp16' }, feeds);
+    expectClose(fidelity);
+    expect(report.castsInserted).toBe(0);
+    const scanBody = nodesOf(after, 'Scan')[0].subgraphs()[0];
+    expect(scanBody.inputs.map((v) => elemTypeOf(v.type))).toEqual([F16, F16]);
+  });
+
+  it('sequences keep float32 (a sequence cannot be Cast); their tensors are cast at the boundary', async () => {
+    const { model, b } = createModel({ opset: 17 });
+    const x = b.input('x', F32, [2, 3]);
+    const seq = b.op('SequenceConstruct', [b.op('Relu', [x]), b.op('Neg', [x])]);
+    const cat = b.op('ConcatFromSequence', [seq], { axis: 0 });
+    b.output(b.op('Mul', [cat, b.init('s', floatTensor([3], [1, 2, 3]))]), 'y', F32, [4, 3]);
+    const { report, fidelity } = await convertAndCompare(model, { dtype: 'fp16' });
+    expectClose(fidelity);
+    expect(report.nodes.kept.map((k) => `${k.opType}:${k.reason}`)).toEqual(['SequenceConstruct:schema', 'ConcatFromSequence:schema']);
+    expect(report.castsInserted).toBe(3);
   });
 });
 
@@ -315,6 +397,34 @@ describe('Casts: placed where types change, no pairs left, topological order kep
     expect(casts[0].getInt('to')).toBe(F16);
     expect(report.attributesChanged).toBe(1);
     expect(report.castsInserted).toBe(0);
+  });
+
+  it('chained no-op Casts before a kept node fold into a valid model (bfloat16: HardSigmoid has none)', async () => {
+    const { model, b } = createModel({ opset: 17 });
+    const x = b.input('x', F32, [2, 4]);
+    const c = b.op('Cast', [b.op('Cast', [x], { to: F32 })], { to: F32 });
+    b.output(b.op('Mul', [c, b.op('HardSigmoid', [c])]), 'y', F32, [2, 4]);
+    const m = clone(model);
+    const r = convertFloat(m, { dtype: 'bf16' });
+    verify(m);
+    expect(checkTypes(m)).toEqual([]);
+    expect(r.nodes.kept.map((k) => k.opType)).toEqual(['HardSigmoid']);
+    // x (bfloat16) -> one Cast to float32 for HardSigmoid, one back for Mul; the model's own no-op Casts are gone
+    expect(nodesOf(m, 'Cast').map((n) => n.getInt('to')).sort()).toEqual([F32, DataType.BFLOAT16].sort());
+    const { measureEmulated } = await import('../../src/quantize/compare.js');
+    const em = await measureEmulated(model, { dtype: 'bf16' }, synthesizeInputs(model, { seed: 1 }));
+    expect(em[0].maxRelError).toBeLessThan(2e-2);
+  });
+
+  it("a model's own rounding (float32 -> float16 -> float32) is not folded away", async () => {
+    const { model, b } = createModel({ opset: 17 });
+    const x = b.input('x', F32, [2, 4]);
+    const r = b.op('Cast', [b.op('Cast', [x], { to: F16 })], { to: F32 });
+    b.output(b.op('Softmax', [r], {}, { name: 'kept' }), 'y', F32, [2, 4]);
+    const feeds: Feeds[] = [{ x: new ort.Tensor('float32', seeded(8, 4, 3), [2, 4]) }];
+    const { got, ref, after } = await convertAndCompare(model, { dtype: 'fp16', keepIoTypes: true, opBlockList: ['Softmax'] }, feeds);
+    expect(nodesOf(after, 'Cast')).toHaveLength(2);
+    expect(Array.from(got[0].y.data as Float32Array)).toEqual(Array.from(ref[0].y.data as Float32Array));
   });
 
   it('a partly float16 model: its Cast(float16 -> float32) becomes a no-op and is removed', async () => {

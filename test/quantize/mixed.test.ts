@@ -92,6 +92,7 @@ describe('--mixed precision search', () => {
     expect(checkTypes(m)).toEqual([]);
     expect(r.mode).toBe('mixed');
     expect(r.mixed!.kept).toEqual([{ name: 'energy', opType: 'ReduceSum', graph: 'main', errorIfConverted: Infinity }]);
+    expect(r.mixed!.exhausted).toBe(false);
     expect(r.mixed!.errorAllConverted).toBe(Infinity);
     expect(r.mixed!.error).toBeLessThanOrEqual(1e-2);
     expect(r.mixed!.candidates).toBe(5);
@@ -127,6 +128,18 @@ describe('--mixed precision search', () => {
     const rb = await convertMixed(mb, { dtype: 'bf16', keepIoTypes: true, tolerance: 2e-2, feeds });
     expect(rb.mixed!.kept).toEqual([]);
     expect(checkTypes(mb)).toEqual([]);
+  });
+
+  it('when the evaluation budget runs out, returns a keep-set within tolerance and says it may not be minimal', async () => {
+    const m = planted(false);
+    const r = await convertMixed(m, { dtype: 'fp16', keepIoTypes: true, tolerance: 1e-2, dims: { batch: 2 }, maxEvaluations: 3 });
+    expect(r.mixed!.exhausted).toBe(true);
+    expect(r.mixed!.evaluations).toBe(3);
+    expect(r.mixed!.kept.length).toBeGreaterThan(1);
+    expect(r.mixed!.kept.map((k) => k.name)).toContain('energy');
+    expect(r.mixed!.error).toBeLessThanOrEqual(1e-2);
+    expect(r.warnings.join('\n')).toMatch(/--mixed spent its 3 evaluations before the keep-set was minimal/);
+    expect(checkTypes(m)).toEqual([]);
   });
 
   it('refuses impossible combinations', async () => {

@@ -13,12 +13,13 @@ import { renderBenchJson } from '../../bench/report-json.js';
 import { renderBenchJunit } from '../../bench/report-junit.js';
 import { renderBenchMarkdown } from '../../bench/report-markdown.js';
 import { renderBenchTable } from '../../bench/report-table.js';
+import { failureSummary } from '../../bench/report-format.js';
 import type { BenchResult, ExecutionProvider, OptLevel } from '../../bench/types.js';
 import { UsageError } from '../../errors.js';
 import { writeFileAtomic } from '../../onnx/io.js';
 import type { CliIO } from '../ui/io.js';
 import { startProgress, type Progress } from '../ui/progress.js';
-import type { ExitCode } from '../main.js';
+import type { ExitCode } from '../exit.js';
 
 interface BenchFlags {
   baseline?: string;
@@ -173,12 +174,15 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
         } catch (e) {
           throw new UsageError(`cannot write the ${what} report to ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
         }
-        io.err(`wrote ${what} report: ${file}\n`);
+        io.info(`wrote ${what} report: ${file}\n`);
       };
       if (flags.markdown) write(flags.markdown, renderBenchMarkdown(result), 'Markdown');
       if (flags.junit) write(flags.junit, renderBenchJunit(result), 'JUnit');
       if (flags.html) write(flags.html, renderBenchHtml(result), 'HTML');
       io.out(flags.json ? renderBenchJson(result) : renderBenchTable(result, io.color));
-      if (!result.passed) exit.code = 1;
+      if (!result.passed) {
+        exit.code = 1;
+        io.err(`autoglm: ${failureSummary(result)}\n`);
+      }
     });
 }

@@ -130,7 +130,7 @@ export async function fuseCommand(file: string | undefined, flags: FuseFlags, io
   const opsBefore = opHistogram(model);
   const opsetsBefore = model.opsetImports.map((o) => ({ domain: o.domain, version: o.version }));
   const tLoad = performance.now();
-  const run = runPasses(model, resolveFusePasses(passList), { target, explain: !!flags.explain, verify: !!flags.verify, log: (m) => io.err(`${m}\n`) });
+  const run = runPasses(model, resolveFusePasses(passList), { target, explain: !!flags.explain, verify: !!flags.verify, log: (m) => io.info(`${m}\n`) });
   const tFuse = performance.now();
   const saved = saveModel(model, outPath, { externalData: flags.externalData ? true : 'auto', overwriteInput: !!flags.force });
   const tSave = performance.now();

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { inspectModel, type InspectResult } from '../../inspect.js';
 import { loadModel } from '../../onnx/io.js';
 import { formatShape } from '../../ir/types.js';
-import type { CliIO } from '../ui/io.js';
+import { printable, type CliIO } from '../ui/io.js';
 import type { ExitCode } from '../exit.js';
 import { formatBytes, formatCount, renderTable } from '../ui/table.js';
 
@@ -25,10 +25,10 @@ export function renderInspect(r: InspectResult, io: CliIO): string {
   const lines: string[] = [];
   const p = r.parameters;
   if (r.file) {
-    lines.push(`${c.bold('file')}       ${r.file.path}  ${formatBytes(r.file.size)}${r.file.externalBytes ? ` + ${formatBytes(r.file.externalBytes)} external (${r.file.externalFiles.join(', ')})` : ''}`);
+    lines.push(`${c.bold('file')}       ${printable(r.file.path)}  ${formatBytes(r.file.size)}${r.file.externalBytes ? ` + ${formatBytes(r.file.externalBytes)} external (${printable(r.file.externalFiles.join(', '))})` : ''}`);
   }
-  lines.push(`${c.bold('ir')}         ${r.irVersion}   ${c.bold('opsets')} ${r.opsets.map((o) => `${o.domain} ${o.version}`).join(', ')}`);
-  if (r.producer.name) lines.push(`${c.bold('producer')}   ${r.producer.name} ${r.producer.version}`);
+  lines.push(`${c.bold('ir')}         ${r.irVersion}   ${c.bold('opsets')} ${printable(r.opsets.map((o) => `${o.domain} ${o.version}`).join(', '))}`);
+  if (r.producer.name) lines.push(`${c.bold('producer')}   ${printable(`${r.producer.name} ${r.producer.version}`)}`);
   lines.push(`${c.bold('nodes')}      ${r.nodes.total} (main graph ${r.nodes.mainGraph}, subgraphs ${r.nodes.subgraphs}, functions ${r.nodes.functions})`);
   lines.push(`${c.bold('parameters')} ${formatCount(p.total)} (${p.total}), non-zero ${p.nonZero} (${p.total ? ((100 * p.nonZero) / p.total).toFixed(1) : '0.0'}%), ${formatBytes(p.bytes)} in ${p.tensors} tensors`);
   lines.push('');

@@ -9,6 +9,7 @@ import { renderBenchJson } from '../../bench/report-json.js';
 import { renderBenchMarkdown } from '../../bench/report-markdown.js';
 import { renderBenchTable } from '../../bench/report-table.js';
 import type { BenchResult } from '../../bench/types.js';
+import { failureSummary } from '../../bench/report-format.js';
 import { UsageError } from '../../errors.js';
 import { loadModel, saveModel, writeFileAtomic } from '../../onnx/io.js';
 import { checkConfig, loadConfig, type OptimizeConfig } from '../../optimize/config.js';
@@ -174,8 +175,8 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
       const model = loadModel(inputPath);
       const outPath = flags.output ? at(flags.output) : undefined;
       if (outPath && outPath === inputPath && !flags.force) throw new UsageError(`refusing to overwrite the input model ${input}; pass --force to allow it`);
-      const onStep = flags.json ? undefined : (_: string, msg: string) => io.err(`${msg}...\n`);
-      const { model: result, report } = await optimize(model, config, { verify: flags.verify, onStep, log: (m) => io.err(`${m}\n`) });
+      const onStep = flags.json ? undefined : (_: string, msg: string) => io.info(`${msg}...\n`);
+      const { model: result, report } = await optimize(model, config, { verify: flags.verify, onStep, log: (m) => io.info(`${m}\n`) });
       let outSize: number | undefined;
       if (!flags.dryRun && outPath) {
         const saved = saveModel(result, outPath, { overwriteInput: !!flags.force, externalData: config.externalData ? true : 'auto' });
@@ -197,7 +198,10 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
           budget: config.bench?.budget,
         });
         if (flags.markdown) writeFileAtomic(at(flags.markdown), [Buffer.from(renderBenchMarkdown(bench), 'utf8')]);
-        if (!bench.passed) exit.code = 1;
+        if (!bench.passed) {
+          exit.code = 1;
+          io.err(`autoglm: ${failureSummary(bench)}\n`);
+        }
       }
       if (flags.json) {
         const obj = { schema: 1, input: inputPath, output: flags.dryRun ? null : (outPath ?? null), dryRun: !!flags.dryRun, config, report, files: { input: inputSize, output: outSize ?? null }, bench: bench ? JSON.parse(renderBenchJson(bench)) : null };

@@ -29,7 +29,7 @@ import { parseNM } from '../../prune/nm.js';
 import { checkOptions, pruneModel, type PruneOptions, type PruneReport } from '../../prune/prune.js';
 import { UNIT_KINDS, type Criterion, type PruneMethod, type UnitKind } from '../../prune/types.js';
 import type { ExitCode } from '../exit.js';
-import type { CliIO } from '../ui/io.js';
+import { printable, type CliIO } from '../ui/io.js';
 import { startProgress, type Progress } from '../ui/progress.js';
 import { formatBytes, formatCount, renderTable } from '../ui/table.js';
 
@@ -90,7 +90,7 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
       if (flags.json) io.out(JSON.stringify({ input: r.input, output: r.written ? r.output : null, ...r.report }, jsonReplacer, 2) + '\n');
       else io.out(renderPrune(r, io));
       if (!r.written) {
-        io.err(`autoglm: the search did not meet its target${r.report.notes.length ? `: ${r.report.notes[r.report.notes.length - 1]}` : ''}; nothing was written\n`);
+        io.err(`autoglm: the search did not meet its target${r.report.notes.length ? `: ${printable(r.report.notes[r.report.notes.length - 1])}` : ''}; nothing was written\n`);
         exit.code = 1;
       }
     });
@@ -194,10 +194,10 @@ export function renderPrune(r: PruneCommandResult, io: CliIO): string {
         : rep.method === 'nm'
           ? `N:M ${s.nm}, ${s.criterion}`
           : `magnitude ${s.sparsity ?? ''}${s.global ? ' global' : ' per layer'}, ${s.criterion}`;
-  lines.push(`${c.bold('prune')}      ${r.input} -> ${r.written ? r.output : '(not written)'}  (${what})`);
+  lines.push(`${c.bold('prune')}      ${printable(r.input)} -> ${r.written ? printable(r.output) : '(not written)'}  (${what})`);
   const g = rep.graph;
   lines.push(
-    `${c.bold('graph')}      ${g.removedNodes} node(s), ${g.removedInitializers} initializer(s) removed${g.removedInputs.length ? `, inputs removed: ${g.removedInputs.join(', ')}` : ''}${g.inlinedIfs ? `, ${g.inlinedIfs} If inlined` : ''}${s.outputs ? `; outputs: ${g.outputs.join(', ')}` : ''}`,
+    `${c.bold('graph')}      ${g.removedNodes} node(s), ${g.removedInitializers} initializer(s) removed${g.removedInputs.length ? `, inputs removed: ${printable(g.removedInputs.join(', '))}` : ''}${g.inlinedIfs ? `, ${g.inlinedIfs} If inlined` : ''}${s.outputs ? `; outputs: ${printable(g.outputs.join(', '))}` : ''}`,
   );
   const b = rep.before;
   const a = rep.after;
@@ -216,20 +216,20 @@ export function renderPrune(r: PruneCommandResult, io: CliIO): string {
     lines.push(
       renderTable(
         ['unit group', 'kind', 'units', 'kept', 'removed'],
-        rep.groups.map((x) => [x.label, x.kind, x.units, x.kept, `${(100 * (1 - x.kept / x.units)).toFixed(0)}%`]),
+        rep.groups.map((x) => [printable(x.label), x.kind, x.units, x.kept, `${(100 * (1 - x.kept / x.units)).toFixed(0)}%`]),
         { align: ['left', 'left', 'right', 'right', 'right'] },
       ),
     );
   }
   if (rep.skipped.length) {
     lines.push(`${c.bold('left alone')} ${rep.skipped.length} unit group(s) that cannot be pruned safely:`);
-    for (const x of rep.skipped.slice(0, 20)) lines.push(`  ${x.kind} ${x.id.replace(/^[a-z]+:/, '')}: ${x.reason}`);
+    for (const x of rep.skipped.slice(0, 20)) lines.push(`  ${x.kind} ${printable(x.id.replace(/^[a-z]+:/, ''))}: ${printable(x.reason)}`);
     if (rep.skipped.length > 20) lines.push(`  ... and ${rep.skipped.length - 20} more (see --json)`);
     lines.push('');
   }
   if (rep.skippedWeights.length) {
     lines.push(`${c.bold('left alone')} ${rep.skippedWeights.length} weight(s):`);
-    for (const x of rep.skippedWeights.slice(0, 20)) lines.push(`  ${x.name}: ${x.reason}`);
+    for (const x of rep.skippedWeights.slice(0, 20)) lines.push(`  ${printable(x.name)}: ${printable(x.reason)}`);
     lines.push('');
   }
   const changed = rep.layers.filter((l) => l.paramsAfter !== l.paramsBefore || l.sparsity > 0);
@@ -238,7 +238,7 @@ export function renderPrune(r: PruneCommandResult, io: CliIO): string {
     lines.push(
       renderTable(
         ['layer weight', 'shape', 'params', 'non-zero', 'sparsity'],
-        shown.map((l) => [l.name, `[${l.shapeBefore.join(',')}]${l.paramsAfter !== l.paramsBefore ? ` -> [${l.shapeAfter.join(',')}]` : ''}`, l.paramsAfter, l.nonZeroAfter, `${(100 * l.sparsity).toFixed(1)}%`]),
+        shown.map((l) => [printable(l.name), `[${l.shapeBefore.join(',')}]${l.paramsAfter !== l.paramsBefore ? ` -> [${l.shapeAfter.join(',')}]` : ''}`, l.paramsAfter, l.nonZeroAfter, `${(100 * l.sparsity).toFixed(1)}%`]),
         { align: ['left', 'left', 'right', 'right', 'right'] },
       ),
     );
@@ -251,13 +251,13 @@ export function renderPrune(r: PruneCommandResult, io: CliIO): string {
     lines.push(
       `${c.bold('search')}     ${target}: ${sr.met ? c.green('met') : c.red('not met')}; reached graph F1 ${f3(sr.reached.f1)} (last layer ${f3(sr.reached.lastLayerF1)}), max error ${f3(sr.reached.maxError)}${sr.reached.latencyRatio !== null ? `, latency ${f3(sr.reached.latencyRatio)}x` : ''}; ${sr.evaluations} evaluation(s)${sr.fromCheckpoint ? ` + ${sr.fromCheckpoint} from the checkpoint` : ''} in ${(sr.ms / 1000).toFixed(1)} s`,
     );
-    lines.push(renderTable(['layer group', 'alone', 'chosen'], sr.perGroup.map((x) => [x.label, x.sensitivity, x.chosen]), { align: ['left', 'right', 'right'] }));
+    lines.push(renderTable(['layer group', 'alone', 'chosen'], sr.perGroup.map((x) => [printable(x.label), x.sensitivity, x.chosen]), { align: ['left', 'right', 'right'] }));
   }
   if (rep.fidelity) {
     const f = rep.fidelity.graphF1;
     lines.push(`${c.bold('fidelity')}   graph F1 ${f3(f.allLayers)} (all layers), ${f3(f.lastLayer)} (last layer), source ${f.source}; max error ${f3(rep.fidelity.maxError)} of the output scale`);
   }
-  for (const n of rep.notes) lines.push(`${c.yellow('note')}       ${n}`);
+  for (const n of rep.notes) lines.push(`${c.yellow('note')}       ${printable(n)}`);
   lines.push(`${c.bold('time')}       ${(rep.ms.total / 1000).toFixed(2)} s${rep.ms.search !== null ? ` (search ${(rep.ms.search / 1000).toFixed(2)} s)` : ''}`);
   return lines.join('\n') + '\n';
 }

@@ -167,7 +167,7 @@ export async function quantizeCommand(file: string, flags: QuantizeFlags, io: Cl
       ...opts,
       tolerance: tolerance(flags.tolerance!),
       feeds: feeds(),
-      log: flags.json ? undefined : (m) => io.err(`${m}\n`),
+      log: flags.json ? undefined : (m) => io.info(`${m}\n`),
     });
   } else report = convertFloat(model, opts);
   const tConvert = performance.now();

@@ -6,7 +6,10 @@ import { Chalk, type ChalkInstance } from 'chalk';
 
 export interface CliIO {
   out: (s: string) => void;
+  /** errors and warnings (stderr) */
   err: (s: string) => void;
+  /** progress and informational lines (stderr too; kept apart so tests and wrappers can tell them from errors) */
+  info: (s: string) => void;
   /** stdout is a terminal: tables may use colour */
   isTTY: boolean;
   /** stderr is a terminal: progress bars may be drawn */
@@ -21,6 +24,7 @@ export function processIO(): CliIO {
   return {
     out: (s) => void process.stdout.write(s),
     err: (s) => void process.stderr.write(s),
+    info: (s) => void process.stderr.write(s),
     isTTY,
     errIsTTY: !!process.stderr.isTTY,
     color: new Chalk({ level: useColor ? 1 : 0 }),
@@ -29,12 +33,15 @@ export function processIO(): CliIO {
 }
 
 /** An in-memory CliIO for tests. */
-export function captureIO(cwd = process.cwd()): CliIO & { stdout: () => string; stderr: () => string } {
+export function captureIO(cwd = process.cwd()): CliIO & { stdout: () => string; stderr: () => string; infoText: () => string } {
   let o = '';
   let e = '';
+  let i = '';
   return {
     out: (s) => void (o += s),
     err: (s) => void (e += s),
+    info: (s) => void (i += s),
+    infoText: () => i,
     isTTY: false,
     errIsTTY: false,
     color: new Chalk({ level: 0 }),
@@ -43,3 +50,5 @@ export function captureIO(cwd = process.cwd()): CliIO & { stdout: () => string; 
     stderr: () => e,
   };
 }
+
+export { printable } from '../../util/text.js';

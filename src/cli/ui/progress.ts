@@ -31,7 +31,7 @@ export function startProgress(io: CliIO, title: string, total: number, opts: { q
       const pct = total ? Math.floor((done / total) * 10) * 10 : 100;
       if (pct !== lastPct) {
         lastPct = pct;
-        io.err(`${title}: ${done}/${total}${label ? ' ' + label : ''}\n`);
+        io.info(`${title}: ${done}/${total}${label ? ' ' + label : ''}\n`);
       }
     },
     stop() {},

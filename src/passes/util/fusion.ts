@@ -9,7 +9,7 @@ import type { Node, Value } from '../../ir/graph.js';
 import type { Model } from '../../ir/model.js';
 import { Tensor } from '../../ir/tensor.js';
 import { constantOf } from '../../rewrite/constant.js';
-import { applyRules, type Match, type Rule } from '../../rewrite/driver.js';
+import { applyRules, type Rule } from '../../rewrite/driver.js';
 import type { CheckResult } from '../../rewrite/pattern.js';
 import type { Pass, PassContext, PassResult } from '../pass.js';
 import { OpsetRaise } from './opset.js';
@@ -37,8 +37,11 @@ export function fusionPass(spec: { name: string; description: string; rules: (en
   };
 }
 
-/** True when the rules may emit onnxruntime contrib operators. */
-export const targetsOrt = (m: Match): boolean => m.ctx.target === 'ort';
+/** A name for a fused node: the root's scope (torch names nodes `/scope/Op`) followed by the new op type. */
+export function fusedName(root: Node, opType: string): string {
+  const i = root.name.lastIndexOf('/');
+  return i > 0 ? `${root.name.slice(0, i)}/${opType}` : opType;
+}
 
 // ------------------------------------------------------------------------------------------------ constants
 
@@ -51,11 +54,12 @@ export function floatValues(t: Tensor): Float64Array | string {
 }
 
 /** A tensor of `dataType` (a float type) holding `values`. */
-export function tensorOf(dataType: number, dims: readonly number[], values: ArrayLike<number>): Tensor {
-  const f32 = Float32Array.from(values);
+export function tensorOf(dataType: number, dims: readonly number[], values: Float32Array | Float64Array): Tensor {
+  if (dataType === DataType.FLOAT && values instanceof Float32Array) return Tensor.fromArray(dataType, dims, values);
+  const f32 = values instanceof Float32Array ? values : new Float32Array(values);
   switch (dataType) {
     case DataType.DOUBLE:
-      return Tensor.fromArray(dataType, dims, Float64Array.from(values));
+      return Tensor.fromArray(dataType, dims, values instanceof Float64Array ? values : new Float64Array(values));
     case DataType.FLOAT16:
       return Tensor.fromArray(dataType, dims, float32ToFloat16(f32));
     case DataType.BFLOAT16:
@@ -127,18 +131,35 @@ const SAME_RANK = new Set([
 ]);
 const BROADCAST = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Where', 'Sum']);
 
-/** The rank of a value when the model states it or one producer implies it (Flatten and Gemm give 2, ...). */
-export function inferRank(v: Value | null | undefined, depth = 0): number | undefined {
+/**
+ * The rank of a value when the model states it or its producers imply it (Flatten and Gemm give 2, elementwise ops
+ * keep their input's rank, ...). Memoised per call, so a walk up a deep residual network stays linear.
+ */
+export function inferRank(v: Value | null | undefined, memo = new Map<Value, number | undefined>(), depth = 0): number | undefined {
   if (!v) return undefined;
+  if (memo.has(v)) return memo.get(v);
+  memo.set(v, undefined);
+  const r = rankOf(v, memo, depth);
+  memo.set(v, r);
+  return r;
+}
+
+function rankOf(v: Value, memo: Map<Value, number | undefined>, depth: number): number | undefined {
   const s = knownShape(v);
   if (s) return s.length;
   const p = v.producer;
-  if (!p || depth > 24 || (p.domain !== '' && p.domain !== 'ai.onnx') || v.producerIndex !== 0) return undefined;
+  if (!p || depth > 64 || (p.domain !== '' && p.domain !== 'ai.onnx') || v.producerIndex !== 0) return undefined;
+  const rank = (x: Value | undefined) => inferRank(x, memo, depth + 1);
   if (p.opType === 'Flatten' || p.opType === 'Gemm') return 2;
-  if (SAME_RANK.has(p.opType)) return inferRank(p.input(0), depth + 1);
+  if (SAME_RANK.has(p.opType)) return rank(p.input(0));
   if (p.opType === 'Reshape') return constantOf(p.input(1))?.size;
+  if (p.opType.startsWith('Reduce') && p.getInt('keepdims', 1) === 1) return rank(p.input(0));
+  if (p.opType === 'Gather') {
+    const [d, i] = [rank(p.input(0)), rank(p.input(1))];
+    return d === undefined || i === undefined ? undefined : d - 1 + i;
+  }
   if (BROADCAST.has(p.opType) || p.opType === 'MatMul') {
-    const rs = p.inputs.map((x) => inferRank(x, depth + 1));
+    const rs = p.inputs.map((x) => rank(x ?? undefined));
     if (rs.some((r) => r === undefined)) return undefined;
     const r = Math.max(...(rs as number[]));
     return p.opType === 'MatMul' && (rs as number[]).some((x) => x < 2) ? undefined : r;
