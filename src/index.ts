@@ -31,3 +31,4 @@ export { loadConfig, checkConfig, type OptimizeConfig } from './optimize/config.
 export * from './prune/index.js';
 export { convertFloat, convertMixed, emulateConversion, checkTypes, inferElemTypes, measureFidelity as measureQuantizeFidelity, measureEmulated, DEFAULT_OP_BLOCK_LIST, resolveOpBlockList, parseNodeBlockList, type ConvertOptions, type MixedOptions, type QuantizeReport, type LowDType } from './quantize/index.js';
 export { getOpSchema, inputTypeVar, outputTypeVar, fixedFloatInputs } from './onnx/opschema.js';
+export { quantize, prune, type QuantizeOptions } from './api.js';

@@ -31,7 +31,7 @@ function workdir(): string {
 }
 
 /** Runs `autoglm <argv>` in-process: through main() once quantize is wired into it, else on a fresh program. */
-async function cli(argv: string[], cwd: string): Promise<{ code: number; out: string; err: string }> {
+async function cli(argv: string[], cwd: string): Promise<{ code: number; out: string; err: string; info: string }> {
   const io = captureIO(cwd);
   const probe = buildProgram(captureIO(cwd), new ExitCode());
   if (probe.commands.some((c) => c.name() === 'quantize')) {
