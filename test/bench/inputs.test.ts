@@ -356,7 +356,7 @@ describe('loading input files', () => {
     write('partial/input_ids.npy', encodeNpy(ids));
     const e = thrown(() => loadInputsDir(path.join(tmp, 'partial'), bert));
     expect(e).toBeInstanceOf(UsageError);
-    expect(e.message).toMatch(/no data for input\(s\) 'attention_mask', 'token_type_ids'; the model needs:\ninput_ids: int64\[batch, sequence\]/);
+    expect(e.message).toMatch(/no data for input\(s\) 'attention_mask', 'token_type_ids'; the model needs:\\ninput_ids: int64\[batch, sequence\]/);
     write('dup/a.json', JSON.stringify({ input_ids: [[1]] }));
     write('dup/input_ids.npy', encodeNpy(int64Tensor([1, 1], [1])));
     expect(() => loadInputsDir(path.join(tmp, 'dup'), bert)).toThrow(/input 'input_ids' is given more than once/);

@@ -92,7 +92,7 @@ describe('runPasses', () => {
         return { modified: true, counts: {} };
       },
     };
-    expect(() => runPasses(clone(messy()), [breaker], { verify: true })).toThrow(/pass breaker left the model inconsistent:\n.*defined more than once/);
+    expect(() => runPasses(clone(messy()), [breaker], { verify: true })).toThrow(/pass breaker left the model inconsistent:\\n.*defined more than once/);
     expect(() => runPasses(clone(messy()), [breaker], { fixedPoint: false })).not.toThrow();
   });
 
