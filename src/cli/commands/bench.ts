@@ -18,6 +18,7 @@ import type { BenchResult, ExecutionProvider, OptLevel } from '../../bench/types
 import { UsageError } from '../../errors.js';
 import { writeFileAtomic } from '../../onnx/io.js';
 import type { CliIO } from '../ui/io.js';
+import { collect, parseDims } from '../ui/options.js';
 import { startProgress, type Progress } from '../ui/progress.js';
 import type { ExitCode } from '../exit.js';
 
@@ -45,7 +46,6 @@ interface BenchFlags {
   seed?: string;
 }
 
-const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
 function int(flag: string, v: string | undefined, min = 0): number | undefined {
   if (v === undefined) return undefined;
@@ -60,15 +60,6 @@ function num(flag: string, v: string | undefined): number | undefined {
   return x;
 }
 
-export function parseDims(specs: string[]): Record<string, number> {
-  const dims: Record<string, number> = {};
-  for (const s of specs) {
-    const m = /^\s*([^=]+?)\s*=\s*(\d+)\s*$/.exec(s);
-    if (!m) throw new UsageError(`--dim '${s}': write name=size, e.g. --dim batch=1 --dim sequence=128`);
-    dims[m[1]!] = Number(m[2]);
-  }
-  return dims;
-}
 
 const TITLES: Record<BenchPhase, string> = {
   prepare: 'loading models',

@@ -17,8 +17,8 @@ import { optimize, type OptimizeReport } from '../../optimize/pipeline.js';
 import { splitList } from '../../quantize/index.js';
 import type { ExitCode } from '../exit.js';
 import type { CliIO } from '../ui/io.js';
+import { collect, parseDims } from '../ui/options.js';
 import { formatBytes, renderTable } from '../ui/table.js';
-import { parseDims } from './bench.js';
 
 interface Flags {
   output?: string;
@@ -54,7 +54,6 @@ interface Flags {
   externalData?: boolean;
 }
 
-const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
 function number(flag: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;

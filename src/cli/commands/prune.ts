@@ -30,6 +30,7 @@ import { checkOptions, pruneModel, type PruneOptions, type PruneReport } from '.
 import { UNIT_KINDS, type Criterion, type PruneMethod, type UnitKind } from '../../prune/types.js';
 import type { ExitCode } from '../exit.js';
 import { printable, type CliIO } from '../ui/io.js';
+import { collect, parseDims } from '../ui/options.js';
 import { startProgress, type Progress } from '../ui/progress.js';
 import { formatBytes, formatCount, renderTable } from '../ui/table.js';
 
@@ -61,7 +62,6 @@ export interface PruneCommandResult {
   written: boolean;
 }
 
-const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
 export function register(program: Command, io: CliIO, exit: ExitCode): void {
   program
@@ -107,15 +107,6 @@ function num(flag: string, v: string | undefined): number | undefined {
   return x;
 }
 
-function parseDims(specs: string[]): Record<string, number> {
-  const dims: Record<string, number> = {};
-  for (const s of specs) {
-    const m = /^\s*([^=]+?)\s*=\s*(\d+)\s*$/.exec(s);
-    if (!m) throw new UsageError(`--dim '${s}': write name=size, e.g. --dim batch=1 --dim sequence=128`);
-    dims[m[1]] = Number(m[2]);
-  }
-  return dims;
-}
 
 const list = (s: string): string[] =>
   s

@@ -33,6 +33,7 @@ import { convertMixed } from '../../quantize/mixed.js';
 import { DEFAULT_OP_BLOCK_NAMES, LOW_NAME, parseNodeBlockList, resolveOpBlockList, splitList, type ConvertOptions, type LowDType } from '../../quantize/options.js';
 import type { QuantizeReport } from '../../quantize/report.js';
 import type { CliIO } from '../ui/io.js';
+import { collect, parseDims } from '../ui/options.js';
 import type { ExitCode } from '../exit.js';
 import { formatBytes, renderTable } from '../ui/table.js';
 
@@ -54,7 +55,6 @@ interface QuantizeFlags {
   seed?: string;
 }
 
-const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
 export function register(program: Command, io: CliIO, _exit?: ExitCode): void {
   program
@@ -96,15 +96,6 @@ function parseDtype(v: string | undefined): LowDType {
   throw new UsageError(`--dtype must be fp16 or bf16, got '${v}'`);
 }
 
-function parseDims(specs: string[]): Record<string, number> {
-  const dims: Record<string, number> = {};
-  for (const s of specs) {
-    const m = /^\s*([^=]+?)\s*=\s*(\d+)\s*$/.exec(s);
-    if (!m) throw new UsageError(`--dim '${s}': write name=size, e.g. --dim batch=1 --dim sequence=128`);
-    dims[m[1]] = Number(m[2]);
-  }
-  return dims;
-}
 
 /** Checks the flags against each other before any work. */
 function validate(flags: QuantizeFlags, dtype: LowDType): void {
