@@ -11,10 +11,11 @@ import { register as registerBench } from './commands/bench.js';
 import { register as registerOptimize } from './commands/optimize.js';
 import { register as registerDemo } from './commands/demo.js';
 import { register as registerQuantize } from './commands/quantize.js';
+import { register as registerFuse } from './commands/fuse.js';
 import { register as registerPrune } from './commands/prune.js';
 
 type Register = (program: Command, io: CliIO, exit: ExitCode) => void;
-const COMMANDS: Register[] = [registerInspect, registerQuantize, registerPrune, registerOptimize, registerBench, registerDemo];
+const COMMANDS: Register[] = [registerInspect, registerFuse, registerQuantize, registerPrune, registerOptimize, registerBench, registerDemo];
 
 const require = createRequire(import.meta.url);
 const pkg = require('../../package.json') as { version: string };

@@ -38,13 +38,13 @@ export function presetPipeline(name: PresetName): Pick<OptimizeConfig, 'passes' 
   const has = (p: string) => p in presets;
   switch (name) {
     case 'transformer':
-      return { passes: ['cleanup', ...(has('transformer') ? ['transformer'] : [])] };
+      return { passes: [has('transformer') ? 'transformer' : 'cleanup'] };
     case 'cnn':
-      return { passes: ['cleanup', ...(has('cnn') ? ['cnn'] : [])] };
+      return { passes: [has('cnn') ? 'cnn' : 'cleanup'] };
     case 'web':
       // onnxruntime-web and other runtimes that fuse little: standard ops only, every fusion, float16 compute with
       // a float32 interface
-      return { passes: ['cleanup', ...(has('transformer') ? ['transformer'] : []), ...(has('cnn') ? ['cnn'] : [])], target: 'onnx', quantize: { dtype: 'fp16', keepIoTypes: true } };
+      return { passes: has('transformer') ? ['transformer', 'cnn'] : ['cleanup'], target: 'onnx', quantize: { dtype: 'fp16', keepIoTypes: true } };
   }
 }
 

@@ -16,7 +16,16 @@ import eliminateNoopExpand from './eliminate-noop-expand.js';
 import eliminateNoopReshape from './eliminate-noop-reshape.js';
 import eliminateNoopTranspose from './eliminate-noop-transpose.js';
 import foldConstants from './fold-constants.js';
+import fuseAttention from './fuse-attention.js';
+import fuseBiasGelu from './fuse-bias-gelu.js';
 import fuseConsecutiveTransposes from './fuse-consecutive-transposes.js';
+import fuseConvAddMul from './fuse-conv-add-mul.js';
+import fuseConvBn from './fuse-conv-bn.js';
+import fuseGelu from './fuse-gelu.js';
+import fuseHardSwish from './fuse-hard-swish.js';
+import fuseLayerNorm from './fuse-layer-norm.js';
+import fuseMatmulAdd from './fuse-matmul-add.js';
+import fuseSkipLayerNorm from './fuse-skip-layer-norm.js';
 import pruneMagnitude from './prune-magnitude.js';
 import pruneNm from './prune-nm.js';
 import pruneStructured from './prune-structured.js';
@@ -34,6 +43,15 @@ export const allPasses: readonly Pass[] = [
   foldConstants,
   eliminateDuplicateInitializers,
   eliminateDeadNodes,
+  fuseLayerNorm,
+  fuseGelu,
+  fuseAttention,
+  fuseSkipLayerNorm,
+  fuseBiasGelu,
+  fuseMatmulAdd,
+  fuseConvBn,
+  fuseConvAddMul,
+  fuseHardSwish,
   convertFloat16,
   convertBfloat16,
   pruneMagnitude,
@@ -41,21 +59,28 @@ export const allPasses: readonly Pass[] = [
   pruneStructured,
 ];
 
-/** Named pass lists. `transformer` and `cnn` (fusions on top of cleanup) are added with the fusion passes. */
+const CLEANUP = [
+  'eliminate-identity',
+  'eliminate-dropout',
+  'eliminate-noop-cast',
+  'eliminate-cast-pairs',
+  'eliminate-noop-transpose',
+  'fuse-consecutive-transposes',
+  'eliminate-noop-reshape',
+  'eliminate-noop-expand',
+  'fold-constants',
+  'eliminate-duplicate-initializers',
+  'eliminate-dead-nodes',
+];
+
+/**
+ * Named pass lists (flat). LayerNorm comes before GELU: a ReduceMean of opset 13 left behind would block raising the
+ * opset to 20 for Gelu. The contrib-op fusions (attention, skip-layer-norm, bias-gelu) fire only with target 'ort'.
+ */
 export const presets: Readonly<Record<string, readonly string[]>> = {
-  cleanup: [
-    'eliminate-identity',
-    'eliminate-dropout',
-    'eliminate-noop-cast',
-    'eliminate-cast-pairs',
-    'eliminate-noop-transpose',
-    'fuse-consecutive-transposes',
-    'eliminate-noop-reshape',
-    'eliminate-noop-expand',
-    'fold-constants',
-    'eliminate-duplicate-initializers',
-    'eliminate-dead-nodes',
-  ],
+  cleanup: CLEANUP,
+  transformer: [...CLEANUP, 'fuse-layer-norm', 'fuse-gelu', 'fuse-attention', 'fuse-skip-layer-norm', 'fuse-bias-gelu', 'fuse-matmul-add'],
+  cnn: [...CLEANUP, 'fuse-matmul-add', 'fuse-conv-bn', 'fuse-conv-add-mul', 'fuse-hard-swish'],
 };
 
 const byName = new Map(allPasses.map((p) => [p.name, p]));

@@ -61,6 +61,15 @@ describe('fuse-conv-bn', () => {
     expect(expectNoFusion(fuseConvBn, bad.model)[0].reason).toMatch(/spatial=0/);
   });
 
+  it('refuses an opset-9..13 BatchNormalization with its training outputs declared', () => {
+    const { model, b } = createModel({ opset: 9, irVersion: 4 });
+    const x = b.input('x', F, [2, 2, 3, 3]);
+    const c = b.op('Conv', [x, b.const('w', w([2, 2, 1, 1]))]);
+    const outs = b.ops('BatchNormalization', [c, b.const('g', w([2], 0.3, 1)), b.const('b', w([2])), b.const('m', w([2])), b.const('v', pos(2))], 5);
+    b.output(outs[0], 'y', F);
+    expect(expectNoFusion(fuseConvBn, model)[0].reason).toMatch(/BatchNormalization-9 with 5 outputs runs in training mode/);
+  });
+
   it('folds paddle-style Constant-node weights (opset 11), after MatMul+Add became a Gemm', async () => {
     const model = buildPaddleStyle();
     const m = runFusion(fuseMatmulAdd, model).model;

@@ -167,11 +167,6 @@ function rankOf(v: Value, memo: Map<Value, number | undefined>, depth: number): 
   return undefined;
 }
 
-/** The node reading `v` when it has exactly one reader (and is not a graph output). */
-export function soleConsumer(v: Value): Node | undefined {
-  return !v.isGraphOutput && v.uses.length === 1 ? v.uses[0].node : undefined;
-}
-
 /** True or a reason: the value is a float tensor type that can be folded. */
 export function foldableType(t: Tensor, what: string): CheckResult {
   return FOLDABLE.has(t.dataType) ? true : `${what} is ${dtypeName(t.dataType)}; only float weights are folded`;

@@ -1,0 +1,170 @@
+/**
+ * fuse-attention (--target ort): BERT-style multi-head self-attention becomes one com.microsoft Attention.
+ *
+ *   x ─MatMul(Wq)─Add(bq)─Reshape[B,S,H,D]─Transpose(0,2,1,3)────────────┐ q
+ *   x ─MatMul(Wk)─Add(bk)─Reshape[B,S,H,D]─Transpose(0,2,3,1)─────────────MatMul─Div(√D)─Add(mask)─Softmax(-1)─┐
+ *   x ─MatMul(Wv)─Add(bv)─Reshape[B,S,H,D]─Transpose(0,2,1,3)───────────────────────────────────────────────MatMul─┘
+ *       ─Transpose(0,2,1,3)─Reshape[B,S,H·D]─> y
+ *   ──>  y = Attention(x, W = [Wq | Wk | Wv] : [Din, 3·H·D], b = [bq | bk | bv], mask_index, num_heads = H)
+ *
+ * Attention computes softmax(scale · Q·Kᵀ + mask) · V per head with Q = x·Wq + bq (likewise K, V), which is the
+ * subgraph above; scale is 1/c for Div(·, c), c for Mul(·, c), 1 without either (written as an attribute only when it
+ * is not 1/√D). The reshape targets are matched as torch writes them (Concat(Unsqueeze(Gather(Shape(t), 0)),
+ * Unsqueeze(Gather(Shape(t), 1)), H, D), or Concat(Slice(Shape(t), 0, -1), H, D)) or as constants ([0, 0, H, D]);
+ * H and D are read from them. Kᵀ may also be Transpose(0,1,3,2) of a Transpose(0,2,1,3).
+ * Mask: the HF extended mask (1 − Unsqueeze(Unsqueeze(Cast(m), 1), 2)) · fill (or Unsqueeze axes [1, 2]; the Cast on
+ * either side) becomes mask_index = Cast(m, int32), the raw [batch, sequence] mask (1 attend, 0 masked; shared by
+ * all layers), with mask_filter_value = fill, so masked scores get exactly the value they had; this matches the
+ * original for 0/1 masks. Without a mask Add there is no mask_index; another mask is a near miss.
+ * Fires with --target ort only, when Wq, Wk, Wv are float constants of one shape [Din, H·D] (biases, if any, [H·D];
+ * a missing one is zeros), the three projections read the same x (rank 3 when known), Softmax is over the last axis,
+ * and every intermediate is read only inside the match (so the attention probabilities must not be a graph output).
+ * Recurses into subgraphs and function bodies.
+ */
+import { DataType, dtypeBits } from '../ir/dtype.js';
+import { Tensor } from '../ir/tensor.js';
+import { f, type Value } from '../ir/graph.js';
+import { constantInts, constantOf, numbersOf } from '../rewrite/constant.js';
+import type { Match, Rule } from '../rewrite/driver.js';
+import { Matcher } from '../rewrite/matcher.js';
+import { add, anyConst, anyScalar, attrIs, c, constWhere, div, matmul, mul, oneOf, op, reshape, sub, transpose, type Pattern, type PatternLike } from '../rewrite/pattern.js';
+import type { Rewriter } from '../rewrite/rewriter.js';
+import { fusedName, fusionPass, inferRank, tensorOf } from './util/fusion.js';
+import { knownElemType } from './util/types.js';
+
+const intsEq = (want: number[]) => constWhere(undefined, (t) => (String(numbersOf(t)) === String(want) ? true : `constant is [${numbersOf(t)}], expected [${want}]`));
+const unsqueeze = (p: PatternLike, axes: number[]) => oneOf(op('Unsqueeze', [p, intsEq(axes)]), op('Unsqueeze', [p], { attrs: { axes } }));
+const dim = (t: Pattern, i: number) => unsqueeze(op('Gather', [op('Shape', [t]), c(i)], { attrs: { axis: attrIs(0, 0) } }), [0]);
+const leading = (t: Pattern, end: number) =>
+  op('Slice', [op('Shape', [t]), c(0), c(end)], {
+    rest: true,
+    where: (n) => ((n.input(3) && String(constantInts(n.input(3))) !== '0') || (n.input(4) && String(constantInts(n.input(4))) !== '1') ? 'not shape[:end]' : true),
+  });
+
+/** The target shape of a split into heads: torch's shape arithmetic on t, or a constant [., ., H, D]. */
+const headsShape = (t: Pattern, k: string) =>
+  oneOf(
+    op('Concat', [dim(t, 0), dim(t, 1), anyScalar(`h${k}`), anyScalar(`d${k}`)], { attrs: { axis: 0 } }),
+    op('Concat', [leading(t, -1), anyScalar(`h${k}`), anyScalar(`d${k}`)], { attrs: { axis: 0 } }),
+    constWhere(`s${k}`, (s) => (s.rank === 1 && s.size === 4 ? true : 'not a 4-element shape')),
+  );
+
+/** x·W + b split into heads and transposed by `perm` */
+function heads(k: string, perm: number[]): Pattern {
+  const proj = oneOf(add(matmul('x', anyConst(`w${k}`)), anyConst(`b${k}`), { as: `add${k}` }), matmul('x', anyConst(`w${k}`), { as: `mm${k}` }));
+  return transpose(reshape(proj, headsShape(proj, k)), { attrs: { perm } });
+}
+
+const keyT = oneOf(heads('k', [0, 2, 3, 1]), transpose(heads('k', [0, 2, 1, 3]), { attrs: { perm: [0, 1, 3, 2] } }));
+const scores = matmul(heads('q', [0, 2, 1, 3]), keyT);
+const scaled = oneOf(div(scores, anyScalar('scale'), { as: 'div' }), mul(scores, anyScalar('scale')), scores);
+const probs = oneOf(op('Softmax', [add(scaled, 'mask')], { as: 'softmax' }), op('Softmax', [scaled], { as: 'softmax' }));
+const ctxT = transpose(matmul(probs, heads('v', [0, 2, 1, 3])), { attrs: { perm: [0, 2, 1, 3] } });
+const outShape = oneOf(
+  op('Concat', [dim(ctxT, 0), dim(ctxT, 1), anyScalar('hid')], { attrs: { axis: 0 } }),
+  op('Concat', [leading(ctxT, -2), anyScalar('hid')], { attrs: { axis: 0 } }),
+  constWhere('outs', (s) => (s.rank === 1 && s.size === 3 ? true : 'not a 3-element shape')),
+);
+const attention = reshape(ctxT, outShape);
+
+// the HF extended mask: (1 - mask[:, None, None, :].to(float)) * fill
+const castOpt = (p: PatternLike) => oneOf(p, op('Cast', [p]));
+const ext = (p: PatternLike) => oneOf(unsqueeze(unsqueeze(p, [1]), [2]), unsqueeze(p, [1, 2]));
+const maskChain = mul(sub(c(1), oneOf(ext(castOpt('am')), op('Cast', [ext('am')]))), anyScalar('fill'));
+
+interface MaskInfo {
+  input: Value;
+  fill: number;
+}
+
+function rawMask(m: Match): MaskInfo | string | undefined {
+  if (!m.has('mask')) return undefined;
+  const mask = m.value('mask');
+  const p = mask.producer;
+  const why = `the mask ${mask} is not the extended attention mask (1 − mask[:, None, None, :]) · fill`;
+  if (!p || p.graph !== m.graph) return why;
+  const mt = new Matcher(m.graph, p);
+  if (!mt.matchRoot(maskChain as Pattern, () => true)) return `${why}: ${mt.failure?.reason ?? ''}`;
+  const fill = numbersOf(constantOf(mt.values.get('fill'))!)![0];
+  const input = mt.values.get('am')!;
+  const r = inferRank(input);
+  if (r !== undefined && r !== 2) return `the raw mask ${input} has rank ${r}, expected [batch, sequence]`;
+  if (!(fill < 0)) return `the mask fill value ${fill} is not negative`;
+  return { input, fill };
+}
+
+function sizes(m: Match, k: string): [number, number] | undefined {
+  if (m.has(`h${k}`)) return [m.scalar(`h${k}`), m.scalar(`d${k}`)];
+  const s = m.numbers(`s${k}`);
+  return [s[2], s[3]];
+}
+
+function check(m: Match): true | string {
+  if (m.ctx.target !== 'ort') return 'Attention is an onnxruntime contrib operator: use --target ort';
+  const w = ['q', 'k', 'v'].map((k) => m.tensor(`w${k}`));
+  if (w.some((t) => t.rank !== 2 || t.dataType !== w[0].dataType || String(t.dims) !== String(w[0].dims))) return 'Wq, Wk and Wv are not matrices of one shape and type';
+  if (![DataType.FLOAT, DataType.FLOAT16].includes(w[0].dataType)) return 'Attention takes float or float16 weights';
+  const [din, hidden] = w[0].dims;
+  const hd = ['q', 'k', 'v'].map((k) => sizes(m, k)!);
+  const [H, D] = hd[0];
+  if (hd.some(([h, d]) => h !== H || d !== D) || H * D !== hidden || H < 1) return `heads split [${hd.map((x) => x.join('x'))}] does not match a hidden size of ${hidden}`;
+  const out = m.has('hid') ? m.scalar('hid') : m.numbers('outs')[2];
+  if (out !== hidden) return `the output is reshaped to ${out}, not ${hidden}`;
+  for (const k of ['q', 'k', 'v']) if (m.has(`b${k}`) && (m.tensor(`b${k}`).size !== hidden || m.tensor(`b${k}`).dataType !== w[0].dataType)) return `b${k} does not hold ${hidden} values`;
+  const axis = m.node('softmax').getInt('axis', m.opset() >= 13 ? -1 : 1);
+  if (axis !== -1 && axis !== 3) return `Softmax over axis ${axis}, not the last axis`;
+  const r = inferRank(m.value('x'));
+  if (r !== undefined && r !== 3) return `the input has rank ${r}; Attention takes [batch, sequence, ${din}]`;
+  const mask = rawMask(m);
+  if (typeof mask === 'string') return mask;
+  if (m.has('scale') && !(m.scalar('scale') > 0)) return `scale ${m.scalar('scale')} is not positive`;
+  return true;
+}
+
+/** The int32 raw mask: an earlier rewrite's Cast before the root when there is one, else a new Cast. */
+function maskIndex(m: Match, r: Rewriter, input: Value): Value {
+  if (knownElemType(input) === DataType.INT32) return input;
+  const at = m.graph.nodes.indexOf(m.root);
+  const prev = input.uses.find((u) => u.node.opType === 'Cast' && u.node.graph === m.graph && u.node.getInt('to') === DataType.INT32 && m.graph.nodes.indexOf(u.node) < at);
+  return prev ? prev.node.output(0) : r.op('Cast', [input], { to: DataType.INT32 }, { name: `${input.name}_int32` });
+}
+
+/** [Wq | Wk | Wv] row by row, copied as raw bytes (no float conversion, no copy of the sources). */
+function packRows(ts: Tensor[], rows: number, cols: number, dims = [rows, cols * ts.length]): Tensor {
+  const width = (dtypeBits(ts[0].dataType) / 8) * cols;
+  const out = new Uint8Array(rows * width * ts.length);
+  const raw = ts.map((t) => t.rawBytes());
+  for (let i = 0; i < rows; i++) for (let j = 0; j < ts.length; j++) out.set(raw[j].subarray(i * width, (i + 1) * width), (i * ts.length + j) * width);
+  return Tensor.fromRaw(ts[0].dataType, dims, out);
+}
+
+function fuse(m: Match, r: Rewriter): Value {
+  const w = ['q', 'k', 'v'].map((k) => m.tensor(`w${k}`));
+  const [din, hidden] = w[0].dims;
+  const [H, D] = sizes(m, 'q')!;
+  const dtype = w[0].dataType;
+  const zeros = tensorOf(dtype, [1, hidden], new Float32Array(hidden));
+  const b = ['q', 'k', 'v'].map((k) => (m.has(`b${k}`) ? m.tensor(`b${k}`) : zeros));
+  const name = fusedName(m.root, 'Attention');
+  const weight = r.constant(`${name}.qkv_weight`, packRows(w, din, hidden));
+  const inputs: (Value | null)[] = [m.value('x'), weight, r.constant(`${name}.qkv_bias`, packRows(b, 1, hidden, [3 * hidden]))];
+  const attrs: Record<string, unknown> = { num_heads: H };
+  const mask = rawMask(m);
+  if (mask && typeof mask !== 'string') {
+    inputs.push(maskIndex(m, r, mask.input));
+    attrs.mask_filter_value = f(mask.fill);
+  }
+  const scale = !m.has('scale') ? 1 : m.has('div') ? 1 / m.scalar('scale') : m.scalar('scale');
+  if (Math.abs(scale * Math.sqrt(D) - 1) > 1e-6) attrs.scale = f(scale);
+  return r.op('Attention', inputs, attrs, { domain: 'com.microsoft', name });
+}
+
+function rules(): Rule[] {
+  return [{ name: 'attention', pattern: attention, explainMinDepth: 6, condition: check, rewrite: fuse }];
+}
+
+export default fusionPass({
+  name: 'fuse-attention',
+  description: 'fuse BERT-style self-attention into com.microsoft Attention (packed QKV, raw mask_index); --target ort',
+  rules,
+});

@@ -1,0 +1,155 @@
+/**
+ * Raising a model's default (ai.onnx) opset so a fusion can emit an operator that only exists from a later version
+ * (LayerNormalization 17, Gelu 20, HardSwish 14, RMSNormalization 23) — but only when every other node means the
+ * same under the new version. Nothing is ever converted: a node whose schema changed between the two versions in a
+ * way that affects it (Unsqueeze with an `axes` attribute across 13, ReduceMean with `axes` across 18, Softmax on a
+ * non-last axis across 13, ...) blocks the raise, and the fusion reports it as a near miss.
+ *
+ *   const need = opsetNeed(m, 17);         // true, or the reason the opset cannot be raised
+ *   ...after the rules ran: raiseOpset(model, 17)
+ *
+ * Blockers are looked at in the main graph and its subgraphs (which share the model's imports). Function bodies keep
+ * their own imports and are never raised. The IR version is raised to the minimum the new opset needs.
+ */
+import type { Node } from '../../ir/graph.js';
+import type { Model } from '../../ir/model.js';
+import type { Match } from '../../rewrite/driver.js';
+import { knownRank } from './types.js';
+
+/** Why `node` would mean something else (or be invalid) once read under `to` instead of `from`; undefined if not. */
+type Check = (node: Node) => string | undefined;
+
+const hasAttr = (name: string): Check => (n) => (n.attributes.has(name) ? `uses the old form (attribute '${name}')` : undefined);
+const always: (why: string) => Check = (why) => () => why;
+
+/** op type -> the versions at which its schema changed incompatibly, with what breaks an old-form node. */
+const CHANGES: Record<string, [number, Check][]> = {
+  Unsqueeze: [[13, hasAttr('axes')]],
+  Squeeze: [[13, hasAttr('axes')]],
+  ReduceSum: [[13, hasAttr('axes')]],
+  Split: [
+    [13, hasAttr('split')],
+    [18, (n) => (n.input(1) || n.attributes.has('num_outputs') ? undefined : 'has neither a split input nor num_outputs (required from Split-18)')],
+  ],
+  Slice: [[10, hasAttr('starts')]],
+  Pad: [[11, hasAttr('pads')]],
+  Resize: [[11, always('Resize-10 inputs (X, scales) are read as (X, roi) from Resize-11')]],
+  Upsample: [[10, always('Upsample is deprecated from opset 10')]],
+  Scatter: [[11, always('Scatter is deprecated from opset 11')]],
+  TopK: [[10, hasAttr('k')]],
+  Dropout: [
+    [7, hasAttr('is_test')],
+    [12, hasAttr('ratio')],
+  ],
+  Clip: [[11, (n) => (n.attributes.has('min') || n.attributes.has('max') ? "uses the old form (attributes 'min'/'max')" : undefined)]],
+  BatchNormalization: [
+    [7, hasAttr('is_test')],
+    [9, hasAttr('spatial')],
+    [14, (n) => (n.outputs.slice(1).some((o) => o && (o.uses.length || o.isGraphOutput)) ? 'uses training-mode outputs, whose meaning changed in BatchNormalization-14' : undefined)],
+  ],
+  GroupNormalization: [[21, always('scale and bias change from per-group to per-channel in GroupNormalization-21')]],
+  GridSample: [[20, (n) => (['bilinear', 'bicubic'].includes(n.getString('mode', '')) ? `mode '${n.getString('mode')}' was renamed in GridSample-20` : undefined)]],
+  DFT: [[20, hasAttr('axis')]],
+  Reshape: [[5, hasAttr('shape')]],
+  Scan: [[9, always('Scan-8 has a batch axis that Scan-9 removed')]],
+  Cast: [[6, (n) => (n.getString('to') !== undefined ? 'has a string `to` (Cast-1)' : undefined)]],
+};
+for (const op of ['Softmax', 'LogSoftmax', 'Hardmax']) {
+  CHANGES[op] = [
+    [
+      13,
+      (n) => {
+        const r = knownRank(n.input(0));
+        const a = n.getInt('axis');
+        if (a === -1 || (r !== undefined && (a ?? 1) === r - 1)) return undefined;
+        return `reads axis ${a ?? '1 (default)'} as "flatten from here" before ${n.opType}-13 and as one axis after${r === undefined ? ' (input rank unknown)' : ''}`;
+      },
+    ],
+  ];
+}
+for (const op of ['ReduceMean', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp', 'ReduceSumSquare']) CHANGES[op] = [[18, hasAttr('axes')]];
+for (const op of ['Add', 'Sub', 'Mul', 'Div', 'Pow', 'And', 'Or', 'Xor', 'Equal', 'Greater', 'Less', 'Gemm', 'PRelu']) CHANGES[op] = [[7, hasAttr('broadcast')]];
+for (const op of ['Affine', 'ConstantFill', 'Crop', 'DynamicSlice', 'GRUUnit', 'GivenTensorFill', 'ImageScaler', 'ParametricSoftplus', 'Scale', 'ScaledTanh']) {
+  CHANGES[op] = [[10, always(`${op} is an experimental operator removed in opset 10`)]];
+}
+
+/** The lowest IR version each opset needs (ONNX versioning table). */
+export function minIrVersion(opset: number): number {
+  if (opset >= 23) return 11;
+  if (opset >= 21) return 10;
+  if (opset >= 19) return 9;
+  if (opset >= 15) return 8;
+  if (opset >= 12) return 7;
+  if (opset >= 11) return 6;
+  if (opset >= 10) return 5;
+  if (opset >= 9) return 4;
+  return 3;
+}
+
+export interface Blocker {
+  node: Node;
+  reason: string;
+}
+
+/** Nodes of the main graph (and its subgraphs) that would change meaning if the default opset went from its current version to `to`. */
+export function opsetBlockers(model: Model, to: number): Blocker[] {
+  const from = model.opset('') ?? 1;
+  const out: Blocker[] = [];
+  if (to <= from) return out;
+  for (const n of model.graph.allNodes()) {
+    if (n.domain !== '' && n.domain !== 'ai.onnx') continue;
+    for (const [since, check] of CHANGES[n.opType] ?? []) {
+      if (since <= from || since > to) continue;
+      const why = check(n);
+      if (why) {
+        out.push({ node: n, reason: `${n.label} (${n.opType}) ${why}` });
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/** Sets the default opset to `to` (never lowers it) and the IR version to what it needs. */
+export function raiseOpset(model: Model, to: number): void {
+  if ((model.opset('') ?? 0) >= to) return;
+  model.setOpset('', to);
+  model.irVersion = Math.max(model.irVersion, minIrVersion(to));
+}
+
+/**
+ * Tracks the opset raises a pass wants during one run: rules ask `need(m, version)` in their condition (true when
+ * the operator is available now or the model can be raised to it), call `want(version)` from their rewrite, and the
+ * pass calls `apply(model)` after the rules ran. Blockers are computed once per run and version; nodes removed by
+ * earlier rewrites (no longer in a graph) and nodes of the current match (it removes them) no longer block.
+ */
+export class OpsetRaise {
+  private readonly blockers = new Map<number, Blocker[]>();
+  private wanted = 0;
+
+  constructor(private readonly model: Model) {}
+
+  need(m: Match, version: number, what: string): true | string {
+    const have = m.opset();
+    if (have >= version) return true;
+    if (m.inFunction) return `${what} needs opset ${version}; this function body imports opset ${have}`;
+    let list = this.blockers.get(version);
+    if (!list) this.blockers.set(version, (list = opsetBlockers(this.model, version)));
+    const inMatch = new Set(m.nodes);
+    const live = list.find((b) => b.node.graph !== null && !inMatch.has(b.node));
+    return live ? `${what} needs opset ${version} and opset ${have} cannot be raised: ${live.reason}` : true;
+  }
+  /** Whether the operator of `version` is available now or after a raise (no reason). */
+  can(m: Match, version: number): boolean {
+    return this.need(m, version, '') === true;
+  }
+  want(m: Match, version: number): void {
+    if (m.opset() < version) this.wanted = Math.max(this.wanted, version);
+  }
+  /** Raises the opset to the highest version a committed rewrite asked for; returns it (0 when none). */
+  apply(applied: number): number {
+    if (!applied || !this.wanted) return 0;
+    raiseOpset(this.model, this.wanted);
+    return this.wanted;
+  }
+}
