@@ -11,6 +11,7 @@
 import { DataType, rawByteLength } from '../ir/dtype.js';
 import { float32ToBFloat16, float32ToFloat16, type ConversionStats } from '../ir/float-codecs.js';
 import { viewAs, type Tensor } from '../ir/tensor.js';
+import { isLazy } from '../onnx/wire.js';
 import type { TensorReport } from './report.js';
 
 /** The float32 values of a tensor (external data is read without being cached on the tensor). */
@@ -53,13 +54,56 @@ export function encodeConstant(values: Float32Array, low: DataType, stats: Conve
 export function convertTensorInPlace(t: Tensor, low: DataType, kind: TensorReport['kind'], reportName = t.name): TensorReport {
   const before = t.byteLength;
   const stats: ConversionStats = { clamped: 0, flushed: 0, nan: 0 };
-  const values = float32Values(t);
-  const { bits, raised } = encodeConstant(values, low, stats);
+  const streamed = encodeStreaming(t, low, stats);
+  let bits: Uint16Array;
+  let raised = 0;
+  let scalar: number | undefined;
+  if (streamed) bits = streamed;
+  else {
+    const values = float32Values(t);
+    ({ bits, raised } = encodeConstant(values, low, stats));
+    if (values.length === 1) scalar = values[0];
+  }
   t.setData(bits, low);
   const report: TensorReport = { name: reportName, kind, elements: t.size, bytesBefore: before, bytesAfter: rawByteLength(low, t.size), ...stats, duplicated: false };
   if (raised) report.raised = raised;
-  if (values.length === 1) report.scalar = values[0];
+  if (scalar !== undefined) report.scalar = scalar;
   return report;
+}
+
+/** Weights this large that are still only in the model file are converted chunk by chunk (see encodeStreaming). */
+const STREAM_MIN_ELEMENTS = 1 << 18;
+const CHUNK_ELEMENTS = 1 << 20;
+let scratch: Float32Array | undefined;
+
+/**
+ * Converts a large float32 weight that has not been read yet straight from the model file, 4 MiB at a time through
+ * one reused buffer, into its low-type array: the float32 data never occupies fresh memory (on the machines we
+ * measured, first touch of new memory costs about as much as the conversion itself). Returns undefined when the
+ * tensor is not such a weight, or in the rare case where every value flushed to zero (encodeConstant's rule then
+ * needs the values, so the caller takes the ordinary path).
+ */
+function encodeStreaming(t: Tensor, low: DataType, stats: ConversionStats): Uint16Array | undefined {
+  if (t.dataType !== DataType.FLOAT || t.size < STREAM_MIN_ELEMENTS) return undefined;
+  const lazy = t.rawForWrite();
+  if (!isLazy(lazy)) return undefined;
+  scratch ??= new Float32Array(CHUNK_ELEMENTS);
+  const bytes = new Uint8Array(scratch.buffer);
+  const out = new Uint16Array(t.size);
+  const local: ConversionStats = { clamped: 0, flushed: 0, nan: 0 };
+  for (let at = 0; at < t.size; at += CHUNK_ELEMENTS) {
+    const n = Math.min(CHUNK_ELEMENTS, t.size - at);
+    lazy.readInto(bytes, at * 4, n * 4);
+    const src = scratch.subarray(0, n);
+    const dst = out.subarray(at, at + n);
+    if (low === DataType.FLOAT16) float32ToFloat16(src, dst, local);
+    else float32ToBFloat16(src, dst, local);
+  }
+  if (local.flushed > 0 && out.every((b) => (b & 0x7fff) === 0)) return undefined;
+  stats.clamped += local.clamped;
+  stats.flushed += local.flushed;
+  stats.nan += local.nan;
+  return out;
 }
 
 /** A low-type copy of a float32 tensor under a new name (the original is left as it is). */
