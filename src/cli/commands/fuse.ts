@@ -203,7 +203,10 @@ function renderList(io: CliIO): string {
   const passes = fusePassCatalog();
   const lines = [renderTable(['pass', 'kind', 'description'], passes.map((p) => [p.name, p.kind, p.description]), { align: ['left', 'left', 'left'] })];
   const all: Record<string, readonly string[]> = { cleanup: presets.cleanup, ...fusionPresets };
-  lines.push(renderTable(['preset', 'passes'], Object.entries(all).map(([k, v]) => [k, v.join(', ')]), { align: ['left', 'left'] }));
+  // presets built on clean-up are shown as 'cleanup, <the rest>'
+  const cleanup = presets.cleanup;
+  const shown = (k: string, v: readonly string[]) => (k !== 'cleanup' && cleanup.every((n, i) => v[i] === n) ? ['cleanup', ...v.slice(cleanup.length)] : v);
+  lines.push(renderTable(['preset', 'passes'], Object.entries(all).map(([k, v]) => [k, shown(k, v).join(', ')]), { align: ['left', 'left'] }));
   lines.push(`${c.bold('default')}: ${DEFAULT_FUSE.join(', ')}`);
   return lines.join('\n') + '\n';
 }
