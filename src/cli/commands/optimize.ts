@@ -2,6 +2,7 @@
  * `autoglm optimize <in.onnx> -o <out.onnx>`: prune, fuse and convert in one load/save, then (with gates) bench the
  * result against the input and fail the job when a gate fails. Flags override the config file.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { benchmark } from '../../bench/benchmark.js';
@@ -163,7 +164,7 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
     .option('--dry-run', 'show what would change; write nothing')
     .option('--json', 'print a JSON object instead of tables')
     .option('--verify', 'check the IR after every pass')
-    .option('--force', 'allow the output to overwrite the input')
+    .option('--force', 'overwrite an existing output file (or the input)')
     .option('--external-data', 'write weights to <output>.data')
     .action(async (input: string, flags: Flags) => {
       const at = (p: string) => path.resolve(io.cwd, p);
@@ -174,6 +175,7 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
       const model = loadModel(inputPath);
       const outPath = flags.output ? at(flags.output) : undefined;
       if (outPath && outPath === inputPath && !flags.force) throw new UsageError(`refusing to overwrite the input model ${input}; pass --force to allow it`);
+      if (outPath && !flags.dryRun && fs.existsSync(outPath) && !flags.force) throw new UsageError(`${flags.output} exists; pass --force to overwrite it`);
       const onStep = flags.json ? undefined : (_: string, msg: string) => io.info(`${msg}...\n`);
       const { model: result, report } = await optimize(model, config, { verify: flags.verify, onStep, log: (m) => io.info(`${m}\n`) });
       let outSize: number | undefined;
