@@ -217,6 +217,35 @@ function checkOutputPath(abs: string, model: Model, opts: SaveOptions): void {
   }
 }
 
+/**
+ * Removes temporary files that an earlier save of the same target left behind when its process was killed (the
+ * target itself was never touched: the rename had not happened). Only files of processes that no longer exist.
+ */
+function sweepStaleTemps(target: string): void {
+  const dir = path.dirname(target);
+  const prefix = `.${path.basename(target)}.autoglm-`;
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir).filter((n) => n.startsWith(prefix) && n.endsWith('.tmp'));
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const pid = Number(/^(\d+)-/.exec(n.slice(prefix.length))?.[1]);
+    if (!Number.isInteger(pid) || pid === process.pid || isAlive(pid)) continue;
+    fs.rmSync(path.join(dir, n), { force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 function tempName(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.autoglm-${process.pid}-${Math.random().toString(36).slice(2, 10)}.tmp`);
 }
@@ -231,6 +260,7 @@ function writeAll(fd: number, bytes: Uint8Array, position: number): void {
  * write never leaves a half-written file in place of the previous one. `beforeRename` runs just before the rename.
  */
 export function writeFileAtomic(target: string, parts: Bytes[], beforeRename?: () => void): void {
+  sweepStaleTemps(target);
   const tmp = tempName(target);
   const fd = fs.openSync(tmp, 'w', 0o644);
   let ok = false;

@@ -367,3 +367,21 @@ describe('saving', () => {
     expect(ifNode.attr('then_branch')).toBeInstanceOf(Attribute);
   });
 });
+
+describe('stale temporary files', () => {
+  it('a save removes temp files that a killed earlier save of the same target left, and keeps live ones', () => {
+    const dir = fs.mkdtempSync(path.join(tmp, 'stale-'));
+    const target = path.join(dir, 'm.onnx');
+    // a pid that cannot exist (above the kernel's pid_max) and our own parent's (alive)
+    const dead = path.join(dir, `.m.onnx.autoglm-4194305-abcdefgh.tmp`);
+    const live = path.join(dir, `.m.onnx.autoglm-${process.ppid}-abcdefgh.tmp`);
+    fs.writeFileSync(dead, 'half a model');
+    fs.writeFileSync(live, 'another process is writing this');
+    const { model, b } = createModel();
+    b.output(b.op('Relu', [b.input('x', DataType.FLOAT, [1])]), 'y');
+    saveModel(model, target);
+    expect(fs.existsSync(dead)).toBe(false);
+    expect(fs.existsSync(live)).toBe(true);
+    expect(loadModel(target).graph.nodes).toHaveLength(1);
+  });
+});
