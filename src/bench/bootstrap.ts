@@ -5,7 +5,7 @@
  * candidate[j] and baseline[j] together). The p50 ratio itself comes from ratioOfMediansCI.
  */
 import { Rng } from '../util/rng.js';
-import { quantile } from './stats.js';
+import { bootstrapRatios, quantile } from './stats.js';
 
 export type LatencyStat = 'min' | 'mean' | 'p50' | 'p90' | 'p99' | 'max';
 
@@ -46,7 +46,7 @@ function check(samples: readonly number[], what: string): void {
   for (const v of samples) if (!Number.isFinite(v)) throw new RangeError(`${what}: sample ${v} is not finite`);
 }
 
-function percentileInterval(values: Float64Array, value: number, level: number): Interval {
+function percentileInterval(values: Float64Array<ArrayBufferLike>, value: number, level: number): Interval {
   values.sort();
   const alpha = (1 - level) / 2;
   return { value, lo: quantile(values, alpha), hi: quantile(values, 1 - alpha), level };
@@ -62,30 +62,7 @@ export function ratioCI(
   check(candidate, 'ratioCI(candidate)');
   check(baseline, 'ratioCI(baseline)');
   const level = opts.level ?? 0.95;
-  const resamples = opts.resamples ?? DEFAULT_RESAMPLES;
-  const rng = new Rng(opts.seed ?? 0x5eed);
-  const nc = candidate.length;
-  const nb = baseline.length;
-  const paired = nc === nb;
-  const cs = new Float64Array(nc);
-  const bs = new Float64Array(nb);
-  const scratchC = new Float64Array(nc);
-  const scratchB = new Float64Array(nb);
-  const ratios = new Float64Array(resamples);
-  for (let r = 0; r < resamples; r++) {
-    if (paired) {
-      for (let k = 0; k < nc; k++) {
-        const j = rng.int(0, nc);
-        cs[k] = candidate[j] as number;
-        bs[k] = baseline[j] as number;
-      }
-    } else {
-      for (let k = 0; k < nc; k++) cs[k] = candidate[rng.int(0, nc)] as number;
-      for (let k = 0; k < nb; k++) bs[k] = baseline[rng.int(0, nb)] as number;
-    }
-    const v = statistic(stat, cs, scratchC) / statistic(stat, bs, scratchB);
-    ratios[r] = Number.isNaN(v) ? Number.POSITIVE_INFINITY : v;
-  }
+  const ratios = bootstrapRatios(candidate, baseline, (buf) => statistic(stat, buf, buf), opts.resamples ?? DEFAULT_RESAMPLES, opts.seed ?? 0x5eed);
   return percentileInterval(ratios, statistic(stat, candidate) / statistic(stat, baseline), level);
 }
 

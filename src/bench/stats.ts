@@ -114,6 +114,42 @@ function medianInPlace(buf: Float64Array): number {
 }
 
 /**
+ * Bootstrap distribution (sorted) of stat(candidate) / stat(baseline). Arrays of equal length are rounds of an
+ * interleaved run and are resampled jointly (index j gives candidate[j] and baseline[j]); otherwise each is resampled
+ * on its own. `stat` may reorder the buffer it gets. A ratio that is NaN (0/0) counts as +Infinity.
+ */
+export function bootstrapRatios(
+  candidate: readonly number[],
+  baseline: readonly number[],
+  stat: (buf: Float64Array<ArrayBuffer>) => number,
+  resamples: number,
+  seed: number,
+): Float64Array {
+  const nc = candidate.length;
+  const nb = baseline.length;
+  const rng = new Rng(seed);
+  const paired = nc === nb;
+  const cBuf = new Float64Array(nc);
+  const bBuf = new Float64Array(nb);
+  const ratios = new Float64Array(resamples);
+  for (let r = 0; r < resamples; r++) {
+    if (paired) {
+      for (let k = 0; k < nc; k++) {
+        const j = rng.int(0, nc);
+        cBuf[k] = candidate[j] as number;
+        bBuf[k] = baseline[j] as number;
+      }
+    } else {
+      for (let k = 0; k < nc; k++) cBuf[k] = candidate[rng.int(0, nc)] as number;
+      for (let k = 0; k < nb; k++) bBuf[k] = baseline[rng.int(0, nb)] as number;
+    }
+    const v = stat(cBuf) / stat(bBuf);
+    ratios[r] = Number.isNaN(v) ? Number.POSITIVE_INFINITY : v;
+  }
+  return ratios.sort();
+}
+
+/**
  * Ratio of medians candidate/baseline with a bootstrap percentile CI.
  *
  * When both arrays have the same length the samples are treated as paired
@@ -146,28 +182,7 @@ export function ratioOfMediansCI(
   }
   const ratio = medianInPlace(Float64Array.from(candidate)) / baseMedian;
 
-  const rng = new Rng(seed);
-  const paired = nc === nb;
-  const cBuf = new Float64Array(nc);
-  const bBuf = new Float64Array(nb);
-  const ratios = new Float64Array(resamples);
-  for (let r = 0; r < resamples; r++) {
-    if (paired) {
-      for (let k = 0; k < nc; k++) {
-        const j = rng.int(0, nc);
-        cBuf[k] = candidate[j] as number;
-        bBuf[k] = baseline[j] as number;
-      }
-    } else {
-      for (let k = 0; k < nc; k++) cBuf[k] = candidate[rng.int(0, nc)] as number;
-      for (let k = 0; k < nb; k++) bBuf[k] = baseline[rng.int(0, nb)] as number;
-    }
-    // A resampled baseline median of 0 gives +Infinity (or NaN for 0/0);
-    // map NaN to +Infinity so the sort and quantiles stay well defined.
-    const v = medianInPlace(cBuf) / medianInPlace(bBuf);
-    ratios[r] = Number.isNaN(v) ? Number.POSITIVE_INFINITY : v;
-  }
-  ratios.sort();
+  const ratios = bootstrapRatios(candidate, baseline, medianInPlace, resamples, seed);
   const alpha = (1 - level) / 2;
   return {
     ratio,

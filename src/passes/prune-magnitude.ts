@@ -14,9 +14,8 @@
  * Counts: zeroed (elements newly zero), layers.
  * The logic lives in src/prune/magnitude.ts; this is its Pass face.
  */
-import { isWeightTensor } from '../inspect.js';
+import { countParameters } from '../inspect.js';
 import type { Model } from '../ir/model.js';
-import { forEachTensor } from '../onnx/io.js';
 import { pruneMagnitude } from '../prune/magnitude.js';
 import type { Criterion } from '../prune/types.js';
 import type { Pass, PassContext, PassResult } from './pass.js';
@@ -24,13 +23,10 @@ import { passOption } from './util/options.js';
 
 const NAME = 'prune-magnitude';
 
-/** zero elements of every weight tensor (initializers and Constant nodes, all graphs) */
+/** zero elements of every weight tensor, as inspect counts weights */
 const zeros = (m: Model): number => {
-  let n = 0;
-  forEachTensor(m, (t) => {
-    if (isWeightTensor(t)) n += t.size - t.countNonZero();
-  });
-  return n;
+  const p = countParameters(m);
+  return p.total - p.nonZero;
 };
 
 const pass: Pass = {

@@ -12,9 +12,8 @@
  * Counts: zeroed, layers. The logic lives in src/prune/nm.ts.
  */
 import { UsageError } from '../errors.js';
-import { isWeightTensor } from '../inspect.js';
+import { countParameters } from '../inspect.js';
 import type { Model } from '../ir/model.js';
-import { forEachTensor } from '../onnx/io.js';
 import { parseNM, pruneNM } from '../prune/nm.js';
 import type { Criterion } from '../prune/types.js';
 import type { Pass, PassContext, PassResult } from './pass.js';
@@ -22,13 +21,10 @@ import { passOption } from './util/options.js';
 
 const NAME = 'prune-nm';
 
-/** zero elements of every weight tensor (initializers and Constant nodes, all graphs) */
+/** zero elements of every weight tensor, as inspect counts weights */
 const zeros = (m: Model): number => {
-  let n = 0;
-  forEachTensor(m, (t) => {
-    if (isWeightTensor(t)) n += t.size - t.countNonZero();
-  });
-  return n;
+  const p = countParameters(m);
+  return p.total - p.nonZero;
 };
 
 const pass: Pass = {
