@@ -90,9 +90,9 @@ function narrowRoundToOdd(src: Float64Array, start: number, n: number): void {
 
 /**
  * Encodes float32 bit patterns bits[bOff, bOff+n) to half into dst[dOff, ...). Returns nothing; adds counts to
- * stats when given.
+ * stats when given. The reference for the SIMD kernel of float-kernel.ts (which uses it for tails).
  */
-function encodeHalfRange(
+export function encodeHalfRange(
   bits: Uint32Array,
   bOff: number,
   dst: Uint16Array,
@@ -221,7 +221,8 @@ export function float16ToFloat32(src: Uint16Array, dst?: Float32Array): Float32A
 // ---------------------------------------------------------------------------------------------------------
 // bfloat16
 
-function encodeBf16Range(
+/** As encodeHalfRange, for bfloat16. */
+export function encodeBf16Range(
   bits: Uint32Array,
   bOff: number,
   dst: Uint16Array,
