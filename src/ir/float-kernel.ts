@@ -41,8 +41,16 @@ const STATS_AT = 0;
 const INPUT_AT = 65536;
 const OUTPUT_AT = INPUT_AT + KERNEL_CHUNK * 4;
 
+/** The part of the WebAssembly API used here (the ES lib this project compiles against does not declare it). */
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: unknown };
+  validate(bytes: Uint8Array): boolean;
+}
+const wasmApi = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+
 interface WasmExports {
-  memory: WebAssembly.Memory;
+  memory: { buffer: ArrayBuffer };
   f16(src: number, dst: number, n: number): void;
   f16count(src: number, n: number): void;
   bf16(src: number, dst: number, n: number): void;
@@ -66,8 +74,9 @@ function countByEncoding(bits: Uint32Array, from: number, scratch: Uint16Array, 
 }
 
 function createWasmKernel(): LowFloatKernel {
-  const module = new WebAssembly.Module(Buffer.from(WASM_BASE64, 'base64'));
-  const x = new WebAssembly.Instance(module, {}).exports as unknown as WasmExports;
+  if (!wasmApi) throw new Error('WebAssembly is not available in this runtime');
+  const module = new wasmApi.Module(Buffer.from(WASM_BASE64, 'base64'));
+  const x = new wasmApi.Instance(module, {}).exports as WasmExports;
   const buffer = x.memory.buffer; // fixed size: the module never grows its memory
   const input = new Uint8Array(buffer, INPUT_AT, KERNEL_CHUNK * 4);
   const inputBits = new Uint32Array(buffer, INPUT_AT, KERNEL_CHUNK);
@@ -131,7 +140,7 @@ function createJsKernel(): LowFloatKernel {
 /** Whether this runtime runs the WebAssembly SIMD kernel (validated, not assumed). */
 export function wasmSimdAvailable(): boolean {
   try {
-    return typeof WebAssembly === 'object' && WebAssembly.validate(Buffer.from(WASM_BASE64, 'base64'));
+    return wasmApi !== undefined && wasmApi.validate(Buffer.from(WASM_BASE64, 'base64'));
   } catch {
     return false;
   }
