@@ -2,7 +2,9 @@
  * npm run bench:quantize — float16 conversion of a BERT-base-sized model (12 layers, hidden 768, 12 heads, FFN 3072,
  * vocab 30522, 512 positions: ~110 M parameters, ~440 MB).
  *
- *   1. load + convert + save, timed per phase (target: under 1.5 s in all), RUNS times, medians;
+ *   1. load + convert + save, timed per phase (target: under 1.5 s in all), RUNS times, each in a fresh process
+ *      (scripts/quantize-child.mjs, the built library), medians and peak RSS; and the whole `autoglm quantize` command
+ *      as a user runs it (process start to exit);
  *   2. latency of the float32 and the float16 model on onnxruntime CPU at batch 1, sequence 128: one session each,
  *      warmed up, then LATENCY_RUNS runs interleaved (fp32, fp16, fp16, fp32, ...) so drift hits both alike; medians
  *      and p90, the ratio of medians with a bootstrap 95% interval;
@@ -12,9 +14,11 @@
  * Environment: RUNS (default 3), LATENCY_RUNS (default 20; 0 skips parts 2 and 3), THREADS (intra-op threads, default:
  * onnxruntime's choice). The machine's load average is printed: on a shared machine, read the minimum as well.
  */
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { buildBert } from '../fixtures/models/bert.js';
 import { synthesizeInputs } from '../src/bench/inputs.js';
 import { ratioOfMediansCI, summarize } from '../src/bench/stats.js';
@@ -43,33 +47,34 @@ async function main(): Promise<void> {
     const size32 = fs.statSync(fp32Path).size;
     console.log(`built and saved BERT-base in ${ms(performance.now() - t)}: ${mib(size32)}`);
 
-    // 1. load + convert + save
-    const phases: { load: number[]; convert: number[]; save: number[]; total: number[] } = { load: [], convert: [], save: [], total: [] };
+    // 1. load + convert + save, each run in a fresh process; then the CLI command as a whole
+    const child = path.join(path.dirname(fileURLToPath(import.meta.url)), 'quantize-child.mjs');
+    const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'autoglm.js');
+    const phases: Record<'load' | 'convert' | 'save' | 'total' | 'peak' | 'cli', number[]> = { load: [], convert: [], save: [], total: [], peak: [], cli: [] };
     let message = '';
     for (let i = 0; i < RUNS; i++) {
-      (globalThis as { gc?: () => void }).gc?.();
+      const r = JSON.parse(execFileSync(process.execPath, [child, fp32Path, fp16Path, 'fp16'], { encoding: 'utf8' }));
+      for (const k of ['load', 'convert', 'save', 'total'] as const) phases[k].push(r[k]);
+      phases.peak.push(r.peakRssBytes);
+      message = r.message;
+      fs.rmSync(fp16Path, { force: true });
+    }
+    for (let i = 0; i < RUNS; i++) {
       const t0 = performance.now();
-      const model = loadModel(fp32Path);
-      const t1 = performance.now();
-      const report = convertFloat(model, { dtype: 'fp16' });
-      const t2 = performance.now();
-      saveModel(model, fp16Path);
-      const t3 = performance.now();
-      phases.load.push(t1 - t0);
-      phases.convert.push(t2 - t1);
-      phases.save.push(t3 - t2);
-      phases.total.push(t3 - t0);
-      message = `${report.message}; ${report.totals.tensors} tensors, clamped ${report.totals.clamped}, flushed ${report.totals.flushed}`;
+      execFileSync(process.execPath, [cli, 'quantize', fp32Path, '-o', fp16Path, '--dtype', 'fp16', '--force'], { stdio: 'ignore', env: { ...process.env, NO_COLOR: '1' } });
+      phases.cli.push(performance.now() - t0);
     }
     const size16 = fs.statSync(fp16Path).size;
     console.log(`\nconversion: ${message}`);
-    console.log(`runs: ${RUNS}, medians (min..max)`);
-    for (const k of ['load', 'convert', 'save', 'total'] as const) {
+    console.log(`runs: ${RUNS}, each in a fresh process; medians (min..max)`);
+    const labels = { load: 'load', convert: 'convert', save: 'save', total: 'load+convert+save', cli: 'autoglm quantize (wall)' } as const;
+    for (const k of ['load', 'convert', 'save', 'total', 'cli'] as const) {
       const s = summarize(phases[k]);
-      console.log(`  ${pad(k === 'total' ? 'load+convert+save' : k, 20)} ${ms(s.p50).padStart(8)}  (${s.min.toFixed(0)}..${s.max.toFixed(0)})`);
+      console.log(`  ${pad(labels[k], 24)} ${ms(s.p50).padStart(8)}  (${s.min.toFixed(0)}..${s.max.toFixed(0)})`);
     }
     const totalMedian = summarize(phases.total).p50;
     console.log(`  target < 1500 ms: ${totalMedian < 1500 ? 'met' : 'MISSED'}`);
+    console.log(`  peak RSS ${mib(summarize(phases.peak).p50)} (median; ${((summarize(phases.peak).p50 / size32)).toFixed(2)}x the float32 file)`);
     console.log(`  file: ${mib(size32)} -> ${mib(size16)} (${((100 * size16) / size32).toFixed(1)}%)`);
     console.log(`  load average: ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} on ${os.cpus().length} cores`);
     if (LATENCY_RUNS === 0) return;

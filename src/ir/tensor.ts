@@ -295,6 +295,16 @@ export class Tensor {
     this.dims = [...dims];
     this.source = { kind: 'raw', bytes };
   }
+  /**
+   * Replaces the data with bytes produced when first needed (a conversion of a weight still in the model file): read
+   * and kept on first access, streamed without being kept when saving.
+   */
+  setLazy(bytes: LazyBytes, dataType = this.dataType): void {
+    if (bytes.length !== rawByteLength(dataType, this.size))
+      throw new TensorError(`tensor ${this.name}: ${bytes.length} bytes for [${this.dims}] of ${dtypeName(dataType)}`);
+    this.dataType = dataType;
+    this.source = { kind: 'lazy', bytes };
+  }
   /** Points an external tensor at a new file location (after saving external data). */
   setExternal(ref: ExternalRef): void {
     this.source = { kind: 'external', ref };

@@ -96,22 +96,41 @@ export class FileSource implements ByteSource {
     }
   }
   payload(start: number, end: number): Uint8Array | LazyBytes {
-    return end - start >= LAZY_MIN ? new LazyBytes(this, start, end - start) : this.read(start, end);
+    return end - start >= LAZY_MIN ? new FileRange(this, start, end - start) : this.read(start, end);
   }
 }
 
-/** A byte range of a model file, read only when asked. Has a `length` like a Uint8Array. */
-export class LazyBytes {
+/**
+ * Bytes that are produced only when asked: a range of a model file (FileRange), or bytes derived from one (the
+ * float16 conversion of a weight still on disk). Has a `length` like a Uint8Array; the writer streams it through a
+ * reused buffer with readInto, so the whole never needs to be in memory.
+ */
+export abstract class LazyBytes {
+  abstract readonly length: number;
+  /** Copies [from, from + n) of these bytes into dst[0, n). */
+  abstract readInto(dst: Uint8Array, from: number, n: number): void;
+  /** All of the bytes, in a new array. */
+  read(): Uint8Array {
+    const out = new Uint8Array(this.length);
+    this.readInto(out, 0, this.length);
+    return out;
+  }
+}
+
+/** A byte range of a model file, read only when asked. */
+export class FileRange extends LazyBytes {
   constructor(
     readonly source: FileSource,
     readonly offset: number,
     readonly length: number,
-  ) {}
-  read(): Uint8Array {
+  ) {
+    super();
+  }
+  override read(): Uint8Array {
     return this.source.read(this.offset, this.offset + this.length);
   }
-  /** Copies [from, from + n) of this range into dst (for streaming writes through a reused buffer). */
   readInto(dst: Uint8Array, from: number, n: number): void {
+    if (from < 0 || n < 0 || from + n > this.length) throw new RangeError(`bytes [${from}, ${from + n}) of a ${this.length}-byte range`);
     this.source.readInto(dst, 0, this.offset + from, n);
   }
 }

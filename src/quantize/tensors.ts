@@ -1,7 +1,8 @@
 /**
- * Tensor data conversion float32 -> float16 / bfloat16 with the codecs of src/ir/float-codecs.ts: round to nearest
- * even on the bits, finite values beyond the range saturate to +-65504 (float16) or +-3.39e38 (bfloat16) and are
- * counted, non-zero values that round to zero are counted as flushed, NaN and infinities are kept.
+ * Tensor data conversion float32 -> float16 / bfloat16 through the kernel of src/ir/float-kernel.ts (bit-identical to
+ * the reference codecs of src/ir/float-codecs.ts): round to nearest even on the bits, finite values beyond the range
+ * saturate to +-65504 (float16) or +-3.39e38 (bfloat16) and are counted, non-zero values that round to zero are
+ * counted as flushed, NaN and infinities are kept.
  *
  * One exception to flushing: a tensor whose every non-zero value would flush (BERT's LayerNorm epsilon 1e-12 is below
  * float16's smallest subnormal 2^-24) keeps those values as the smallest subnormal of their sign, counted as
@@ -9,9 +10,10 @@
  * computes: sqrt(variance + 0) on a constant row divides 0 by 0.
  */
 import { DataType, rawByteLength } from '../ir/dtype.js';
-import { float32ToBFloat16, float32ToFloat16, type ConversionStats } from '../ir/float-codecs.js';
+import type { ConversionStats } from '../ir/float-codecs.js';
+import { countFloat32Stream, encodeFloat32, encodeFloat32Stream, type LowFloatType } from '../ir/float-kernel.js';
 import { viewAs, type Tensor } from '../ir/tensor.js';
-import { isLazy } from '../onnx/wire.js';
+import { isLazy, LazyBytes } from '../onnx/wire.js';
 import type { TensorReport } from './report.js';
 
 /** The float32 values of a tensor (external data is read without being cached on the tensor). */
@@ -21,7 +23,7 @@ export function float32Values(t: Tensor): Float32Array {
 
 /** Encodes float32 values to the low type's bits, adding to `stats` (see encodeConstant for whole constants). */
 export function encodeLow(values: Float32Array, low: DataType, stats: ConversionStats): Uint16Array {
-  return low === DataType.FLOAT16 ? float32ToFloat16(values, undefined, stats) : float32ToBFloat16(values, undefined, stats);
+  return encodeFloat32(values, low as LowFloatType, undefined, stats);
 }
 
 /**
@@ -48,62 +50,82 @@ export function encodeConstant(values: Float32Array, low: DataType, stats: Conve
 }
 
 /**
- * Converts a float32 tensor's data to the low type in place (the tensor becomes raw in-memory data) and describes
- * what happened.
+ * Converts a float32 tensor's data to the low type in place and describes what happened. A large weight still in the
+ * model file is not converted now: the values are only counted (one pass through a reused buffer), and the tensor
+ * becomes a ConvertedWeight, encoded when saved or first read. Anything else becomes raw in-memory data.
  */
 export function convertTensorInPlace(t: Tensor, low: DataType, kind: TensorReport['kind'], reportName = t.name): TensorReport {
   const before = t.byteLength;
   const stats: ConversionStats = { clamped: 0, flushed: 0, nan: 0 };
-  const streamed = encodeStreaming(t, low, stats);
-  let bits: Uint16Array;
+  const deferred = deferConversion(t, low as LowFloatType, stats);
   let raised = 0;
   let scalar: number | undefined;
-  if (streamed) bits = streamed;
+  if (deferred) t.setLazy(deferred, low);
   else {
     const values = float32Values(t);
+    let bits: Uint16Array;
     ({ bits, raised } = encodeConstant(values, low, stats));
     if (values.length === 1) scalar = values[0];
+    t.setData(bits, low);
   }
-  t.setData(bits, low);
   const report: TensorReport = { name: reportName, kind, elements: t.size, bytesBefore: before, bytesAfter: rawByteLength(low, t.size), ...stats, duplicated: false };
   if (raised) report.raised = raised;
   if (scalar !== undefined) report.scalar = scalar;
   return report;
 }
 
-/** Weights this large that are still only in the model file are converted chunk by chunk (see encodeStreaming). */
-const STREAM_MIN_ELEMENTS = 1 << 18;
-const CHUNK_ELEMENTS = 1 << 20;
-let scratch: Float32Array | undefined;
+/** Weights this large that are still only in the model file are converted when saved (see deferConversion). */
+const DEFER_MIN_ELEMENTS = 1 << 18;
 
 /**
- * Converts a large float32 weight that has not been read yet straight from the model file, 4 MiB at a time through
- * one reused buffer, into its low-type array: the float32 data never occupies fresh memory (on the machines we
- * measured, first touch of new memory costs about as much as the conversion itself). Returns undefined when the
- * tensor is not such a weight, or in the rare case where every value flushed to zero (encodeConstant's rule then
- * needs the values, so the caller takes the ordinary path).
+ * The float16 / bfloat16 bytes of a float32 weight that is still in the model file, produced chunk by chunk when
+ * asked: saving streams them from the source file through the conversion kernel into the output file, so neither
+ * the float32 values nor the converted ones are ever whole in memory (on the machines we measured, first touch of
+ * fresh memory costs about as much as the conversion itself).
  */
-function encodeStreaming(t: Tensor, low: DataType, stats: ConversionStats): Uint16Array | undefined {
-  if (t.dataType !== DataType.FLOAT || t.size < STREAM_MIN_ELEMENTS) return undefined;
+export class ConvertedWeight extends LazyBytes {
+  readonly length: number;
+  constructor(
+    readonly float32: LazyBytes,
+    readonly low: LowFloatType,
+  ) {
+    super();
+    this.length = float32.length / 2;
+  }
+  readInto(dst: Uint8Array, from: number, n: number): void {
+    if (from < 0 || n < 0 || from + n > this.length) throw new RangeError(`bytes [${from}, ${from + n}) of ${this.length}`);
+    const first = Math.floor(from / 2);
+    const count = Math.ceil((from + n) / 2) - first;
+    encodeFloat32Stream(
+      count,
+      this.low,
+      (into, at, k) => this.float32.readInto(into, (first + at) * 4, k * 4),
+      (encoded, at) => {
+        const bytes = new Uint8Array(encoded.buffer, encoded.byteOffset, encoded.byteLength);
+        const chunkStart = (first + at) * 2;
+        const lo = Math.max(from, chunkStart);
+        const hi = Math.min(from + n, chunkStart + bytes.length);
+        dst.set(bytes.subarray(lo - chunkStart, hi - chunkStart), lo - from);
+      },
+    );
+  }
+}
+
+/**
+ * A ConvertedWeight for a large float32 weight still in the model file, after counting what its conversion clamps
+ * and flushes into `stats`; undefined when the tensor is not such a weight, or in the rare case where every value
+ * flushes to zero (encodeConstant's rule then needs the values, so the caller takes the ordinary path).
+ */
+function deferConversion(t: Tensor, low: LowFloatType, stats: ConversionStats): ConvertedWeight | undefined {
+  if (t.dataType !== DataType.FLOAT || t.size < DEFER_MIN_ELEMENTS) return undefined;
   const lazy = t.rawForWrite();
   if (!isLazy(lazy)) return undefined;
-  scratch ??= new Float32Array(CHUNK_ELEMENTS);
-  const bytes = new Uint8Array(scratch.buffer);
-  const out = new Uint16Array(t.size);
-  const local: ConversionStats = { clamped: 0, flushed: 0, nan: 0 };
-  for (let at = 0; at < t.size; at += CHUNK_ELEMENTS) {
-    const n = Math.min(CHUNK_ELEMENTS, t.size - at);
-    lazy.readInto(bytes, at * 4, n * 4);
-    const src = scratch.subarray(0, n);
-    const dst = out.subarray(at, at + n);
-    if (low === DataType.FLOAT16) float32ToFloat16(src, dst, local);
-    else float32ToBFloat16(src, dst, local);
-  }
-  if (local.flushed > 0 && out.every((b) => (b & 0x7fff) === 0)) return undefined;
-  stats.clamped += local.clamped;
-  stats.flushed += local.flushed;
-  stats.nan += local.nan;
-  return out;
+  const counts = countFloat32Stream(t.size, low, (into, first, count) => lazy.readInto(into, first * 4, count * 4));
+  if (counts.flushed > 0 && counts.flushed === counts.nonzero) return undefined;
+  stats.clamped += counts.clamped;
+  stats.flushed += counts.flushed;
+  stats.nan += counts.nan;
+  return new ConvertedWeight(lazy, low);
 }
 
 /** A low-type copy of a float32 tensor under a new name (the original is left as it is). */

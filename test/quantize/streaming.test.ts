@@ -2,44 +2,125 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { synthesizeInputs } from '../../src/bench/inputs.js';
 import { createModel, DataType, decodeModelBytes, encodeModel, floatTensor, loadModel, saveModel } from '../../src/index.js';
+import { measureFidelity } from '../../src/quantize/compare.js';
 import { convertFloat } from '../../src/quantize/index.js';
+import { ConvertedWeight } from '../../src/quantize/tensors.js';
 import { Rng } from '../../src/util/rng.js';
 
-// Large weights still only in the model file are converted chunk by chunk straight from the file
-// (src/quantize/tensors.ts encodeStreaming): the result must be bit for bit what in-memory conversion gives.
+// Large weights still only in the model file are counted at conversion and encoded when saved, streamed from the
+// source file through the kernel into the output (src/quantize/tensors.ts ConvertedWeight): the saved file must be
+// byte for byte what in-memory conversion gives, and the model must compute what the float32 one does.
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'autoglm-qstream-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-function model() {
+const N = 1100; // 1100 x 1100 = 1.21 M elements: more than one 1 M-element kernel chunk
+
+function model(opts: { clamp?: boolean } = {}) {
   const { model, b } = createModel({ opset: 17 });
-  const n = 1100; // 1100 x 1100 = 1.21 M elements: more than one 1 M-element chunk
-  const w = new Rng(3).fillNormal(new Float32Array(n * n), 0.05);
-  w[7] = 70000; // clamps to 65504
-  w[n * n - 1] = -1e-9; // flushes to -0
-  const x = b.input('x', DataType.FLOAT, ['batch', n]);
-  b.output(b.op('MatMul', [x, b.init('w', floatTensor([n, n], w))]), 'y', DataType.FLOAT, ['batch', n]);
+  const w = new Rng(3).fillNormal(new Float32Array(N * N), 0.05);
+  if (opts.clamp !== false) w[7] = 70000; // clamps to 65504
+  w[N * N - 1] = -1e-9; // flushes to -0
+  const x = b.input('x', DataType.FLOAT, ['batch', N]);
+  b.output(b.op('MatMul', [x, b.init('w', floatTensor([N, N], w))]), 'y', DataType.FLOAT, ['batch', N]);
   return model;
 }
 
-describe('streamed conversion of lazy weights', () => {
+const fileBytes = (f: string) => fs.readFileSync(f);
+
+describe('deferred conversion of weights still in the model file', () => {
   for (const dtype of ['fp16', 'bf16'] as const) {
-    it(`${dtype}: same bits and counts as in-memory conversion`, async () => {
+    it(`${dtype}: counted at conversion, encoded on save; same file and counts as in-memory conversion`, () => {
       const file = path.join(tmp, `m-${dtype}.onnx`);
       saveModel(model(), file);
       const fromFile = loadModel(file);
+      const a = convertFloat(fromFile, { dtype, keepIoTypes: true });
       const w = fromFile.graph.initializers.get('w')!.initializer!;
       expect(w.storage).toBe('lazy');
+      expect(w.isLoaded).toBe(false);
+      expect(w.rawForWrite()).toBeInstanceOf(ConvertedWeight);
       const inMemory = decodeModelBytes(encodeModel(model()));
-      const a = convertFloat(fromFile, { dtype, keepIoTypes: true });
       const b = convertFloat(inMemory, { dtype, keepIoTypes: true });
-      const bitsA = fromFile.graph.initializers.get('w')!.initializer!.rawBytes();
-      const bitsB = inMemory.graph.initializers.get('w')!.initializer!.rawBytes();
-      expect(Buffer.compare(Buffer.from(bitsA), Buffer.from(bitsB))).toBe(0);
-      expect(a.totals.clamped).toBe(b.totals.clamped);
-      expect(a.totals.flushed).toBe(b.totals.flushed);
-      // bit-for-bit equal to the in-memory path, whose numerics the other quantize tests check against float32
-      if (dtype === 'fp16') expect(a.totals.clamped).toBe(1);
+      expect(inMemory.graph.initializers.get('w')!.initializer!.storage).toBe('raw');
+      expect(a.totals).toEqual(b.totals);
+      if (dtype === 'fp16') expect([a.totals.clamped, a.totals.flushed]).toEqual([1, b.totals.flushed]);
+      if (dtype === 'fp16') expect(a.totals.flushed).toBeGreaterThanOrEqual(1);
+
+      const outA = path.join(tmp, `a-${dtype}.onnx`);
+      const outB = path.join(tmp, `b-${dtype}.onnx`);
+      saveModel(fromFile, outA);
+      saveModel(inMemory, outB);
+      expect(fileBytes(outA).equals(fileBytes(outB))).toBe(true);
+      expect(w.isLoaded).toBe(false); // saving streamed it: nothing was kept
+      // and reading the tensor gives the same bits as the in-memory one
+      const bitsA = Buffer.from(w.rawBytes());
+      expect(bitsA.equals(Buffer.from(inMemory.graph.initializers.get('w')!.initializer!.rawBytes()))).toBe(true);
     });
   }
+
+  it('any byte range of a converted weight is the matching slice of the whole (odd offsets, chunk edges)', () => {
+    const file = path.join(tmp, 'ranges.onnx');
+    saveModel(model(), file);
+    const m = loadModel(file);
+    convertFloat(m, { dtype: 'fp16', keepIoTypes: true });
+    const lazy = m.graph.initializers.get('w')!.initializer!.rawForWrite() as ConvertedWeight;
+    const whole = lazy.read();
+    expect(whole.length).toBe(N * N * 2);
+    const chunkBytes = (1 << 20) * 2;
+    for (const [from, n] of [[0, 1], [1, 1], [1, 2], [3, 5], [chunkBytes - 3, 7], [chunkBytes - 1, 1], [chunkBytes, 100_000], [whole.length - 1, 1], [5, whole.length - 5], [0, 0]]) {
+      const dst = new Uint8Array(n! + 2).fill(0xee);
+      lazy.readInto(dst.subarray(1, 1 + n!), from!, n!);
+      expect(Buffer.from(dst.subarray(1, 1 + n!)).equals(Buffer.from(whole.subarray(from!, from! + n!)))).toBe(true);
+      expect([dst[0], dst[n! + 1]]).toEqual([0xee, 0xee]);
+    }
+    expect(() => lazy.readInto(new Uint8Array(4), whole.length - 2, 4)).toThrow(RangeError);
+  });
+
+  it('the saved float16 model computes what the float32 one does (onnxruntime, within float16 weight rounding)', async () => {
+    const file = path.join(tmp, 'run.onnx');
+    const out = path.join(tmp, 'run-fp16.onnx');
+    saveModel(model({ clamp: false }), file);
+    const m = loadModel(file);
+    convertFloat(m, { dtype: 'fp16' });
+    saveModel(m, out);
+    const feeds = synthesizeInputs(loadModel(file), { dims: { batch: 2 }, seed: 1, count: 1 });
+    const [y] = await measureFidelity(loadModel(file), loadModel(out), feeds);
+    // y sums 1100 products of N(0, 1) inputs and N(0, 0.05) weights: float16 weights, inputs and outputs keep it
+    // within 0.1% of the output range
+    expect(y!.maxRelError).toBeLessThan(1e-3);
+    expect(y!.cosine).toBeGreaterThan(0.99999);
+  });
+
+  it('saving over the input model works: the conversion reads the file that was loaded, not its replacement', () => {
+    const file = path.join(tmp, 'inplace.onnx');
+    const ref = path.join(tmp, 'inplace-ref.onnx');
+    saveModel(model(), file);
+    const expected = loadModel(file);
+    convertFloat(expected, { dtype: 'fp16' });
+    saveModel(expected, ref);
+    const m = loadModel(file);
+    convertFloat(m, { dtype: 'fp16' });
+    saveModel(m, file, { overwriteInput: true });
+    expect(fileBytes(file).equals(fileBytes(ref))).toBe(true);
+    // the tensors still read the original (now replaced) file: saving again gives the same bytes
+    const again = path.join(tmp, 'inplace-again.onnx');
+    saveModel(m, again);
+    expect(fileBytes(again).equals(fileBytes(ref))).toBe(true);
+  });
+
+  it('a weight whose every value flushes is converted in memory, raised to the smallest subnormal (not deferred)', () => {
+    const file = path.join(tmp, 'tiny.onnx');
+    const { model: m0, b } = createModel({ opset: 17 });
+    const w = new Float32Array(N * N).fill(1e-12);
+    const x = b.input('x', DataType.FLOAT, ['batch', N]);
+    b.output(b.op('MatMul', [x, b.init('w', floatTensor([N, N], w))]), 'y', DataType.FLOAT, ['batch', N]);
+    saveModel(m0, file);
+    const m = loadModel(file);
+    const report = convertFloat(m, { dtype: 'fp16' });
+    const t = m.graph.initializers.get('w')!.initializer!;
+    expect(t.storage).toBe('raw');
+    expect(report.tensors.find((r) => r.name === 'w')!.raised).toBe(N * N);
+    expect(new Uint16Array(t.rawBytes().buffer.slice(0, 8))[0]).toBe(0x0001);
+  });
 });
