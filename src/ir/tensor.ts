@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import { DataType, dtypeBits, dtypeField, dtypeName, isKnownDataType, rawByteLength, type TypedFieldName } from './dtype.js';
 import { bfloat16ToFloat32, float16ToFloat32, float8ToFloat32, float4e2m1ToFloat32, unpack4bit } from './float-codecs.js';
 import type { Msg } from '../onnx/schema.js';
-import { copyBytes, LazyBytes, type Bytes } from '../onnx/wire.js';
+import { copyBytes, FileRange, FileSource, LazyBytes, type Bytes } from '../onnx/wire.js';
 
 export interface ExternalRef {
   /** path relative to the model's folder, as written in the file */
@@ -161,19 +161,38 @@ export class Tensor {
     if (this.source.kind === 'lazy') return this.source.cached ?? this.source.bytes.read();
     return this.rawBytes();
   }
-  /** The raw bytes for writing: a lazy range of the model file is passed on unread, to be streamed by the writer. */
-  rawForWrite(): Bytes {
+  /**
+   * The bytes as a LazyBytes while they are still only in a file (a range of the model file, derived bytes such as a
+   * pending conversion, or a range of an external-data file, which stays readable even if that file is later
+   * replaced); undefined once they are in memory.
+   */
+  lazyBytes(): LazyBytes | undefined {
     const s = this.source;
-    if (s.kind === 'lazy' && !s.cached) return s.bytes;
-    return this.readRawUncached();
+    if (s.kind === 'lazy') return s.cached ? undefined : s.bytes;
+    if (s.kind === 'external' && !s.cached) {
+      const length = this.checkExternalLength(s.ref);
+      const file = externalFile(s.ref, this.name);
+      if (s.ref.offset + length > file.length)
+        throw new TensorError(`tensor ${this.name}: external data file ${s.ref.location} ends before offset ${s.ref.offset} + ${length}`);
+      return new FileRange(file, s.ref.offset, length);
+    }
+    return undefined;
   }
-  private readExternal(): Uint8Array {
-    const ref = (this.source as { ref: ExternalRef }).ref;
+  /** The raw bytes for writing: data still in a file is passed on unread (lazyBytes), to be streamed by the writer. */
+  rawForWrite(): Bytes {
+    return this.lazyBytes() ?? this.readRawUncached();
+  }
+  private checkExternalLength(ref: ExternalRef): number {
     const expected = this.byteLength;
     const length = ref.length || expected;
     if (length !== expected) {
       throw new TensorError(`tensor ${this.name}: external data length ${length} does not match its shape [${this.dims}] of ${dtypeName(this.dataType)} (${expected} bytes)`);
     }
+    return length;
+  }
+  private readExternal(): Uint8Array {
+    const ref = (this.source as { ref: ExternalRef }).ref;
+    const length = this.checkExternalLength(ref);
     const out = new Uint8Array(length);
     let fd: number;
     try {
@@ -443,3 +462,28 @@ function fieldToRaw(t: number, field: TypedFieldName, values: ArrayLike<number |
 }
 
 export { dtypeField };
+
+/**
+ * One open FileSource per external-data file, shared by the tensors that stream from it. An entry is reused only
+ * while the path still names the file it opened; the descriptor closes when no tensor references the source.
+ */
+const externalFiles = new Map<string, WeakRef<FileSource>>();
+
+function externalFile(ref: ExternalRef, tensorName: string): FileSource {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(ref.path);
+  } catch (e) {
+    throw new TensorError(`tensor ${tensorName}: cannot open external data file ${ref.location}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+  }
+  const cached = externalFiles.get(ref.path)?.deref();
+  if (cached && cached.identity === `${st.dev}:${st.ino}`) return cached;
+  let file: FileSource;
+  try {
+    file = new FileSource(ref.path);
+  } catch (e) {
+    throw new TensorError(`tensor ${tensorName}: cannot open external data file ${ref.location}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+  }
+  externalFiles.set(ref.path, new WeakRef(file));
+  return file;
+}

@@ -154,10 +154,10 @@ export function saveModel(model: Model, file: string, opts: SaveOptions = {}): S
         for (const t of initializers) {
           // tensors that were external stay external; others move out from the size threshold on
           if (t.dataType === 8 || (t.byteLength < threshold && !t.isExternal)) continue;
-          const bytes = t.readRawUncached();
+          const bytes = t.rawForWrite();
           const pad = (64 - (offset % 64)) % 64;
           if (pad) offset += fs.writeSync(fd, new Uint8Array(pad), 0, pad, offset);
-          writeAll(fd, bytes, offset);
+          writeBytes(fd, bytes, offset);
           const entries = [
             { key: 'location', value: location },
             { key: 'offset', value: String(offset) },
@@ -255,6 +255,26 @@ function writeAll(fd: number, bytes: Uint8Array, position: number): void {
   while (done < bytes.length) done += fs.writeSync(fd, bytes, done, bytes.length - done, position + done);
 }
 
+let streamBuffer: Uint8Array | undefined;
+
+/**
+ * Writes bytes at a position and returns how many. Lazy bytes (a range of a source file, or bytes derived from one)
+ * are streamed through one reused 8 MiB buffer: a tensor is never whole in memory on its way to the file.
+ */
+function writeBytes(fd: number, bytes: Bytes, position: number): number {
+  if (!isLazy(bytes)) {
+    writeAll(fd, bytes, position);
+    return bytes.length;
+  }
+  streamBuffer ??= new Uint8Array(8 << 20);
+  for (let off = 0; off < bytes.length; off += streamBuffer.length) {
+    const n = Math.min(streamBuffer.length, bytes.length - off);
+    bytes.readInto(streamBuffer, off, n);
+    writeAll(fd, streamBuffer.subarray(0, n), position + off);
+  }
+  return bytes.length;
+}
+
 /**
  * Writes parts to a temporary file beside the target, syncs it, and renames it over the target, so an interrupted
  * write never leaves a half-written file in place of the previous one. `beforeRename` runs just before the rename.
@@ -275,18 +295,10 @@ export function writeFileAtomic(target: string, parts: Bytes[], beforeRename?: (
       batch = [];
       batchBytes = 0;
     };
-    let copyBuf: Uint8Array | undefined;
     for (const p of parts) {
       if (isLazy(p)) {
-        // stream a range of the source file through one reused buffer: no copy of the whole tensor in memory
         flush();
-        copyBuf ??= new Uint8Array(8 << 20);
-        for (let off = 0; off < p.length; off += copyBuf.length) {
-          const n = Math.min(copyBuf.length, p.length - off);
-          p.readInto(copyBuf, off, n);
-          writeAll(fd, copyBuf.subarray(0, n), pos);
-          pos += n;
-        }
+        pos += writeBytes(fd, p, pos);
         continue;
       }
       batch.push(p);

@@ -67,9 +67,13 @@ export class FileSource implements ByteSource {
   readonly length: number;
   private readonly fd: number;
   private readonly cache = new Map<number, Uint8Array>();
+  /** device and inode of the open file ("dev:ino"), to tell whether a path still names it */
+  readonly identity: string;
   constructor(readonly path: string) {
     this.fd = fs.openSync(path, 'r');
-    this.length = fs.fstatSync(this.fd).size;
+    const st = fs.fstatSync(this.fd);
+    this.length = st.size;
+    this.identity = `${st.dev}:${st.ino}`;
     closeOnCollect.register(this, this.fd);
   }
   block(pos: number): { start: number; bytes: Uint8Array } {

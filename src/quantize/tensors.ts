@@ -13,7 +13,7 @@ import { DataType, rawByteLength } from '../ir/dtype.js';
 import type { ConversionStats } from '../ir/float-codecs.js';
 import { countFloat32Stream, encodeFloat32, encodeFloat32Stream, type LowFloatType } from '../ir/float-kernel.js';
 import { viewAs, type Tensor } from '../ir/tensor.js';
-import { isLazy, LazyBytes } from '../onnx/wire.js';
+import { LazyBytes } from '../onnx/wire.js';
 import type { TensorReport } from './report.js';
 
 /** The float32 values of a tensor (external data is read without being cached on the tensor). */
@@ -51,7 +51,7 @@ export function encodeConstant(values: Float32Array, low: DataType, stats: Conve
 
 /**
  * Converts a float32 tensor's data to the low type in place and describes what happened. A large weight still in the
- * model file is not converted now: the values are only counted (one pass through a reused buffer), and the tensor
+ * model file or an external-data file is not converted now: the values are only counted (one pass through a reused buffer), and the tensor
  * becomes a ConvertedWeight, encoded when saved or first read. Anything else becomes raw in-memory data.
  */
 export function convertTensorInPlace(t: Tensor, low: DataType, kind: TensorReport['kind'], reportName = t.name): TensorReport {
@@ -74,14 +74,14 @@ export function convertTensorInPlace(t: Tensor, low: DataType, kind: TensorRepor
   return report;
 }
 
-/** Weights this large that are still only in the model file are converted when saved (see deferConversion). */
+/** Weights this large that are still only in a file are converted when saved (see deferConversion). */
 const DEFER_MIN_ELEMENTS = 1 << 18;
 
 /**
- * The float16 / bfloat16 bytes of a float32 weight that is still in the model file, produced chunk by chunk when
- * asked: saving streams them from the source file through the conversion kernel into the output file, so neither
- * the float32 values nor the converted ones are ever whole in memory (on the machines we measured, first touch of
- * fresh memory costs about as much as the conversion itself).
+ * The float16 / bfloat16 bytes of a float32 weight that is still in a file (the model's, or external data), produced
+ * chunk by chunk when asked: saving streams them from the source file through the conversion kernel into the output
+ * file, so neither the float32 values nor the converted ones are ever whole in memory (on the machines we measured,
+ * first touch of fresh memory costs about as much as the conversion itself).
  */
 export class ConvertedWeight extends LazyBytes {
   readonly length: number;
@@ -112,14 +112,14 @@ export class ConvertedWeight extends LazyBytes {
 }
 
 /**
- * A ConvertedWeight for a large float32 weight still in the model file, after counting what its conversion clamps
+ * A ConvertedWeight for a large float32 weight still in a file, after counting what its conversion clamps
  * and flushes into `stats`; undefined when the tensor is not such a weight, or in the rare case where every value
  * flushes to zero (encodeConstant's rule then needs the values, so the caller takes the ordinary path).
  */
 function deferConversion(t: Tensor, low: LowFloatType, stats: ConversionStats): ConvertedWeight | undefined {
   if (t.dataType !== DataType.FLOAT || t.size < DEFER_MIN_ELEMENTS) return undefined;
-  const lazy = t.rawForWrite();
-  if (!isLazy(lazy)) return undefined;
+  const lazy = t.lazyBytes();
+  if (!lazy) return undefined;
   const counts = countFloat32Stream(t.size, low, (into, first, count) => lazy.readInto(into, first * 4, count * 4));
   if (counts.flushed > 0 && counts.flushed === counts.nonzero) return undefined;
   stats.clamped += counts.clamped;

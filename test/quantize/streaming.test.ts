@@ -109,6 +109,34 @@ describe('deferred conversion of weights still in the model file', () => {
     expect(fileBytes(again).equals(fileBytes(ref))).toBe(true);
   });
 
+  it('external data: converted from the data file when saved, also when the save replaces that very file', () => {
+    const dir = fs.mkdtempSync(path.join(tmp, 'ext-'));
+    const file = path.join(dir, 'm.onnx');
+    saveModel(model(), file, { externalData: true });
+    expect(fs.existsSync(`${file}.data`)).toBe(true);
+    // reference: the same model converted in memory, saved with external data elsewhere
+    const refDir = fs.mkdtempSync(path.join(tmp, 'ext-ref-'));
+    const inMemory = decodeModelBytes(encodeModel(model()));
+    const b = convertFloat(inMemory, { dtype: 'fp16' });
+    saveModel(inMemory, path.join(refDir, 'm.onnx'), { externalData: true });
+
+    const m = loadModel(file);
+    const w = m.graph.initializers.get('w')!.initializer!;
+    expect(w.isExternal).toBe(true);
+    const a = convertFloat(m, { dtype: 'fp16' });
+    expect(a.totals).toEqual(b.totals);
+    expect(w.rawForWrite()).toBeInstanceOf(ConvertedWeight);
+    // save over the input: the new data file replaces the one the conversion reads from
+    saveModel(m, file, { overwriteInput: true, externalData: true });
+    for (const name of ['m.onnx', 'm.onnx.data']) expect(fileBytes(path.join(dir, name)).equals(fileBytes(path.join(refDir, name)))).toBe(true);
+    // and the tensors in memory still give the right bytes
+    const again = path.join(dir, 'again.onnx');
+    saveModel(m, again, { externalData: false });
+    const inline = path.join(refDir, 'inline.onnx');
+    saveModel(inMemory, inline);
+    expect(fileBytes(again).equals(fileBytes(inline))).toBe(true);
+  });
+
   it('a weight whose every value flushes is converted in memory, raised to the smallest subnormal (not deferred)', () => {
     const file = path.join(tmp, 'tiny.onnx');
     const { model: m0, b } = createModel({ opset: 17 });
