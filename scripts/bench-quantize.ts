@@ -11,8 +11,11 @@
  *   3. fidelity of the float16 model on those inputs: the CPU run, the emulated float16 storage, and as a yardstick
  *      the weights-only conversion (float32 compute, float16 weights: the error weight rounding alone causes).
  *
+ *   4. with LARGE=1: a model over protobuf's 2 GB limit (an MLP 17000 -> 17000 -> 17000, 578 M parameters, 2.3 GB of
+ *      external data), converted once in a fresh process: time, peak RSS, and both models run by onnxruntime.
+ *
  * Environment: RUNS (default 3), LATENCY_RUNS (default 20; 0 skips parts 2 and 3), THREADS (intra-op threads, default:
- * onnxruntime's choice). The machine's load average is printed: on a shared machine, read the minimum as well.
+ * onnxruntime's choice), LARGE (1 adds part 4; needs ~3 GB of memory and 3.5 GB of disk). The machine's load average is printed: on a shared machine, read the minimum as well.
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -20,6 +23,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildBert } from '../fixtures/models/bert.js';
+import { buildMlp } from '../fixtures/models/mlp.js';
 import { synthesizeInputs } from '../src/bench/inputs.js';
 import { ratioOfMediansCI, summarize } from '../src/bench/stats.js';
 import { loadModel, saveModel } from '../src/onnx/io.js';
@@ -77,69 +81,98 @@ async function main(): Promise<void> {
     console.log(`  peak RSS ${mib(summarize(phases.peak).p50)} (median; ${((summarize(phases.peak).p50 / size32)).toFixed(2)}x the float32 file)`);
     console.log(`  file: ${mib(size32)} -> ${mib(size16)} (${((100 * size16) / size32).toFixed(1)}%)`);
     console.log(`  load average: ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} on ${os.cpus().length} cores`);
-    if (LATENCY_RUNS === 0) return;
-
-    // 2. latency, interleaved
-    const ref = loadModel(fp32Path);
-    const feeds = synthesizeInputs(ref, { dims: DIMS, seed: 0, count: 1 })[0];
-    const opts = { intraOpThreads: THREADS };
-    t = performance.now();
-    const s32 = await createSession(fp32Path, opts);
-    const create32 = performance.now() - t;
-    t = performance.now();
-    const s16 = await createSession(fp16Path, opts);
-    const create16 = performance.now() - t;
-    const m16 = loadModel(fp16Path);
-    const feeds16 = adaptFeeds(feeds, m16);
-    for (let i = 0; i < 3; i++) {
-      await runSession(s32, feeds);
-      await runSession(s16, feeds16);
-    }
-    const lat32: number[] = [];
-    const lat16: number[] = [];
-    let out32;
-    let out16;
-    for (let i = 0; i < LATENCY_RUNS; i++) {
-      const order = i % 2 === 0 ? ['32', '16'] : ['16', '32'];
-      for (const which of order) {
-        const t0 = performance.now();
-        if (which === '32') {
-          out32 = await runSession(s32, feeds);
-          lat32.push(performance.now() - t0);
-        } else {
-          out16 = await runSession(s16, feeds16);
-          lat16.push(performance.now() - t0);
-        }
-      }
-    }
-    const a = summarize(lat32);
-    const b = summarize(lat16);
-    const ci = ratioOfMediansCI(lat16, lat32);
-    console.log(`\nlatency, onnxruntime CPU, batch ${DIMS.batch} sequence ${DIMS.sequence}, ${LATENCY_RUNS} interleaved runs each (threads: ${THREADS ?? 'default'})`);
-    console.log(`  ${pad('model', 10)} ${'median'.padStart(9)} ${'p90'.padStart(9)} ${'min'.padStart(9)} ${'session'.padStart(9)} ${'file'.padStart(10)}`);
-    console.log(`  ${pad('float32', 10)} ${ms(a.p50).padStart(9)} ${ms(a.p90).padStart(9)} ${ms(a.min).padStart(9)} ${ms(create32).padStart(9)} ${mib(size32).padStart(10)}`);
-    console.log(`  ${pad('float16', 10)} ${ms(b.p50).padStart(9)} ${ms(b.p90).padStart(9)} ${ms(b.min).padStart(9)} ${ms(create16).padStart(9)} ${mib(size16).padStart(10)}`);
-    console.log(`  fp16/fp32 median ratio ${ci.ratio.toFixed(3)} (95% CI ${ci.lo.toFixed(3)}..${ci.hi.toFixed(3)})`);
-    await s32.release();
-    await s16.release();
-
-    // 3. fidelity
-    const real = compareRuns([out16!], [out32!]);
-    const emulated = await measureEmulated(ref, { dtype: 'fp16' }, [feeds]);
-    const wo = loadModel(fp32Path);
-    convertFloat(wo, { dtype: 'fp16', weightsOnly: true });
-    const weightsOnly = await measureFidelity(ref, wo, [feeds]);
-    console.log('\nfidelity of float16 against float32 on those inputs (max rel err: relative to the output range)');
-    for (const [label, f] of [
-      ['onnxruntime CPU', real],
-      ['fp16 storage emulated', emulated],
-      ['weights-only (yardstick)', weightsOnly],
-    ] as const) {
-      for (const o of f) console.log(`  ${pad(label, 25)} ${pad(o.name, 18)} max abs ${o.maxAbsError.toExponential(2)}  max rel ${o.maxRelError.toExponential(2)}  cosine ${o.cosine.toFixed(6)}  overflows ${o.nonFiniteMismatch}`);
-    }
+    if (LATENCY_RUNS > 0) await latencyAndFidelity(fp32Path, fp16Path, size32, size16);
+    if (process.env.LARGE === '1') await large(dir, child);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+async function latencyAndFidelity(fp32Path: string, fp16Path: string, size32: number, size16: number): Promise<void> {
+  let t: number;
+
+  // 2. latency, interleaved
+  const ref = loadModel(fp32Path);
+  const feeds = synthesizeInputs(ref, { dims: DIMS, seed: 0, count: 1 })[0];
+  const opts = { intraOpThreads: THREADS };
+  t = performance.now();
+  const s32 = await createSession(fp32Path, opts);
+  const create32 = performance.now() - t;
+  t = performance.now();
+  const s16 = await createSession(fp16Path, opts);
+  const create16 = performance.now() - t;
+  const m16 = loadModel(fp16Path);
+  const feeds16 = adaptFeeds(feeds, m16);
+  for (let i = 0; i < 3; i++) {
+    await runSession(s32, feeds);
+    await runSession(s16, feeds16);
+  }
+  const lat32: number[] = [];
+  const lat16: number[] = [];
+  let out32;
+  let out16;
+  for (let i = 0; i < LATENCY_RUNS; i++) {
+    const order = i % 2 === 0 ? ['32', '16'] : ['16', '32'];
+    for (const which of order) {
+      const t0 = performance.now();
+      if (which === '32') {
+        out32 = await runSession(s32, feeds);
+        lat32.push(performance.now() - t0);
+      } else {
+        out16 = await runSession(s16, feeds16);
+        lat16.push(performance.now() - t0);
+      }
+    }
+  }
+  const a = summarize(lat32);
+  const b = summarize(lat16);
+  const ci = ratioOfMediansCI(lat16, lat32);
+  console.log(`\nlatency, onnxruntime CPU, batch ${DIMS.batch} sequence ${DIMS.sequence}, ${LATENCY_RUNS} interleaved runs each (threads: ${THREADS ?? 'default'})`);
+  console.log(`  ${pad('model', 10)} ${'median'.padStart(9)} ${'p90'.padStart(9)} ${'min'.padStart(9)} ${'session'.padStart(9)} ${'file'.padStart(10)}`);
+  console.log(`  ${pad('float32', 10)} ${ms(a.p50).padStart(9)} ${ms(a.p90).padStart(9)} ${ms(a.min).padStart(9)} ${ms(create32).padStart(9)} ${mib(size32).padStart(10)}`);
+  console.log(`  ${pad('float16', 10)} ${ms(b.p50).padStart(9)} ${ms(b.p90).padStart(9)} ${ms(b.min).padStart(9)} ${ms(create16).padStart(9)} ${mib(size16).padStart(10)}`);
+  console.log(`  fp16/fp32 median ratio ${ci.ratio.toFixed(3)} (95% CI ${ci.lo.toFixed(3)}..${ci.hi.toFixed(3)})`);
+  await s32.release();
+  await s16.release();
+
+  // 3. fidelity
+  const real = compareRuns([out16!], [out32!]);
+  const emulated = await measureEmulated(ref, { dtype: 'fp16' }, [feeds]);
+  const wo = loadModel(fp32Path);
+  convertFloat(wo, { dtype: 'fp16', weightsOnly: true });
+  const weightsOnly = await measureFidelity(ref, wo, [feeds]);
+  console.log('\nfidelity of float16 against float32 on those inputs (max rel err: relative to the output range)');
+  for (const [label, f] of [
+    ['onnxruntime CPU', real],
+    ['fp16 storage emulated', emulated],
+    ['weights-only (yardstick)', weightsOnly],
+  ] as const) {
+    for (const o of f) console.log(`  ${pad(label, 25)} ${pad(o.name, 18)} max abs ${o.maxAbsError.toExponential(2)}  max rel ${o.maxRelError.toExponential(2)}  cosine ${o.cosine.toFixed(6)}  overflows ${o.nonFiniteMismatch}`);
+  }
+}
+
+/** Part 4: a model over 2 GB, weights in external data. */
+async function large(dir: string, child: string): Promise<void> {
+  const width = 17000;
+  const src = path.join(dir, 'large.onnx');
+  const out = path.join(dir, 'large-fp16.onnx');
+  let t = performance.now();
+  saveModel(buildMlp({ inputs: width, hidden: width, outputs: width }), src, { externalData: true });
+  const bytes32 = fs.statSync(src).size + fs.statSync(`${src}.data`).size;
+  console.log(`\nlarge: MLP ${width} -> ${width} -> ${width}, ${mib(bytes32)} (external data), built and saved in ${ms(performance.now() - t)}`);
+  const r = JSON.parse(execFileSync(process.execPath, [child, src, out, 'fp16'], { encoding: 'utf8' }));
+  const bytes16 = fs.statSync(out).size + fs.statSync(`${out}.data`).size;
+  console.log(`  load ${ms(r.load)}, convert ${ms(r.convert)}, save ${ms(r.save)}: load+convert+save ${ms(r.total)}; peak RSS ${mib(r.peakRssBytes)} (${(r.peakRssBytes / bytes32).toFixed(2)}x the float32 model)`);
+  console.log(`  ${mib(bytes32)} -> ${mib(bytes16)}; ${r.message}`);
+  t = performance.now();
+  const s32 = await createSession(src);
+  const s16 = await createSession(out);
+  const feeds = synthesizeInputs(loadModel(src), { dims: { batch: 4 }, seed: 0, count: 1 })[0]!;
+  const y32 = await runSession(s32, feeds);
+  const y16 = await runSession(s16, adaptFeeds(feeds, loadModel(out)));
+  for (const o of compareRuns([y16], [y32])) console.log(`  onnxruntime CPU, batch 4: ${o.name} max rel ${o.maxRelError.toExponential(2)} cosine ${o.cosine.toFixed(6)} (sessions and runs ${ms(performance.now() - t)})`);
+  await s32.release();
+  await s16.release();
 }
 
 await main();
