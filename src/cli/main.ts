@@ -6,16 +6,18 @@ import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import { AutoglmError } from '../errors.js';
 import { printable, processIO, type CliIO } from './ui/io.js';
-import { register as registerInspect } from './commands/inspect.js';
-import { register as registerBench } from './commands/bench.js';
-import { register as registerOptimize } from './commands/optimize.js';
-import { register as registerDemo } from './commands/demo.js';
-import { register as registerQuantize } from './commands/quantize.js';
-import { register as registerFuse } from './commands/fuse.js';
-import { register as registerPrune } from './commands/prune.js';
 
 type Register = (program: Command, io: CliIO, exit: ExitCode) => void;
-const COMMANDS: Register[] = [registerInspect, registerFuse, registerQuantize, registerPrune, registerOptimize, registerBench, registerDemo];
+/** Each command's module, loaded only when needed: `autoglm quantize ...` does not load what fuse or bench use. */
+const COMMANDS: [name: string, load: () => Promise<{ register: Register }>][] = [
+  ['inspect', () => import('./commands/inspect.js')],
+  ['fuse', () => import('./commands/fuse.js')],
+  ['quantize', () => import('./commands/quantize.js')],
+  ['prune', () => import('./commands/prune.js')],
+  ['optimize', () => import('./commands/optimize.js')],
+  ['bench', () => import('./commands/bench.js')],
+  ['demo', () => import('./commands/demo.js')],
+];
 
 const require = createRequire(import.meta.url);
 const pkg = require('../../package.json') as { version: string };
@@ -23,7 +25,11 @@ const pkg = require('../../package.json') as { version: string };
 import { ExitCode } from './exit.js';
 export { ExitCode };
 
-export function buildProgram(io: CliIO, exit: ExitCode): Command {
+/**
+ * The commander program with every command registered, or, when `only` names a command, with just that one (what
+ * `main` does when the first argument is a command: a faster start). Top-level help and unknown commands get all.
+ */
+export async function buildProgram(io: CliIO, exit: ExitCode, only?: string): Promise<Command> {
   const program = new Command();
   program
     .name('autoglm')
@@ -32,14 +38,15 @@ export function buildProgram(io: CliIO, exit: ExitCode): Command {
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err });
-  for (const register of COMMANDS) register(program, io, exit);
+  const chosen = COMMANDS.filter(([name]) => name === only);
+  for (const [, load] of chosen.length ? chosen : COMMANDS) (await load()).register(program, io, exit);
   return program;
 }
 
 /** Runs the CLI in-process and returns the exit code (tests call this directly). */
 export async function main(argv: string[], io: CliIO = processIO()): Promise<number> {
   const exit = new ExitCode();
-  const program = buildProgram(io, exit);
+  const program = await buildProgram(io, exit, argv[0]);
   for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
   try {
     await program.parseAsync(argv, { from: 'user' });

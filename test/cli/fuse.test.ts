@@ -1,13 +1,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Command, CommanderError } from 'commander';
 import { afterAll, describe, expect, it } from 'vitest';
-import { register } from '../../src/cli/commands/fuse.js';
-import { ExitCode } from '../../src/cli/exit.js';
-import { buildProgram, main } from '../../src/cli/main.js';
+import { main } from '../../src/cli/main.js';
 import { captureIO } from '../../src/cli/ui/io.js';
-import { AutoglmError } from '../../src/errors.js';
 import { loadModel } from '../../src/onnx/io.js';
 import { expectSameOutputs } from '../helpers/equivalence.js';
 import { histogram } from '../fuse/helpers.js';
@@ -18,29 +14,10 @@ const CNN = path.join(FIXTURES, 'cnn-small.onnx');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'autoglm-fuse-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-/** Runs `autoglm ...` in-process: through main() once it registers `fuse`, else on a program with only this command. */
+/** Runs `autoglm ...` in-process. */
 async function cli(...args: string[]) {
   const io = captureIO(tmp);
-  const registered = buildProgram(io, new ExitCode()).commands.some((c) => c.name() === 'fuse');
-  if (registered) {
-    const code = await main(args, io);
-    return { code, out: io.stdout(), err: io.stderr() };
-  }
-  const exit = new ExitCode();
-  const program = new Command().exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
-  register(program, io, exit);
-  for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
-  let code = 0;
-  try {
-    await program.parseAsync(args, { from: 'user' });
-    code = exit.code;
-  } catch (e) {
-    if (e instanceof CommanderError) code = e.code === 'commander.helpDisplayed' ? 0 : 2;
-    else if (e instanceof AutoglmError) {
-      io.err(`autoglm: ${e.message}\n`);
-      code = e.exitCode;
-    } else throw e;
-  }
+  const code = await main(args, io);
   return { code, out: io.stdout(), err: io.stderr() };
 }
 

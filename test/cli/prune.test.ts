@@ -1,16 +1,12 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Command, CommanderError } from 'commander';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bertParameterCount, buildBert } from '../../fixtures/models/bert.js';
 import { buildCnn } from '../../fixtures/models/cnn.js';
 import { encodeNpy, synthesizeInputs } from '../../src/bench/inputs.js';
-import { register } from '../../src/cli/commands/prune.js';
-import { ExitCode } from '../../src/cli/exit.js';
-import { buildProgram, main } from '../../src/cli/main.js';
+import { main } from '../../src/cli/main.js';
 import { captureIO } from '../../src/cli/ui/io.js';
-import { AutoglmError } from '../../src/errors.js';
 import { countParameters } from '../../src/inspect.js';
 import { createModel, floatTensor } from '../../src/ir/builder.js';
 import { DataType } from '../../src/ir/dtype.js';
@@ -22,29 +18,10 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'autoglm-prune-cli-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const p = (name: string) => path.join(tmp, name);
 
-/** Runs `autoglm ...` in-process: through main() once prune is registered there, else on a fresh program. */
+/** Runs `autoglm ...` in-process. */
 async function cli(...args: string[]): Promise<{ code: number; out: string; err: string; info: string }> {
   const io = captureIO(tmp);
-  const registered = buildProgram(captureIO(tmp), new ExitCode()).commands.some((c) => c.name() === 'prune');
-  if (registered) {
-    const code = await main(args, io);
-    return { code, out: io.stdout(), err: io.stderr(), info: io.infoText() };
-  }
-  const exit = new ExitCode();
-  const program = new Command().exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
-  register(program, io, exit);
-  for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
-  let code: number;
-  try {
-    await program.parseAsync(args, { from: 'user' });
-    code = exit.code;
-  } catch (e) {
-    if (e instanceof CommanderError) code = 2;
-    else if (e instanceof AutoglmError) {
-      io.err(`autoglm: ${e.message}\n`);
-      code = e.exitCode;
-    } else throw e;
-  }
+  const code = await main(args, io);
   return { code, out: io.stdout(), err: io.stderr(), info: io.infoText() };
 }
 

@@ -4,13 +4,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Command, CommanderError } from 'commander';
 import { afterAll, describe, expect, it } from 'vitest';
-import { register } from '../../src/cli/commands/quantize.js';
-import { ExitCode } from '../../src/cli/exit.js';
-import { buildProgram, main } from '../../src/cli/main.js';
+import { main } from '../../src/cli/main.js';
 import { captureIO } from '../../src/cli/ui/io.js';
-import { AutoglmError } from '../../src/errors.js';
 import { createModel, floatTensor } from '../../src/ir/builder.js';
 import { DataType } from '../../src/ir/dtype.js';
 import { elemTypeOf } from '../../src/ir/types.js';
@@ -30,29 +26,10 @@ function workdir(): string {
   return d;
 }
 
-/** Runs `autoglm <argv>` in-process: through main() once quantize is wired into it, else on a fresh program. */
+/** Runs `autoglm <argv>` in-process. */
 async function cli(argv: string[], cwd: string): Promise<{ code: number; out: string; err: string; info: string }> {
   const io = captureIO(cwd);
-  const probe = buildProgram(captureIO(cwd), new ExitCode());
-  if (probe.commands.some((c) => c.name() === 'quantize')) {
-    const code = await main(argv, io);
-    return { code, out: io.stdout(), err: io.stderr(), info: io.infoText() };
-  }
-  const exit = new ExitCode();
-  const program = new Command().name('autoglm').exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
-  register(program, io, exit);
-  for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
-  let code: number;
-  try {
-    await program.parseAsync(argv, { from: 'user' });
-    code = exit.code;
-  } catch (e) {
-    if (e instanceof CommanderError) code = 2;
-    else if (e instanceof AutoglmError) {
-      io.err(`autoglm: ${e.message}\n`);
-      code = e.exitCode;
-    } else throw e;
-  }
+  const code = await main(argv, io);
   return { code, out: io.stdout(), err: io.stderr(), info: io.infoText() };
 }
 

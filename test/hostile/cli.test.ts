@@ -83,7 +83,7 @@ function describeCommand(c: Command): Cli {
   return { name: c.name(), kind, slots, output, force: has('--force') ? '--force' : undefined, extras, unknownMandatory };
 }
 
-const commands: Cli[] = buildProgram(captureIO(tmp), new ExitCode()).commands.map(describeCommand);
+const commands: Cli[] = (await buildProgram(captureIO(tmp), new ExitCode())).commands.map(describeCommand);
 const withModels = commands.filter((c) => c.slots.length > 0);
 const withOutput = commands.filter((c) => c.output);
 

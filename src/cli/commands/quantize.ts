@@ -22,14 +22,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
-import { loadInputs, synthesizeInputs } from '../../bench/inputs.js';
 import { UsageError } from '../../errors.js';
 import type { Model } from '../../ir/model.js';
 import { loadModel, saveModel } from '../../onnx/io.js';
 import type { Feeds } from '../../runtime/session.js';
-import { measureEmulated, measureFidelity } from '../../quantize/compare.js';
 import { convertFloat } from '../../quantize/convert.js';
-import { convertMixed } from '../../quantize/mixed.js';
 import { DEFAULT_OP_BLOCK_NAMES, LOW_NAME, parseNodeBlockList, resolveOpBlockList, splitList, type ConvertOptions, type LowDType } from '../../quantize/options.js';
 import type { QuantizeReport } from '../../quantize/report.js';
 import type { CliIO } from '../ui/io.js';
@@ -126,6 +123,11 @@ function keepIo(flags: QuantizeFlags, model: Model): boolean | string[] {
   return names;
 }
 
+async function loadRuntimeParts() {
+  const [inputs, compare, mixed] = await Promise.all([import('../../bench/inputs.js'), import('../../quantize/compare.js'), import('../../quantize/mixed.js')]);
+  return { loadInputs: inputs.loadInputs, synthesizeInputs: inputs.synthesizeInputs, measureFidelity: compare.measureFidelity, measureEmulated: compare.measureEmulated, convertMixed: mixed.convertMixed };
+}
+
 export async function quantizeCommand(file: string, flags: QuantizeFlags, io: CliIO): Promise<QuantizeReport> {
   const dtype = parseDtype(flags.dtype);
   validate(flags, dtype);
@@ -145,7 +147,10 @@ export async function quantizeCommand(file: string, flags: QuantizeFlags, io: Cl
     nodeBlockList: flags.nodeBlockList === undefined ? undefined : parseNodeBlockList(flags.nodeBlockList),
     weightsOnly: !!flags.weightsOnly,
   };
-  const feeds = (): Feeds[] => (flags.calibration ? loadInputs(path.resolve(io.cwd, flags.calibration), model) : synthesizeInputs(model, { dims, seed, count: 2 }));
+  // onnxruntime is loaded only when something runs a model (it adds to every start-up otherwise)
+  const runtime = flags.mixed || flags.compare ? await loadRuntimeParts() : undefined;
+  const feeds = (): Feeds[] =>
+    flags.calibration ? runtime!.loadInputs(path.resolve(io.cwd, flags.calibration), model) : runtime!.synthesizeInputs(model, { dims, seed, count: 2 });
   let report: QuantizeReport;
   let reference: Model | undefined;
   let calib: Feeds[] | undefined;
@@ -154,7 +159,7 @@ export async function quantizeCommand(file: string, flags: QuantizeFlags, io: Cl
     reference = loadModel(inPath);
   }
   if (flags.mixed) {
-    report = await convertMixed(model, {
+    report = await runtime!.convertMixed(model, {
       ...opts,
       tolerance: tolerance(flags.tolerance!),
       feeds: feeds(),
@@ -165,8 +170,8 @@ export async function quantizeCommand(file: string, flags: QuantizeFlags, io: Cl
   warnUnmatched(model, opts, report);
   if (reference && calib) {
     // bfloat16 compute has no CPU kernels: only its emulation runs
-    if (dtype === 'fp16' || opts.weightsOnly) report.fidelity = await measureFidelity(reference, model, calib);
-    if (!opts.weightsOnly) report.fidelityEmulated = await measureEmulated(reference, opts, calib);
+    if (dtype === 'fp16' || opts.weightsOnly) report.fidelity = await runtime!.measureFidelity(reference, model, calib);
+    if (!opts.weightsOnly) report.fidelityEmulated = await runtime!.measureEmulated(reference, opts, calib);
   }
   const saved = saveModel(model, outPath, { externalData: flags.externalData ? true : 'auto', overwriteInput: !!flags.force });
   const tSave = performance.now();
