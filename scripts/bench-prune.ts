@@ -22,7 +22,7 @@ import { countParameters } from '../src/inspect.js';
 import { decodeModelBytes } from '../src/onnx/io.js';
 import { encodeModel } from '../src/onnx/encode.js';
 import { fidelityReference, measureFidelity } from '../src/prune/fidelity-probe.js';
-import { probeModel } from '../src/prune/probe.js';
+import { probeModel } from '../src/bench/instrument.js';
 import { pruneModel } from '../src/prune/prune.js';
 import { median } from '../src/prune/search.js';
 import { createSession, type Feeds } from '../src/runtime/session.js';

@@ -32,12 +32,11 @@ import { forEachTensor, loadModel } from '../onnx/io.js';
 import { createSession, fromOrtTensor, ortToFloat32, runSession, toOrtTensor, type Feeds, type SessionOptions } from '../runtime/session.js';
 import { pairedRatioCI } from './bootstrap.js';
 import { benchEnvironment } from './env.js';
-import { attentionUnavailable, averagedAttention, compareOutputs, computeGraphF1, findAttentionSoftmax, matchOutputs, type AttentionCapture, type FloatTensor, type OutputSet } from './fidelity.js';
-import { estimateFlops, flopsTargets } from './flops.js';
+import { compareOutputs, computeGraphF1, matchOutputs, type AttentionCapture, type FloatTensor, type OutputSet } from './fidelity.js';
 import { evaluateGates, gateFailed, loadBudget, parseBudget, parseGate, type Gate } from './gates.js';
 import { DEFAULT_EDGE_THRESHOLD } from './graph-f1.js';
 import { describeInputs, loadInputs, synthesizeInputs } from './inputs.js';
-import { copyModel, exposeValues } from './instrument.js';
+import { probeModel } from './instrument.js';
 import { RssSampler } from './memory.js';
 import { profileModel } from './profile.js';
 import { isNoisy, outlierCount, ratioOfMediansCI, summarize } from './stats.js';
@@ -534,30 +533,13 @@ async function primeRuntime(options: SessionOptions): Promise<void> {
 }
 
 /** The instrumented run of one model: attention probabilities of every set, shapes of the first. */
+/** The instrumented run of one model: FLOPs from its shapes, and its attention for graph F1. */
 async function analyse(e: Entry, sessionOptions: SessionOptions): Promise<void> {
-  const copy = copyModel(e.model);
-  const softmax = findAttentionSoftmax(copy);
-  const attnNames = exposeValues(copy, softmax.map((n) => n.output(0)));
-  const shapeNames = exposeValues(copy, flopsTargets(copy));
-  const session = await createSession(copy, { ...sessionOptions, optimizationLevel: 'disabled' });
-  try {
-    const shapes = new Map<string, number[]>();
-    for (const [k, t] of Object.entries(e.feeds[0]!)) shapes.set(k, t.dims.map(Number));
-    const sets: AttentionCapture['sets'] = [];
-    for (let k = 0; k < e.feeds.length; k++) {
-      const want = k === 0 ? [...new Set([...attnNames, ...shapeNames])] : attnNames;
-      if (!want.length) break;
-      const out = await runSession(session, e.feeds[k]!, want);
-      if (k === 0) for (const n of shapeNames) if (out[n]) shapes.set(n, out[n]!.dims.map(Number));
-      if (attnNames.length) sets.push(averagedAttention(attnNames.map((n) => toFloat(out[n]!))));
-    }
-    e.report.static.flops = estimateFlops(copy, shapes);
-    if (e.report.static.flops.unknownNodes) e.report.notes.push(`FLOPs: ${e.report.static.flops.unknownNodes} node(s) without known shapes are not counted`);
-    e.capture = attnNames.length ? { sets, layers: softmax.map((n) => n.name || n.output(0).name) } : null;
-  } finally {
-    await session.release();
-  }
-  e.whyNoAttention = attentionUnavailable(copy, e.capture);
+  const probe = await probeModel(e.model, e.feeds, { attention: true, flops: true, sessionOptions });
+  e.report.static.flops = probe.flops!;
+  if (probe.flops!.unknownNodes) e.report.notes.push(`FLOPs: ${probe.flops!.unknownNodes} node(s) without known shapes are not counted`);
+  e.capture = probe.capture;
+  e.whyNoAttention = probe.whyNoAttention;
 }
 
 function median(xs: number[]): number {

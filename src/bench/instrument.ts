@@ -1,21 +1,127 @@
 /**
- * Instrumented copies of a model: the same graph with chosen intermediate values exposed as extra graph outputs, so
- * one run returns them (attention probabilities for graph F1, the shapes FLOPs are estimated from). The copy is made
- * by encoding and decoding, so the caller's model is never touched; it runs with the runtime's graph optimisations
+ * Instrumented runs: one onnxruntime pass over a model that returns, besides its outputs, the attention probabilities
+ * (for graph F1), the shapes FLOPs are estimated from, and per-channel activation energy Σx² of chosen values (for
+ * activation-aware pruning), all from the same runs. The bench (benchmark.ts) and the pruning search use it alike.
+ *
+ * The values are exposed as extra graph outputs for the duration of the session creation only: the model's outputs
+ * are restored before this returns, whatever happens. The session runs with the runtime's graph optimisations
  * disabled, so every exposed value is computed by the node that defines it in the file.
  */
+import type * as ort from 'onnxruntime-node';
+import type { AttentionCapture, FloatTensor, OutputSet } from './fidelity.js';
+import { attentionUnavailable, averagedAttention, findAttentionSoftmax } from './fidelity.js';
+import { estimateFlops, flopsTargets } from './flops.js';
+import type { FlopsEstimate } from './types.js';
 import type { Value } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
-import { decodeModelBytes } from '../onnx/io.js';
-import { encodeModel } from '../onnx/encode.js';
+import { createSession, ortToFloat32, runSession, type Feeds, type SessionOptions } from '../runtime/session.js';
 
-export function copyModel(model: Model): Model {
-  const copy = decodeModelBytes(encodeModel(model), model.source?.baseDir, model.source?.path ?? 'model');
-  copy.source = model.source;
-  return copy;
+export interface ProbeOptions {
+  /** capture attention probabilities (graph F1) */
+  attention?: boolean;
+  /** keep the model's outputs of every set as float32 */
+  outputs?: boolean;
+  /** estimate FLOPs from the shapes of the first set */
+  flops?: boolean;
+  /** accumulate per-channel Σx² of these values (channel axis counted from the end) */
+  activations?: readonly { value: Value; axisFromEnd: number }[];
+  /** execution provider, threads, ... (the optimisation level is always 'disabled') */
+  sessionOptions?: SessionOptions;
 }
 
-/** Adds each value as a graph output of the (copied) model unless it already is one; returns their names. */
+export interface ProbeResult {
+  outputs: OutputSet[];
+  outputNames: string[];
+  capture: AttentionCapture | null;
+  /** why there is no attention capture (null when there is one) */
+  whyNoAttention: string | null;
+  flops: FlopsEstimate | null;
+  /** per-channel Σx² over every set, by value name */
+  activations: Map<string, Float64Array>;
+}
+
+export function toFloatTensor(t: ort.Tensor): FloatTensor {
+  return { data: t.type === 'string' ? new Float32Array(0) : ortToFloat32(t), dims: t.dims.map(Number), type: t.type };
+}
+
+/** Runs `model` on every feed set with the requested values exposed. */
+export async function probeModel(model: Model, feeds: readonly Feeds[], opts: ProbeOptions = {}): Promise<ProbeResult> {
+  const g = model.graph;
+  const original = [...g.outputs];
+  const outputNames = original.map((v) => v.name);
+  const expose = (vs: Iterable<Value>): string[] => exposeValues(model, vs);
+  const softmax = opts.attention ? findAttentionSoftmax(model) : [];
+  let session: ort.InferenceSession;
+  let attnNames: string[];
+  let shapeNames: string[];
+  const acts = (opts.activations ?? []).filter((a) => a.value.graph === g);
+  const uniqueActs = acts.filter((a, i) => acts.findIndex((b) => b.value === a.value) === i);
+  try {
+    attnNames = expose(softmax.map((n) => n.output(0)));
+    shapeNames = opts.flops ? expose(flopsTargets(model)) : [];
+    expose(acts.map((a) => a.value));
+    session = await createSession(model, { ...opts.sessionOptions, optimizationLevel: 'disabled' });
+  } finally {
+    g.setOutputs(original);
+  }
+  const result: ProbeResult = { outputs: [], outputNames, capture: null, whyNoAttention: null, flops: null, activations: new Map() };
+  try {
+    const shapes = new Map<string, number[]>();
+    for (const [n, t] of Object.entries(feeds[0] ?? {})) shapes.set(n, t.dims.map(Number));
+    const sets: AttentionCapture['sets'] = [];
+    for (let k = 0; k < feeds.length; k++) {
+      const want = new Set<string>(attnNames);
+      if (opts.outputs) outputNames.forEach((n) => want.add(n));
+      if (k === 0) shapeNames.forEach((n) => want.add(n));
+      acts.forEach((a) => want.add(a.value.name));
+      if (!want.size) break;
+      const out = await runSession(session, feeds[k], [...want]);
+      if (k === 0) for (const n of shapeNames) if (out[n]) shapes.set(n, out[n].dims.map(Number));
+      if (opts.outputs) {
+        const set: OutputSet = {};
+        for (const n of outputNames) set[n] = toFloatTensor(out[n]);
+        result.outputs.push(set);
+      }
+      if (attnNames.length) sets.push(averagedAttention(attnNames.map((n) => toFloatTensor(out[n]))));
+      for (const a of uniqueActs) {
+        const t = out[a.value.name];
+        const sq = channelEnergy(ortToFloat32(t), t.dims.map(Number), a.axisFromEnd);
+        const acc = result.activations.get(a.value.name);
+        if (!acc) result.activations.set(a.value.name, sq);
+        else for (let i = 0; i < acc.length; i++) acc[i] += sq[i];
+      }
+    }
+    if (opts.flops) result.flops = estimateFlops(model, shapes);
+    result.capture = attnNames.length ? { sets, layers: softmax.map((n) => n.name || n.output(0).name) } : null;
+    result.whyNoAttention = opts.attention ? attentionUnavailable(model, result.capture) : null;
+  } finally {
+    await session.release();
+  }
+  return result;
+}
+
+/** Σx² per index of the axis `axisFromEnd` (1 = last) over every other axis. */
+export function channelEnergy(data: Float32Array, dims: readonly number[], axisFromEnd: number): Float64Array {
+  const axis = dims.length - axisFromEnd;
+  const size = dims[axis] ?? 1;
+  let inner = 1;
+  for (let i = axis + 1; i < dims.length; i++) inner *= dims[i];
+  const out = new Float64Array(size);
+  const outer = size * inner ? data.length / (size * inner) : 0;
+  let i = 0;
+  for (let o = 0; o < outer; o++)
+    for (let a = 0; a < size; a++) {
+      let acc = 0;
+      for (let k = 0; k < inner; k++) {
+        const v = data[i++];
+        if (Number.isFinite(v)) acc += v * v;
+      }
+      out[a] += acc;
+    }
+  return out;
+}
+
+/** Adds each main-graph value as a graph output unless it already is one; returns their names (each once). */
 export function exposeValues(model: Model, values: Iterable<Value>): string[] {
   const names: string[] = [];
   const seen = new Set<Value>();

@@ -1,10 +1,9 @@
 /**
  * Graph F1 (and output error) of a candidate against a reference model on given inputs, for the pruning search.
  *
- * Built on the bench's pieces (fidelity.ts: attention Softmax discovery, computeGraphF1, compareOutputs; graph-f1.ts
- * underneath) with one difference that matters for a search: the reference is probed once and kept, and every
- * candidate costs one session and one run per input set. benchmark.ts does the same per model inside its private
- * `analyse`; the two can be merged into one exported "graph F1 of candidate vs baseline on these feeds".
+ * Built on the bench's pieces (instrument.ts probeModel: the same instrumented run the bench analyses every model
+ * with; fidelity.ts computeGraphF1, compareOutputs), with one difference that matters for a search: the reference is
+ * probed once and kept, and every candidate costs one session and one run per input set.
  *
  * maxError: the largest |candidate - reference| of any output element, divided by the largest |reference| of that
  * output (so 0.01 means "within 1% of the output's scale"), over every input set.
@@ -14,7 +13,7 @@ import type { GraphF1Report, OutputFidelity } from '../bench/types.js';
 import { DEFAULT_EDGE_THRESHOLD } from '../bench/graph-f1.js';
 import type { Model } from '../ir/model.js';
 import type { Feeds } from '../runtime/session.js';
-import { probeModel, type ProbeResult } from './probe.js';
+import { probeModel, type ProbeResult } from '../bench/instrument.js';
 
 export interface FidelityReference {
   feeds: readonly Feeds[];

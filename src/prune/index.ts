@@ -17,7 +17,7 @@ export { analyzeChannels } from './channels.js';
 export { analyzeHeads, attentionSoftmaxes } from './heads.js';
 export { unitScores, keptCount, topUnits, type ActivationNorms } from './importance.js';
 export { findPrunableWeights, weightScores, type PrunableWeight } from './weights.js';
-export { probeModel, channelEnergy, type ProbeOptions, type ProbeResult } from './probe.js';
+export { probeModel, channelEnergy, type ProbeOptions, type ProbeResult } from '../bench/instrument.js';
 export { fidelityReference, measureFidelity, normalizedMaxError, type FidelityReference, type FidelityMeasure } from './fidelity-probe.js';
 export { searchSparsity, latencyRatio, type SearchSpace, type SearchOptions, type SearchReport, type SearchProgress, type SearchGroup } from './search.js';
 export { Checkpoint, fingerprint, configKey, CHECKPOINT_FORMAT, type CheckpointData, type Evaluation } from './checkpoint.js';

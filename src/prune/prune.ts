@@ -28,7 +28,7 @@ import { unitScores } from './importance.js';
 import { pruneMagnitude, type UnstructuredResult } from './magnitude.js';
 import { parseNM, pruneNM } from './nm.js';
 import { checkOptions, type PruneOptions, type PruneProgress } from './options.js';
-import { probeModel, type ProbeResult } from './probe.js';
+import { probeModel, type ProbeResult } from '../bench/instrument.js';
 import { encodedSize, layerReports, modelStats, snapshotWeights, type PruneReport } from './report.js';
 import { searchSparsity, type SearchSpace } from './search.js';
 import { analyzeUnits, pruneStructured } from './structured.js';

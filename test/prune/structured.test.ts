@@ -13,7 +13,7 @@ import { encodeModel } from '../../src/onnx/encode.js';
 import { decodeModelBytes } from '../../src/onnx/io.js';
 import { constantInts } from '../../src/rewrite/constant.js';
 import { keptCount, topUnits, unitScores } from '../../src/prune/importance.js';
-import { probeModel } from '../../src/prune/probe.js';
+import { probeModel } from '../../src/bench/instrument.js';
 import { analyzeUnits, pruneStructured } from '../../src/prune/structured.js';
 import { createSession, runSession } from '../../src/runtime/session.js';
 import { Rng } from '../../src/util/rng.js';

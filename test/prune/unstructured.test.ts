@@ -10,7 +10,7 @@ import { encodeModel } from '../../src/onnx/encode.js';
 import { decodeModelBytes } from '../../src/onnx/io.js';
 import { lowestMasks, pruneMagnitude } from '../../src/prune/magnitude.js';
 import { parseNM, pruneNM } from '../../src/prune/nm.js';
-import { probeModel } from '../../src/prune/probe.js';
+import { probeModel } from '../../src/bench/instrument.js';
 import { findPrunableWeights } from '../../src/prune/weights.js';
 import { createSession, runSession } from '../../src/runtime/session.js';
 
