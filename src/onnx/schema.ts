@@ -8,7 +8,7 @@
  * - Encoding writes known fields in field-number order, as protobuf's C++ runtime does, so a model written by
  *   `onnx.save` round-trips byte for byte in the common case.
  */
-import { Reader, Writer, WireError, varintSize, utf8Length, textEncoder, copyBytes, materialize, type ByteSource, type Bytes } from './wire.js';
+import { Reader, Writer, WireError, varintSize, utf8Length, textEncoder, copyBytes, isLazy, materialize, type ByteSource, type Bytes } from './wire.js';
 
 export interface Msg {
   [field: string]: unknown;
@@ -453,7 +453,9 @@ export function encodeMessageToBytes(type: string, m: Msg): Uint8Array {
   const out = new Uint8Array(size);
   let o = 0;
   for (const p of parts) {
-    out.set(materialize(p), o);
+    // lazy bytes are read (or derived) straight into place, without a temporary copy
+    if (isLazy(p)) p.readInto(out.subarray(o, o + p.length), 0, p.length);
+    else out.set(p, o);
     o += p.length;
   }
   return out;
