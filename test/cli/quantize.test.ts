@@ -151,6 +151,30 @@ describe('autoglm quantize', () => {
     expect(j.err).toBe('');
   });
 
+  it('the tensor table puts the worst first: clamped, then NaN, then the largest share flushed', async () => {
+    const cwd = workdir();
+    const { model, b } = createModel({ opset: 17 });
+    let h = b.input('x', DataType.FLOAT, ['batch', 8]);
+    // 24 weights with one flushed value each (names a00..a23), then one with 4 of 64 flushed, one with a NaN and
+    // one with a clamped value, named to sort last alphabetically
+    const weights: [string, (w: Float32Array) => void][] = [];
+    for (let i = 0; i < 24; i++) weights.push([`a${String(i).padStart(2, '0')}`, (w) => (w[0] = 1e-9)]);
+    weights.push(['z_flushed', (w) => w.fill(1e-9, 0, 4)], ['z_nan', (w) => (w[1] = Number.NaN)], ['z_clamped', (w) => (w[2] = 1e6)]);
+    for (const [name, plant] of weights) {
+      const w = new Rng(name.length).fillNormal(new Float32Array(64), 0.1);
+      plant(w);
+      h = b.op('MatMul', [h, b.init(name, floatTensor([8, 8], w))]);
+    }
+    b.output(h, 'y', DataType.FLOAT, ['batch', 8]);
+    saveModel(model, path.join(cwd, 'm.onnx'));
+    const r = await cli(['quantize', 'm.onnx', '-o', 'h.onnx', '--dtype', 'fp16'], cwd);
+    expect(r.code).toBe(0);
+    const rows = r.out.split('\n').filter((l) => /^(a\d\d|z_)/.test(l)).map((l) => l.split(/\s+/)[0]);
+    expect(rows.slice(0, 3)).toEqual(['z_clamped', 'z_nan', 'z_flushed']);
+    expect(rows).toHaveLength(20);
+    expect(r.out).toMatch(/\.\.\. and 7 more tensors with clamped or flushed values, fewer than those above/);
+  });
+
   describe('usage errors exit 2 with one clear sentence', () => {
     const bert = path.join(fixtures, 'bert-tiny.onnx');
     const cases: [string, string[], RegExp][] = [

@@ -222,7 +222,10 @@ export function renderQuantize(r: QuantizeReport, io: CliIO, input: string, outp
   }
   if (r.mode !== 'weights-only') lines.push(`${c.bold('nodes')}      ${r.nodes.converted} of ${r.nodes.total} converted, ${r.nodes.kept.length} kept float32; Casts ${r.castsInserted} inserted, ${r.castsRemoved} removed`);
   lines.push('');
-  const flagged = r.tensors.filter((x) => x.clamped || x.flushed || x.nan || x.raised);
+  // worst first: saturated values change results most, then NaN, then the largest share flushed to zero
+  const flagged = r.tensors
+    .filter((x) => x.clamped || x.flushed || x.nan || x.raised)
+    .sort((a, b) => b.clamped - a.clamped || b.nan - a.nan || b.flushed / (b.elements || 1) - a.flushed / (a.elements || 1));
   if (flagged.length) {
     lines.push(
       renderTable(
@@ -230,7 +233,7 @@ export function renderQuantize(r: QuantizeReport, io: CliIO, input: string, outp
         flagged.slice(0, 20).map((x) => [x.name, x.elements, x.clamped, x.flushed, x.raised ?? 0, x.nan]),
       ),
     );
-    if (flagged.length > 20) lines.push(`... and ${flagged.length - 20} more tensors with clamped or flushed values (see --json)\n`);
+    if (flagged.length > 20) lines.push(`... and ${flagged.length - 20} more tensors with clamped or flushed values, fewer than those above (see --json)\n`);
   }
   if (r.nodes.kept.length) {
     lines.push(renderTable(['kept float32', 'op', 'reason', 'why'], r.nodes.kept.slice(0, 30).map((k) => [k.name, k.opType, k.reason, k.detail]), { align: ['left', 'left', 'left', 'left'] }));
