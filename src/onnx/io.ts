@@ -267,11 +267,12 @@ function writeBytes(fd: number, bytes: Bytes, position: number): number {
     return bytes.length;
   }
   streamBuffer ??= new Uint8Array(8 << 20);
-  for (let off = 0; off < bytes.length; off += streamBuffer.length) {
-    const n = Math.min(streamBuffer.length, bytes.length - off);
-    bytes.readInto(streamBuffer, off, n);
-    writeAll(fd, streamBuffer.subarray(0, n), position + off);
-  }
+  let at = position;
+  bytes.forEachPiece((piece) => {
+    writeAll(fd, piece, at);
+    at += piece.length;
+  }, streamBuffer);
+  if (at - position !== bytes.length) throw new Error(`internal: streamed ${at - position} of ${bytes.length} bytes`);
   return bytes.length;
 }
 

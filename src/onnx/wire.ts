@@ -119,6 +119,17 @@ export abstract class LazyBytes {
     this.readInto(out, 0, this.length);
     return out;
   }
+  /**
+   * Hands all of the bytes to `sink` in order, a piece at a time (each a view valid only during the call), read
+   * through `buffer`; derived bytes may hand out their own pieces instead and leave the buffer unused.
+   */
+  forEachPiece(sink: (piece: Uint8Array) => void, buffer: Uint8Array): void {
+    for (let off = 0; off < this.length; off += buffer.length) {
+      const n = Math.min(buffer.length, this.length - off);
+      this.readInto(buffer, off, n);
+      sink(buffer.subarray(0, n));
+    }
+  }
 }
 
 /** A byte range of a model file, read only when asked. */

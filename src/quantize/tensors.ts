@@ -109,6 +109,15 @@ export class ConvertedWeight extends LazyBytes {
       },
     );
   }
+  /** The encoded chunks themselves, straight from the kernel's output (no copy into the writer's buffer). */
+  override forEachPiece(sink: (piece: Uint8Array) => void): void {
+    encodeFloat32Stream(
+      this.length / 2,
+      this.low,
+      (into, at, k) => this.float32.readInto(into, at * 4, k * 4),
+      (encoded) => sink(new Uint8Array(encoded.buffer, encoded.byteOffset, encoded.byteLength)),
+    );
+  }
 }
 
 /**

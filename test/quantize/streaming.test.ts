@@ -75,6 +75,11 @@ describe('deferred conversion of weights still in the model file', () => {
       expect([dst[0], dst[n! + 1]]).toEqual([0xee, 0xee]);
     }
     expect(() => lazy.readInto(new Uint8Array(4), whole.length - 2, 4)).toThrow(RangeError);
+    // the pieces the writer streams are the whole, in order
+    const pieces: Buffer[] = [];
+    lazy.forEachPiece((p) => pieces.push(Buffer.from(p)), new Uint8Array(16));
+    expect(pieces.length).toBe(2); // two kernel chunks (1.21 M elements), not 16-byte buffer fills
+    expect(Buffer.concat(pieces).equals(Buffer.from(whole))).toBe(true);
   });
 
   it('the saved float16 model computes what the float32 one does (onnxruntime, within float16 weight rounding)', async () => {

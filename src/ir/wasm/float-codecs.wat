@@ -8,7 +8,8 @@
 ;;   [65536, 65536 + 4 MiB)   input: up to 2^20 float32 values
 ;;   [65536 + 4 MiB, + 2 MiB) output: up to 2^20 16-bit values
 ;; Every kernel takes (src, dst, n) or (src, n), byte addresses, n a multiple of 4 (the caller does the tail).
-;; Comparisons give lanes of -1 where true, so subtracting a mask from an accumulator counts.
+;; Comparisons give lanes of -1 where true, so subtracting a mask from an accumulator counts. The hot loops call no
+;; function (V8 does not inline WebAssembly calls: a helper per step cost a fifth of the time).
 (module
   (memory (export "memory") 97)
 
@@ -58,7 +59,11 @@
         (v128.store64_lane 0 (local.get $dst) (i16x8.narrow_i32x4_u (local.get $h) (local.get $h)))
         ;; counts
         (local.set $cl (i32x4.sub (local.get $cl) (v128.andnot (local.get $big) (local.get $special))))
-        (local.set $fl (i32x4.sub (local.get $fl) (call $halfFlushes (local.get $abs))))
+        (local.set $fl (i32x4.sub (local.get $fl) 
+          ;; flushed: 0 < abs <= 2^-25 (2^-25 itself is a tie, to the even zero), as abs - 1 < 2^-25 unsigned
+          (i32x4.lt_u
+            (i32x4.sub (local.get $abs) (v128.const i32x4 1 1 1 1))
+            (v128.const i32x4 0x33000000 0x33000000 0x33000000 0x33000000))))
         (local.set $na (i32x4.sub (local.get $na) (local.get $nan)))
         (local.set $nz (i32x4.sub (local.get $nz) (i32x4.ne (local.get $abs) (v128.const i32x4 0 0 0 0))))
         (local.set $src (i32.add (local.get $src) (i32.const 16)))
@@ -79,19 +84,17 @@
           (i32x4.lt_u
             (i32x4.sub (local.get $abs) (v128.const i32x4 0x477fe001 0x477fe001 0x477fe001 0x477fe001))
             (v128.const i32x4 0x38001fff 0x38001fff 0x38001fff 0x38001fff))))
-        (local.set $fl (i32x4.sub (local.get $fl) (call $halfFlushes (local.get $abs))))
+        (local.set $fl (i32x4.sub (local.get $fl) 
+          ;; flushed: 0 < abs <= 2^-25 (2^-25 itself is a tie, to the even zero), as abs - 1 < 2^-25 unsigned
+          (i32x4.lt_u
+            (i32x4.sub (local.get $abs) (v128.const i32x4 1 1 1 1))
+            (v128.const i32x4 0x33000000 0x33000000 0x33000000 0x33000000))))
         (local.set $na (i32x4.sub (local.get $na)
           (i32x4.gt_u (local.get $abs) (v128.const i32x4 0x7f800000 0x7f800000 0x7f800000 0x7f800000))))
         (local.set $nz (i32x4.sub (local.get $nz) (i32x4.ne (local.get $abs) (v128.const i32x4 0 0 0 0))))
         (local.set $src (i32.add (local.get $src) (i32.const 16)))
         (br $next)))
     (call $addCounts (local.get $cl) (local.get $fl) (local.get $na) (local.get $nz)))
-
-  ;; non-zero magnitudes that round to a half zero: 0 < abs <= 2^-25 (2^-25 itself is a tie, to the even zero)
-  (func $halfFlushes (param $abs v128) (result v128)
-    (i32x4.lt_u
-      (i32x4.sub (local.get $abs) (v128.const i32x4 1 1 1 1))
-      (v128.const i32x4 0x33000000 0x33000000 0x33000000 0x33000000)))
 
   ;; --------------------------------------------------------------------------------------------- bfloat16
   (func (export "bf16") (param $src i32) (param $dst i32) (param $n i32)
@@ -128,7 +131,11 @@
             (local.get $h) (local.get $special)))
         (v128.store64_lane 0 (local.get $dst) (i16x8.narrow_i32x4_u (local.get $h) (local.get $h)))
         (local.set $cl (i32x4.sub (local.get $cl) (v128.andnot (local.get $big) (local.get $special))))
-        (local.set $fl (i32x4.sub (local.get $fl) (call $bf16Flushes (local.get $abs))))
+        (local.set $fl (i32x4.sub (local.get $fl) 
+          ;; flushed: 0 < abs <= 0x8000 (0x8000 is a tie, to the even zero), as abs - 1 < 0x8000 unsigned
+          (i32x4.lt_u
+            (i32x4.sub (local.get $abs) (v128.const i32x4 1 1 1 1))
+            (v128.const i32x4 0x8000 0x8000 0x8000 0x8000))))
         (local.set $na (i32x4.sub (local.get $na) (local.get $nan)))
         (local.set $nz (i32x4.sub (local.get $nz) (i32x4.ne (local.get $abs) (v128.const i32x4 0 0 0 0))))
         (local.set $src (i32.add (local.get $src) (i32.const 16)))
@@ -148,19 +155,17 @@
           (i32x4.lt_u
             (i32x4.sub (local.get $abs) (v128.const i32x4 0x7f7f0001 0x7f7f0001 0x7f7f0001 0x7f7f0001))
             (v128.const i32x4 0x0000ffff 0x0000ffff 0x0000ffff 0x0000ffff))))
-        (local.set $fl (i32x4.sub (local.get $fl) (call $bf16Flushes (local.get $abs))))
+        (local.set $fl (i32x4.sub (local.get $fl) 
+          ;; flushed: 0 < abs <= 0x8000 (0x8000 is a tie, to the even zero), as abs - 1 < 0x8000 unsigned
+          (i32x4.lt_u
+            (i32x4.sub (local.get $abs) (v128.const i32x4 1 1 1 1))
+            (v128.const i32x4 0x8000 0x8000 0x8000 0x8000))))
         (local.set $na (i32x4.sub (local.get $na)
           (i32x4.gt_u (local.get $abs) (v128.const i32x4 0x7f800000 0x7f800000 0x7f800000 0x7f800000))))
         (local.set $nz (i32x4.sub (local.get $nz) (i32x4.ne (local.get $abs) (v128.const i32x4 0 0 0 0))))
         (local.set $src (i32.add (local.get $src) (i32.const 16)))
         (br $next)))
     (call $addCounts (local.get $cl) (local.get $fl) (local.get $na) (local.get $nz)))
-
-  ;; non-zero magnitudes that round to a bfloat16 zero: 0 < abs <= 0x8000 (0x8000 is a tie, to the even zero)
-  (func $bf16Flushes (param $abs v128) (result v128)
-    (i32x4.lt_u
-      (i32x4.sub (local.get $abs) (v128.const i32x4 1 1 1 1))
-      (v128.const i32x4 0x8000 0x8000 0x8000 0x8000)))
 
   ;; ------------------------------------------------------------------------------------------------ counts
   (func $lanes (param $v v128) (result i32)
