@@ -9,6 +9,7 @@
  * Wire types: 0 varint, 1 fixed64, 2 length-delimited, 5 fixed32 (3/4, groups, are rejected: ONNX has none).
  */
 import * as fs from 'node:fs';
+import { ModelFormatError } from '../errors.js';
 
 export class WireError extends Error {}
 
@@ -95,7 +96,8 @@ export class FileSource implements ByteSource {
     let done = 0;
     while (done < length) {
       const n = fs.readSync(this.fd, dst, dstOffset + done, length - done, position + done);
-      if (n === 0) throw new WireError('file ended early (was it changed while in use?)');
+      if (n === 0)
+        throw new ModelFormatError(`${this.path} ended at byte ${position + done} while being read (it is ${fs.fstatSync(this.fd).size} bytes now): was it changed or truncated while in use?`);
       done += n;
     }
   }

@@ -110,7 +110,7 @@ export class ConvertedWeight extends LazyBytes {
     );
   }
   /** The encoded chunks themselves, straight from the kernel's output (no copy into the writer's buffer). */
-  override forEachPiece(sink: (piece: Uint8Array) => void): void {
+  override forEachPiece(sink: (piece: Uint8Array) => void, _buffer?: Uint8Array): void {
     encodeFloat32Stream(
       this.length / 2,
       this.low,

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { synthesizeInputs } from '../../src/bench/inputs.js';
 import { createModel, DataType, decodeModelBytes, encodeModel, floatTensor, loadModel, saveModel } from '../../src/index.js';
+import { ModelFormatError } from '../../src/errors.js';
 import { measureFidelity } from '../../src/quantize/compare.js';
 import { convertFloat } from '../../src/quantize/index.js';
 import { ConvertedWeight } from '../../src/quantize/tensors.js';
@@ -141,6 +142,28 @@ describe('deferred conversion of weights still in the model file', () => {
     saveModel(inMemory, inline);
     expect(fileBytes(again).equals(fileBytes(inline))).toBe(true);
   });
+
+  for (const external of [false, true]) {
+    it(`a source ${external ? 'data file' : 'model file'} truncated before saving: a clear error (exit 2), no output, no temp file`, () => {
+      const dir = fs.mkdtempSync(path.join(tmp, 'trunc-'));
+      const file = path.join(dir, 'm.onnx');
+      saveModel(model(), file, { externalData: external });
+      const m = loadModel(file);
+      convertFloat(m, { dtype: 'fp16' });
+      fs.truncateSync(external ? `${file}.data` : file, 100_000);
+      const out = path.join(dir, 'out.onnx');
+      let err: unknown;
+      try {
+        saveModel(m, out, { externalData: false });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ModelFormatError);
+      expect((err as ModelFormatError).exitCode).toBe(2);
+      expect((err as Error).message).toMatch(/ended at byte \d+ while being read .*changed or truncated while in use/);
+      expect(fs.readdirSync(dir).filter((n) => n.startsWith('out') || n.startsWith('.out'))).toEqual([]);
+    });
+  }
 
   it('a weight whose every value flushes is converted in memory, raised to the smallest subnormal (not deferred)', () => {
     const file = path.join(tmp, 'tiny.onnx');
