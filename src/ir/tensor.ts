@@ -164,17 +164,15 @@ export class Tensor {
   /**
    * The bytes as a LazyBytes while they are still only in a file (a range of the model file, derived bytes such as a
    * pending conversion, or a range of an external-data file, which stays readable even if that file is later
-   * replaced); undefined once they are in memory.
+   * replaced); undefined once they are in memory (and for external data past MAX_OPEN_EXTERNAL_FILES open files).
    */
   lazyBytes(): LazyBytes | undefined {
     const s = this.source;
     if (s.kind === 'lazy') return s.cached ? undefined : s.bytes;
     if (s.kind === 'external' && !s.cached) {
       const length = this.checkExternalLength(s.ref);
-      const file = externalFile(s.ref, this.name);
-      if (s.ref.offset + length > file.length)
-        throw new TensorError(`tensor ${this.name}: external data file ${s.ref.location} ends before offset ${s.ref.offset} + ${length}`);
-      return new FileRange(file, s.ref.offset, length);
+      const file = externalFile(s.ref, length, this.name);
+      return file && new FileRange(file, s.ref.offset, length);
     }
     return undefined;
   }
@@ -466,18 +464,26 @@ export { dtypeField };
 /**
  * One open FileSource per external-data file, shared by the tensors that stream from it. An entry is reused only
  * while the path still names the file it opened; the descriptor closes when no tensor references the source.
+ * Some exporters write one file per tensor: past MAX_OPEN_EXTERNAL_FILES open at once, further files are not opened
+ * for streaming (undefined: their tensors are read into memory when needed, as before), so a model cannot exhaust
+ * the process's file descriptors.
  */
 const externalFiles = new Map<string, WeakRef<FileSource>>();
+export const MAX_OPEN_EXTERNAL_FILES = 256;
 
-function externalFile(ref: ExternalRef, tensorName: string): FileSource {
+/** The open source of a tensor's data file (checked to hold its bytes), or undefined past the limit. */
+function externalFile(ref: ExternalRef, length: number, tensorName: string): FileSource | undefined {
   let st: fs.Stats;
   try {
     st = fs.statSync(ref.path);
   } catch (e) {
     throw new TensorError(`tensor ${tensorName}: cannot open external data file ${ref.location}: ${(e as NodeJS.ErrnoException).code ?? e}`);
   }
+  if (ref.offset + length > st.size) throw new TensorError(`tensor ${tensorName}: external data file ${ref.location} ends before offset ${ref.offset} + ${length}`);
   const cached = externalFiles.get(ref.path)?.deref();
   if (cached && cached.identity === `${st.dev}:${st.ino}`) return cached;
+  for (const [p, w] of externalFiles) if (!w.deref()) externalFiles.delete(p);
+  if (externalFiles.size >= MAX_OPEN_EXTERNAL_FILES) return undefined;
   let file: FileSource;
   try {
     file = new FileSource(ref.path);

@@ -1,0 +1,45 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { DataType } from '../../src/ir/dtype.js';
+import { MAX_OPEN_EXTERNAL_FILES, Tensor, TensorError, type ExternalRef } from '../../src/ir/tensor.js';
+import { FileRange } from '../../src/onnx/wire.js';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'autoglm-tensor-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+function externalTensor(i: number, values: number[]): Tensor {
+  const location = `t${i}.bin`;
+  const file = path.join(tmp, location);
+  fs.writeFileSync(file, new Uint8Array(Float32Array.from(values).buffer));
+  const ref: ExternalRef = { location, offset: 0, length: values.length * 4, baseDir: tmp, path: file, entries: [{ key: 'location', value: location }] };
+  return Tensor.fromExternal(DataType.FLOAT, [values.length], ref, `t${i}`);
+}
+
+describe('Tensor.lazyBytes of external data', () => {
+  it('streams from one open file per data file, up to MAX_OPEN_EXTERNAL_FILES; past that, tensors are read into memory', () => {
+    const n = MAX_OPEN_EXTERNAL_FILES + 20;
+    const tensors = Array.from({ length: n }, (_, i) => externalTensor(i, [i, i + 0.5, -i, 7]));
+    const lazy = tensors.map((t) => t.lazyBytes());
+    expect(lazy.filter((l) => l instanceof FileRange)).toHaveLength(MAX_OPEN_EXTERNAL_FILES);
+    expect(lazy.slice(MAX_OPEN_EXTERNAL_FILES).every((l) => l === undefined)).toBe(true);
+    // either way the bytes are right
+    tensors.forEach((t, i) => {
+      const w = t.rawForWrite();
+      const bytes = w instanceof Uint8Array ? w : w.read();
+      expect([...new Float32Array(bytes.slice().buffer)]).toEqual([i, i + 0.5, -i, 7]);
+    });
+    // a second tensor in an already open file shares it
+    const again = Tensor.fromExternal(DataType.FLOAT, [4], tensors[0]!.external!, 'again');
+    expect((again.lazyBytes() as FileRange).source).toBe((lazy[0] as FileRange).source);
+  });
+
+  it('a data file shorter than the tensor, or missing, is a TensorError naming it', () => {
+    const t = externalTensor(9999, [1, 2, 3, 4]);
+    fs.truncateSync(t.external!.path, 8);
+    expect(() => t.lazyBytes()).toThrow(/external data file t9999\.bin ends before offset 0 \+ 16/);
+    fs.rmSync(t.external!.path);
+    expect(() => t.lazyBytes()).toThrow(TensorError);
+  });
+});
