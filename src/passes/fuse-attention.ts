@@ -1,5 +1,6 @@
 /**
- * fuse-attention (--target ort): BERT-style multi-head self-attention becomes one com.microsoft Attention.
+ * fuse-attention (--target ort): BERT-style and causal (GPT-2-style) multi-head self-attention becomes one
+ * com.microsoft Attention.
  *
  *   x ─MatMul(Wq)─Add(bq)─Reshape[B,S,H,D]─Transpose(0,2,1,3)────────────┐ q
  *   x ─MatMul(Wk)─Add(bk)─Reshape[B,S,H,D]─Transpose(0,2,3,1)─────────────MatMul─Div(√D)─Add(mask)─Softmax(-1)─┐
@@ -7,19 +8,39 @@
  *       ─Transpose(0,2,1,3)─Reshape[B,S,H·D]─> y
  *   ──>  y = Attention(x, W = [Wq | Wk | Wv] : [Din, 3·H·D], b = [bq | bk | bv], mask_index, num_heads = H)
  *
+ *   causal:  x ─MatMul(W [Din, 3·H·D])─Add(b)─Split─> q, k, v as above ... Div(√D)─Where(tril, ·, minv)─[Add(mask)]─Softmax
+ *   ──>  y = Attention(x, W, b, [mask_index], num_heads = H, unidirectional = 1)
+ *
  * Attention computes softmax(scale · Q·Kᵀ + mask) · V per head with Q = x·Wq + bq (likewise K, V), which is the
  * subgraph above; scale is 1/c for Div(·, c), c for Mul(·, c), 1 without either (written as an attribute only when it
  * is not 1/√D). The reshape targets are matched as torch writes them (Concat(Unsqueeze(Gather(Shape(t), 0)),
  * Unsqueeze(Gather(Shape(t), 1)), H, D), or Concat(Slice(Shape(t), 0, -1), H, D)) or as constants ([0, 0, H, D]);
  * H and D are read from them. Kᵀ may also be Transpose(0,1,3,2) of a Transpose(0,2,1,3).
+ * Packed projection (GPT-2's c_attn): x─MatMul(W [Din, 3·H·D])─Add(b [3·H·D])─Split(last axis) into q, k, v, three
+ * equal parts (sizes as an input, the `split` attribute, or none); W and b are already Attention's weight and bias
+ * and are reused as they are. Unequal parts (which would need qkv_hidden_sizes) are a near miss.
+ * Causal mask: Where(causal, scores, minv) between the scaling and the mask Add (or the Softmax), where causal is a
+ * bool constant (or a Cast of one) that is torch's slice of GPT-2's buffer, bias[:, :, kl − ql : kl, :kl] with kl, ql
+ * read by Shape/Gather (or Shape/Slice/Squeeze) from K, Kᵀ, Q or the scores, or is already folded to [1, 1, S, S] /
+ * [S, S]; it becomes unidirectional = 1. The constant must be lower-triangular over all of it (nonzero exactly on and
+ * below the diagonal: without past the slice is its top-left S×S block for every S) and minv ≤ −10000 (finfo.min,
+ * −1e4 or −inf); anything else is a near miss.
  * Mask: the HF extended mask (1 − Unsqueeze(Unsqueeze(Cast(m), 1), 2)) · fill (or Unsqueeze axes [1, 2]; the Cast on
  * either side) becomes mask_index = Cast(m, int32), the raw [batch, sequence] mask (1 attend, 0 masked; shared by
  * all layers), with mask_filter_value = fill, so masked scores get exactly the value they had; this matches the
  * original for 0/1 masks. Without a mask Add there is no mask_index; another mask is a near miss.
- * Fires with --target ort only, when Wq, Wk, Wv are float constants of one shape [Din, H·D] (biases, if any, [H·D];
- * a missing one is zeros), the three projections read the same x (rank 3 when known), Softmax is over the last axis,
- * and every intermediate is read only inside the match (so the attention probabilities must not be a graph output).
- * Recurses into subgraphs and function bodies.
+ * Causal with a mask: onnxruntime's CPU kernel writes mask_filter_value at padded keys and float32 lowest at future
+ * keys (whatever mask_filter_value is), where the original has s + fill and minv (+ fill). mask_filter_value = fill
+ * again gives padded keys exactly their original score; future keys differ (lowest for minv) but vanish either way,
+ * so every row with an unpadded key it may see — every real token, with right or left padding — is the same. The
+ * rows of padding tokens under left padding (every key they may see is padded) cannot match in general: the kernel
+ * has one value for all future keys, the original two (minv unpadded, minv + fill padded). With minv = −inf both are
+ * −inf, and then a fill of float32 lowest becomes lowest / 2 (it still absorbs the scores) so that those rows stay
+ * uniform over the keys they may see, as in the original.
+ * Fires with --target ort only, when the weights are float constants (Wq, Wk, Wv of one shape [Din, H·D], biases, if
+ * any, [H·D]; a missing one is zeros), the projections read the same x (rank 3 when known), Softmax is over the last
+ * axis, and every intermediate is read only inside the match (so the attention probabilities must not be a graph
+ * output). Recurses into subgraphs and function bodies.
  */
 import { DataType, dtypeBits } from '../ir/dtype.js';
 import { Tensor } from '../ir/tensor.js';
@@ -29,11 +50,10 @@ import type { Match, Rule } from '../rewrite/driver.js';
 import { Matcher } from '../rewrite/matcher.js';
 import { add, anyConst, anyScalar, attrIs, c, constWhere, div, matmul, mul, oneOf, op, reshape, sub, transpose, type Pattern, type PatternLike } from '../rewrite/pattern.js';
 import type { Rewriter } from '../rewrite/rewriter.js';
+import { causalMaskFilter, causalWhere, checkCausal, packedProjection, unsqueeze } from './util/attention.js';
 import { fusedName, fusionPass, inferRank, tensorOf } from './util/fusion.js';
 import { knownElemType } from './util/types.js';
 
-const intsEq = (want: number[]) => constWhere(undefined, (t) => (String(numbersOf(t)) === String(want) ? true : `constant is [${numbersOf(t)}], expected [${want}]`));
-const unsqueeze = (p: PatternLike, axes: number[]) => oneOf(op('Unsqueeze', [p, intsEq(axes)]), op('Unsqueeze', [p], { attrs: { axes } }));
 const dim = (t: Pattern, i: number) => unsqueeze(op('Gather', [op('Shape', [t]), c(i)], { attrs: { axis: attrIs(0, 0) } }), [0]);
 const leading = (t: Pattern, end: number) =>
   op('Slice', [op('Shape', [t]), c(0), c(end)], {
@@ -49,17 +69,24 @@ const headsShape = (t: Pattern, k: string) =>
     constWhere(`s${k}`, (s) => (s.rank === 1 && s.size === 4 ? true : 'not a 4-element shape')),
   );
 
-/** x·W + b split into heads and transposed by `perm` */
-function heads(k: string, perm: number[]): Pattern {
-  const proj = oneOf(add(matmul('x', anyConst(`w${k}`)), anyConst(`b${k}`), { as: `add${k}` }), matmul('x', anyConst(`w${k}`), { as: `mm${k}` }));
+/** x·W + b with packed weights [Din, 3·hidden], split into q, k, v: output i of one Split */
+const packed = oneOf(add(matmul('x', anyConst('wqkv')), anyConst('bqkv')), matmul('x', anyConst('wqkv')));
+const splitOut = (i: number) => op('Split', [packed], { output: i, as: 'split', rest: true });
+
+/** x·W + b (separate weights, or part i of the packed projection) split into heads and transposed by `perm` */
+function heads(k: string, i: number, perm: number[]): Pattern {
+  const proj = oneOf(add(matmul('x', anyConst(`w${k}`)), anyConst(`b${k}`)), matmul('x', anyConst(`w${k}`)), splitOut(i));
   return transpose(reshape(proj, headsShape(proj, k)), { attrs: { perm } });
 }
 
-const keyT = oneOf(heads('k', [0, 2, 3, 1]), transpose(heads('k', [0, 2, 1, 3]), { attrs: { perm: [0, 1, 3, 2] } }));
-const scores = matmul(heads('q', [0, 2, 1, 3]), keyT);
+const qHeads = heads('q', 0, [0, 2, 1, 3]);
+const kHeads = heads('k', 1, [0, 2, 1, 3]);
+const keyT = oneOf(heads('k', 1, [0, 2, 3, 1]), transpose(kHeads, { attrs: { perm: [0, 1, 3, 2] } }));
+const scores = matmul(qHeads, keyT);
 const scaled = oneOf(div(scores, anyScalar('scale'), { as: 'div' }), mul(scores, anyScalar('scale')), scores);
-const probs = oneOf(op('Softmax', [add(scaled, 'mask')], { as: 'softmax' }), op('Softmax', [scaled], { as: 'softmax' }));
-const ctxT = transpose(matmul(probs, heads('v', [0, 2, 1, 3])), { attrs: { perm: [0, 2, 1, 3] } });
+const masked = oneOf(causalWhere(qHeads, kHeads, keyT, scaled), scaled);
+const probs = oneOf(op('Softmax', [add(masked, 'mask')], { as: 'softmax' }), op('Softmax', [masked], { as: 'softmax' }));
+const ctxT = transpose(matmul(probs, heads('v', 2, [0, 2, 1, 3])), { attrs: { perm: [0, 2, 1, 3] } });
 const outShape = oneOf(
   op('Concat', [dim(ctxT, 0), dim(ctxT, 1), anyScalar('hid')], { attrs: { axis: 0 } }),
   op('Concat', [leading(ctxT, -2), anyScalar('hid')], { attrs: { axis: 0 } }),
@@ -99,22 +126,43 @@ function sizes(m: Match, k: string): [number, number] | undefined {
   return [s[2], s[3]];
 }
 
-function check(m: Match): true | string {
-  if (m.ctx.target !== 'ort') return 'Attention is an onnxruntime contrib operator: use --target ort';
+interface Projection {
+  packed: boolean;
+  din: number;
+  hidden: number;
+  dataType: number;
+}
+
+function projection(m: Match): Projection | string {
+  if (m.has('split')) {
+    const p = packedProjection(m);
+    return typeof p === 'string' ? p : { packed: true, ...p };
+  }
+  if (!['q', 'k', 'v'].every((k) => m.has(`w${k}`))) return 'q, k and v do not all come from one packed projection';
   const w = ['q', 'k', 'v'].map((k) => m.tensor(`w${k}`));
   if (w.some((t) => t.rank !== 2 || t.dataType !== w[0].dataType || String(t.dims) !== String(w[0].dims))) return 'Wq, Wk and Wv are not matrices of one shape and type';
-  if (![DataType.FLOAT, DataType.FLOAT16].includes(w[0].dataType)) return 'Attention takes float or float16 weights';
   const [din, hidden] = w[0].dims;
+  for (const k of ['q', 'k', 'v']) if (m.has(`b${k}`) && (m.tensor(`b${k}`).size !== hidden || m.tensor(`b${k}`).dataType !== w[0].dataType)) return `b${k} does not hold ${hidden} values`;
+  return { packed: false, din, hidden, dataType: w[0].dataType };
+}
+
+function check(m: Match): true | string {
+  if (m.ctx.target !== 'ort') return 'Attention is an onnxruntime contrib operator: use --target ort';
+  const proj = projection(m);
+  if (typeof proj === 'string') return proj;
+  if (![DataType.FLOAT, DataType.FLOAT16].includes(proj.dataType)) return 'Attention takes float or float16 weights';
+  const { din, hidden } = proj;
   const hd = ['q', 'k', 'v'].map((k) => sizes(m, k)!);
   const [H, D] = hd[0];
   if (hd.some(([h, d]) => h !== H || d !== D) || H * D !== hidden || H < 1) return `heads split [${hd.map((x) => x.join('x'))}] does not match a hidden size of ${hidden}`;
   const out = m.has('hid') ? m.scalar('hid') : m.numbers('outs')[2];
   if (out !== hidden) return `the output is reshaped to ${out}, not ${hidden}`;
-  for (const k of ['q', 'k', 'v']) if (m.has(`b${k}`) && (m.tensor(`b${k}`).size !== hidden || m.tensor(`b${k}`).dataType !== w[0].dataType)) return `b${k} does not hold ${hidden} values`;
   const axis = m.node('softmax').getInt('axis', m.opset() >= 13 ? -1 : 1);
   if (axis !== -1 && axis !== 3) return `Softmax over axis ${axis}, not the last axis`;
   const r = inferRank(m.value('x'));
   if (r !== undefined && r !== 3) return `the input has rank ${r}; Attention takes [batch, sequence, ${din}]`;
+  const causal = checkCausal(m);
+  if (causal !== true) return causal || 'not a causal mask';
   const mask = rawMask(m);
   if (typeof mask === 'string') return mask;
   if (m.has('scale') && !(m.scalar('scale') > 0)) return `scale ${m.scalar('scale')} is not positive`;
@@ -139,20 +187,32 @@ function packRows(ts: Tensor[], rows: number, cols: number, dims = [rows, cols *
 }
 
 function fuse(m: Match, r: Rewriter): Value {
-  const w = ['q', 'k', 'v'].map((k) => m.tensor(`w${k}`));
-  const [din, hidden] = w[0].dims;
+  const proj = projection(m) as Projection;
+  const { din, hidden, dataType: dtype } = proj;
   const [H, D] = sizes(m, 'q')!;
-  const dtype = w[0].dataType;
-  const zeros = tensorOf(dtype, [1, hidden], new Float32Array(hidden));
-  const b = ['q', 'k', 'v'].map((k) => (m.has(`b${k}`) ? m.tensor(`b${k}`) : zeros));
   const name = fusedName(m.root, 'Attention');
-  const weight = r.constant(`${name}.qkv_weight`, packRows(w, din, hidden));
-  const inputs: (Value | null)[] = [m.value('x'), weight, r.constant(`${name}.qkv_bias`, packRows(b, 1, hidden, [3 * hidden]))];
+  let weight: Value;
+  let bias: Value;
+  if (proj.packed) {
+    // already [Wq | Wk | Wv] and [bq | bk | bv]: the constants are reused as they are
+    weight = m.value('wqkv');
+    const b = m.has('bqkv') ? m.tensor('bqkv') : undefined;
+    bias = b?.rank === 1 ? m.value('bqkv') : r.constant(`${name}.qkv_bias`, b ? Tensor.fromRaw(dtype, [3 * hidden], b.rawBytes()) : tensorOf(dtype, [3 * hidden], new Float32Array(3 * hidden)));
+  } else {
+    const w = ['q', 'k', 'v'].map((k) => m.tensor(`w${k}`));
+    const zeros = tensorOf(dtype, [1, hidden], new Float32Array(hidden));
+    const b = ['q', 'k', 'v'].map((k) => (m.has(`b${k}`) ? m.tensor(`b${k}`) : zeros));
+    weight = r.constant(`${name}.qkv_weight`, packRows(w, din, hidden));
+    bias = r.constant(`${name}.qkv_bias`, packRows(b, 1, hidden, [3 * hidden]));
+  }
+  const inputs: (Value | null)[] = [m.value('x'), weight, bias];
   const attrs: Record<string, unknown> = { num_heads: H };
+  const causal = m.has('where');
+  if (causal) attrs.unidirectional = 1;
   const mask = rawMask(m);
   if (mask && typeof mask !== 'string') {
     inputs.push(maskIndex(m, r, mask.input));
-    attrs.mask_filter_value = f(mask.fill);
+    attrs.mask_filter_value = f(causal ? causalMaskFilter(mask.fill, m.scalar('minv')) : mask.fill);
   }
   const scale = !m.has('scale') ? 1 : m.has('div') ? 1 / m.scalar('scale') : m.scalar('scale');
   if (Math.abs(scale * Math.sqrt(D) - 1) > 1e-6) attrs.scale = f(scale);
@@ -165,6 +225,6 @@ function rules(): Rule[] {
 
 export default fusionPass({
   name: 'fuse-attention',
-  description: 'fuse BERT-style self-attention into com.microsoft Attention (packed QKV, raw mask_index); --target ort',
+  description: 'fuse BERT- and GPT-2-style (causal) self-attention into com.microsoft Attention (packed QKV, raw mask_index); --target ort',
   rules,
 });

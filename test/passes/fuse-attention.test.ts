@@ -1,5 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
+import { MASK_MIN } from '../../fixtures/models/bert.js';
+import { buildGpt, gptFeeds, type GptOptions } from '../../fixtures/models/gpt.js';
 import { buildBert } from '../../fixtures/models/index.js';
 import { createModel, floatTensor, ints, scalar, type GraphBuilder } from '../../src/ir/builder.js';
 import { DataType } from '../../src/ir/dtype.js';
@@ -39,6 +41,8 @@ interface BlockOptions {
   softmaxAxis?: number;
   weightInput?: boolean;
   heads?: number;
+  /** a causal Where before the Softmax: a folded tril constant, torch's slice of a tril buffer, or a wrong constant */
+  causal?: 'const' | 'slice' | 'upper';
 }
 
 /** One self-attention block over x [B, S, 16] with 4 heads of 4, spelled as asked. */
@@ -59,6 +63,18 @@ function block(b: GraphBuilder, x: Value, o: BlockOptions = {}): Value {
   if (o.scale === 'mul') s = b.op('Mul', [s, b.const('sc', scalar(1 / Math.sqrt(D)))]);
   else if (o.scale === 'half') s = b.op('Mul', [b.const('sc', scalar(0.3)), s]);
   else s = b.op('Div', [s, b.const('sc', scalar(Math.sqrt(D)))]);
+  if (o.causal) {
+    const tri = (n: number, upper = false) => Tensor.fromArray(DataType.BOOL, [1, 1, n, n], Uint8Array.from({ length: n * n }, (_, i) => +(upper ? i % n >= Math.floor(i / n) : i % n <= Math.floor(i / n))));
+    let cond: Value;
+    if (o.causal === 'slice') {
+      const len = (t: Value, i: number) => b.op('Gather', [b.op('Shape', [t]), b.const('i', Tensor.scalar(DataType.INT64, i))], { axis: 0 });
+      const kl = len(k, 3);
+      const u = (v: Value) => b.op('Unsqueeze', [v, b.const('ax', ints([0]))]);
+      const rows = b.op('Slice', [b.const('tril', tri(8)), u(b.op('Sub', [kl, len(q, 2)])), u(kl), b.const('a2', ints([2]))]);
+      cond = b.op('Slice', [rows, b.const('z', ints([0])), u(kl), b.const('a3', ints([3]))]);
+    } else cond = b.const('tril', tri(5, o.causal === 'upper'));
+    s = b.op('Where', [cond, s, b.const('min', scalar(MASK_MIN))]);
+  }
   if (o.mask === 'const') s = b.op('Add', [s, b.const('cmask', w([1, 1, 1, 5]))]);
   const p = b.op('Softmax', [s], { axis: o.softmaxAxis ?? -1 });
   if (o.probsOut) b.output(p, 'probs', F);
@@ -101,11 +117,15 @@ describe('fuse-attention', () => {
     ['constant reshape targets, Mul by 1/sqrt(D)', { constShapes: true, scale: 'mul' }, undefined],
     ['K as Transpose(0,1,3,2) of Transpose(0,2,1,3), no mask', { keyTwice: true }, undefined],
     ['a scale other than 1/sqrt(D) (0.3)', { scale: 'half' }, '0.3'],
+    ['separate Wq/Wk/Wv with a folded causal mask', { causal: 'const' }, undefined],
+    ['separate Wq/Wk/Wv with the causal slice read from Shape(q) and Shape(Kᵀ)', { causal: 'slice', constShapes: true }, undefined],
   ])('matches %s', async (_, o, scale) => {
     const { model } = await expectFusion(fuseAttention, single(o), { attention: 1 }, { target: 'ort', equivalence: { dims: { batch: 3 } } });
     const att = model.graph.nodes.find((n) => n.opType === 'Attention')!;
     expect(att.inputs).toHaveLength(3);
     expect(att.attr('scale') ? String(+att.getFloat('scale')!.toPrecision(6)) : undefined).toBe(scale);
+    expect(att.getInt('unidirectional', 0)).toBe(o.causal ? 1 : 0);
+    expect(histogram(model).Where).toBeUndefined();
   });
 
   it('needs --target ort, constant weights, one head split, the last Softmax axis, private probabilities and a known mask', () => {
@@ -116,5 +136,106 @@ describe('fuse-attention', () => {
     expect(reason({ softmaxAxis: 2 })).toContainEqual(expect.stringMatching(/Softmax over axis 2/));
     expect(reason({ probsOut: true })).toContainEqual(expect.stringMatching(/Softmax.* is a graph output/));
     expect(reason({ mask: 'const' })).toContainEqual(expect.stringMatching(/is not the extended attention mask/));
+    expect(reason({ causal: 'upper' })).toContainEqual(expect.stringMatching(/causal mask %tril.* is not a lower-triangular constant: it is upper-triangular/));
+  });
+
+  describe('causal (GPT-2) attention', () => {
+    const B = 2;
+    const S = 10;
+
+    /**
+     * Runs both models on ids with an attention_mask that pads `pad` positions of the last sequence (at its end, or its
+     * start with `left`), compares logits (at real tokens only with `realOnly`) and returns the largest difference.
+     */
+    async function expectSamePadded(before: Model, after: Model, o: { seq?: number; pad: number; left?: boolean; realOnly?: boolean }): Promise<number> {
+      const seq = o.seq ?? S;
+      const { ids, mask } = gptFeeds(B, seq, { pad: o.pad, left: o.left });
+      const feeds = { input_ids: new ort.Tensor('int64', ids, [B, seq]), attention_mask: new ort.Tensor('int64', mask, [B, seq]) };
+      const a = (await runModel(before, feeds)).logits;
+      const b = (await runModel(after, feeds)).logits;
+      if (!o.realOnly) return compareTensors('logits', a, b, 1e-4, 1e-5).maxAbs;
+      // padding tokens (mask 0) are left out: their rows may differ (see the pass's header)
+      const vocab = Number(a.dims[2]);
+      const keep = (t: ort.Tensor) => new ort.Tensor('float32', (t.data as Float32Array).filter((_, i) => mask[Math.floor(i / vocab)] === 1n));
+      return compareTensors('logits at real tokens', keep(a), keep(b), 1e-4, 1e-5).maxAbs;
+    }
+
+    /** Fuses with --target ort (counts, verify, idempotence, all-ones mask equivalence) and checks every fused node. */
+    async function fuseGpt(o: GptOptions, layers = o.layers ?? 2) {
+      const gpt = buildGpt(o);
+      const seq = o.causal === 'const' ? (o.sequence ?? 12) : S;
+      const { model } = await expectFusion(fuseAttention, gpt, { attention: layers }, { target: 'ort', equivalence: { dims: { batch: B, sequence: seq } } });
+      const h = histogram(model);
+      expect(h['com.microsoft:Attention']).toBe(layers);
+      for (const op of ['Softmax', 'Where', 'Split', 'Transpose']) expect(h[op], op).toBeUndefined();
+      const atts = model.graph.nodes.filter((n) => n.opType === 'Attention');
+      for (const att of atts) {
+        expect(att.getInt('unidirectional')).toBe(1);
+        expect(att.getInt('num_heads')).toBe(o.heads ?? 4);
+        expect(att.attr('scale')).toBeUndefined();
+        expect(att.inputs).toHaveLength(o.paddingMask === false ? 3 : 4);
+      }
+      return { gpt, model, atts, seq };
+    }
+
+    it('fuses every layer of the GPT-2 export: the packed c_attn weight reused, unidirectional = 1, same outputs with and without padding', async () => {
+      const { gpt, model, atts } = await fuseGpt({});
+      // the packed projection is Attention's weight as it is: no new weight tensors
+      expect(atts.map((a) => a.input(1)!.name)).toEqual(gpt.graph.nodes.filter((n) => n.name.endsWith('c_attn/MatMul')).map((n) => n.input(1)!.name));
+      expect(atts[0].input(1)!.initializer!.dims).toEqual([32, 96]);
+      expect(atts[0].input(2)!.initializer!.dims).toEqual([96]);
+      expect(atts[0].getFloat('mask_filter_value')).toBe(MASK_MIN);
+      const am = model.graph.inputs.find((v) => v.name === 'attention_mask')!;
+      expect(am.consumers.map((n) => n.opType)).toEqual(['Reshape']);
+      const after = clone(model);
+      expect(await expectSamePadded(gpt, after, { pad: 4 })).toBeLessThan(1e-5);
+      expect(await expectSamePadded(gpt, after, { pad: 4, left: true, realOnly: true })).toBeLessThan(1e-5);
+    });
+
+    it.each<[string, GptOptions]>([
+      ['opset 11: Split sizes as an attribute, Unsqueeze axes as attributes', { opset: 11 }],
+      ['opset 13: a Split without sizes (equal parts) over axis -1', { opset: 13, split: 'none' }],
+      ['opset 17: LayerNormalization, 3 layers', { opset: 17, layers: 3 }],
+      ['Kᵀ as one Transpose(0,2,3,1), key length from Shape(Kᵀ)[3]', { keyTranspose: 'direct' }],
+      ['the older export: a uint8 buffer Cast to bool, lengths from Squeeze(Slice(Shape(scores)))', { legacyCausal: true }],
+      ['the older export at opset 11', { legacyCausal: true, opset: 11 }],
+      ['a causal mask already folded to [1, 1, S, S]', { causal: 'const' }],
+      ['a causal mask already folded to [S, S]', { causal: 'const', rank2Causal: true }],
+      ['-1e4 at future keys (older transformers)', { maskValue: -1e4 }],
+    ])('matches %s', async (_, o) => {
+      const { gpt, model, seq } = await fuseGpt(o);
+      const after = clone(model);
+      expect(await expectSamePadded(gpt, after, { seq, pad: 4 })).toBeLessThan(1e-5);
+      expect(await expectSamePadded(gpt, after, { seq, pad: 3, left: true, realOnly: true })).toBeLessThan(1e-5);
+    });
+
+    it('without a padding mask: no mask_index', async () => {
+      const { atts } = await fuseGpt({ paddingMask: false });
+      expect(atts[0].attr('mask_filter_value')).toBeUndefined();
+    });
+
+    it('with -inf at future keys even rows of left padding match (padded keys get float32 lowest / 2)', async () => {
+      const { gpt, model, atts } = await fuseGpt({ maskValue: -Infinity });
+      expect(atts[0].getFloat('mask_filter_value')).toBe(MASK_MIN / 2);
+      const after = clone(model);
+      expect(await expectSamePadded(gpt, after, { pad: 4 })).toBeLessThan(1e-5);
+      expect(await expectSamePadded(gpt, after, { pad: 4, left: true })).toBeLessThan(1e-5);
+    });
+
+    it.each<[string, GptOptions, RegExp]>([
+      ['an upper-triangular mask', { causalValues: 'upper' }, /causal mask %transformer\.h\.0\.attn\.bias is not a lower-triangular constant: it is upper-triangular/],
+      ['a mask that is not triangular', { causalValues: 'random' }, /is not a lower-triangular constant: it is not lower-triangular \(entry \[\d+, \d+\] is 1\)/],
+      ['a folded mask that is upper-triangular', { causal: 'const', causalValues: 'upper' }, /is not a lower-triangular constant: it is upper-triangular/],
+      ['probabilities that are a graph output', { layers: 1, probsOutput: true }, /intermediate %probs \(from \/transformer\/h\.0\/attn\/Softmax\) is a graph output/],
+      ['q, k and v split into unequal parts', { valueHidden: 64 }, /q, k and v are split into unequal parts \[32,32,64\]/],
+      ['a fill of -100 at future keys', { maskValue: -100 }, /the causal Where writes -100 at future keys/],
+    ])('does not fire on %s', (_, o, reason) => {
+      const misses = expectNoFusion(fuseAttention, buildGpt(o), 'ort');
+      expect(misses.map((n) => n.reason)).toContainEqual(expect.stringMatching(reason));
+    });
+
+    it('needs --target ort', () => {
+      expect(expectNoFusion(fuseAttention, buildGpt({ layers: 1 }))[0].reason).toMatch(/use --target ort/);
+    });
   });
 });
