@@ -25,6 +25,7 @@ import fuseGelu from './fuse-gelu.js';
 import fuseHardSwish from './fuse-hard-swish.js';
 import fuseLayerNorm from './fuse-layer-norm.js';
 import fuseMatmulAdd from './fuse-matmul-add.js';
+import fuseReshapeGemm from './fuse-reshape-gemm.js';
 import fuseSkipLayerNorm from './fuse-skip-layer-norm.js';
 import pruneMagnitude from './prune-magnitude.js';
 import pruneNm from './prune-nm.js';
@@ -45,6 +46,7 @@ export const allPasses: readonly Pass[] = [
   eliminateDeadNodes,
   fuseLayerNorm,
   fuseGelu,
+  fuseReshapeGemm,
   fuseAttention,
   fuseSkipLayerNorm,
   fuseBiasGelu,
@@ -75,11 +77,13 @@ const CLEANUP = [
 
 /**
  * Named pass lists (flat). LayerNorm comes before GELU: a ReduceMean of opset 13 left behind would block raising the
- * opset to 20 for Gelu. The contrib-op fusions (attention, skip-layer-norm, bias-gelu) fire only with target 'ort'.
+ * opset to 20 for Gelu. fuse-reshape-gemm (torch's Reshape-Gemm-Reshape linear layers back to MatMul + Add) comes
+ * before the fusions that match MatMul + Add (attention, skip-layer-norm, bias-gelu, matmul-add). The contrib-op
+ * fusions (attention, skip-layer-norm, bias-gelu) fire only with target 'ort'.
  */
 export const presets: Readonly<Record<string, readonly string[]>> = {
   cleanup: CLEANUP,
-  transformer: [...CLEANUP, 'fuse-layer-norm', 'fuse-gelu', 'fuse-attention', 'fuse-skip-layer-norm', 'fuse-bias-gelu', 'fuse-matmul-add'],
+  transformer: [...CLEANUP, 'fuse-layer-norm', 'fuse-gelu', 'fuse-reshape-gemm', 'fuse-attention', 'fuse-skip-layer-norm', 'fuse-bias-gelu', 'fuse-matmul-add'],
   cnn: [...CLEANUP, 'fuse-matmul-add', 'fuse-conv-bn', 'fuse-conv-add-mul', 'fuse-hard-swish'],
 };
 

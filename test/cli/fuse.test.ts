@@ -33,6 +33,7 @@ describe('autoglm fuse', () => {
     expect(counts).toEqual({
       'fuse-layer-norm': { 'layer-norm': 5 },
       'fuse-gelu': { 'gelu-erf': 2 },
+      'fuse-reshape-gemm': {},
       'fuse-attention': { attention: 2 },
       'fuse-skip-layer-norm': { 'skip-layer-norm': 4 },
       'fuse-bias-gelu': { 'bias-gelu': 2 },

@@ -16,6 +16,8 @@
  *   conv-bn     Conv (+bias) -> BatchNormalization, 1-D and 2-D, groups  weights/statistics from graph inputs,
  *                                                                       initializers that are also graph inputs
  *   matmul-add  MatMul -> Add (bias [N], [1,N], [M,N], scalar, left)     rank-3 A, bias that raises the rank
+ *   reshape-gemm  Reshape([-1,K]) -> Gemm -> Reshape(leading dims + [N])  alpha; targets constant or torch's shape
+ *               (HF Conv1D as torch exports it; transB, bias [N]/[1,N])  arithmetic
  *   hardswish   x * HardSigmoid(x)                                      alpha 0.2, beta 0.6, Mul with another value
  *   identity    Identity/Dropout chains (ratio, training_mode, mask)    mask output used, forwards a graph input
  *   transpose   Transpose pairs, cancelling or merging                  -
@@ -481,7 +483,8 @@ class Gen {
     const x = this.pick(em, (t) => t.shape.length === 4 && t.shape.slice(1).every((d) => typeof d === 'number') && (t.shape[2] as number) >= 2 && (t.shape[3] as number) >= 2);
     if (!x) return false;
     const [, C, H, W] = x.shape as [D, number, number, number];
-    const op = this.rng.pick(['MaxPool', 'AveragePool', 'GlobalAveragePool', 'GlobalMaxPool']);
+    // the windowed pools twice as often as the global ones (they have the attributes worth varying)
+    const op = this.rng.pick(['MaxPool', 'AveragePool', 'MaxPool', 'AveragePool', 'GlobalAveragePool', 'GlobalMaxPool']);
     if (op.startsWith('Global')) {
       this.op1(em, op, [x.v], {}, x.dt, [x.shape[0], C, 1, 1], x.mag, op === 'GlobalMaxPool' && x.exact, x.cont);
       return true;
@@ -1018,6 +1021,65 @@ class Gen {
     return y;
   }
 
+  /**
+   * Reshape(x, [-1, K]) -> Gemm(W, b) -> Reshape(back to x's leading dims + [N]): a linear layer as torch exports
+   * Hugging Face's Conv1D (addmm over the flattened input), with the reshape targets as constants or as torch's shape
+   * arithmetic; sometimes transB, sometimes alpha (which fuse-reshape-gemm refuses).
+   */
+  private plantReshapeGemm(em: Em): T | undefined {
+    const x0 = this.pick(em, (t) => t.shape.length >= 2 && t.shape.length <= 4 && typeof t.shape[t.shape.length - 1] === 'number');
+    if (!x0) return undefined;
+    const x = this.tame(em, x0);
+    const tags: string[] = [];
+    const r = x.shape.length;
+    const K = x.shape[r - 1] as number;
+    const N = this.rng.pick([2, 3, 4, 8]);
+    const lead = x.shape.slice(0, -1);
+    const outShape = [...lead, N];
+    if (this.numel(outShape) > MAX_NUMEL) return undefined;
+    const staticLead = lead.every((d) => typeof d === 'number');
+    const flatDim: D = staticLead ? lead.reduce<number>((a, d) => a * (d as number), 1) : `?${lead.find((d) => typeof d === 'string')}`;
+    let shape1: Value;
+    if (this.chance(0.4)) {
+      tags.push('torch-flatten');
+      const shp = this.node(em, 'Shape', [x.v])[0];
+      const g = this.node(em, 'Gather', [shp, this.constI(em, 'idx', [this.chance(0.5) ? -1 : r - 1], [])], { axis: 0 })[0];
+      const u = this.node(em, 'Unsqueeze', [g, this.constI(em, 'axes', [0])])[0];
+      shape1 = this.node(em, 'Concat', [this.constI(em, 'minus1', [-1]), u], { axis: 0 })[0];
+    } else shape1 = this.constI(em, 'flat', [-1, K]);
+    const flat = this.mk(em, this.node(em, 'Reshape', [x.v, shape1])[0], x.dt, [flatDim, K], x.mag, x.exact, x.cont, false);
+    const transB = this.chance(0.3);
+    const w = this.constF(em, 'c1d_w', transB ? [N, K] : [K, N], this.normal(K * N, 1 / Math.sqrt(K)));
+    const attrs: Record<string, unknown> = {};
+    if (transB) {
+      attrs.transB = 1;
+      tags.push('transB');
+    }
+    if (this.chance(0.1)) {
+      attrs.alpha = f(0.5);
+      tags.push('alpha');
+    }
+    const ins = [flat.v, w];
+    if (this.chance(0.85)) ins.push(this.constF(em, 'c1d_b', this.chance(0.8) ? [N] : [1, N], this.normal(N, 0.5)));
+    const gemm = this.mk(em, this.node(em, 'Gemm', ins, attrs)[0], x.dt, [flatDim, N], 10, false, x.cont, false);
+    let shape2: Value;
+    if (staticLead && this.chance(0.4)) shape2 = this.constI(em, 'unflat', [...(lead as number[]), N]);
+    else {
+      tags.push('torch-unflatten');
+      const shp = this.node(em, 'Shape', [x.v])[0];
+      const sl = this.node(em, 'Slice', [shp, this.constI(em, 'start', [0]), this.constI(em, 'end', [-1])])[0];
+      shape2 = this.node(em, 'Concat', [sl, this.constI(em, 'n', [N])], { axis: 0 })[0];
+    }
+    const y = this.op1(em, 'Reshape', [gemm.v, shape2], {}, x.dt, outShape, 12, false, x.cont);
+    const u = this.unsafe();
+    if (u) {
+      this.expose(em, gemm, u);
+      tags.push(u);
+    }
+    this.note(em, 'reshape-gemm', tags.join(',') || undefined);
+    return y;
+  }
+
   /** x * HardSigmoid(x) (HardSwish when alpha = 1/6 and beta = 0.5). */
   private plantHardSwish(em: Em, x0?: T): T | undefined {
     const x = x0 ?? this.pick(em);
@@ -1251,6 +1313,7 @@ class Gen {
       [3, () => follow(this.plantGelu(em))],
       [3, () => follow(this.plantConvBn(em))],
       [3, () => follow(this.plantMatMulAdd(em))],
+      [2, () => follow(this.plantReshapeGemm(em))],
       [2, () => follow(this.plantHardSwish(em))],
       [2, () => follow(this.plantIdentityChain(em))],
       [2, () => follow(this.plantTransposePair(em))],
