@@ -9,6 +9,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { createModel, floatTensor, scalar } from '../../src/ir/builder.js';
 import { DataType } from '../../src/ir/dtype.js';
+import { float16ToFloat32, float32ToFloat16 } from '../../src/ir/float-codecs.js';
 import { encodeModel } from '../../src/onnx/encode.js';
 import { decodeModelBytes } from '../../src/onnx/io.js';
 import { allPasses, presets } from '../../src/passes/index.js';
@@ -139,7 +140,43 @@ const broken: Pass[] = [
   },
 ];
 
+/**
+ * A lossy one: the real float16 conversion, then every float16 weight of more than one element scaled by 1.03 (a
+ * systematic 3% error, as a converter that mis-scales weights would make). The allowance for float16 rounding (the
+ * sensitivity runs) must not hide it.
+ */
+const convertFloat16 = allPasses.find((p) => p.name === 'convert-float16')!;
+const brokenFloat16: Pass = {
+  ...convertFloat16,
+  name: 'broken-float16-scale',
+  run(model, ctx) {
+    const r = convertFloat16.run(model, ctx);
+    if (!r.modified) return r; // idempotent like the real one: only the conversion itself mis-scales
+    for (const g of model.allGraphs())
+      for (const v of g.initializers.values()) {
+        const t = v.initializer!;
+        if (t.dataType !== DataType.FLOAT16 || t.size <= 1) continue;
+        const bits = new Uint16Array(t.rawBytes().slice().buffer);
+        t.setData(float32ToFloat16(float16ToFloat32(bits).map((x) => x * 1.03)), DataType.FLOAT16);
+      }
+    return r;
+  },
+};
+
 describe('the harness catches broken rewrites', () => {
+  it('flags a float16 conversion that scales weights by 3% on some CI seed (the rounding allowance does not hide it)', async () => {
+    const target: FuzzTarget = { name: brokenFloat16.name, passes: [brokenFloat16], lossless: false, tolerance: convertFloat16.tolerance };
+    let caught = 0;
+    const stages: string[] = [];
+    for (let seed = SEED_START; seed < SEED_START + CI_SEEDS && !caught; seed++) {
+      const { failures } = await checkCase(generateModel(seed), [target], { saveTo: false });
+      caught += failures.length;
+      stages.push(...failures.map((f) => f.stage));
+    }
+    expect(caught).toBeGreaterThan(0);
+    expect(stages.every((st) => st === 'compare'), `caught at ${stages}`).toBe(true); // by the numbers, not a type error
+  });
+
   it('flags each deliberately wrong pass on some CI seed', async () => {
     const bad: FuzzTarget[] = broken.map((p) => ({ name: p.name, passes: [p], lossless: true }));
     const caught = new Set<string>();

@@ -1619,16 +1619,27 @@ function lowPrecisionEps(m: Model): number {
 }
 
 /**
- * Per element of each float32 output: the largest |perturbed - original| over two runs of the original model with
+ * Per element of each float32 output: the largest |perturbed - original| over four runs of the original model with
  * its float weights (more than one element), float inputs and every float32 intermediate of the main graph
- * multiplied by (1 +- eps), the sign pseudo-random per element (sign(sin(v * K)), computed in the graph).
+ * multiplied by (1 +- eps), the sign pseudo-random per element (sign(sin(v * K)) for intermediates, computed in the
+ * graph), except that in two of the runs all inputs take one sign and all weights the other.
  */
 async function sensitivity(bytes: Uint8Array, feeds: Feeds, ref: Record<string, ort.Tensor>, all: Record<string, ort.Tensor>, eps: number, seed: number): Promise<Record<string, Float32Array>> {
   const out: Record<string, Float32Array> = {};
-  for (const [draw, K] of [[1, 12345.678], [2, 7654.3217]] as const) {
+  // two draws with random signs everywhere, and two where every input moves one way and every weight the other (x - c
+  // with x close to a constant c: random signs agree for both often enough to hide what rounding both does to x - c)
+  const draws = [
+    [1, 12345.678, 0],
+    [2, 7654.3217, 0],
+    [3, 3141.5926, 1],
+    [4, 2718.2818, -1],
+  ] as const;
+  for (const [draw, K, inputSide] of draws) {
     const m = decodeModelBytes(bytes);
     const rng = new Rng(seed * 7919 + draw);
-    const sign = () => (rng.next() & 1 ? eps : -eps);
+    const random = () => (rng.next() & 1 ? eps : -eps);
+    const sign = inputSide === 0 ? random : () => -inputSide * eps;
+    const inputSign = inputSide === 0 ? random : () => inputSide * eps;
     for (const g of m.allGraphs())
       for (const v of g.initializers.values()) {
         const t = v.initializer!;
@@ -1661,7 +1672,7 @@ async function sensitivity(bytes: Uint8Array, feeds: Feeds, ref: Record<string, 
         continue;
       }
       const d = (t.data as Float32Array).slice();
-      for (let i = 0; i < d.length; i++) d[i] *= 1 + sign();
+      for (let i = 0; i < d.length; i++) d[i] *= 1 + inputSign();
       f2[k] = toOrtTensor(Tensor.fromArray(DataType.FLOAT, t.dims.map(Number), d));
     }
     const res = await runModel(m, f2);
