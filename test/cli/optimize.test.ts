@@ -4,7 +4,8 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { captureIO } from '../../src/cli/ui/io.js';
-import { loadModel } from '../../src/index.js';
+import { buildGpt } from '../../fixtures/models/gpt.js';
+import { loadModel, saveModel } from '../../src/index.js';
 import { expectSameOutputs } from '../helpers/equivalence.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'autoglm-optimize-'));
@@ -48,6 +49,24 @@ describe('autoglm optimize', () => {
     expect(j.report.steps.map((s: any) => s.step)).toEqual(['passes']);
     expect(j.report.after.nodes).toBeLessThanOrEqual(j.report.before.nodes);
     await expectSameOutputs(loadModel(fixture('cnn-small.onnx')), loadModel(out), { dims: { batch: 2 } });
+  });
+
+  it('a GPT-2 export with Conv1D linear layers: fused for onnxruntime and converted to float16 in one command, gated on graph F1', async () => {
+    const src = path.join(tmp, 'gpt.onnx');
+    const out = path.join(tmp, 'gpt-opt.onnx');
+    saveModel(buildGpt({ linear: 'conv1d' }), src);
+    const r = await cli('optimize', src, '-o', out, '--preset', 'transformer', '--target', 'ort', '--dtype', 'fp16', '--keep-io-types',
+      '--dim', 'batch=1', '--dim', 'sequence=12', '--runs', '5', '--warmup', '1', '--gate', 'graphF1 >= 0.9', '--json');
+    expect(r.err).not.toMatch(/internal error/);
+    expect(r.code).toBe(0);
+    const m = loadModel(out);
+    const ops = [...m.allNodes()].map((n) => n.opType);
+    expect(ops.filter((o) => o === 'Attention')).toHaveLength(2);
+    expect(ops).not.toContain('Gemm');
+    expect(ops).not.toContain('Softmax');
+    expect([...m.allNodes()].filter((n) => n.opType === 'Attention').every((n) => n.getInt('unidirectional') === 1)).toBe(true);
+    // float16 inside, float32 at the interface, outputs within float16 tolerance of the original
+    await expectSameOutputs(loadModel(src), m, { dims: { batch: 1, sequence: 12 }, rtol: 2e-2, atol: 2e-2 });
   });
 
   it('--dry-run writes nothing', async () => {
