@@ -346,7 +346,8 @@ export class Tensor {
     return new Tensor({ name, dataType: this.dataType, dims: this.dims, source, docString: this.docString, extra: { ...this.extra } });
   }
 
-  /** Byte-level equality of type, shape and data (used to merge duplicate initializers). */
+  /** Byte-level equality of type, shape and data (used to merge duplicate initializers); data still in a file is
+   * compared a chunk at a time, without being loaded. */
   sameDataAs(other: Tensor): boolean {
     if (this.dataType !== other.dataType || this.dims.length !== other.dims.length) return false;
     for (let i = 0; i < this.dims.length; i++) if (this.dims[i] !== other.dims[i]) return false;
@@ -355,7 +356,10 @@ export class Tensor {
       const b = other.strings;
       return a.length === b.length && a.every((x, i) => Buffer.compare(x, b[i]) === 0);
     }
-    return Buffer.compare(this.rawBytes(), other.rawBytes()) === 0;
+    const a = this.lazyBytes();
+    const b = other.lazyBytes();
+    if (!a && !b) return Buffer.compare(this.rawBytes(), other.rawBytes()) === 0;
+    return sameBytes(a ?? this.rawBytes(), b ?? other.rawBytes());
   }
 
   toString(): string {
@@ -492,4 +496,22 @@ function externalFile(ref: ExternalRef, length: number, tensorName: string): Fil
   }
   externalFiles.set(ref.path, new WeakRef(file));
   return file;
+}
+
+/** Byte equality of two byte sources, reading lazy ones a chunk at a time (nothing is loaded or kept). */
+function sameBytes(a: Bytes, b: Bytes): boolean {
+  if (a.length !== b.length) return false;
+  const CHUNK = 1 << 20;
+  const piece = (src: Bytes, buf: Uint8Array, at: number, n: number): Uint8Array => {
+    if (!(src instanceof LazyBytes)) return src.subarray(at, at + n);
+    src.readInto(buf, at, n);
+    return buf.subarray(0, n);
+  };
+  const bufA = new Uint8Array(a instanceof LazyBytes ? Math.min(CHUNK, a.length) : 0);
+  const bufB = new Uint8Array(b instanceof LazyBytes ? Math.min(CHUNK, b.length) : 0);
+  for (let at = 0; at < a.length; at += CHUNK) {
+    const n = Math.min(CHUNK, a.length - at);
+    if (Buffer.compare(piece(a, bufA, at, n), piece(b, bufB, at, n)) !== 0) return false;
+  }
+  return true;
 }

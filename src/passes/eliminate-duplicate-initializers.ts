@@ -6,7 +6,7 @@
  *     Constant([1,2,3]) ──> C                  └─> C          (Constant node removed)
  *
  * Constants are initializers that are not graph inputs, and Constant nodes (any `value*` form). Two are the same
- * when element type, dims and bytes are equal (hash first, then a byte comparison). The kept one is the first seen
+ * when element type, dims and bytes are equal (a hash of samples of the bytes first, then a whole byte comparison). The kept one is the first seen
  * walking each graph in order — initializers before Constant nodes, so every use stays after its definition — and
  * a duplicate in a subgraph is merged into a constant of an enclosing scope visible at that point (defined before
  * the node holding the subgraph). A duplicate that is a graph output is left alone (its name is the interface).
@@ -21,11 +21,42 @@ import type { Pass, PassResult } from './pass.js';
 
 type Table = Map<string, { value: Value; tensor: Tensor }[]>;
 
+/** Tensors up to this size are hashed whole; larger ones by SAMPLES windows of WINDOW bytes spread over them. */
+const WHOLE_MAX = 256 << 10;
+const SAMPLES = 16;
+const WINDOW = 4096;
+
+/**
+ * The bucket of a constant: type, shape and a hash of its bytes — all of them for small constants, evenly spread
+ * samples (first and last window included) for large ones, read without loading the weight (a 400 MB model's
+ * weights are not all read, nor kept, to find the few duplicates). Equal constants always share a bucket; members
+ * of a bucket are compared whole (Tensor.sameDataAs) before anything is merged.
+ */
 function keyOf(t: Tensor): string {
   const h = createHash('sha1');
   if (t.dataType === DataType.STRING) for (const s of t.strings) h.update(String(s.length)).update(':').update(s);
-  else h.update(t.rawBytes());
+  else {
+    const lazy = t.lazyBytes();
+    const n = t.byteLength;
+    if (!lazy) {
+      const bytes = t.rawBytes();
+      if (n <= WHOLE_MAX) h.update(bytes);
+      else for (let i = 0; i < SAMPLES; i++) h.update(bytes.subarray(sampleAt(i, n), sampleAt(i, n) + WINDOW));
+    } else if (n <= WHOLE_MAX) h.update(lazy.read());
+    else {
+      const buf = new Uint8Array(WINDOW);
+      for (let i = 0; i < SAMPLES; i++) {
+        lazy.readInto(buf, sampleAt(i, n), WINDOW);
+        h.update(buf);
+      }
+    }
+  }
   return `${t.dataType}|${t.dims.join(',')}|${h.digest('hex')}`;
+}
+
+/** Start of sample window i of SAMPLES over n bytes (n > WHOLE_MAX), from 0 to n - WINDOW. */
+function sampleAt(i: number, n: number): number {
+  return Math.floor(((n - WINDOW) * i) / (SAMPLES - 1));
 }
 
 function visit(g: Graph, outer: Table, stats: { merged: number }): void {

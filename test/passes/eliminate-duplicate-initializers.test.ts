@@ -1,12 +1,59 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createModel, floatTensor, int32Tensor, scalar, subgraph } from '../../src/ir/builder.js';
+import { loadModel, saveModel } from '../../src/onnx/io.js';
+import { runPasses } from '../../src/passes/manager.js';
+import { Rng } from '../../src/util/rng.js';
+import { expectSameOutputs } from '../helpers/equivalence.js';
 import { DataType } from '../../src/ir/dtype.js';
 import { Attribute } from '../../src/ir/graph.js';
 import { expectNoChange, expectPass, ops } from './helpers.js';
 
 const F = DataType.FLOAT;
 
+/**
+ * Large constants are bucketed by a hash of 16 sampled 4 KiB windows: `near` equals `a` in every sampled window and
+ * differs in one element between windows 0 and 1, so it shares a's bucket and only the whole comparison tells them
+ * apart; `copy` equals `a`.
+ */
+function largeModel() {
+  const n = 100_000; // 400 KB, above the 256 KiB hashed whole
+  const a = new Rng(5).fillNormal(new Float32Array(n), 0.1);
+  const copy = a.slice();
+  const near = a.slice();
+  const between = Math.floor((4096 + Math.floor((n * 4 - 4096) / 15)) / 2 / 4); // an element between windows 0 and 1
+  near[between] += 1;
+  const { model, b } = createModel();
+  const x = b.input('x', F, [2, n]);
+  const y = b.op('Add', [b.op('Add', [b.op('Add', [x, b.init('a', floatTensor([n], a))]), b.init('copy', floatTensor([n], copy))]), b.init('near', floatTensor([n], near))]);
+  b.output(y, 'y', F, [2, n]);
+  return model;
+}
+
 describe('eliminate-duplicate-initializers', () => {
+  it('large constants: sampled buckets, whole comparison; equal ones merged, a near twin kept (in memory)', async () => {
+    const { model: after } = await expectPass('eliminate-duplicate-initializers', largeModel(), { merged: 1 });
+    expect([...after.graph.initializers.keys()]).toEqual(['a', 'near']);
+  });
+
+  it('large constants still in the model file are compared without being loaded', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'autoglm-dedupe-'));
+    try {
+      const file = path.join(dir, 'm.onnx');
+      saveModel(largeModel(), file);
+      const m = loadModel(file);
+      const r = runPasses(m, ['eliminate-duplicate-initializers'], { verify: true });
+      expect(r.passes.find((p) => p.name === 'eliminate-duplicate-initializers')?.counts).toEqual({ merged: 1 });
+      expect([...m.graph.initializers.values()].map((v) => [v.name, v.initializer!.isLoaded])).toEqual([['a', false], ['near', false]]);
+      await expectSameOutputs(loadModel(file), m, { rtol: 0, atol: 0 });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+
   it('merges byte-equal initializers and Constant nodes into the first initializer', async () => {
     const { model, b } = createModel();
     const x = b.input('x', F, [3]);
