@@ -42,7 +42,7 @@
  * axis, and every intermediate is read only inside the match (so the attention probabilities must not be a graph
  * output). Recurses into subgraphs and function bodies.
  */
-import { DataType, dtypeBits } from '../ir/dtype.js';
+import { DataType } from '../ir/dtype.js';
 import { Tensor } from '../ir/tensor.js';
 import { f, type Value } from '../ir/graph.js';
 import { constantInts, constantOf, numbersOf } from '../rewrite/constant.js';
@@ -51,6 +51,7 @@ import { Matcher } from '../rewrite/matcher.js';
 import { add, anyConst, anyScalar, attrIs, c, constWhere, div, matmul, mul, oneOf, op, reshape, sub, transpose, type Pattern, type PatternLike } from '../rewrite/pattern.js';
 import type { Rewriter } from '../rewrite/rewriter.js';
 import { causalMaskFilter, causalWhere, checkCausal, packedProjection, unsqueeze } from './util/attention.js';
+import { concatRows } from './util/concat-rows.js';
 import { fusedName, fusionPass, inferRank, tensorOf } from './util/fusion.js';
 import { knownElemType } from './util/types.js';
 
@@ -177,15 +178,6 @@ function maskIndex(m: Match, r: Rewriter, input: Value): Value {
   return prev ? prev.node.output(0) : r.op('Cast', [input], { to: DataType.INT32 }, { name: `${input.name}_int32` });
 }
 
-/** [Wq | Wk | Wv] row by row, copied as raw bytes (no float conversion, no copy of the sources). */
-function packRows(ts: Tensor[], rows: number, cols: number, dims = [rows, cols * ts.length]): Tensor {
-  const width = (dtypeBits(ts[0].dataType) / 8) * cols;
-  const out = new Uint8Array(rows * width * ts.length);
-  const raw = ts.map((t) => t.rawBytes());
-  for (let i = 0; i < rows; i++) for (let j = 0; j < ts.length; j++) out.set(raw[j].subarray(i * width, (i + 1) * width), (i * ts.length + j) * width);
-  return Tensor.fromRaw(ts[0].dataType, dims, out);
-}
-
 function fuse(m: Match, r: Rewriter): Value {
   const proj = projection(m) as Projection;
   const { din, hidden, dataType: dtype } = proj;
@@ -202,8 +194,8 @@ function fuse(m: Match, r: Rewriter): Value {
     const w = ['q', 'k', 'v'].map((k) => m.tensor(`w${k}`));
     const zeros = tensorOf(dtype, [1, hidden], new Float32Array(hidden));
     const b = ['q', 'k', 'v'].map((k) => (m.has(`b${k}`) ? m.tensor(`b${k}`) : zeros));
-    weight = r.constant(`${name}.qkv_weight`, packRows(w, din, hidden));
-    bias = r.constant(`${name}.qkv_bias`, packRows(b, 1, hidden, [3 * hidden]));
+    weight = r.constant(`${name}.qkv_weight`, concatRows(w, din, hidden));
+    bias = r.constant(`${name}.qkv_bias`, concatRows(b, 1, hidden, [3 * hidden]));
   }
   const inputs: (Value | null)[] = [m.value('x'), weight, bias];
   const attrs: Record<string, unknown> = { num_heads: H };

@@ -269,9 +269,23 @@ export function fmtAttr(x: unknown): string {
 
 // ------------------------------------------------------------------------------------------------ description
 
-/** The pattern written back as a formula: `Mul(Mul(x, 0.5), Add(Erf(Div(x, 1.41421)), 1))`. */
+const described = new WeakMap<Pattern, string>();
+
+/**
+ * The pattern written back as a formula: `Mul(Mul(x, 0.5), Add(Erf(Div(x, 1.41421)), 1))`. Memoized per pattern
+ * object: large patterns share sub-patterns (attention's query and key heads appear in several alternatives), and
+ * describing them as trees over and over cost more than matching.
+ */
 export function describePattern(p: PatternLike): string {
   const q = toPattern(p);
+  const known = described.get(q);
+  if (known !== undefined) return known;
+  const text = describeOnce(q);
+  described.set(q, text);
+  return text;
+}
+
+function describeOnce(q: Pattern): string {
   switch (q.kind) {
     case 'op':
       return `${q.domain ? q.domain + '::' : ''}${q.opType}(${q.inputs.map(describePattern).join(', ')}${q.opts.rest ? ', ...' : ''})`;
