@@ -139,13 +139,16 @@ function condition(m: Match): CheckResult {
   return first === true ? checkSecond(m, s, xs, rank) : first;
 }
 
-/** [R, C] -> [C, R], moving whole elements as bytes (no float conversion). */
+/** [R, C] -> [C, R], moving whole elements as bits (no float conversion), through an integer view of their width. */
 function transposeMatrix(t: Tensor): Tensor {
   const [r, cols] = t.dims;
   const e = dtypeBits(t.dataType) / 8;
-  const src = t.rawBytes();
+  const src = t.rawBytes().slice(); // aligned, and the source is not held on to
   const out = new Uint8Array(src.length);
-  for (let i = 0; i < r; i++) for (let j = 0; j < cols; j++) out.set(src.subarray((i * cols + j) * e, (i * cols + j + 1) * e), (j * r + i) * e);
+  const View = e === 8 ? BigUint64Array : e === 4 ? Uint32Array : e === 2 ? Uint16Array : Uint8Array; // bits, not values: NaN payloads kept
+  const a = new View(src.buffer, 0, r * cols);
+  const b = new View(out.buffer, 0, r * cols);
+  for (let i = 0; i < r; i++) for (let j = 0; j < cols; j++) b[j * r + i] = a[i * cols + j]!;
   return Tensor.fromRaw(t.dataType, [cols, r], out);
 }
 
