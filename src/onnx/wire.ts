@@ -107,9 +107,10 @@ export class FileSource implements ByteSource {
 }
 
 /**
- * Bytes that are produced only when asked: a range of a model file (FileRange), or bytes derived from one (the
- * float16 conversion of a weight still on disk). Has a `length` like a Uint8Array; the writer streams it through a
- * reused buffer with readInto, so the whole never needs to be in memory.
+ * Bytes that are produced only when asked: a range of a model file (FileRange), or bytes derived from others (a
+ * weight's float16 conversion, src/quantize/tensors.ts; attention's packed Q/K/V, src/passes/util/concat-rows.ts).
+ * Has a `length` like a Uint8Array; the writer streams it through a reused buffer, so the whole never needs to be in
+ * memory.
  */
 export abstract class LazyBytes {
   abstract readonly length: number;
