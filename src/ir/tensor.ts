@@ -278,17 +278,11 @@ export class Tensor {
       for (let i = 0; i < vals.length; i++) if (vals[i] !== 0) n++;
       return n;
     }
-    const d = this.data();
+    // data still in a file (or derived: a pending conversion) is counted a piece at a time, not loaded and kept
+    const lazy = this.lazyBytes();
+    if (!lazy) return nonZeroIn(this.data(), t);
     let n = 0;
-    if (t === DataType.FLOAT16 || t === DataType.BFLOAT16) {
-      const u = d as Uint16Array;
-      for (let i = 0; i < u.length; i++) if ((u[i] & 0x7fff) !== 0) n++;
-    } else if (d instanceof BigInt64Array || d instanceof BigUint64Array) {
-      for (let i = 0; i < d.length; i++) if (d[i] !== 0n) n++;
-    } else {
-      const a = d as Float32Array;
-      for (let i = 0; i < a.length; i++) if (a[i] !== 0) n++;
-    }
+    lazy.forEachPiece((piece) => (n += nonZeroIn(viewAs(t, piece), t)), new Uint8Array(1 << 20));
     return n;
   }
   private toFloat32OrInts(): ArrayLike<number> {
@@ -496,6 +490,21 @@ function externalFile(ref: ExternalRef, length: number, tensorName: string): Fil
   }
   externalFiles.set(ref.path, new WeakRef(file));
   return file;
+}
+
+/** Non-zero elements of a typed array of the element type's natural representation (float16/bfloat16: -0 is zero). */
+function nonZeroIn(d: TensorArray, t: number): number {
+  let n = 0;
+  if (t === DataType.FLOAT16 || t === DataType.BFLOAT16) {
+    const u = d as Uint16Array;
+    for (let i = 0; i < u.length; i++) if ((u[i]! & 0x7fff) !== 0) n++;
+  } else if (d instanceof BigInt64Array || d instanceof BigUint64Array) {
+    for (let i = 0; i < d.length; i++) if (d[i] !== 0n) n++;
+  } else {
+    const a = d as Float32Array;
+    for (let i = 0; i < a.length; i++) if (a[i] !== 0) n++;
+  }
+  return n;
 }
 
 /** Byte equality of two byte sources, reading lazy ones a chunk at a time (nothing is loaded or kept). */

@@ -2,9 +2,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createModel, floatTensor } from '../../src/ir/builder.js';
 import { DataType } from '../../src/ir/dtype.js';
 import { MAX_OPEN_EXTERNAL_FILES, Tensor, TensorError, type ExternalRef } from '../../src/ir/tensor.js';
+import { loadModel, saveModel } from '../../src/onnx/io.js';
 import { FileRange } from '../../src/onnx/wire.js';
+import { convertFloat } from '../../src/quantize/convert.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'autoglm-tensor-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -41,5 +44,28 @@ describe('Tensor.lazyBytes of external data', () => {
     expect(() => t.lazyBytes()).toThrow(/external data file t9999\.bin ends before offset 0 \+ 16/);
     fs.rmSync(t.external!.path);
     expect(() => t.lazyBytes()).toThrow(TensorError);
+  });
+});
+
+describe('Tensor.countNonZero of data still in a file', () => {
+  it('counts a piece at a time without loading: a float32 weight, then its pending float16 conversion', () => {
+    const n = 600_000; // > 2^18: converted when saved
+    const w = new Float32Array(n);
+    for (let i = 0; i < n; i++) w[i] = i % 3 === 0 ? 0 : i % 7 === 0 ? 1e-9 : (i % 100) / 10; // 1e-9 flushes to 0 in float16
+    const expect32 = [...w].filter((x) => x !== 0).length;
+    const expect16 = [...w].filter((x) => x !== 0 && x !== Math.fround(1e-9)).length;
+    const { model, b } = createModel({ opset: 17 });
+    const x = b.input('x', DataType.FLOAT, [1, n]);
+    b.output(b.op('Mul', [x, b.init('w', floatTensor([n], w))]), 'y', DataType.FLOAT, [1, n]);
+    const file = path.join(tmp, 'count.onnx');
+    saveModel(model, file);
+    const m = loadModel(file);
+    const t = m.graph.initializers.get('w')!.initializer!;
+    expect(t.countNonZero()).toBe(expect32);
+    expect(t.isLoaded).toBe(false);
+    convertFloat(m, { dtype: 'fp16' });
+    expect(t.dataType).toBe(DataType.FLOAT16);
+    expect(t.countNonZero()).toBe(expect16);
+    expect(t.isLoaded).toBe(false);
   });
 });
