@@ -59,7 +59,12 @@ export function isWeightTensor(t: Tensor): boolean {
   return dt !== DataType.STRING && dt !== DataType.BOOL && dtypeBits(dt) > 0 && dtypeBits(dt) < 8;
 }
 
-export function countParameters(model: Model): ParamStats {
+/**
+ * Parameter statistics of every weight tensor. `nonZero: false` skips counting non-zero values (then `nonZero` equals
+ * `total`): that count reads every weight, and for a pending float16 conversion computes it.
+ */
+export function countParameters(model: Model, opts: { nonZero?: boolean } = {}): ParamStats {
+  const countZeros = opts.nonZero !== false;
   const by = new Map<string, { dtype: string; params: number; nonZero: number; bytes: number; tensors: number }>();
   const stats: ParamStats = { total: 0, nonZero: 0, bytes: 0, tensors: 0, byDtype: [], bySource: { initializer: 0, constantNode: 0, sparse: 0 } };
   const add = (size: number, nonZero: number, bytes: number, dtype: number, source: keyof ParamStats['bySource']) => {
@@ -77,7 +82,7 @@ export function countParameters(model: Model): ParamStats {
   };
   forEachTensor(model, (t, where) => {
     if (!isWeightTensor(t)) return;
-    add(t.size, t.countNonZero(), t.byteLength, t.dataType, where === 'initializer' ? 'initializer' : 'constantNode');
+    add(t.size, countZeros ? t.countNonZero() : t.size, t.byteLength, t.dataType, where === 'initializer' ? 'initializer' : 'constantNode');
   });
   for (const g of model.allGraphs())
     for (const sp of g.sparseInitializers) {

@@ -59,7 +59,7 @@ export function passListFor(config: OptimizeConfig): string[] {
 }
 
 function stats(model: Model) {
-  const p = countParameters(model);
+  const p = countParameters(model, { nonZero: false }); // only totals: counting zeros would read every weight
   return { nodes: [...model.allNodes()].length, params: p.total, weightBytes: p.bytes };
 }
 

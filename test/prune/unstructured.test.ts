@@ -62,6 +62,9 @@ describe('magnitude pruning', () => {
     const after = countParameters(m);
     expect(after.total).toBe(before.total);
     expect(before.nonZero - after.nonZero).toBe(r.layers.reduce((a, l) => a + l.zeros, 0));
+    // totals only (what optimize reports): the same totals, zeros not counted
+    const totals = countParameters(m, { nonZero: false });
+    expect([totals.total, totals.bytes, totals.tensors, totals.nonZero]).toEqual([after.total, after.bytes, after.tensors, after.total]);
     // the smallest magnitudes went: every zeroed weight was no larger than every kept one, per layer
     for (const name of ['onnx::MatMul_1000', 'onnx::MatMul_1005']) {
       const o = original.graph.initializers.get(name)!.initializer!.toFloat32();
