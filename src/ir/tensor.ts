@@ -278,11 +278,22 @@ export class Tensor {
       for (let i = 0; i < vals.length; i++) if (vals[i] !== 0) n++;
       return n;
     }
-    // data still in a file (or derived: a pending conversion) is counted a piece at a time, not loaded and kept
+    // data still in a file (or derived: a pending conversion) is counted a piece at a time, not loaded and kept; raw
+    // bytes at an offset their element type cannot be viewed at go through a small aligned buffer, not a whole copy
     const lazy = this.lazyBytes();
-    if (!lazy) return nonZeroIn(this.data(), t);
+    if (!lazy && this.source.kind === 'field') return nonZeroIn(this.data(), t);
+    const bytes = lazy ? undefined : this.rawBytes();
+    if (bytes && bytes.byteOffset % (dtypeBits(t) / 8) === 0) return nonZeroIn(viewAs(t, bytes), t);
     let n = 0;
-    lazy.forEachPiece((piece) => (n += nonZeroIn(viewAs(t, piece), t)), new Uint8Array(1 << 20));
+    const count = (piece: Uint8Array) => (n += nonZeroIn(viewAs(t, piece), t));
+    const buffer = new Uint8Array(Math.min(this.byteLength, 1 << 20));
+    if (lazy) lazy.forEachPiece(count, buffer);
+    else
+      for (let at = 0; at < bytes!.length; at += buffer.length) {
+        const k = Math.min(buffer.length, bytes!.length - at);
+        buffer.set(bytes!.subarray(at, at + k));
+        count(buffer.subarray(0, k));
+      }
     return n;
   }
   private toFloat32OrInts(): ArrayLike<number> {

@@ -69,3 +69,23 @@ describe('Tensor.countNonZero of data still in a file', () => {
     expect(t.isLoaded).toBe(false);
   });
 });
+
+describe('Tensor.countNonZero of raw bytes at an unaligned offset', () => {
+  it('counts through a small aligned buffer (no whole copy): float32 across 1 MiB pieces, float16, int64', () => {
+    const n = 700_000; // 2.8 MB: three 1 MiB pieces
+    const values = new Float32Array(n);
+    for (let i = 0; i < n; i++) values[i] = i % 5 === 0 ? 0 : i % 11 === 0 ? -0 : i % 13 === 0 ? Number.NaN : i * 0.25;
+    const expected = [...values].filter((x) => x !== 0).length;
+    const backing = new Uint8Array(n * 4 + 3);
+    backing.set(new Uint8Array(values.buffer), 3); // offset 3: not a float32 boundary
+    const t = Tensor.fromRaw(DataType.FLOAT, [n], backing.subarray(3));
+    expect(t.rawBytes().byteOffset % 4).toBe(3);
+    expect(t.countNonZero()).toBe(expected);
+    const h = new Uint8Array(2 * 4 + 1);
+    h.set(new Uint8Array(Uint16Array.from([0x0000, 0x8000, 0x3c00, 0x0001]).buffer), 1); // +0, -0, 1, smallest subnormal
+    expect(Tensor.fromRaw(DataType.FLOAT16, [4], h.subarray(1)).countNonZero()).toBe(2);
+    const l = new Uint8Array(3 * 8 + 5);
+    l.set(new Uint8Array(BigInt64Array.from([0n, -1n, 2n ** 40n]).buffer), 5);
+    expect(Tensor.fromRaw(DataType.INT64, [3], l.subarray(5)).countNonZero()).toBe(2);
+  });
+});
