@@ -63,7 +63,7 @@ describe('the generator', () => {
       if (c.model.graph.inputs.some((v) => JSON.stringify(v.type).includes('dim_param'))) symbolic++;
       if (c.model.graph.outputs.length > 1) multiOutput++;
     }
-    const kinds = ['layernorm', 'gelu', 'conv-bn', 'matmul-add', 'reshape-gemm', 'hardswish', 'identity', 'transpose', 'cast', 'constants'];
+    const kinds = ['layernorm', 'gelu', 'conv-bn', 'matmul-add', 'reshape-gemm', 'attention', 'hardswish', 'identity', 'transpose', 'cast', 'constants'];
     const flat = [...planted];
     for (const k of kinds) {
       expect(flat.some((p) => p === k || p.startsWith(`${k}[`)), `plain ${k}`).toBe(true);

@@ -16,6 +16,8 @@
  *   conv-bn     Conv (+bias) -> BatchNormalization, 1-D and 2-D, groups  weights/statistics from graph inputs,
  *                                                                       initializers that are also graph inputs
  *   matmul-add  MatMul -> Add (bias [N], [1,N], [M,N], scalar, left)     rank-3 A, bias that raises the rank
+ *   attention   BERT-style self-attention: q/k/v projections, heads,   probabilities read elsewhere, Softmax axis,
+ *               scaled scores, Softmax, merge (H of 1 or 2)            Mul scale, an additive constant mask
  *   reshape-gemm  Reshape([-1,K]) -> Gemm -> Reshape(leading dims + [N])  alpha; targets constant or torch's shape
  *               (HF Conv1D as torch exports it; transB, bias [N]/[1,N])  arithmetic
  *   hardswish   x * HardSigmoid(x)                                      alpha 0.2, beta 0.6, Mul with another value
@@ -1080,6 +1082,58 @@ class Gen {
     return y;
   }
 
+  /**
+   * BERT-style self-attention on x [B, S, D]: q, k, v = x·W + b split into H heads (Reshape to [0, 0, H, D/H],
+   * Transpose; k transposed to [B, H, D/H, S]), softmax(q·k / sqrt(D/H)) · v, merged back to [0, 0, D]. Unsafe
+   * variants: the probabilities also read elsewhere or a graph output, Softmax over another axis, a scale Mul,
+   * an additive constant mask (not the HF form: a near miss).
+   */
+  private plantAttention(em: Em): T | undefined {
+    const x0 = this.pick(em, (t) => t.shape.length === 3 && typeof t.shape[1] === 'number' && typeof t.shape[2] === 'number' && (t.shape[2] as number) >= 2);
+    if (!x0) return undefined;
+    const x = this.tame(em, x0);
+    const [B, S, D] = x.shape as [D, number, number];
+    const H = D % 2 === 0 ? this.rng.pick([1, 2]) : 1;
+    const dh = D / H;
+    if (this.numel([B, H, S, S]) > MAX_NUMEL || this.numel([B, S, 3 * D]) > MAX_NUMEL) return undefined;
+    const tags: string[] = [];
+    // intermediates stay out of the pool: random ops reading them would make nearly every plant a near miss
+    const inner = (op: string, inputs: (Value | null)[], attrs: Record<string, unknown>, shape: D[], mag: number): T =>
+      this.mk(em, this.node(em, op, inputs, attrs)[0]!, x.dt, shape, mag, false, x.cont, false);
+    const heads = (name: string, perm: number[]): T => {
+      const w = this.constF(em, `${name}_w`, [D, D], this.normal(D * D, 1 / Math.sqrt(D)));
+      const mm = inner('MatMul', [x.v, w], {}, [B, S, D], 10);
+      const proj = inner('Add', [mm.v, this.constF(em, `${name}_b`, [D], this.normal(D, 0.1))], {}, [B, S, D], 10);
+      const split = inner('Reshape', [proj.v, this.constI(em, `${name}_heads`, [0, 0, H, dh])], {}, [B, S, H, dh], 10);
+      return inner('Transpose', [split.v], { perm }, perm.map((i) => [B, S, H, dh][i]!), 10);
+    };
+    const q = heads('q', [0, 2, 1, 3]);
+    const k = heads('k', [0, 2, 3, 1]);
+    const v = heads('v', [0, 2, 1, 3]);
+    let scores = inner('MatMul', [q.v, k.v], {}, [B, H, S, S], 30);
+    if (this.chance(0.15)) {
+      tags.push('mul-scale');
+      scores = inner('Mul', [scores.v, this.constF(em, 'scale', [], [1 / Math.sqrt(dh)])], {}, [B, H, S, S], 10);
+    } else scores = inner('Div', [scores.v, this.constF(em, 'sqrt_d', [], [Math.sqrt(dh)])], {}, [B, H, S, S], 10);
+    if (this.chance(0.15)) {
+      tags.push('const-mask');
+      scores = inner('Add', [scores.v, this.constF(em, 'mask', [S], this.normal(S, 1))], {}, [B, H, S, S], 12);
+    }
+    const axis = this.chance(0.1) ? 1 : -1;
+    if (axis !== -1) tags.push('axis');
+    const probs = inner('Softmax', [scores.v], { axis }, [B, H, S, S], 1);
+    const ctx = inner('MatMul', [probs.v, v.v], {}, [B, H, S, dh], 10);
+    const merged = inner('Transpose', [ctx.v], { perm: [0, 2, 1, 3] }, [B, S, H, dh], 10);
+    const y = this.op1(em, 'Reshape', [merged.v, this.constI(em, 'merge_heads', [0, 0, D])], {}, x.dt, [B, S, D], 10, false, x.cont);
+    const u = this.unsafe();
+    if (u) {
+      this.expose(em, probs, u);
+      tags.push(u);
+    }
+    this.note(em, 'attention', tags.join(',') || undefined);
+    return y;
+  }
+
   /** x * HardSigmoid(x) (HardSwish when alpha = 1/6 and beta = 0.5). */
   private plantHardSwish(em: Em, x0?: T): T | undefined {
     const x = x0 ?? this.pick(em);
@@ -1314,6 +1368,7 @@ class Gen {
       [3, () => follow(this.plantConvBn(em))],
       [3, () => follow(this.plantMatMulAdd(em))],
       [2, () => follow(this.plantReshapeGemm(em))],
+      [2, () => follow(this.plantAttention(em))],
       [2, () => follow(this.plantHardSwish(em))],
       [2, () => follow(this.plantIdentityChain(em))],
       [2, () => follow(this.plantTransposePair(em))],
@@ -1611,7 +1666,13 @@ export async function checkCase(c: FuzzCase, targets: readonly FuzzTarget[], opt
 function lowPrecisionEps(m: Model): number {
   let fp16 = false;
   for (const g of m.allGraphs()) {
-    const types = [...[...g.initializers.values()].map((v) => v.initializer!.dataType), ...[...g.inputs, ...g.outputs].map((v) => elemTypeOf(v.type)), ...g.nodes.filter((n) => n.opType === 'Cast').map((n) => n.getInt('to'))];
+    const types = [
+      ...[...g.initializers.values()].map((v) => v.initializer!.dataType),
+      ...[...g.inputs, ...g.outputs].map((v) => elemTypeOf(v.type)),
+      ...g.nodes.filter((n) => n.opType === 'Cast').map((n) => n.getInt('to')),
+      // weights held in Constant nodes (as paddle2onnx writes them) are converted too
+      ...g.nodes.filter((n) => n.opType === 'Constant').map((n) => n.getTensor('value')?.dataType),
+    ];
     if (types.includes(DataType.BFLOAT16)) return 2 ** -8;
     if (types.includes(DataType.FLOAT16)) fp16 = true;
   }
