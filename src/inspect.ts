@@ -97,6 +97,12 @@ export function countParameters(model: Model, opts: { nonZero?: boolean } = {}):
   return stats;
 }
 
+/** Zero elements of every weight tensor, as countParameters counts weights. */
+export function countZeroWeights(model: Model): number {
+  const p = countParameters(model);
+  return p.total - p.nonZero;
+}
+
 function ioInfo(v: Value): IOInfo {
   const elem = elemTypeOf(v.type) ?? innerElemType(v.type);
   let dtype = elem !== undefined ? dtypeName(elem) : 'unknown';

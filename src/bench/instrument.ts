@@ -14,6 +14,7 @@ import { estimateFlops, flopsTargets } from './flops.js';
 import type { FlopsEstimate } from './types.js';
 import type { Value } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
+import { axisSums } from '../prune/tensors.js';
 import { createSession, ortToFloat32, runSession, type Feeds, type SessionOptions } from '../runtime/session.js';
 
 export interface ProbeOptions {
@@ -100,25 +101,9 @@ export async function probeModel(model: Model, feeds: readonly Feeds[], opts: Pr
   return result;
 }
 
-/** Σx² per index of the axis `axisFromEnd` (1 = last) over every other axis. */
+/** Σx² per index of the axis `axisFromEnd` (1 = last) over every other axis, non-finite values skipped. */
 export function channelEnergy(data: Float32Array, dims: readonly number[], axisFromEnd: number): Float64Array {
-  const axis = dims.length - axisFromEnd;
-  const size = dims[axis] ?? 1;
-  let inner = 1;
-  for (let i = axis + 1; i < dims.length; i++) inner *= dims[i];
-  const out = new Float64Array(size);
-  const outer = size * inner ? data.length / (size * inner) : 0;
-  let i = 0;
-  for (let o = 0; o < outer; o++)
-    for (let a = 0; a < size; a++) {
-      let acc = 0;
-      for (let k = 0; k < inner; k++) {
-        const v = data[i++];
-        if (Number.isFinite(v)) acc += v * v;
-      }
-      out[a] += acc;
-    }
-  return out;
+  return axisSums(data, dims, dims.length - axisFromEnd, 'l2sq', { finiteOnly: true });
 }
 
 /** Adds each main-graph value as a graph output unless it already is one; returns their names (each once). */

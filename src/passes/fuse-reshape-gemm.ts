@@ -143,10 +143,12 @@ function condition(m: Match): CheckResult {
 function transposeMatrix(t: Tensor): Tensor {
   const [r, cols] = t.dims;
   const e = dtypeBits(t.dataType) / 8;
-  const src = t.rawBytes().slice(); // aligned, and the source is not held on to
+  // read once without keeping it on the tensor (a weight still in the file); copied only to align it
+  const raw = t.lazyBytes()?.read() ?? t.rawBytes();
+  const src = raw.byteOffset % e === 0 ? raw : raw.slice();
   const out = new Uint8Array(src.length);
   const View = e === 8 ? BigUint64Array : e === 4 ? Uint32Array : e === 2 ? Uint16Array : Uint8Array; // bits, not values: NaN payloads kept
-  const a = new View(src.buffer, 0, r * cols);
+  const a = new View(src.buffer as ArrayBuffer, src.byteOffset, r * cols);
   const b = new View(out.buffer, 0, r * cols);
   for (let i = 0; i < r; i++) for (let j = 0; j < cols; j++) b[j * r + i] = a[i * cols + j]!;
   return Tensor.fromRaw(t.dataType, [cols, r], out);

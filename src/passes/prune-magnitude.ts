@@ -14,7 +14,7 @@
  * Counts: zeroed (elements newly zero), layers.
  * The logic lives in src/prune/magnitude.ts; this is its Pass face.
  */
-import { countParameters } from '../inspect.js';
+import { countZeroWeights } from '../inspect.js';
 import type { Model } from '../ir/model.js';
 import { pruneMagnitude } from '../prune/magnitude.js';
 import type { Criterion } from '../prune/types.js';
@@ -23,11 +23,6 @@ import { passOption } from './util/options.js';
 
 const NAME = 'prune-magnitude';
 
-/** zero elements of every weight tensor, as inspect counts weights */
-const zeros = (m: Model): number => {
-  const p = countParameters(m);
-  return p.total - p.nonZero;
-};
 
 const pass: Pass = {
   name: NAME,
@@ -40,9 +35,9 @@ const pass: Pass = {
     const global = passOption(ctx, NAME, 'global', false);
     const criterion = passOption<Criterion>(ctx, NAME, 'criterion', 'l2', (v) => v === 'l1' || v === 'l2' || v === 'activation');
     const activations = passOption<ReadonlyMap<string, Float64Array> | undefined>(ctx, NAME, 'activations', undefined, (v) => v instanceof Map);
-    const before = zeros(model);
+    const before = countZeroWeights(model);
     const r = pruneMagnitude(model, { sparsity, global, criterion, activations });
-    const zeroed = zeros(model) - before;
+    const zeroed = countZeroWeights(model) - before;
     for (const s of r.skipped) ctx.explain?.({ pass: NAME, rule: 'weight', node: s.name, reason: s.reason });
     r.notes.forEach((n) => ctx.log(n));
     return { modified: zeroed > 0, counts: zeroed > 0 ? { zeroed, layers: r.layers.filter((l) => l.zeros > 0).length } : {}, notes: r.notes };

@@ -12,7 +12,7 @@
  * Counts: zeroed, layers. The logic lives in src/prune/nm.ts.
  */
 import { UsageError } from '../errors.js';
-import { countParameters } from '../inspect.js';
+import { countZeroWeights } from '../inspect.js';
 import type { Model } from '../ir/model.js';
 import { parseNM, pruneNM } from '../prune/nm.js';
 import type { Criterion } from '../prune/types.js';
@@ -21,11 +21,6 @@ import { passOption } from './util/options.js';
 
 const NAME = 'prune-nm';
 
-/** zero elements of every weight tensor, as inspect counts weights */
-const zeros = (m: Model): number => {
-  const p = countParameters(m);
-  return p.total - p.nonZero;
-};
 
 const pass: Pass = {
   name: NAME,
@@ -45,9 +40,9 @@ const pass: Pass = {
     if (!(Number.isInteger(n) && Number.isInteger(m) && n >= 1 && n < m)) throw new UsageError(`options n, m of ${NAME}: need integers 1 <= n < m, got ${n}:${m}`);
     const criterion = passOption<Criterion>(ctx, NAME, 'criterion', 'l2', (v) => v === 'l1' || v === 'l2' || v === 'activation');
     const activations = passOption<ReadonlyMap<string, Float64Array> | undefined>(ctx, NAME, 'activations', undefined, (v) => v instanceof Map);
-    const before = zeros(model);
+    const before = countZeroWeights(model);
     const r = pruneNM(model, { n, m, criterion, activations });
-    const zeroed = zeros(model) - before;
+    const zeroed = countZeroWeights(model) - before;
     for (const s of r.skipped) ctx.explain?.({ pass: NAME, rule: `${n}:${m}`, node: s.name, reason: s.reason });
     return { modified: zeroed > 0, counts: zeroed > 0 ? { zeroed, layers: r.layers.length } : {}, notes: r.notes };
   },

@@ -78,7 +78,8 @@ export function sliceUnits(t: Tensor, axis: number, keep: readonly number[], wid
 export function zeroElements(t: Tensor, zero: Uint8Array): Tensor {
   if (zero.length !== t.size) throw new PruneTensorError(`tensor ${t.name}: mask of ${zero.length} for ${t.size} elements`);
   const eb = elementBytes(t);
-  const out = t.rawBytes().slice();
+  // a weight still in the file is read into a fresh buffer (neither kept on `t` nor copied again)
+  const out = t.lazyBytes()?.read() ?? t.rawBytes().slice();
   for (let i = 0; i < zero.length; i++) if (zero[i]) out.fill(0, i * eb, (i + 1) * eb);
   const r = Tensor.fromRaw(t.dataType, t.dims, out, t.name);
   r.docString = t.docString;
@@ -92,23 +93,24 @@ export function valuesOf(t: Tensor): Float32Array {
 
 /**
  * Per-index sums along `axis`: Σ|x| ('l1') or Σx² ('l2sq') over every other axis. Returns one entry per index.
+ * `finiteOnly` skips NaN and infinities (activations measured at run time may hold them).
  */
-export function axisSums(values: Float32Array, dims: readonly number[], axis: number, kind: 'l1' | 'l2sq'): Float64Array {
-  const size = dims[axis];
+export function axisSums(values: Float32Array, dims: readonly number[], axis: number, kind: 'l1' | 'l2sq', opts: { finiteOnly?: boolean } = {}): Float64Array {
+  const size = dims[axis] ?? 1;
   let inner = 1;
   for (let i = axis + 1; i < dims.length; i++) inner *= dims[i];
   const out = new Float64Array(size);
   const outer = size * inner ? values.length / (size * inner) : 0;
+  const finiteOnly = opts.finiteOnly === true;
   let i = 0;
   for (let o = 0; o < outer; o++)
     for (let a = 0; a < size; a++) {
       let acc = 0;
-      if (kind === 'l1') for (let k = 0; k < inner; k++) acc += Math.abs(values[i++]);
-      else
-        for (let k = 0; k < inner; k++) {
-          const v = values[i++];
-          acc += v * v;
-        }
+      for (let k = 0; k < inner; k++) {
+        const v = values[i++];
+        if (finiteOnly && !Number.isFinite(v)) continue;
+        acc += kind === 'l1' ? Math.abs(v) : v * v;
+      }
       out[a] += acc;
     }
   return out;
