@@ -17,14 +17,14 @@
  *   npm run bench:fuse [-- --runs 20 --warmup 3 --creations 5 --layers 12 --threads 0 --target ort --levels disabled,basic,all]
  */
 import { buildBert } from '../fixtures/models/bert.js';
-import { synthesizeInputs } from '../src/bench/inputs.js';
+import { synthesizeInputs } from '../src/inputs/synthesize.js';
 import { RssSampler } from '../src/bench/memory.js';
-import { timeInterleaved } from '../src/bench/timing.js';
-import { resolveFusePasses } from '../src/fuse/passes.js';
+import { timeInterleaved } from '../src/measure/timing.js';
+import { resolveFusePasses } from '../src/passes/index.js';
 import { encodeModel } from '../src/onnx/encode.js';
 import { decodeModelBytes } from '../src/onnx/io.js';
-import { runPasses } from '../src/passes/manager.js';
-import type { Target } from '../src/passes/pass.js';
+import { runPasses } from '../src/optimize/registry.js';
+import type { Target } from '../src/pass/pass.js';
 import { createSession, ortToFloat32, type SessionOptions } from '../src/runtime/session.js';
 
 type Level = 'disabled' | 'basic' | 'all';

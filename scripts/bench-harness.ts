@@ -18,8 +18,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildBert } from '../fixtures/models/bert.js';
 import { benchmark } from '../src/bench/benchmark.js';
-import { synthesizeInputs } from '../src/bench/inputs.js';
-import { timeInterleaved } from '../src/bench/timing.js';
+import { synthesizeInputs } from '../src/inputs/synthesize.js';
+import { timeInterleaved } from '../src/measure/timing.js';
 import { loadModel, saveModel } from '../src/onnx/io.js';
 import { createSession, type Feeds } from '../src/runtime/session.js';
 

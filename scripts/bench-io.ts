@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { buildBert } from '../fixtures/models/bert.js';
 import { saveModel } from '../src/onnx/io.js';
 import { countParameters } from '../src/inspect.js';
-import { summarize } from '../src/bench/stats.js';
+import { summarize } from '../src/measure/stats.js';
 
 const runs = Number(process.env.RUNS ?? 5);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'autoglm-bench-io-'));

@@ -9,22 +9,22 @@
  *   latency         median of interleaved runs (original, pruned, pruned, original, ...) at batch 1, sequence 128,
  *                   onnxruntime-node CPU, default session options; the ratio of the medians
  *   graph F1        of the pruned model against the original on 4 seeded input sets (all layers, last layer)
- *   prune time      wall time of pruneModel (graph pruning, parameter statistics before and after, analysis,
+ *   prune time      wall time of prune (graph pruning, parameter statistics before and after, analysis,
  *                   importance, cutting, clean-up, verification; no onnxruntime runs), its CPU time (the figure to
  *                   trust on a loaded machine), and the analysis + cut alone
  *
  *   npm run bench:prune [-- --runs 30 --layers 12 --sparsity 0.5 --threads 0]
  */
 import { buildBert } from '../fixtures/models/bert.js';
-import { synthesizeInputs } from '../src/bench/inputs.js';
-import { timeInterleaved } from '../src/bench/timing.js';
+import { synthesizeInputs } from '../src/inputs/synthesize.js';
+import { timeInterleaved } from '../src/measure/timing.js';
 import { countParameters } from '../src/inspect.js';
 import { decodeModelBytes } from '../src/onnx/io.js';
 import { encodeModel } from '../src/onnx/encode.js';
-import { fidelityReference, measureFidelity } from '../src/prune/fidelity-probe.js';
-import { probeModel } from '../src/bench/instrument.js';
-import { pruneModel } from '../src/prune/prune.js';
-import { median } from '../src/prune/search.js';
+import { fidelityReference, measureFidelity } from '../src/measure/fidelity-probe.js';
+import { probeModel } from '../src/measure/probe.js';
+import { prune } from '../src/prune/prune.js';
+import { median } from '../src/util/numerics.js';
 import { createSession, type Feeds } from '../src/runtime/session.js';
 
 function args(): { runs: number; layers: number; sparsity: number; threads: number; warmup: number } {
@@ -51,7 +51,7 @@ async function main(): Promise<void> {
 
   const tp = performance.now();
   const cpu0 = process.cpuUsage();
-  const { report } = await pruneModel(pruned, { method: 'structured', units: ['ffn'], sparsity: o.sparsity, measure: false });
+  const { report } = await prune(pruned, { method: 'structured', units: ['ffn'], sparsity: o.sparsity, measure: false });
   const cpu = process.cpuUsage(cpu0);
   const pruneMs = performance.now() - tp;
   const pb = countParameters(original).total;
@@ -82,7 +82,7 @@ async function main(): Promise<void> {
     ['latency median (ms)', mb.toFixed(1), ma.toFixed(1), (ma / mb).toFixed(3)],
     ['graph F1 all layers', '1', fid.graphF1.allLayers.toFixed(4), ''],
     ['graph F1 last layer', '1', fid.graphF1.lastLayer.toFixed(4), ''],
-    ['prune time, pruneModel (s)', '', (pruneMs / 1000).toFixed(2), ''],
+    ['prune time, prune (s)', '', (pruneMs / 1000).toFixed(2), ''],
     ['  CPU time of it (s)', '', ((cpu.user + cpu.system) / 1e6).toFixed(2), ''],
     ['  of which analysis + cut (s)', '', (report.ms.prune / 1000).toFixed(2), ''],
   ];

@@ -24,8 +24,8 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildBert } from '../fixtures/models/bert.js';
 import { buildMlp } from '../fixtures/models/mlp.js';
-import { synthesizeInputs } from '../src/bench/inputs.js';
-import { ratioOfMediansCI, summarize } from '../src/bench/stats.js';
+import { synthesizeInputs } from '../src/inputs/synthesize.js';
+import { ratioOfMediansCI, summarize } from '../src/measure/stats.js';
 import { loadModel, saveModel } from '../src/onnx/io.js';
 import { adaptFeeds, compareRuns, measureEmulated, measureFidelity } from '../src/quantize/compare.js';
 import { convertFloat } from '../src/quantize/convert.js';
@@ -46,7 +46,7 @@ async function main(): Promise<void> {
   try {
     const fp32Path = path.join(dir, 'bert-base.onnx');
     const fp16Path = path.join(dir, 'bert-base-fp16.onnx');
-    let t = performance.now();
+    const t = performance.now();
     saveModel(buildBert(BERT_BASE), fp32Path);
     const size32 = fs.statSync(fp32Path).size;
     console.log(`built and saved BERT-base in ${ms(performance.now() - t)}: ${mib(size32)}`);

@@ -1,5 +1,13 @@
 /**
- * autoglm's library API. Everything the CLI does is a function here.
+ * autoglm's library API. Everything the CLI does is a function here, one name each:
+ *
+ *   import { loadModel, runPasses, quantize, prune, benchmark, saveModel } from 'autoglm';
+ *   const model = loadModel('model.onnx');
+ *   runPasses(model, ['cleanup', 'transformer']);                        // fuse, in place
+ *   const { model: small } = await prune(model, { method: 'structured', units: ['ffn'], sparsity: 0.5 });
+ *   await quantize(small, { dtype: 'fp16', keepIoTypes: true });          // in place
+ *   saveModel(small, 'model.opt.onnx');
+ *   const result = await benchmark({ baseline: 'model.onnx', candidates: ['model.opt.onnx'], dims: { batch: 1, sequence: 128 }, gates: ['graphF1 >= 0.95'] });
  */
 export { DataType, dtypeName, dtypeFromName, dtypeBits, isFloatType } from './ir/dtype.js';
 export { Tensor, type TensorArray, type ExternalRef } from './ir/tensor.js';
@@ -12,12 +20,14 @@ export { loadModel, saveModel, decodeModelBytes, forEachTensor, type SaveOptions
 export { encodeModel } from './onnx/encode.js';
 export { AutoglmError, ModelFormatError, UsageError, OperationError, EXIT } from './errors.js';
 export { inspectModel, countParameters, isWeightTensor, type InspectResult, type ParamStats } from './inspect.js';
-export { runPasses, type RunReport, type RunOptions, type PassReport } from './passes/manager.js';
-export { allPasses, getPass, presets, resolvePasses } from './passes/index.js';
-export type { Pass, PassContext, PassResult, PassKind, Target, NearMiss } from './passes/pass.js';
+export type { RunReport, RunOptions, PassReport } from './pass/manager.js';
+export { allPasses, getPass, presets, resolvePasses, runPasses } from './optimize/registry.js';
+export type { Pass, PassContext, PassResult, PassKind, Target, NearMiss } from './pass/pass.js';
 export * from './rewrite/index.js';
 export { createSession, runSession, type SessionOptions, type Feeds } from './runtime/session.js';
-export { synthesizeInputs, describeInputs, loadInputs, loadInputsFile, loadInputsDir } from './bench/inputs.js';
+export { loadInputs, loadInputsFile, loadInputsDir } from './inputs/load.js';
+export { synthesizeInputs } from './inputs/synthesize.js';
+export { describeInputs } from './inputs/describe.js';
 export { benchmark, type BenchOptions, type BenchProgress, type ModelInput } from './bench/benchmark.js';
 export * from './bench/types.js';
 export { parseGate, parseBudget, loadBudget, evaluateGates, type Gate } from './bench/gates.js';
@@ -29,6 +39,7 @@ export { renderBenchHtml } from './bench/report-html.js';
 export { optimize, presetPipeline, passListFor, type OptimizeReport, type StepReport } from './optimize/pipeline.js';
 export { loadConfig, checkConfig, type OptimizeConfig } from './optimize/config.js';
 export * from './prune/index.js';
-export { convertFloat, convertMixed, emulateConversion, checkTypes, inferElemTypes, measureFidelity as measureQuantizeFidelity, measureEmulated, DEFAULT_OP_BLOCK_LIST, resolveOpBlockList, parseNodeBlockList, type ConvertOptions, type MixedOptions, type QuantizeReport, type LowDType } from './quantize/index.js';
+export { probeModel, channelEnergy, type ProbeOptions, type ProbeResult } from './measure/probe.js';
+export { fidelityReference, measureFidelity, normalizedMaxError, type FidelityReference, type FidelityMeasure } from './measure/fidelity-probe.js';
+export { quantize, type QuantizeOptions, convertFloat, convertMixed, emulateConversion, checkTypes, inferElemTypes, measureFidelity as measureQuantizeFidelity, measureEmulated, DEFAULT_OP_BLOCK_LIST, resolveOpBlockList, parseNodeBlockList, type ConvertOptions, type MixedOptions, type QuantizeReport, type LowDType } from './quantize/index.js';
 export { getOpSchema, inputTypeVar, outputTypeVar, fixedFloatInputs } from './onnx/opschema.js';
-export { quantize, prune, type QuantizeOptions } from './api.js';

@@ -30,17 +30,19 @@ import { encodeMessage } from '../onnx/schema.js';
 import { modelToMsg } from '../onnx/serde.js';
 import { forEachTensor, loadModel } from '../onnx/io.js';
 import { createSession, fromOrtTensor, ortToFloat32, runSession, toOrtTensor, type Feeds, type SessionOptions } from '../runtime/session.js';
-import { pairedRatioCI } from './bootstrap.js';
+import { pairedRatioCI } from '../measure/bootstrap.js';
 import { benchEnvironment } from './env.js';
-import { compareOutputs, computeGraphF1, matchOutputs, type AttentionCapture, type FloatTensor, type OutputSet } from './fidelity.js';
+import { compareOutputs, computeGraphF1, matchOutputs, type AttentionCapture, type FloatTensor, type OutputSet } from '../measure/fidelity.js';
 import { evaluateGates, gateFailed, loadBudget, parseBudget, parseGate, type Gate } from './gates.js';
-import { DEFAULT_EDGE_THRESHOLD } from './graph-f1.js';
-import { describeInputs, loadInputs, synthesizeInputs } from './inputs.js';
-import { probeModel } from './instrument.js';
+import { DEFAULT_EDGE_THRESHOLD } from '../measure/graph-f1.js';
+import { loadInputs } from '../inputs/load.js';
+import { synthesizeInputs } from '../inputs/synthesize.js';
+import { describeInputs } from '../inputs/describe.js';
+import { probeModel } from '../measure/probe.js';
 import { RssSampler } from './memory.js';
 import { profileModel } from './profile.js';
-import { isNoisy, outlierCount, ratioOfMediansCI, summarize } from './stats.js';
-import { timeInterleaved } from './timing.js';
+import { isNoisy, outlierCount, ratioOfMediansCI, summarize } from '../measure/stats.js';
+import { timeInterleaved } from '../measure/timing.js';
 import {
   BENCH_SCHEMA,
   type BenchResult,
@@ -53,6 +55,7 @@ import {
   type OptLevel,
 } from './types.js';
 import { measureUnderLoad } from './workers.js';
+import { median } from '../util/numerics.js';
 
 /** A model to bench: a file path, an IR Model, or either with a label for the reports. */
 export type ModelInput = string | Model | { model: string | Model; label?: string };
@@ -540,12 +543,6 @@ async function analyse(e: Entry, sessionOptions: SessionOptions): Promise<void> 
   if (probe.flops!.unknownNodes) e.report.notes.push(`FLOPs: ${probe.flops!.unknownNodes} node(s) without known shapes are not counted`);
   e.capture = probe.capture;
   e.whyNoAttention = probe.whyNoAttention;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = (s.length - 1) / 2;
-  return (s[Math.floor(m)]! + s[Math.ceil(m)]!) / 2;
 }
 
 function compare(e: Entry, b: Entry, s: ReturnType<typeof resolveSettings>): CandidateReport {

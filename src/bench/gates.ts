@@ -20,7 +20,7 @@
  */
 import * as fs from 'node:fs';
 import { UsageError } from '../errors.js';
-import { ratioCI, statCI, type LatencyStat } from './bootstrap.js';
+import { ratioCI, statCI, type LatencyStat } from '../measure/bootstrap.js';
 import type { BenchResult, CandidateReport, GateResult, GateStatus } from './types.js';
 
 export type GateOp = '<=' | '<' | '>=' | '>';

@@ -3,8 +3,9 @@
  * Policy forbids loading anything) with the verdict, the comparison table, gates, latency distributions (a histogram
  * per model on a shared axis, with p50 and p99 marked) and, with --profile, per-operator time as grouped bars.
  */
-import { quantile } from './stats.js';
-import { comparisonRows, fmtMs, fmtPct, gateStatusText, inputsLine, modelNotes, settingsLine, type Cell } from './report-format.js';
+import { quantile } from '../util/numerics.js';
+import { comparisonRows, gateStatusText, inputsLine, modelNotes, settingsLine, type Cell } from './report-format.js';
+import { fmtMs, fmtPct } from '../util/format.js';
 import type { BenchResult, ModelReport } from './types.js';
 
 export function htmlEscape(s: string): string {
@@ -21,7 +22,7 @@ function toneClass(c: Cell): string {
 
 /** Histograms of every model's latency samples on one shared axis. */
 export function latencyChart(models: ModelReport[]): string {
-  const withSamples = models.map((m, i) => ({ m, i })).filter(({ m }) => m.latency && m.latency.samples.length);
+  const withSamples = models.map((m, i) => ({ m, i })).filter(({ m }) => m.latency?.samples.length);
   if (!withSamples.length) return '<p>No latency was measured.</p>';
   const all = Float64Array.from(withSamples.flatMap(({ m }) => m.latency!.samples)).sort();
   const lo = all[0]!;
@@ -71,7 +72,7 @@ export function latencyChart(models: ModelReport[]): string {
 
 /** Grouped horizontal bars: time per operator type, one bar per profiled model. */
 export function operatorChart(models: ModelReport[]): string {
-  const profiled = models.map((m, i) => ({ m, i })).filter(({ m }) => m.profile && m.profile.byOp.length);
+  const profiled = models.map((m, i) => ({ m, i })).filter(({ m }) => m.profile?.byOp.length);
   if (!profiled.length) return '';
   const ops = [...new Set(profiled.flatMap(({ m }) => m.profile!.byOp.slice(0, 10).map((o) => o.op)))].slice(0, 12);
   const max = Math.max(...profiled.flatMap(({ m }) => m.profile!.byOp.filter((o) => ops.includes(o.op)).map((o) => o.ms)), 1e-9);

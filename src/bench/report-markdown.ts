@@ -2,7 +2,8 @@
  * Markdown report, for a CI job summary ($GITHUB_STEP_SUMMARY) or a pull-request comment: verdict first, then the
  * comparison table, gates, notes and the settings the numbers were measured with.
  */
-import { comparisonRows, fmtMs, fmtPct, gateStatusText, inputsLine, modelNotes, settingsLine } from './report-format.js';
+import { comparisonRows, gateStatusText, inputsLine, modelNotes, settingsLine } from './report-format.js';
+import { fmtMs, fmtPct } from '../util/format.js';
 import type { BenchResult } from './types.js';
 
 const esc = (s: string): string => s.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');

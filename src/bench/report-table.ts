@@ -4,8 +4,9 @@
  * (the CLI passes io.color, which has no colour off a TTY or under NO_COLOR).
  */
 import { Chalk, type ChalkInstance } from 'chalk';
-import { renderTable } from '../cli/ui/table.js';
-import { comparisonRows, fmtMs, fmtPct, gateStatusText, inputsLine, modelNotes, settingsLine, type Cell } from './report-format.js';
+import { renderTable } from '../util/table.js';
+import { comparisonRows, gateStatusText, inputsLine, modelNotes, settingsLine, type Cell } from './report-format.js';
+import { fmtMs, fmtPct } from '../util/format.js';
 import type { BenchResult, GateResult } from './types.js';
 
 export function renderBenchTable(r: BenchResult, color: ChalkInstance = new Chalk({ level: 0 })): string {

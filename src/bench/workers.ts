@@ -18,7 +18,7 @@ import { Worker } from 'node:worker_threads';
 import { OperationError } from '../errors.js';
 import type { Feeds, SessionOptions } from '../runtime/session.js';
 import type { WireTensor, WorkerInit, WorkerReply, WorkerRequest } from './bench-worker.js';
-import { summarize } from './stats.js';
+import { summarize } from '../measure/stats.js';
 import type { LoadStats } from './types.js';
 
 export interface LoadModel {

@@ -6,9 +6,9 @@
  * these methods, so the chains can never go stale. Graphs nest: a subgraph (If/Loop/Scan body) is a Graph whose
  * `parentNode` is the node holding it, and name lookup walks outwards through the scopes.
  */
-import type { Msg } from '../onnx/schema.js';
+import type { OpaqueFields, OpaqueMessage } from './fields.js';
 import { Tensor } from './tensor.js';
-import { type TypeProto } from './types.js';
+import type { TypeProto } from './types.js';
 
 export class IRError extends Error {}
 
@@ -24,7 +24,7 @@ export class Value {
   type?: TypeProto;
   docString?: string;
   /** ValueInfoProto fields not modelled here (metadata_props, unknown fields) */
-  extra: Msg = {};
+  extra: OpaqueFields = {};
   /** true when the value was listed in value_info (so it is written there again) */
   inValueInfo = false;
   producer: Node | null = null;
@@ -139,20 +139,20 @@ export type AttrValue =
   | Uint8Array
   | Tensor
   | Graph
-  | Msg
+  | OpaqueMessage
   | number[]
   | Int[]
   | (string | Uint8Array)[]
   | Tensor[]
   | Graph[]
-  | Msg[]
+  | OpaqueMessage[]
   | undefined;
 
 export class Attribute {
   docString?: string;
   /** reference to an attribute of the enclosing function (then `value` is undefined) */
   refAttrName?: string;
-  extra: Msg = {};
+  extra: OpaqueFields = {};
   constructor(
     public name: string,
     public type: AttrType,
@@ -213,7 +213,7 @@ export class Node {
   overload?: string;
   docString?: string;
   /** NodeProto fields not modelled here (metadata_props, device configurations, unknown fields) */
-  extra: Msg = {};
+  extra: OpaqueFields = {};
   graph: Graph | null = null;
   readonly attributes = new Map<string, Attribute>();
   private readonly _inputs: (Value | null)[] = [];
@@ -281,7 +281,7 @@ export class Node {
   }
   /** Removes this node's uses of its inputs (before deleting the node). */
   detachInputs(): void {
-    this._inputs.forEach((v, i) => v && v._removeUse(this, i));
+    this._inputs.forEach((v, i) => v?._removeUse(this, i));
     this._inputs.length = 0;
   }
   /** Moves output i to a new value object (the old one loses its producer). */
@@ -374,14 +374,14 @@ export class Graph {
   name: string;
   docString?: string;
   /** GraphProto fields not modelled here (metadata_props, unknown fields) */
-  extra: Msg = {};
+  extra: OpaqueFields = {};
   /** node holding this graph in an attribute (null for a main graph or a function body) */
   parentNode: Node | null = null;
   /** sparse initializers, kept as decoded (not rewritten by passes) */
-  sparseInitializers: Msg[] = [];
-  quantizationAnnotation: Msg[] = [];
+  sparseInitializers: OpaqueMessage[] = [];
+  quantizationAnnotation: OpaqueMessage[] = [];
   /** value_info entries that name no value of this graph (kept so nothing is lost) */
-  orphanValueInfo: Msg[] = [];
+  orphanValueInfo: OpaqueMessage[] = [];
 
   private readonly _nodes: Node[] = [];
   private readonly _inputs: Value[] = [];

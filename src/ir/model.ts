@@ -2,13 +2,13 @@
  * Model: the top of the IR. Holds the main graph, model-local functions, opset imports, metadata, and whatever
  * ModelProto fields this tool does not model (training info, unknown fields) so that saving loses nothing.
  */
-import type { Msg } from '../onnx/schema.js';
-import { Attribute, Graph, type Node } from './graph.js';
+import type { OpaqueFields, OpaqueMessage } from './fields.js';
+import { type Attribute, Graph, type Node } from './graph.js';
 
 export interface OpsetImport {
   domain: string;
   version: number;
-  extra?: Msg;
+  extra?: OpaqueFields;
 }
 
 export interface ModelSource {
@@ -34,7 +34,7 @@ export class ModelFunction {
   attributeProtos: Attribute[] = [];
   opsetImports: OpsetImport[] = [];
   metadataProps: { key: string; value: string }[] = [];
-  extra: Msg = {};
+  extra: OpaqueFields = {};
   readonly graph: Graph;
   constructor(name: string, domain: string, graph = new Graph(name)) {
     this.name = name;
@@ -58,9 +58,9 @@ export class Model {
   graph: Graph;
   functions: ModelFunction[] = [];
   /** TrainingInfoProto entries, kept as decoded */
-  trainingInfo: Msg[] = [];
+  trainingInfo: OpaqueMessage[] = [];
   /** ModelProto fields not modelled here (unknown to this schema: kept as bytes) */
-  extra: Msg = {};
+  extra: OpaqueFields = {};
   /** where the model was loaded from, if it was */
   source?: ModelSource;
 
@@ -106,6 +106,12 @@ export class Model {
   }
 }
 
+/** A domain as the IR compares them: the default operator set is '' (also written 'ai.onnx'). */
 export function normDomain(d: string | undefined): string {
   return !d || d === 'ai.onnx' ? '' : d;
+}
+
+/** Whether a node's domain is the default ONNX operator set ('' or 'ai.onnx'). */
+export function isStandardDomain(d: string | undefined): boolean {
+  return !d || d === 'ai.onnx';
 }

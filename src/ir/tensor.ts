@@ -8,8 +8,9 @@
 import * as fs from 'node:fs';
 import { DataType, dtypeBits, dtypeField, dtypeName, isKnownDataType, rawByteLength, type TypedFieldName } from './dtype.js';
 import { bfloat16ToFloat32, float16ToFloat32, float8ToFloat32, float4e2m1ToFloat32, unpack4bit } from './float-codecs.js';
-import type { Msg } from '../onnx/schema.js';
-import { copyBytes, FileRange, FileSource, LazyBytes, type Bytes } from '../onnx/wire.js';
+import type { OpaqueFields } from './fields.js';
+import { ExternalDataError, openDataFile } from '../bytes/external-files.js';
+import { copyBytes, FileRange, LazyBytes, sameBytes, type Bytes } from '../bytes/sources.js';
 
 export interface ExternalRef {
   /** path relative to the model's folder, as written in the file */
@@ -51,10 +52,10 @@ export class Tensor {
   dims: number[];
   docString?: string;
   /** TensorProto fields this class does not model (segment, metadata_props, unknown fields) */
-  extra: Msg;
+  extra: OpaqueFields;
   private source: Source;
 
-  constructor(init: { name?: string; dataType: number; dims: readonly number[]; source: Source; docString?: string; extra?: Msg }) {
+  constructor(init: { name?: string; dataType: number; dims: readonly number[]; source: Source; docString?: string; extra?: OpaqueFields }) {
     this.name = init.name ?? '';
     this.dataType = init.dataType;
     this.dims = [...init.dims];
@@ -171,7 +172,7 @@ export class Tensor {
     if (s.kind === 'lazy') return s.cached ? undefined : s.bytes;
     if (s.kind === 'external' && !s.cached) {
       const length = this.checkExternalLength(s.ref);
-      const file = externalFile(s.ref, length, this.name);
+      const file = dataFileOf(s.ref, length, this.name);
       return file && new FileRange(file, s.ref.offset, length);
     }
     return undefined;
@@ -470,39 +471,6 @@ function fieldToRaw(t: number, field: TypedFieldName, values: ArrayLike<number |
 
 export { dtypeField };
 
-/**
- * One open FileSource per external-data file, shared by the tensors that stream from it. An entry is reused only
- * while the path still names the file it opened; the descriptor closes when no tensor references the source.
- * Some exporters write one file per tensor: past MAX_OPEN_EXTERNAL_FILES open at once, further files are not opened
- * for streaming (undefined: their tensors are read into memory when needed, as before), so a model cannot exhaust
- * the process's file descriptors.
- */
-const externalFiles = new Map<string, WeakRef<FileSource>>();
-export const MAX_OPEN_EXTERNAL_FILES = 256;
-
-/** The open source of a tensor's data file (checked to hold its bytes), or undefined past the limit. */
-function externalFile(ref: ExternalRef, length: number, tensorName: string): FileSource | undefined {
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(ref.path);
-  } catch (e) {
-    throw new TensorError(`tensor ${tensorName}: cannot open external data file ${ref.location}: ${(e as NodeJS.ErrnoException).code ?? e}`);
-  }
-  if (ref.offset + length > st.size) throw new TensorError(`tensor ${tensorName}: external data file ${ref.location} ends before offset ${ref.offset} + ${length}`);
-  const cached = externalFiles.get(ref.path)?.deref();
-  if (cached && cached.identity === `${st.dev}:${st.ino}`) return cached;
-  for (const [p, w] of externalFiles) if (!w.deref()) externalFiles.delete(p);
-  if (externalFiles.size >= MAX_OPEN_EXTERNAL_FILES) return undefined;
-  let file: FileSource;
-  try {
-    file = new FileSource(ref.path);
-  } catch (e) {
-    throw new TensorError(`tensor ${tensorName}: cannot open external data file ${ref.location}: ${(e as NodeJS.ErrnoException).code ?? e}`);
-  }
-  externalFiles.set(ref.path, new WeakRef(file));
-  return file;
-}
-
 /** Non-zero elements of a typed array of the element type's natural representation (float16/bfloat16: -0 is zero). */
 function nonZeroIn(d: TensorArray, t: number): number {
   let n = 0;
@@ -518,20 +486,12 @@ function nonZeroIn(d: TensorArray, t: number): number {
   return n;
 }
 
-/** Byte equality of two byte sources, reading lazy ones a chunk at a time (nothing is loaded or kept). */
-function sameBytes(a: Bytes, b: Bytes): boolean {
-  if (a.length !== b.length) return false;
-  const CHUNK = 1 << 20;
-  const piece = (src: Bytes, buf: Uint8Array, at: number, n: number): Uint8Array => {
-    if (!(src instanceof LazyBytes)) return src.subarray(at, at + n);
-    src.readInto(buf, at, n);
-    return buf.subarray(0, n);
-  };
-  const bufA = new Uint8Array(a instanceof LazyBytes ? Math.min(CHUNK, a.length) : 0);
-  const bufB = new Uint8Array(b instanceof LazyBytes ? Math.min(CHUNK, b.length) : 0);
-  for (let at = 0; at < a.length; at += CHUNK) {
-    const n = Math.min(CHUNK, a.length - at);
-    if (Buffer.compare(piece(a, bufA, at, n), piece(b, bufB, at, n)) !== 0) return false;
+/** The shared open source of a tensor's external-data file, or undefined past the open-file limit. */
+function dataFileOf(ref: ExternalRef, length: number, tensorName: string): ReturnType<typeof openDataFile> {
+  try {
+    return openDataFile(ref.path, ref.location, ref.offset, length);
+  } catch (e) {
+    if (e instanceof ExternalDataError) throw new TensorError(`tensor ${tensorName}: ${e.message}`);
+    throw e;
   }
-  return true;
 }

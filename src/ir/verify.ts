@@ -7,7 +7,7 @@
  * - producers match: node.outputs[i].producer === node;
  * - value names are unique across the scope tree (SSA), and graph outputs are visible values.
  */
-import { Graph, IRError, type Node, type Value } from './graph.js';
+import { type Graph, IRError, type Node, type Value } from './graph.js';
 import type { Model } from './model.js';
 
 export class VerifyError extends IRError {

@@ -5,7 +5,8 @@
  * candidate[j] and baseline[j] together). The p50 ratio itself comes from ratioOfMediansCI.
  */
 import { Rng } from '../util/rng.js';
-import { bootstrapRatios, quantile } from './stats.js';
+import { quantile } from '../util/numerics.js';
+import { bootstrapRatios } from './stats.js';
 
 export type LatencyStat = 'min' | 'mean' | 'p50' | 'p90' | 'p99' | 'max';
 

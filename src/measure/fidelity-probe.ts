@@ -8,12 +8,12 @@
  * maxError: the largest |candidate - reference| of any output element, divided by the largest |reference| of that
  * output (so 0.01 means "within 1% of the output's scale"), over every input set.
  */
-import { compareOutputs, computeGraphF1, matchOutputs, type OutputSet } from '../bench/fidelity.js';
-import type { GraphF1Report, OutputFidelity } from '../bench/types.js';
-import { DEFAULT_EDGE_THRESHOLD } from '../bench/graph-f1.js';
+import { compareOutputs, computeGraphF1, matchOutputs, type OutputSet } from './fidelity.js';
+import type { GraphF1Report, OutputFidelity } from './types.js';
+import { DEFAULT_EDGE_THRESHOLD } from './graph-f1.js';
 import type { Model } from '../ir/model.js';
 import type { Feeds } from '../runtime/session.js';
-import { probeModel, type ProbeResult } from '../bench/instrument.js';
+import { probeModel, type ProbeResult } from './probe.js';
 
 export interface FidelityReference {
   feeds: readonly Feeds[];

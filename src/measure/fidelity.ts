@@ -17,6 +17,7 @@
  */
 import type { Node, Value } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
+import { isStandardDomain } from '../ir/model.js';
 import { attentionGraphF1, averageAttention, outputGraphF1, type TensorLike } from './graph-f1.js';
 import type { GraphF1Report, OutputFidelity } from './types.js';
 
@@ -27,30 +28,7 @@ export interface FloatTensor extends TensorLike {
 }
 export type OutputSet = Record<string, FloatTensor>;
 
-const PASS_THROUGH = new Set(['Cast', 'Dropout', 'Identity']);
 const FUSED_ATTENTION = new Set(['Attention', 'MultiHeadAttention', 'GroupQueryAttention', 'PackedAttention', 'PackedMultiHeadAttention', 'DecoderMaskedMultiHeadAttention', 'SparseAttention']);
-
-/** Whether a value (through pass-through ops) is the probabilities operand of a MatMul. */
-function feedsAttentionMatMul(v: Value, depth = 0): boolean {
-  if (depth > 4) return false;
-  for (const u of v.uses) {
-    const n = u.node;
-    if ((n.opType === 'MatMul' || n.opType === 'FusedMatMul') && u.index === 0) {
-      const other = n.input(1);
-      // V is an activation, not a weight
-      if (other && !other.constTensor()) return true;
-    }
-    if (PASS_THROUGH.has(n.opType) && n.domain === '' && u.index === 0 && n.outputs[0]) {
-      if (feedsAttentionMatMul(n.output(0), depth + 1)) return true;
-    }
-  }
-  return false;
-}
-
-/** The attention Softmax nodes of the main graph, in graph order (= layer order for exported encoders). */
-export function findAttentionSoftmax(model: Model): Node[] {
-  return model.graph.nodes.filter((n) => n.opType === 'Softmax' && (n.domain === '' || n.domain === 'ai.onnx') && n.outputs[0] && feedsAttentionMatMul(n.output(0)));
-}
 
 /** Fused attention operators (com.microsoft Attention and relatives) anywhere in the model. */
 export function fusedAttentionOps(model: Model): Node[] {
@@ -178,7 +156,7 @@ export interface AttentionCapture {
 
 /** Why a model has no usable attention capture, or null when it has one. */
 export function attentionUnavailable(model: Model, capture: AttentionCapture | null): string | null {
-  if (capture && capture.layers.length) return null;
+  if (capture?.layers.length) return null;
   const fused = fusedAttentionOps(model);
   if (fused.length) {
     const kinds = [...new Set(fused.map((n) => `${n.domain}::${n.opType}`))].join(', ');

@@ -18,6 +18,7 @@
  */
 import type { Node, Value } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
+import { isStandardDomain } from '../ir/model.js';
 import type { FlopsEstimate } from './types.js';
 
 const MATMUL = new Set(['MatMul', 'FusedMatMul', 'MatMulInteger', 'QLinearMatMul', 'MatMulNBits', 'MatMulIntegerToFloat', 'DynamicQuantizeMatMul']);
@@ -44,7 +45,7 @@ function operands(n: Node): (Value | undefined)[] {
 function counted(n: Node): boolean {
   const op = n.opType;
   if (n.domain === 'com.microsoft') return MATMUL.has(op) || CONV.has(op) || op === 'Attention' || op === 'MultiHeadAttention';
-  if (n.domain !== '' && n.domain !== 'ai.onnx') return false;
+  if (!isStandardDomain(n.domain)) return false;
   return MATMUL.has(op) || CONV.has(op) || op === 'Gemm' || op === 'ConvTranspose';
 }
 
@@ -102,7 +103,7 @@ export function nodeFlops(n: Node, shape: (v: Value | undefined) => number[] | u
     const q = shape(n.input(0));
     const k = shape(n.input(1));
     const v = shape(n.input(2));
-    if (!q || q.length !== 3) return null;
+    if (q?.length !== 3) return null;
     const [b, s, dq] = q as [number, number, number];
     const l = k ? (k.length === 4 ? k[2]! : k[1]!) : s;
     const dv = v && v.length === 3 ? v[2]! : v && v.length === 4 ? v[1]! * v[3]! : dq;
@@ -132,7 +133,7 @@ export function estimateFlops(model: Model, shapes: ReadonlyMap<string, number[]
       unknown++;
       continue;
     }
-    const key = n.domain && n.domain !== 'ai.onnx' ? `${n.domain}::${n.opType}` : n.opType;
+    const key = !isStandardDomain(n.domain) ? `${n.domain}::${n.opType}` : n.opType;
     const e = by.get(key) ?? by.set(key, { op: key, flops: 0, nodes: 0 }).get(key)!;
     e.flops += f;
     e.nodes++;

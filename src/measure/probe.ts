@@ -9,12 +9,13 @@
  */
 import type * as ort from 'onnxruntime-node';
 import type { AttentionCapture, FloatTensor, OutputSet } from './fidelity.js';
-import { attentionUnavailable, averagedAttention, findAttentionSoftmax } from './fidelity.js';
+import { attentionUnavailable, averagedAttention } from './fidelity.js';
+import { findAttentionSoftmax } from './attention.js';
 import { estimateFlops, flopsTargets } from './flops.js';
 import type { FlopsEstimate } from './types.js';
 import type { Value } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
-import { axisSums } from '../prune/tensors.js';
+import { axisSums } from '../util/numerics.js';
 import { createSession, ortToFloat32, runSession, type Feeds, type SessionOptions } from '../runtime/session.js';
 
 export interface ProbeOptions {
@@ -51,7 +52,7 @@ export async function probeModel(model: Model, feeds: readonly Feeds[], opts: Pr
   const original = [...g.outputs];
   const outputNames = original.map((v) => v.name);
   const expose = (vs: Iterable<Value>): string[] => exposeValues(model, vs);
-  const softmax = opts.attention ? findAttentionSoftmax(model) : [];
+  const softmax = opts.attention ? findAttentionSoftmax(model.graph) : [];
   let session: ort.InferenceSession;
   let attnNames: string[];
   let shapeNames: string[];

@@ -10,6 +10,7 @@
  * - Non-finite samples (NaN, ±Infinity) are rejected with a RangeError rather
  *   than silently propagated into a CI verdict.
  */
+import { quantile } from '../util/numerics.js';
 import { Rng } from '../util/rng.js';
 
 export interface Summary {
@@ -49,24 +50,6 @@ function sortedCopy(samples: ArrayLike<number>): Float64Array {
   const out = Float64Array.from(samples as ArrayLike<number>);
   out.sort(); // typed-array sort is numeric
   return out;
-}
-
-/**
- * Type-7 quantile of data already sorted ascending:
- * h = (n - 1) q; Q = x[floor h] + (h - floor h) (x[floor h + 1] - x[floor h]).
- */
-export function quantile(sorted: ArrayLike<number>, q: number): number {
-  const n = sorted.length;
-  if (n === 0) throw new RangeError('quantile: empty input');
-  if (!(q >= 0 && q <= 1)) throw new RangeError(`quantile: q must be in [0, 1], got ${q}`);
-  const h = (n - 1) * q;
-  const i = Math.floor(h);
-  const lo = sorted[i] as number;
-  if (i >= n - 1) return sorted[n - 1] as number;
-  const frac = h - i;
-  if (frac === 0) return lo;
-  const hi = sorted[i + 1] as number;
-  return lo + frac * (hi - lo);
 }
 
 export function summarize(samples: readonly number[]): Summary {
@@ -174,8 +157,8 @@ export function ratioOfMediansCI(
     throw new RangeError(`ratioOfMediansCI: level must be in (0, 1), got ${level}`);
   }
 
-  const nc = candidate.length;
-  const nb = baseline.length;
+  const _nc = candidate.length;
+  const _nb = baseline.length;
   const baseMedian = medianInPlace(Float64Array.from(baseline));
   if (!(baseMedian > 0)) {
     throw new RangeError(`ratioOfMediansCI: baseline median must be > 0, got ${baseMedian}`);

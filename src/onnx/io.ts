@@ -10,7 +10,8 @@ import type { Tensor, ExternalRef } from '../ir/tensor.js';
 import { decodeMessage, encodeMessage } from './schema.js';
 import { modelFromMsg, modelToMsg, resolveInside } from './serde.js';
 import { IRError } from '../ir/graph.js';
-import { FileSource, MemorySource, WireError, isLazy, type ByteSource, type Bytes } from './wire.js';
+import { WireError } from './wire.js';
+import { FileSource, MemorySource, isLazy, type ByteSource, type Bytes } from '../bytes/sources.js';
 
 /** protobuf refuses messages of 2 GiB or more */
 export const PROTOBUF_LIMIT = 2 ** 31 - 1;

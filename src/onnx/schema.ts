@@ -8,7 +8,8 @@
  * - Encoding writes known fields in field-number order, as protobuf's C++ runtime does, so a model written by
  *   `onnx.save` round-trips byte for byte in the common case.
  */
-import { Reader, Writer, WireError, varintSize, utf8Length, textEncoder, copyBytes, isLazy, materialize, type ByteSource, type Bytes } from './wire.js';
+import { Reader, Writer, WireError, varintSize, utf8Length, textEncoder } from './wire.js';
+import { copyBytes, isLazy, materialize, type ByteSource, type Bytes } from '../bytes/sources.js';
 
 export interface Msg {
   [field: string]: unknown;

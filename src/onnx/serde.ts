@@ -12,7 +12,8 @@ import { DataType, dtypeField, isKnownDataType, type TypedFieldName } from '../i
 import { Attribute, AttrType, Graph, Node, Value, type AttrValue } from '../ir/graph.js';
 import { Model, ModelFunction, type OpsetImport } from '../ir/model.js';
 import { Tensor, type ExternalRef } from '../ir/tensor.js';
-import { isLazy, materialize, textDecoder, textEncoder, type Bytes } from './wire.js';
+import { textDecoder, textEncoder } from './wire.js';
+import { isLazy, materialize, type Bytes } from '../bytes/sources.js';
 import type { Msg } from './schema.js';
 
 export interface DecodeContext {

@@ -16,7 +16,7 @@ import * as fs from 'node:fs';
 import { UsageError } from '../errors.js';
 import type { ConvertOptions } from '../quantize/index.js';
 import type { PruneOptions } from '../prune/index.js';
-import type { Target } from '../passes/pass.js';
+import type { Target } from '../pass/pass.js';
 
 export type PresetName = 'transformer' | 'cnn' | 'web';
 

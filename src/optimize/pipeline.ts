@@ -7,10 +7,11 @@
 import { UsageError } from '../errors.js';
 import type { Model } from '../ir/model.js';
 import { countParameters } from '../inspect.js';
-import { presets, resolvePasses } from '../passes/index.js';
-import { runPasses, type RunReport } from '../passes/manager.js';
-import type { NearMiss } from '../passes/pass.js';
-import { pruneModel, type PruneReport } from '../prune/index.js';
+import { presets, resolvePasses } from './registry.js';
+import type { RunReport } from '../pass/manager.js';
+import { runPasses } from './registry.js';
+import type { NearMiss } from '../pass/pass.js';
+import { prune, type PruneReport } from '../prune/index.js';
 import { convertFloat, convertMixed, parseNodeBlockList, type QuantizeReport } from '../quantize/index.js';
 import type { OptimizeConfig, PresetName, QuantizeConfig } from './config.js';
 
@@ -82,7 +83,7 @@ export async function optimize(model: Model, config: OptimizeConfig, opts: Optim
   if (config.prune) {
     opts.onStep?.('prune', `pruning (${config.prune.method ?? 'graph'})`);
     const t0 = performance.now();
-    const r = await pruneModel(model, { dims: config.dims, ...config.prune });
+    const r = await prune(model, { dims: config.dims, ...config.prune });
     model = r.model;
     report.prune = r.report;
     const p = r.report.parameters;

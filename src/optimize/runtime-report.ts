@@ -16,8 +16,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Model } from '../ir/model.js';
+import { isStandardDomain } from '../ir/model.js';
 import { loadModel } from '../onnx/io.js';
-import type { RunReport } from '../passes/manager.js';
+import type { RunReport } from '../pass/manager.js';
 import { createSession } from '../runtime/session.js';
 
 export type RuntimeLevel = 'basic' | 'extended' | 'all';
@@ -62,7 +63,7 @@ const MEASURES: Record<string, { family?: string[]; removes?: string }> = {
 export function opHistogram(model: Model): Histogram {
   const h: Histogram = {};
   for (const n of model.allNodes()) {
-    const k = n.domain && n.domain !== 'ai.onnx' ? `${n.domain}:${n.opType}` : n.opType;
+    const k = !isStandardDomain(n.domain) ? `${n.domain}:${n.opType}` : n.opType;
     h[k] = (h[k] ?? 0) + 1;
   }
   return h;

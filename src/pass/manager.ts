@@ -1,21 +1,21 @@
 /**
- * The pass manager: runs a list of passes (names, presets or Pass objects) over a model, by default to a fixed point
+ * The pass manager: runs a list of passes over a model, by default to a fixed point
  * (the whole list again while any pass changed something, at most `maxIterations` = 10 rounds), and reports what
  * happened as data:
  *
- *   const report = runPasses(model, ['cleanup'], { verify: true, explain: true });
+ *   const report = runPassList(model, [eliminateIdentity, eliminateDeadNodes], { verify: true, explain: true });
  *   report.passes[0]  // { name: 'eliminate-identity', runs: 2, ms: 0.4, modified: true, counts: { removed: 3 }, ... }
  *
  * A pass that throws is re-thrown as an OperationError naming it (a UsageError from a bad option stays a UsageError,
  * prefixed with the pass name); with `verify: true` the IR is checked after every pass and the first pass that
  * leaves it inconsistent is named. Near misses (why a rewrite did not fire) are collected when `explain` is set:
  * the report keeps those of the last round (the state the model ended in); an `explain` callback sees every one as
- * it happens.
+ * it happens. Names and presets are resolved by a registry above this module (src/optimize/registry.ts's runPasses,
+ * or src/passes' graphRegistry for the graph passes).
  */
 import { OperationError, UsageError } from '../errors.js';
 import type { Model } from '../ir/model.js';
 import { checkModel } from '../ir/verify.js';
-import { resolvePasses } from './index.js';
 import type { NearMiss, Pass, PassContext, PassKind, Target } from './pass.js';
 
 export interface RunOptions {
@@ -66,8 +66,7 @@ function countNodes(model: Model): number {
   return n;
 }
 
-export function runPasses(model: Model, passes: readonly (Pass | string)[], opts: RunOptions = {}): RunReport {
-  const list = resolvePasses(passes);
+export function runPassList(model: Model, list: readonly Pass[], opts: RunOptions = {}): RunReport {
   const t0 = performance.now();
   const fixedPoint = opts.fixedPoint ?? true;
   const maxIterations = fixedPoint ? Math.max(1, opts.maxIterations ?? 10) : 1;

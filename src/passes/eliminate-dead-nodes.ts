@@ -17,7 +17,7 @@
 import type { Graph } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
 import { isPure, isUnused } from '../rewrite/dead.js';
-import type { Pass, PassContext, PassResult } from './pass.js';
+import type { Pass, PassContext, PassResult } from '../pass/pass.js';
 import { passOption } from './util/options.js';
 
 interface Stats {

@@ -17,7 +17,8 @@ import type { Graph, Value } from '../ir/graph.js';
 import type { Tensor } from '../ir/tensor.js';
 import { DataType } from '../ir/dtype.js';
 import { constantOf } from '../rewrite/constant.js';
-import type { Pass, PassResult } from './pass.js';
+import type { Pass, PassResult } from '../pass/pass.js';
+import { isStandardDomain } from '../ir/model.js';
 
 type Table = Map<string, { value: Value; tensor: Tensor }[]>;
 
@@ -81,7 +82,7 @@ function visit(g: Graph, outer: Table, stats: { merged: number }): void {
     if (merge(v)) g.removeInitializer(v);
   }
   for (const n of [...g.nodes]) {
-    if (n.opType === 'Constant' && (n.domain === '' || n.domain === 'ai.onnx') && n.outputs.length === 1 && n.outputs[0]) {
+    if (n.opType === 'Constant' && isStandardDomain(n.domain) && n.outputs.length === 1 && n.outputs[0]) {
       if (merge(n.outputs[0])) g.removeNode(n);
       continue;
     }

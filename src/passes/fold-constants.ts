@@ -23,13 +23,14 @@
  * Counts: folded, shapes.
  */
 import { DataType } from '../ir/dtype.js';
-import { Attribute, Graph, Node, Value } from '../ir/graph.js';
+import { Attribute, type Graph, Node, Value } from '../ir/graph.js';
 import type { Model, OpsetImport } from '../ir/model.js';
+import { isStandardDomain } from '../ir/model.js';
 import { Tensor } from '../ir/tensor.js';
 import { constantOf } from '../rewrite/constant.js';
 import { removeDeadFrom } from '../rewrite/dead.js';
 import { replaceValue, replacementProblem } from '../rewrite/replace.js';
-import type { Pass, PassContext, PassResult } from './pass.js';
+import type { Pass, PassContext, PassResult } from '../pass/pass.js';
 import { evaluateNodes, ortAvailable } from './util/evaluate.js';
 import { passOption } from './util/options.js';
 import { estimateBytes, tensorBytes } from './util/sizes.js';
@@ -51,7 +52,7 @@ function foldShape(n: Node): Tensor | undefined {
 }
 
 function foldable(n: Node): string | true {
-  if (n.domain !== '' && n.domain !== 'ai.onnx') return `operator of domain ${n.domain}`;
+  if (!isStandardDomain(n.domain)) return `operator of domain ${n.domain}`;
   if (n.opType === 'Constant') return 'already a constant';
   if (NON_DETERMINISTIC.has(n.opType)) return `${n.opType} is not deterministic`;
   if (n.subgraphs().length) return 'holds a subgraph';
@@ -87,7 +88,7 @@ function foldGraph(g: Graph, opsets: readonly OpsetImport[], inFunction: boolean
   const known = new Map<Value, Tensor>(); // outputs of Shape nodes folded from static types
   const constant = (v: Value) => known.get(v) ?? constantOf(v);
   for (const n of g.nodes) {
-    if (n.opType === 'Shape' && (n.domain === '' || n.domain === 'ai.onnx') && n.input(0) && !constant(n.input(0)!) && !computed.has(n.input(0)!)) {
+    if (n.opType === 'Shape' && isStandardDomain(n.domain) && n.input(0) && !constant(n.input(0)!) && !computed.has(n.input(0)!)) {
       const t = foldShape(n);
       if (t && n.outputs[0]) {
         shapes.set(n, t);

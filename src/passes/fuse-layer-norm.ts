@@ -30,7 +30,7 @@ import { knownElemType, knownShape } from './util/types.js';
 function lastAxisOnly(n: Node): CheckResult {
   if (n.getInt('keepdims', 1) !== 1) return 'keepdims=0';
   const axes = n.getInts('axes') ?? constantInts(n.input(1));
-  if (!axes || axes.length !== 1) return `reduces over ${axes ? `axes [${axes}]` : 'every axis'}, not the last axis alone`;
+  if (axes?.length !== 1) return `reduces over ${axes ? `axes [${axes}]` : 'every axis'}, not the last axis alone`;
   if (axes[0] === -1) return true;
   const r = inferRank(n.input(0));
   if (r !== undefined && axes[0] === r - 1) return true;

@@ -1,11 +1,14 @@
 /**
- * The pass registry. Every pass lives in its own file under src/passes, named exactly as the pass, and is listed here
- * (test/passes/registry.test.ts keeps that true). Presets are named pass lists that `runPasses` and the CLI accept
- * wherever a pass name is accepted.
+ * The graph passes: clean-up and fusion, each in its own file under src/passes named exactly as the pass (the
+ * meta-test test/passes/registry.test.ts keeps that true), their presets, and the fusion catalog that `autoglm fuse`
+ * offers. These sit below prune and quantize, which run them; the full registry, with the conversion and pruning
+ * passes that wrap quantize and prune, is src/optimize/registry.ts.
+ *
+ * Fusion order: fuse-layer-norm runs before fuse-gelu (an opset-13..17 model keeps ReduceMean-13 nodes, axes as an
+ * attribute, until its LayerNorms are fused, and those block raising to opset 20 for Gelu).
  */
-import { UsageError } from '../errors.js';
-import convertBfloat16 from './convert-bfloat16.js';
-import convertFloat16 from './convert-float16.js';
+import { PassRegistry } from '../pass/registry.js';
+import type { Pass } from '../pass/pass.js';
 import eliminateCastPairs from './eliminate-cast-pairs.js';
 import eliminateDeadNodes from './eliminate-dead-nodes.js';
 import eliminateDropout from './eliminate-dropout.js';
@@ -27,12 +30,8 @@ import fuseLayerNorm from './fuse-layer-norm.js';
 import fuseMatmulAdd from './fuse-matmul-add.js';
 import fuseReshapeGemm from './fuse-reshape-gemm.js';
 import fuseSkipLayerNorm from './fuse-skip-layer-norm.js';
-import pruneMagnitude from './prune-magnitude.js';
-import pruneNm from './prune-nm.js';
-import pruneStructured from './prune-structured.js';
-import type { Pass } from './pass.js';
 
-export const allPasses: readonly Pass[] = [
+export const graphPasses: readonly Pass[] = [
   eliminateIdentity,
   eliminateDropout,
   eliminateNoopCast,
@@ -54,11 +53,6 @@ export const allPasses: readonly Pass[] = [
   fuseConvBn,
   fuseConvAddMul,
   fuseHardSwish,
-  convertFloat16,
-  convertBfloat16,
-  pruneMagnitude,
-  pruneNm,
-  pruneStructured,
 ];
 
 const CLEANUP = [
@@ -81,56 +75,32 @@ const CLEANUP = [
  * before the fusions that match MatMul + Add (attention, skip-layer-norm, bias-gelu, matmul-add). The contrib-op
  * fusions (attention, skip-layer-norm, bias-gelu) fire only with target 'ort'.
  */
-export const presets: Readonly<Record<string, readonly string[]>> = {
+export const graphPresets: Readonly<Record<string, readonly string[]>> = {
   cleanup: CLEANUP,
   transformer: [...CLEANUP, 'fuse-layer-norm', 'fuse-gelu', 'fuse-reshape-gemm', 'fuse-attention', 'fuse-skip-layer-norm', 'fuse-bias-gelu', 'fuse-matmul-add'],
   cnn: [...CLEANUP, 'fuse-matmul-add', 'fuse-conv-bn', 'fuse-conv-add-mul', 'fuse-hard-swish'],
 };
 
-const byName = new Map(allPasses.map((p) => [p.name, p]));
+export const graphRegistry = new PassRegistry(graphPasses, graphPresets);
 
-export function hasPass(name: string): boolean {
-  return byName.has(name);
+/** Every fusion pass, in the order the default list runs them. */
+export const fusionPasses: readonly Pass[] = graphPasses.filter((p) => p.kind === 'fusion');
+
+/** The presets that `fuse` offers besides clean-up (the fusion presets built on it). */
+export const fusionPresets: Readonly<Record<string, readonly string[]>> = { transformer: graphPresets.transformer, cnn: graphPresets.cnn };
+
+/** What `autoglm fuse` runs without --passes: clean-up, then every fusion pass. */
+export const DEFAULT_FUSE: readonly string[] = ['cleanup', ...fusionPasses.map((p) => p.name)];
+
+/** Every pass `fuse` can run. */
+export function fusePassCatalog(): Pass[] {
+  return graphPasses.filter((p) => p.kind === 'cleanup' || p.kind === 'fusion');
 }
 
-/** The pass called `name`; an unknown name raises a UsageError listing the passes and presets (closest first). */
-export function getPass(name: string): Pass {
-  const p = byName.get(name);
-  if (p) return p;
-  const names = [...byName.keys()];
-  const close = names
-    .map((n) => ({ n, d: editDistance(name, n) }))
-    .filter((x) => x.d <= Math.max(2, Math.floor(name.length / 3)))
-    .sort((a, b) => a.d - b.d)
-    .map((x) => x.n);
-  const hint = close.length ? ` Did you mean ${close.slice(0, 3).map((n) => `'${n}'`).join(' or ')}?` : '';
-  const preset = presets[name] ? ` ('${name}' is a preset: use it where a list of passes is accepted.)` : '';
-  throw new UsageError(`unknown pass '${name}'.${hint}${preset} Passes: ${names.join(', ')}. Presets: ${Object.keys(presets).join(', ')}.`);
-}
+/** Resolves graph-pass names and presets, keeping order. */
+export const resolveFusePasses = (list: readonly (string | Pass)[]): Pass[] => graphRegistry.resolve(list);
 
-/** Expands preset names and resolves pass names, keeping order (a preset's passes appear where it is named). */
-export function resolvePasses(list: readonly (Pass | string)[]): Pass[] {
-  const out: Pass[] = [];
-  for (const item of list) {
-    if (typeof item !== 'string') out.push(item);
-    else if (!byName.has(item) && presets[item]) out.push(...presets[item].map(getPass));
-    else out.push(getPass(item));
-  }
-  return out;
+/** The names of a list after expanding presets (for --disable). */
+export function expandNames(list: readonly string[]): string[] {
+  return graphRegistry.resolve(list).map((p) => p.name);
 }
-
-function editDistance(a: string, b: string): number {
-  const dp = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = dp[0];
-    dp[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = dp[j];
-      dp[j] = Math.min(dp[j] + 1, dp[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return dp[b.length];
-}
-
-export type { Pass };

@@ -26,12 +26,12 @@ import { describe, shapeReadProblem } from './shape-spec.js';
 
 export { describe };
 import type { AttrEdit, DimEdit, ShapeMap, SinkInput, SkippedUnit, UnitGroup, UnitKind, WeightSlice } from './types.js';
+import { isStandardDomain } from '../ir/model.js';
 
 const POOLS = new Set(['MaxPool', 'AveragePool', 'LpPool', 'GlobalAveragePool', 'GlobalMaxPool', 'GlobalLpPool']);
 const GLOBAL_POOLS = new Set(['GlobalAveragePool', 'GlobalMaxPool', 'GlobalLpPool']);
 const REDUCES = new Set(['ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp', 'ReduceSumSquare']);
 const NORMS = new Set(['BatchNormalization', 'InstanceNormalization']);
-const isStd = (d: string) => d === '' || d === 'ai.onnx';
 
 interface Member {
   k: number;
@@ -113,7 +113,7 @@ class Component {
     const v = fromOut ? node.outputs[idx]! : node.inputs[idx]!;
     const m = this.members.get(v)!;
     const what = fromOut ? `produced by ${describe(node)}` : `read by ${describe(node)}`;
-    if (!isStd(node.domain)) throw new Unsafe(describe(node), `'${v.name}' is ${what} (operator of domain ${node.domain}, not understood)`);
+    if (!isStandardDomain(node.domain)) throw new Unsafe(describe(node), `'${v.name}' is ${what} (operator of domain ${node.domain}, not understood)`);
     if (node.subgraphs().length) throw new Unsafe(describe(node), `'${v.name}' is ${what} (control flow)`);
 
     if (op === 'MatMul') return this.matmul(node, fromOut, idx, m);
@@ -134,7 +134,7 @@ class Component {
     const b = constantOf(node.input(1));
     const aConst = constantOf(node.input(0));
     if (!fromOut && idx === 1) throw new Unsafe(describe(node), `'${node.input(1)!.name}' is the right operand of ${describe(node)} (activation x activation)`);
-    if (!b || b.rank !== 2 || aConst) throw new Unsafe(describe(node), `${describe(node)} does not multiply an activation by a 2-D constant weight`);
+    if (b?.rank !== 2 || aConst) throw new Unsafe(describe(node), `${describe(node)} does not multiply an activation by a 2-D constant weight`);
     if (m.k !== 1) throw new Unsafe(describe(node), `the channel axis reaches ${describe(node)} on axis -${m.k}, not the feature axis`);
     if (fromOut) {
       this.slice(node, 1, 1, 'source');
@@ -147,7 +147,7 @@ class Component {
 
   private gemm(node: Node, fromOut: boolean, idx: number, m: Member): void {
     const b = constantOf(node.input(1));
-    if (!b || b.rank !== 2) throw new Unsafe(describe(node), `${describe(node)} has no constant 2-D weight`);
+    if (b?.rank !== 2) throw new Unsafe(describe(node), `${describe(node)} has no constant 2-D weight`);
     if (!fromOut && idx !== 0) throw new Unsafe(describe(node), `'${node.inputs[idx]!.name}' is input ${idx} of ${describe(node)}`);
     const transA = node.getInt('transA', 0);
     const transB = node.getInt('transB', 0);
@@ -227,7 +227,7 @@ class Component {
     if (!fromOut && idx !== 0) throw new Unsafe(describe(node), `'${node.inputs[idx]!.name}' is a parameter of ${describe(node)}`);
     for (let i = 1; i < node.inputs.length; i++) {
       const t = node.input(i) && constantOf(node.input(i));
-      if (node.input(i) && (!t || t.size !== 1)) throw new Unsafe(describe(node), `parameter ${i} of ${describe(node)} is not a scalar constant`);
+      if (node.input(i) && (t?.size !== 1)) throw new Unsafe(describe(node), `parameter ${i} of ${describe(node)} is not a scalar constant`);
     }
     if (extraOutputUsed(node)) throw new Unsafe(describe(node), `a second output of ${describe(node)} is used`);
     this.add(fromOut ? node.input(0)! : node.output(0), m, node);
@@ -271,7 +271,7 @@ class Component {
     if (axis !== 1 || rank === undefined) throw new Unsafe(describe(node), `${describe(node)} merges the channel axis with others`);
     // the channel axis survives only when every axis after it has size 1 (after a global pool)
     const p = x.producer;
-    const trailingOnes = (p && GLOBAL_POOLS.has(p.opType) && isStd(p.domain)) || Array.from({ length: rank - 2 }, (_, i) => this.facts.dimFromEnd(x, i + 1)).every((d) => d === 1);
+    const trailingOnes = (p && GLOBAL_POOLS.has(p.opType) && isStandardDomain(p.domain)) || Array.from({ length: rank - 2 }, (_, i) => this.facts.dimFromEnd(x, i + 1)).every((d) => d === 1);
     if (!trailingOnes) throw new Unsafe(describe(node), `${describe(node)} merges the channel axis with spatial axes`);
     if (fromOut) {
       if (m.k !== 1) throw new Unsafe(describe(node), `the channel axis reaches ${describe(node)} on axis -${m.k}`);
@@ -334,7 +334,7 @@ function rootNode(n: Node, g: Graph): Node {
 }
 
 function isSeed(n: Node): UnitKind | undefined {
-  if (!isStd(n.domain) || !n.outputs[0]) return undefined;
+  if (!isStandardDomain(n.domain) || !n.outputs[0]) return undefined;
   if ((n.opType === 'MatMul' || n.opType === 'Gemm') && constantOf(n.input(1))?.rank === 2 && !constantOf(n.input(0))) return 'ffn';
   if (n.opType === 'Conv' && constantOf(n.input(1)) && n.getInt('group', 1) === 1) return 'channels';
   return undefined;

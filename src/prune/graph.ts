@@ -13,7 +13,9 @@
 import { UsageError } from '../errors.js';
 import type { Value } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
-import { runPasses } from '../passes/manager.js';
+import { runPassList } from '../pass/manager.js';
+import eliminateDeadNodes from '../passes/eliminate-dead-nodes.js';
+import foldConstants from '../passes/fold-constants.js';
 import { constantBranch, inlineConstantIfs } from './inline-if.js';
 
 export interface GraphPruneOptions {
@@ -65,10 +67,10 @@ export function pruneGraph(model: Model, opts: GraphPruneOptions = {}): GraphPru
   }
   let inlined = inlineConstantIfs(model);
   if ([...model.allNodes()].some((n) => n.opType === 'If' && !constantBranch(n))) {
-    runPasses(model, ['fold-constants'], { fixedPoint: false });
+    runPassList(model, [foldConstants], { fixedPoint: false });
     inlined += inlineConstantIfs(model);
   }
-  const r = runPasses(model, ['eliminate-dead-nodes'], { options: { 'eliminate-dead-nodes': { removeUnusedInputs: opts.removeUnusedInputs ?? true } } });
+  const r = runPassList(model, [eliminateDeadNodes], { options: { 'eliminate-dead-nodes': { removeUnusedInputs: opts.removeUnusedInputs ?? true } } });
   const inputsAfter = new Set(g.inputs.map((v) => v.name));
   return {
     outputs: g.outputs.map((v) => v.name),

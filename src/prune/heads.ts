@@ -17,12 +17,13 @@
  * leaves the layer's heads alone, with the reason.
  */
 import type { Graph, Node, Value } from '../ir/graph.js';
+import { findAttentionSoftmax } from '../measure/attention.js';
 import { constantOf } from '../rewrite/constant.js';
 import { describe, reshapeEntries, shapeReadProblem, type ShapeEntry } from './shape-spec.js';
 import { ShapeFacts } from './shape-facts.js';
 import type { DimEdit, ShapeEdit, ShapeMap, SinkInput, SkippedUnit, UnitGroup, WeightSlice } from './types.js';
+import { isStandardDomain } from '../ir/model.js';
 
-const isStd = (d: string) => d === '' || d === 'ai.onnx';
 const PASS = new Set(['Identity', 'Dropout', 'Cast']);
 const SCORE_OPS = new Set(['Add', 'Sub', 'Mul', 'Div']);
 
@@ -78,7 +79,7 @@ class Tracer {
     let mqk: Node | undefined;
     for (let step = 0; step < 8 && !mqk; step++) {
       const p = cur.producer;
-      if (!p || !isStd(p.domain)) this.fail(S, `the scores of ${describe(S)} do not come from a MatMul of queries and keys`);
+      if (!p || !isStandardDomain(p.domain)) this.fail(S, `the scores of ${describe(S)} do not come from a MatMul of queries and keys`);
       this.internal.push({ value: cur, changing: [] });
       this.nodes.add(p);
       if (p.opType === 'MatMul' && !constantOf(p.input(0)) && !constantOf(p.input(1))) mqk = p;
@@ -180,7 +181,7 @@ class Tracer {
     let reshape: Node | undefined;
     for (let step = 0; step < 6 && !reshape; step++) {
       const p = cur.producer;
-      if (!p || !isStd(p.domain)) this.fail(cur, `the ${role}s '${cur.name}' do not come from a Reshape into heads`);
+      if (!p || !isStandardDomain(p.domain)) this.fail(cur, `the ${role}s '${cur.name}' do not come from a Reshape into heads`);
       chain.push(cur);
       this.nodes.add(p);
       if (p.opType === 'Transpose') {
@@ -228,7 +229,7 @@ class Tracer {
     const projChain: Value[] = [];
     for (let step = 0; step < 4 && !source; step++) {
       const p = x.producer;
-      if (!p || !isStd(p.domain)) this.fail(x, `'${x.name}' is not produced by a projection`);
+      if (!p || !isStandardDomain(p.domain)) this.fail(x, `'${x.name}' is not produced by a projection`);
       projChain.push(x);
       this.nodes.add(p);
       const w = constantOf(p.input(1));
@@ -378,20 +379,13 @@ function leadsToMatMul(v: Value, depth: number): boolean {
   return false;
 }
 
-/** Softmax nodes whose output (through Identity/Dropout/Cast) is the left operand of a MatMul with an activation. */
-export function attentionSoftmaxes(graph: Graph): Node[] {
-  const feeds = (v: Value, d: number): boolean =>
-    d >= 0 && v.uses.some((u) => (u.node.opType === 'MatMul' && u.index === 0 && !constantOf(u.node.input(1))) || (PASS.has(u.node.opType) && u.node.outputs[0] && feeds(u.node.output(0), d - 1)));
-  return graph.nodes.filter((n) => n.opType === 'Softmax' && isStd(n.domain) && n.outputs[0] && feeds(n.output(0), 3));
-}
-
 /** Finds the attention-head groups of the main graph. `claimed` gets the Q/K/V projection nodes of every group found. */
 export function analyzeHeads(graph: Graph, opts: { shapes?: ShapeMap; opset: number }): { groups: UnitGroup[]; skipped: SkippedUnit[]; claimed: Set<Node> } {
   const facts = new ShapeFacts(opts.shapes);
   const groups: UnitGroup[] = [];
   const skipped: SkippedUnit[] = [];
   const claimed = new Set<Node>();
-  for (const S of attentionSoftmaxes(graph)) {
+  for (const S of findAttentionSoftmax(graph)) {
     const t = new Tracer(graph, facts, opts.opset);
     try {
       const g = t.trace(S);

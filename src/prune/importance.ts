@@ -12,7 +12,8 @@
  * For single weights l1 and l2 rank alike (|w|).
  */
 import { constantOf } from '../rewrite/constant.js';
-import { axisSums, blockSums, valuesOf } from './tensors.js';
+import { axisSums, blockSums } from '../util/numerics.js';
+import { valuesOf } from './tensors.js';
 import type { Criterion, UnitGroup } from './types.js';
 
 /** Per-channel Σx² of activations, by value name (see probe.ts). */

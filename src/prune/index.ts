@@ -1,11 +1,11 @@
 /**
  * The pruning library API (what `autoglm prune` uses). src/index.ts re-exports it.
  *
- *   const { report } = await pruneModel(model, { method: 'structured', units: ['ffn'], sparsity: 0.5 });
+ *   const { report } = await prune(model, { method: 'structured', units: ['ffn'], sparsity: 0.5 });
  *   pruneGraph(model, { outputs: ['logits'] });            // lossless, synchronous
  *   pruneStructured(model, { units: ['heads'], sparsity: 0.25 });
  */
-export { pruneModel, DEFAULT_LEVELS, ZEROS_NOTE } from './prune.js';
+export { prune, DEFAULT_LEVELS, ZEROS_NOTE } from './prune.js';
 export { checkOptions, type PruneOptions, type PruneProgress } from './options.js';
 export { encodedSize, layerReports, modelStats, type ModelStats, type PruneReport } from './report.js';
 export { pruneGraph, findValue, type GraphPruneOptions, type GraphPruneReport } from './graph.js';
@@ -14,11 +14,9 @@ export { pruneMagnitude, lowestMasks, type MagnitudeOptions, type UnstructuredRe
 export { pruneNM, parseNM, type NMOptions } from './nm.js';
 export { analyzeUnits, pruneStructured, applyGroup, type AnalyzeOptions, type StructuredOptions, type StructuredResult, type GroupDecision } from './structured.js';
 export { analyzeChannels } from './channels.js';
-export { analyzeHeads, attentionSoftmaxes } from './heads.js';
+export { analyzeHeads } from './heads.js';
 export { unitScores, keptCount, topUnits, type ActivationNorms } from './importance.js';
 export { findPrunableWeights, weightScores, type PrunableWeight } from './weights.js';
-export { probeModel, channelEnergy, type ProbeOptions, type ProbeResult } from '../bench/instrument.js';
-export { fidelityReference, measureFidelity, normalizedMaxError, type FidelityReference, type FidelityMeasure } from './fidelity-probe.js';
 export { searchSparsity, latencyRatio, type SearchSpace, type SearchOptions, type SearchReport, type SearchProgress, type SearchGroup } from './search.js';
 export { Checkpoint, fingerprint, configKey, CHECKPOINT_FORMAT, type CheckpointData, type Evaluation } from './checkpoint.js';
 export { sliceUnits, zeroElements } from './tensors.js';

@@ -15,15 +15,15 @@
  */
 import { Node, type Graph, type Value } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
+import { isStandardDomain } from '../ir/model.js';
 import { constantOf, numbersOf } from '../rewrite/constant.js';
 
-const isStd = (d: string) => d === '' || d === 'ai.onnx';
 
 /** The branch an If takes for certain, or undefined when its condition is not a constant. */
 export function constantBranch(n: Node): Graph | undefined {
-  if (n.opType !== 'If' || !isStd(n.domain)) return undefined;
+  if (n.opType !== 'If' || !isStandardDomain(n.domain)) return undefined;
   const t = constantOf(n.input(0));
-  if (!t || t.size !== 1) return undefined;
+  if (t?.size !== 1) return undefined;
   const v = numbersOf(t)?.[0];
   if (v === undefined || Number.isNaN(v)) return undefined;
   const g = n.attr(v ? 'then_branch' : 'else_branch')?.value as Graph | undefined;

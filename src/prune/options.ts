@@ -1,5 +1,5 @@
 /**
- * The options of pruneModel() (and so of `autoglm prune`), and the check of their combinations: every impossible
+ * The options of prune() (and so of `autoglm prune`), and the check of their combinations: every impossible
  * combination is a UsageError (exit 2) before any work starts.
  */
 import { UsageError } from '../errors.js';

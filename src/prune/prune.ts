@@ -1,5 +1,5 @@
 /**
- * pruneModel(): what `autoglm prune` does, as a function. Prunes the model in place and returns a report (data
+ * prune(): what `autoglm prune` does, as a function. Prunes the model in place and returns a report (data
  * first: the CLI's table and --json are renderings of it).
  *
  *   1. graph pruning (always; lossless): --outputs extraction, constant-condition If inlining, dead nodes, unused
@@ -13,22 +13,23 @@
  *
  * The F1 reference is the graph-pruned model, which computes exactly what the original does on the outputs kept.
  */
-import { synthesizeInputs } from '../bench/inputs.js';
-import { nowMs } from '../bench/timing.js';
+import { synthesizeInputs } from '../inputs/synthesize.js';
+import { nowMs } from '../measure/timing.js';
 import { OperationError, UsageError } from '../errors.js';
 import type { Model } from '../ir/model.js';
 import { checkModel } from '../ir/verify.js';
 import { encodeModel } from '../onnx/encode.js';
-import { runPasses } from '../passes/manager.js';
+import { runPassList } from '../pass/manager.js';
+import eliminateDeadNodes from '../passes/eliminate-dead-nodes.js';
 import type { Feeds } from '../runtime/session.js';
 import { Checkpoint, fingerprint } from './checkpoint.js';
-import { compareProbes, type FidelityReference } from './fidelity-probe.js';
+import { compareProbes, type FidelityReference } from '../measure/fidelity-probe.js';
 import { pruneGraph } from './graph.js';
 import { unitScores } from './importance.js';
 import { pruneMagnitude, type UnstructuredResult } from './magnitude.js';
 import { parseNM, pruneNM } from './nm.js';
 import { checkOptions, type PruneOptions, type PruneProgress } from './options.js';
-import { probeModel, type ProbeResult } from '../bench/instrument.js';
+import { probeModel, type ProbeResult } from '../measure/probe.js';
 import { encodedSize, layerReports, modelStats, snapshotWeights, type PruneReport } from './report.js';
 import { searchSparsity, type SearchSpace } from './search.js';
 import { analyzeUnits, pruneStructured } from './structured.js';
@@ -43,7 +44,7 @@ export const ZEROS_NOTE =
   'zeros do not make dense runtimes faster: onnxruntime runs this model with the same FLOPs and latency as before; the zeros pay off with sparse kernels, compression, or as a step before structured pruning';
 
 /** Prunes `model` in place. */
-export async function pruneModel(model: Model, opts: PruneOptions = {}): Promise<{ model: Model; report: PruneReport }> {
+export async function prune(model: Model, opts: PruneOptions = {}): Promise<{ model: Model; report: PruneReport }> {
   checkOptions(opts);
   const t0 = nowMs();
   const method = opts.method ?? 'graph';
@@ -192,7 +193,7 @@ export async function pruneModel(model: Model, opts: PruneOptions = {}): Promise
       }
     }
     report.ms.prune = nowMs() - tp - (report.ms.search ?? 0);
-    runPasses(model, ['eliminate-dead-nodes']);
+    runPassList(model, [eliminateDeadNodes]);
     report.layers = layerReports(weightsBefore, model);
   }
 

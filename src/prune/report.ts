@@ -1,8 +1,8 @@
 /**
- * The report of pruneModel(): data first (JSON-safe), rendered by the CLI as tables or printed with --json.
+ * The report of prune(): data first (JSON-safe), rendered by the CLI as tables or printed with --json.
  * Also the measurements it is made of: parameter statistics, encoded size, per-layer sparsity.
  */
-import type { FlopsEstimate, GraphF1Report } from '../bench/types.js';
+import type { FlopsEstimate, GraphF1Report } from '../measure/types.js';
 import { countParameters } from '../inspect.js';
 import type { Model } from '../ir/model.js';
 import type { Tensor } from '../ir/tensor.js';

@@ -17,12 +17,13 @@
  * units. Evaluations go to the checkpoint as they finish, so an interrupted search resumes where it stopped.
  */
 import type * as ort from 'onnxruntime-node';
-import { nowMs, timeInterleaved } from '../bench/timing.js';
+import { nowMs, timeInterleaved } from '../measure/timing.js';
 import type { Model } from '../ir/model.js';
 import { decodeModelBytes } from '../onnx/io.js';
 import { createSession, type Feeds } from '../runtime/session.js';
-import { Checkpoint, configKey, type Evaluation } from './checkpoint.js';
-import { measureFidelity, type FidelityReference } from './fidelity-probe.js';
+import { type Checkpoint, configKey, type Evaluation } from './checkpoint.js';
+import { measureFidelity, type FidelityReference } from '../measure/fidelity-probe.js';
+import { median } from '../util/numerics.js';
 
 export interface SearchGroup {
   id: string;
@@ -233,10 +234,4 @@ function pick(s: ort.InferenceSession, feeds: Feeds): Feeds {
   const out: Feeds = {};
   for (const n of s.inputNames) out[n] = feeds[n];
   return out;
-}
-
-export function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = (s.length - 1) / 2;
-  return (s[Math.floor(m)] + s[Math.ceil(m)]) / 2;
 }

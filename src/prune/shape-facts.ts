@@ -7,6 +7,7 @@ import type { Value } from '../ir/graph.js';
 import { shapeOf } from '../ir/types.js';
 import { constantInts, constantOf } from '../rewrite/constant.js';
 import type { ShapeMap } from './types.js';
+import { isStandardDomain } from '../ir/model.js';
 
 export const UNARY_OPS = new Set([
   'Relu', 'LeakyRelu', 'Sigmoid', 'Tanh', 'Erf', 'Gelu', 'Elu', 'Selu', 'Celu', 'Softplus', 'Softsign', 'HardSigmoid', 'HardSwish',
@@ -15,7 +16,6 @@ export const UNARY_OPS = new Set([
 ]);
 export const BINARY_OPS = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Sum', 'Mean', 'PRelu']);
 
-const isStd = (d: string) => d === '' || d === 'ai.onnx';
 
 export class ShapeFacts {
   constructor(private readonly shapes?: ShapeMap) {}
@@ -38,7 +38,7 @@ export class ShapeFacts {
     if (d) return d.length;
     if (depth > 16) return undefined;
     const p = v.producer;
-    if (!p || !isStd(p.domain) || v.producerIndex !== 0) return undefined;
+    if (!p || !isStandardDomain(p.domain) || v.producerIndex !== 0) return undefined;
     if (UNARY_OPS.has(p.opType)) return this.rank(p.input(0), depth + 1);
     if (BINARY_OPS.has(p.opType)) {
       let r = 0;
@@ -121,7 +121,7 @@ export class ShapeFacts {
     if (d) return k > d.length ? 1 : d[d.length - k];
     if (depth > 16) return undefined;
     const p = v.producer;
-    if (!p || !isStd(p.domain) || v.producerIndex !== 0) return undefined;
+    if (!p || !isStandardDomain(p.domain) || v.producerIndex !== 0) return undefined;
     if (UNARY_OPS.has(p.opType)) return this.dimFromEnd(p.input(0), k, depth + 1);
     if (BINARY_OPS.has(p.opType)) {
       let out = 1;

@@ -10,8 +10,8 @@
 import type { Node, Value } from '../ir/graph.js';
 import { constantInts } from '../rewrite/constant.js';
 import type { ShapeFacts } from './shape-facts.js';
+import { isStandardDomain } from '../ir/model.js';
 
-const isStd = (d: string) => d === '' || d === 'ai.onnx';
 
 /** A node for messages: `Op 'name'`, or `Op(first output)` when it has no name. */
 export function describe(n: Node): string {
@@ -31,7 +31,7 @@ export function reshapeEntries(reshape: Node, input: number, facts: ShapeFacts):
   const direct = constantInts(spec);
   if (direct) return direct.map((value, index) => ({ value, edit: { node: reshape, input, index } }));
   const c = spec.producer;
-  if (!c || c.opType !== 'Concat' || !isStd(c.domain) || c.getInt('axis', 0) !== 0) return `the shape of ${describe(reshape)} is neither a constant nor a Concat`;
+  if (c?.opType !== 'Concat' || !isStandardDomain(c.domain) || c.getInt('axis', 0) !== 0) return `the shape of ${describe(reshape)} is neither a constant nor a Concat`;
   const out: ShapeEntry[] = [];
   for (const [j, piece] of c.inputs.entries()) {
     if (!piece) continue;
@@ -61,7 +61,7 @@ function pieceLength(v: Value, facts: ShapeFacts): number | undefined {
 export function shapeReadProblem(shapeNode: Node, changing: readonly number[], facts: ShapeFacts): string | undefined {
   const x = shapeNode.input(0)!;
   const what = `the shape of '${x.name}' is read by ${describe(shapeNode)}`;
-  if (!isStd(shapeNode.domain) || shapeNode.attr('start') || shapeNode.attr('end') || shapeNode.output(0).isGraphOutput) return what;
+  if (!isStandardDomain(shapeNode.domain) || shapeNode.attr('start') || shapeNode.attr('end') || shapeNode.output(0).isGraphOutput) return what;
   const rank = facts.rank(x);
   for (const u of shapeNode.output(0).uses) {
     const g = u.node;

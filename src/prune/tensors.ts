@@ -90,35 +90,3 @@ export function zeroElements(t: Tensor, zero: Uint8Array): Tensor {
 export function valuesOf(t: Tensor): Float32Array {
   return t.toFloat32();
 }
-
-/**
- * Per-index sums along `axis`: Σ|x| ('l1') or Σx² ('l2sq') over every other axis. Returns one entry per index.
- * `finiteOnly` skips NaN and infinities (activations measured at run time may hold them).
- */
-export function axisSums(values: Float32Array, dims: readonly number[], axis: number, kind: 'l1' | 'l2sq', opts: { finiteOnly?: boolean } = {}): Float64Array {
-  const size = dims[axis] ?? 1;
-  let inner = 1;
-  for (let i = axis + 1; i < dims.length; i++) inner *= dims[i];
-  const out = new Float64Array(size);
-  const outer = size * inner ? values.length / (size * inner) : 0;
-  const finiteOnly = opts.finiteOnly === true;
-  let i = 0;
-  for (let o = 0; o < outer; o++)
-    for (let a = 0; a < size; a++) {
-      let acc = 0;
-      for (let k = 0; k < inner; k++) {
-        const v = values[i++];
-        if (finiteOnly && !Number.isFinite(v)) continue;
-        acc += kind === 'l1' ? Math.abs(v) : v * v;
-      }
-      out[a] += acc;
-    }
-  return out;
-}
-
-/** Sums entries in blocks of `width`: [a0+..+a(w-1), aw+..]. */
-export function blockSums(perIndex: Float64Array, width: number): Float64Array {
-  const out = new Float64Array(Math.floor(perIndex.length / width));
-  for (let i = 0; i < out.length * width; i++) out[Math.floor(i / width)] += perIndex[i];
-  return out;
-}

@@ -12,6 +12,7 @@
  */
 import type { Node, Value } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
+import { isStandardDomain } from '../ir/model.js';
 import type { Tensor } from '../ir/tensor.js';
 import { constantOf } from '../rewrite/constant.js';
 import { describe } from './shape-spec.js';
@@ -32,7 +33,7 @@ export function findPrunableWeights(model: Model): { weights: PrunableWeight[]; 
   const skipped: { name: string; reason: string }[] = [];
   const skippedSet = new Set<Value>();
   for (const n of model.allNodes()) {
-    if (n.domain !== '' && n.domain !== 'ai.onnx') continue;
+    if (!isStandardDomain(n.domain)) continue;
     let w: Value | undefined;
     let axis = -1;
     let act: PrunableWeight['activation'];
@@ -45,7 +46,7 @@ export function findPrunableWeights(model: Model): { weights: PrunableWeight[]; 
     } else if (n.opType === 'Gemm') {
       w = n.input(1);
       const t = constantOf(w);
-      if (!t || t.rank !== 2 || constantOf(n.input(0))) continue;
+      if (t?.rank !== 2 || constantOf(n.input(0))) continue;
       axis = n.getInt('transB', 0) ? 1 : 0;
       if (!n.getInt('transA', 0)) act = { value: n.input(0)!, axisFromEnd: 1 };
     } else if (n.opType === 'Conv') {

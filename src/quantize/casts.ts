@@ -6,6 +6,7 @@
 import { DataType } from '../ir/dtype.js';
 import { Attribute, Node, Value, type Graph } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
+import { isStandardDomain } from '../ir/model.js';
 import { tensorType, withElemType } from '../ir/types.js';
 import { attrElemType, inferElemTypes } from './type-check.js';
 
@@ -66,7 +67,7 @@ export function foldCasts(model: Model): number {
     for (const g of model.graph.allGraphs()) {
       const seen = new Map<Value, Map<number, Value>>();
       for (const n of [...g.nodes]) {
-        if (n.opType !== 'Cast' || (n.domain && n.domain !== 'ai.onnx') || n.graph !== g) continue;
+        if (n.opType !== 'Cast' || !isStandardDomain(n.domain) || n.graph !== g) continue;
         const x = n.inputs[0];
         const y = n.outputs[0];
         const to = attrElemType(n, 'to');
@@ -80,7 +81,7 @@ export function foldCasts(model: Model): number {
           continue;
         }
         const p = x.producer;
-        if (p && p.opType === 'Cast' && (!p.domain || p.domain === 'ai.onnx') && p.inputs[0] && tx !== undefined) {
+        if (p && p.opType === 'Cast' && isStandardDomain(p.domain) && p.inputs[0] && tx !== undefined) {
           const w = p.inputs[0];
           if (types.get(w) === to && widens(to, tx)) {
             y.replaceAllUsesWith(w);

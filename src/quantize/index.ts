@@ -2,6 +2,7 @@
  * float16 / bfloat16 conversion: the library API behind `autoglm quantize` and the convert-float16 /
  * convert-bfloat16 passes.
  */
+export { quantize, type QuantizeOptions } from './quantize.js';
 export { convertFloat } from './convert.js';
 export { convertMixed, type MixedOptions } from './mixed.js';
 export { emulateConversion } from './emulate.js';

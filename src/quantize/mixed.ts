@@ -24,7 +24,7 @@ import { OperationError, UsageError } from '../errors.js';
 import type { Model } from '../ir/model.js';
 import { encodeModel } from '../onnx/encode.js';
 import { decodeModelBytes } from '../onnx/io.js';
-import { synthesizeInputs } from '../bench/inputs.js';
+import { synthesizeInputs } from '../inputs/synthesize.js';
 import { createSession, runSession, type Feeds } from '../runtime/session.js';
 import { adaptFeeds, compareRuns, worstError } from './compare.js';
 import { emulateConversion } from './emulate.js';

@@ -20,6 +20,7 @@
 import { DataType, isFloatType } from '../ir/dtype.js';
 import type { Graph, Node, Use, Value } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
+import { isStandardDomain } from '../ir/model.js';
 import { getOpSchema, inputSlot, outputSlot, varAllows, type OpSchema } from '../onnx/opschema.js';
 import { keepsIo, LOW_NAME, LOW_TYPE, matchesNodeList, resolveOpBlockList, type ConvertOptions } from './options.js';
 import type { KeepReasonCode } from './report.js';
@@ -121,7 +122,7 @@ export function makePlan(model: Model, opts: ConvertOptions): Plan {
 function classify(plan: Plan, n: Node, key: string, graphPath: string): NodePlan {
   const { model, types, low } = plan;
   const p: NodePlan = { node: n, key, graphPath, kind: 'passive', convVars: new Set(), freeVars: new Set(), floatOutputs: new Set(), mode: 'keep' };
-  const std = n.domain === '' || n.domain === 'ai.onnx';
+  const std = isStandardDomain(n.domain);
   if (std && n.opType === 'Constant') {
     p.kind = 'constant';
     return p;
@@ -288,7 +289,7 @@ export function outputNeed(plan: Plan, g: Graph, index: number): Need {
   if (g === plan.model.graph) return keepsIo(plan.opts, v.name) || !plan.ioLow ? FLOAT : plan.low;
   const parent = g.parentNode;
   const pp = parent && plan.nodes.get(parent);
-  if (!pp || pp.kind !== 'control' || pp.mode !== 'low') return FLOAT;
+  if (pp?.kind !== 'control' || pp.mode !== 'low') return FLOAT;
   const pos = parent!.opType === 'Loop' ? index - 1 : index;
   if (parent!.opType === 'Loop' && index === 0) return 'any';
   return pp.floatOutputs.has(pos) ? plan.low : FLOAT;

@@ -13,7 +13,7 @@ import { DataType, rawByteLength } from '../ir/dtype.js';
 import type { ConversionStats } from '../ir/float-codecs.js';
 import { countFloat32Stream, encodeFloat32, encodeFloat32Stream, type LowFloatType } from '../ir/float-kernel.js';
 import { viewAs, type Tensor } from '../ir/tensor.js';
-import { LazyBytes } from '../onnx/wire.js';
+import { LazyBytes } from '../bytes/sources.js';
 import type { TensorReport } from './report.js';
 
 /** The float32 values of a tensor (external data is read without being cached on the tensor). */

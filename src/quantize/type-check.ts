@@ -17,6 +17,7 @@
 import { AttrType, type Graph, type Node, type Value } from '../ir/graph.js';
 import { DataType, dtypeName } from '../ir/dtype.js';
 import type { Model } from '../ir/model.js';
+import { isStandardDomain } from '../ir/model.js';
 import type { Tensor } from '../ir/tensor.js';
 import { innerElemType } from '../ir/types.js';
 import { getOpSchema, inputSlot, outputSlot, type OpSchema, type SlotSpec } from '../onnx/opschema.js';
@@ -88,7 +89,7 @@ function setOutput(n: Node, i: number, t: number | undefined, types: ElemTypes, 
 
 function inferNode(model: Model, n: Node, types: ElemTypes, problems: string[] | undefined): void {
   const opset = model.opset(n.domain);
-  if (n.domain === '' || n.domain === 'ai.onnx') {
+  if (isStandardDomain(n.domain)) {
     if (n.opType === 'Constant') return inferConstant(n, types, problems);
     if (n.opType === 'If') return inferIf(model, n, types, problems);
     if (n.opType === 'Loop') return inferLoop(model, n, types, problems);

@@ -14,7 +14,7 @@
 import { DataType, dtypeName } from '../ir/dtype.js';
 import { Attribute, AttrType, Node, Value } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
-import { Tensor } from '../ir/tensor.js';
+import type { Tensor } from '../ir/tensor.js';
 import { withElemType } from '../ir/types.js';
 import { getOpSchema, inputSlot, varAllows } from '../onnx/opschema.js';
 import { typeSuffix } from './casts.js';

@@ -6,6 +6,7 @@
 import { DataType } from '../ir/dtype.js';
 import { AttrType, type Value } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
+import { isStandardDomain } from '../ir/model.js';
 
 /** The constant tensor a value holds, or undefined when it is not a constant. */
 export function constantOf(v: Value | null | undefined): Tensor | undefined {
@@ -13,7 +14,7 @@ export function constantOf(v: Value | null | undefined): Tensor | undefined {
   const t = v.constTensor();
   if (t) return t;
   const p = v.producer;
-  if (!p || p.opType !== 'Constant' || (p.domain !== '' && p.domain !== 'ai.onnx')) return undefined;
+  if (p?.opType !== 'Constant' || !isStandardDomain(p.domain)) return undefined;
   for (const a of p.attributes.values()) {
     if (a.value === undefined || a.refAttrName) continue;
     switch (a.name) {
@@ -51,7 +52,7 @@ export function constantInts(v: Value | null | undefined): number[] | undefined 
 /** The single value of a one-element numeric constant, as a JS number. */
 export function constantScalar(v: Value | null | undefined): number | undefined {
   const t = constantOf(v);
-  if (!t || t.size !== 1) return undefined;
+  if (t?.size !== 1) return undefined;
   return scalarOf(t);
 }
 

@@ -27,7 +27,7 @@ import { OperationError } from '../errors.js';
 import type { Graph, Node, Value } from '../ir/graph.js';
 import { normDomain, type Model, type ModelFunction } from '../ir/model.js';
 import type { Tensor } from '../ir/tensor.js';
-import { defaultContext, type NearMiss, type Pass, type PassContext, type PassKind, type PassResult } from '../passes/pass.js';
+import { defaultContext, type NearMiss, type Pass, type PassContext, type PassKind, type PassResult } from '../pass/pass.js';
 import { constantOf, numbersOf } from './constant.js';
 import { removeDeadFrom } from './dead.js';
 import { Matcher } from './matcher.js';
@@ -95,7 +95,7 @@ export class Match {
   /** The single element of the constant bound to `name`. */
   scalar(name: string): number {
     const vals = numbersOf(this.tensor(name));
-    if (!vals || vals.length !== 1) throw new Error(`'${name}' is not a one-element numeric constant`);
+    if (vals?.length !== 1) throw new Error(`'${name}' is not a one-element numeric constant`);
     return vals[0];
   }
   /** Elements of a constant bound to `name`, as numbers. */

@@ -1,5 +1,5 @@
 /** Plain-text tables for the terminal (ANSI colour codes are ignored when measuring widths). */
-import { printable } from './io.js';
+import { printable } from './text.js';
 
 export type Align = 'left' | 'right';
 
@@ -18,23 +18,4 @@ export function renderTable(headers: string[], rows: (string | number)[][], opts
   const ind = opts.indent ?? '';
   const line = (r: string[]) => ind + r.map((c, i) => pad(c, i)).join('  ').trimEnd();
   return [line(headers), ind + widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)].join('\n') + '\n';
-}
-
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
-}
-
-export function formatCount(n: number): string {
-  if (n < 1e3) return String(n);
-  if (n < 1e6) return `${(n / 1e3).toFixed(n < 1e4 ? 2 : 1)}K`;
-  if (n < 1e9) return `${(n / 1e6).toFixed(n < 1e7 ? 2 : 1)}M`;
-  return `${(n / 1e9).toFixed(2)}B`;
 }

@@ -2,8 +2,8 @@
  * Hand-made BenchResults for the gate and report tests: the same shape benchmark() returns, with latency samples
  * drawn from a seeded RNG around a chosen median (so gate decisions are deterministic).
  */
-import { pairedRatioCI } from '../../src/bench/bootstrap.js';
-import { outlierCount, ratioOfMediansCI, summarize } from '../../src/bench/stats.js';
+import { pairedRatioCI } from '../../src/measure/bootstrap.js';
+import { outlierCount, ratioOfMediansCI, summarize } from '../../src/measure/stats.js';
 import type { BenchResult, CandidateReport, LatencyStats, ModelReport } from '../../src/bench/types.js';
 import { Rng } from '../../src/util/rng.js';
 

@@ -13,7 +13,7 @@ import type { Value } from '../../src/ir/graph.js';
 import type { Model } from '../../src/ir/model.js';
 import { saveModel } from '../../src/onnx/io.js';
 import { verify } from '../../src/ir/verify.js';
-import { findAttentionSoftmax } from '../../src/bench/fidelity.js';
+import { findAttentionSoftmax } from '../../src/measure/attention.js';
 import { Rng } from '../../src/util/rng.js';
 
 /**
@@ -63,7 +63,7 @@ export function slowDown(model: Model, matmuls: number): Model {
 /** Multiplies every attention Softmax input by `factor` (temperature): the attention pattern changes. */
 export function perturbAttention(model: Model, factor: number): Model {
   const g = model.graph;
-  for (const sm of findAttentionSoftmax(model)) {
+  for (const sm of findAttentionSoftmax(model.graph)) {
     const x = sm.input(0)!;
     const k = g.addConstant('attn_temp', scalar(factor));
     const scaled = g.addNode('Mul', [x, k], {}, { before: sm }).output(0);
@@ -89,7 +89,7 @@ export function bf16MatMul(model: Model): Model {
 /** Replaces each attention Softmax with Exp / ReduceSum (same values, no Softmax node). */
 export function unrollSoftmax(model: Model): Model {
   const g = model.graph;
-  for (const sm of findAttentionSoftmax(model)) {
+  for (const sm of findAttentionSoftmax(model.graph)) {
     const x = sm.input(0)!;
     const max = g.addNode('ReduceMax', [x], { axes: [-1], keepdims: 1 }, { before: sm }).output(0);
     const shifted = g.addNode('Sub', [x, max], {}, { before: sm }).output(0);

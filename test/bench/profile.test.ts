@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseProfile, profileModel } from '../../src/bench/profile.js';
-import { synthesizeInputs } from '../../src/bench/inputs.js';
+import { synthesizeInputs } from '../../src/inputs/synthesize.js';
 import { encodeModel } from '../../src/onnx/encode.js';
 import { tinyBert, TINY_DIMS } from './models.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { synthesizeInputs } from '../../src/bench/inputs.js';
+import { synthesizeInputs } from '../../src/inputs/synthesize.js';
 import { measureUnderLoad, workerEntry } from '../../src/bench/workers.js';
 import { encodeModel } from '../../src/onnx/encode.js';
 import { tinyBert, TINY_DIMS } from './models.js';

@@ -6,7 +6,7 @@ import { main } from '../../src/cli/main.js';
 import { captureIO } from '../../src/cli/ui/io.js';
 import { loadModel } from '../../src/onnx/io.js';
 import { expectSameOutputs } from '../helpers/equivalence.js';
-import { histogram } from '../fuse/helpers.js';
+import { histogram } from '../passes/fusion-helpers.js';
 
 const FIXTURES = path.resolve(__dirname, '../../fixtures');
 const BERT = path.join(FIXTURES, 'bert-tiny.onnx');

@@ -12,10 +12,10 @@ import { DataType } from '../../src/ir/dtype.js';
 import { float16ToFloat32, float32ToFloat16 } from '../../src/ir/float-codecs.js';
 import { encodeModel } from '../../src/onnx/encode.js';
 import { decodeModelBytes } from '../../src/onnx/io.js';
-import { allPasses, presets } from '../../src/passes/index.js';
-import { runPasses } from '../../src/passes/manager.js';
-import type { Pass } from '../../src/passes/pass.js';
-import { synthesizeInputs } from '../../src/bench/inputs.js';
+import { allPasses, presets } from '../../src/optimize/registry.js';
+import { runPasses } from '../../src/optimize/registry.js';
+import type { Pass } from '../../src/pass/pass.js';
+import { synthesizeInputs } from '../../src/inputs/synthesize.js';
 import { ortToFloat32 } from '../../src/runtime/session.js';
 import { addStats, checkCase, emptyStats, feedsFor, fuzzTargets, generateModel, runModel, summaryLine, type FuzzTarget } from './gen.js';
 

@@ -9,7 +9,7 @@
  */
 import { AssertionError } from 'node:assert';
 import type * as ort from 'onnxruntime-node';
-import { synthesizeInputs } from '../../src/bench/inputs.js';
+import { synthesizeInputs } from '../../src/inputs/synthesize.js';
 import type { Model } from '../../src/ir/model.js';
 import { createSession, ortToFloat32, runSession, type Feeds } from '../../src/runtime/session.js';
 

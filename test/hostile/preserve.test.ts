@@ -23,8 +23,8 @@ import { Tensor } from '../../src/ir/tensor.js';
 import { encodeModel } from '../../src/onnx/encode.js';
 import { decodeModelBytes, loadModel } from '../../src/onnx/io.js';
 import { decodeMessage, encodeMessageToBytes, type Msg } from '../../src/onnx/schema.js';
-import { allPasses, presets } from '../../src/passes/index.js';
-import { runPasses } from '../../src/passes/manager.js';
+import { allPasses, presets } from '../../src/optimize/registry.js';
+import { runPasses } from '../../src/optimize/registry.js';
 import { Rng } from '../../src/util/rng.js';
 import { generateModel } from '../fuzz/gen.js';
 

@@ -2,19 +2,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  describeInputs,
-  encodeNpy,
-  formatInputs,
-  loadInputs,
-  loadInputsDir,
-  loadInputsFile,
-  parseNpy,
-  planInputs,
-  resolveShape,
-  symbolicDims,
-  synthesizeInputs,
-} from '../../src/bench/inputs.js';
+import { encodeNpy, parseNpy } from '../../src/inputs/tensor-files.js';
+import { loadInputs, loadInputsDir, loadInputsFile } from '../../src/inputs/load.js';
+import { planInputs, resolveShape, synthesizeInputs } from '../../src/inputs/synthesize.js';
+import { describeInputs, formatInputs, symbolicDims } from '../../src/inputs/describe.js';
 import { ModelFormatError, UsageError } from '../../src/errors.js';
 import { createModel, floatTensor, int64Tensor } from '../../src/ir/builder.js';
 import { DataType } from '../../src/ir/dtype.js';

@@ -4,9 +4,10 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createModel, floatTensor } from '../../src/ir/builder.js';
 import { DataType } from '../../src/ir/dtype.js';
-import { MAX_OPEN_EXTERNAL_FILES, Tensor, TensorError, type ExternalRef } from '../../src/ir/tensor.js';
+import { MAX_OPEN_EXTERNAL_FILES } from '../../src/bytes/external-files.js';
+import { Tensor, TensorError, type ExternalRef } from '../../src/ir/tensor.js';
 import { loadModel, saveModel } from '../../src/onnx/io.js';
-import { FileRange } from '../../src/onnx/wire.js';
+import { FileRange } from '../../src/bytes/sources.js';
 import { convertFloat } from '../../src/quantize/convert.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'autoglm-tensor-'));

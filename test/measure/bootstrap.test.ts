@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { pairedRatioCI, ratioCI, statCI, statistic } from '../../src/bench/bootstrap.js';
-import { ratioOfMediansCI } from '../../src/bench/stats.js';
-import { samples } from './fake-result.js';
+import { pairedRatioCI, ratioCI, statCI, statistic } from '../../src/measure/bootstrap.js';
+import { ratioOfMediansCI } from '../../src/measure/stats.js';
+import { samples } from '../bench/fake-result.js';
 
 describe('bootstrap intervals', () => {
   it('computes the statistics with type-7 quantiles', () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { attentionUnavailable, compareOutputs, computeGraphF1, findAttentionSoftmax, fusedAttentionOps, matchOutputs, type AttentionCapture, type OutputSet } from '../../src/bench/fidelity.js';
+import { attentionUnavailable, compareOutputs, computeGraphF1, fusedAttentionOps, matchOutputs, type AttentionCapture, type OutputSet } from '../../src/measure/fidelity.js';
+import { findAttentionSoftmax } from '../../src/measure/attention.js';
 import { buildBert } from '../../fixtures/models/bert.js';
 import { createModel, floatTensor } from '../../src/ir/builder.js';
 import { DataType } from '../../src/ir/dtype.js';
@@ -9,7 +10,7 @@ const t = (data: number[], dims: number[]) => ({ data: Float32Array.from(data), 
 describe('attention Softmax discovery', () => {
   it('finds one Softmax per layer, in layer order, and only those feeding a MatMul with V', () => {
     const m = buildBert({ layers: 3, classifier: 2 });
-    const found = findAttentionSoftmax(m);
+    const found = findAttentionSoftmax(m.graph);
     expect(found.map((n) => n.name)).toEqual([0, 1, 2].map((l) => `/encoder/layer.${l}/attention/self/Softmax`));
     const { model, b } = createModel({ opset: 17 });
     const x = b.input('x', DataType.FLOAT, [2, 4]);
@@ -18,7 +19,7 @@ describe('attention Softmax discovery', () => {
     b.output(b.op('MatMul', [p, b.init('w2', floatTensor([4, 2], new Float32Array(8)))]), 'y');
     // nor is one that is the right operand of a MatMul (probabilities multiply V from the left)
     b.output(b.op('MatMul', [b.input('z', DataType.FLOAT, [2, 2]), p]), 'z_out');
-    expect(findAttentionSoftmax(model)).toEqual([]);
+    expect(findAttentionSoftmax(model.graph)).toEqual([]);
     expect(attentionUnavailable(model, null)).toMatch(/no attention Softmax/);
   });
 

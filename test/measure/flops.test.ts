@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { benchmark } from '../../src/bench/benchmark.js';
-import { estimateFlops, flopsTargets, nodeFlops } from '../../src/bench/flops.js';
+import { estimateFlops, flopsTargets, nodeFlops } from '../../src/measure/flops.js';
 import { createModel, floatTensor } from '../../src/ir/builder.js';
 import { DataType } from '../../src/ir/dtype.js';
 import type { Value } from '../../src/ir/graph.js';
 import { buildCnn } from '../../fixtures/models/cnn.js';
-import { tinyBert, TINY_DIMS } from './models.js';
+import { tinyBert, TINY_DIMS } from '../bench/models.js';
 
 const zeros = (dims: number[]) => floatTensor(dims, new Float32Array(dims.reduce((a, b) => a * b, 1)));
 

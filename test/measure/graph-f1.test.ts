@@ -8,7 +8,7 @@ import {
   argmaxEdges,
   attentionGraphF1,
   outputGraphF1,
-} from '../../src/bench/graph-f1.js';
+} from '../../src/measure/graph-f1.js';
 
 const t = (values: number[], dims: number[]) => ({ data: Float32Array.from(values), dims });
 

@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest';
-import { quantile, summarize, ratioOfMediansCI, outlierCount, isNoisy } from '../../src/bench/stats.js';
+import { quantile } from '../../src/util/numerics.js';
+import { summarize, ratioOfMediansCI, outlierCount, isNoisy } from '../../src/measure/stats.js';
 import { Rng } from '../../src/util/rng.js';
 
 describe('quantile (type 7)', () => {

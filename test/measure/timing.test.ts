@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { timeInterleaved, warmUp } from '../../src/bench/timing.js';
+import { timeInterleaved, warmUp } from '../../src/measure/timing.js';
 
 describe('interleaved timing', () => {
   it('runs every model once per round, in a seeded random order, cycling input sets', async () => {

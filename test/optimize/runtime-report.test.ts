@@ -5,10 +5,10 @@
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadModel } from '../../src/onnx/io.js';
-import { resolveFusePasses } from '../../src/fuse/passes.js';
-import { runtimeReport, type RuntimeReport } from '../../src/fuse/runtime-report.js';
-import { runPasses } from '../../src/passes/manager.js';
-import type { Target } from '../../src/passes/pass.js';
+import { resolveFusePasses } from '../../src/passes/index.js';
+import { runtimeReport, type RuntimeReport } from '../../src/optimize/runtime-report.js';
+import { runPasses } from '../../src/optimize/registry.js';
+import type { Target } from '../../src/pass/pass.js';
 
 const FIXTURES = path.resolve(__dirname, '../../fixtures');
 

@@ -2,10 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { OperationError, UsageError } from '../../src/errors.js';
 import { createModel, scalar } from '../../src/ir/builder.js';
 import { DataType } from '../../src/ir/dtype.js';
-import { runPasses } from '../../src/passes/manager.js';
-import type { NearMiss, Pass } from '../../src/passes/pass.js';
+import { runPasses } from '../../src/optimize/registry.js';
+import type { NearMiss, Pass } from '../../src/pass/pass.js';
 import { expectSameOutputs } from '../helpers/equivalence.js';
-import { clone } from './helpers.js';
+import { clone } from '../passes/helpers.js';
 
 const F = DataType.FLOAT;
 

@@ -2,8 +2,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/errors.js';
-import { DEFAULT_FUSE, expandNames, fusePassCatalog, fusionPasses, fusionPresets, resolveFusePasses } from '../../src/fuse/passes.js';
-import { presets } from '../../src/passes/index.js';
+import { DEFAULT_FUSE, expandNames, fusePassCatalog, fusionPasses, fusionPresets, resolveFusePasses } from '../../src/passes/index.js';
+import { presets } from '../../src/optimize/registry.js';
 
 const root = path.resolve(__dirname, '../..');
 

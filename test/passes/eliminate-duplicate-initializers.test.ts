@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createModel, floatTensor, int32Tensor, scalar, subgraph } from '../../src/ir/builder.js';
 import { loadModel, saveModel } from '../../src/onnx/io.js';
-import { runPasses } from '../../src/passes/manager.js';
+import { runPasses } from '../../src/optimize/registry.js';
 import { Rng } from '../../src/util/rng.js';
 import { expectSameOutputs } from '../helpers/equivalence.js';
 import { DataType } from '../../src/ir/dtype.js';

@@ -11,7 +11,7 @@ import { Tensor } from '../../src/ir/tensor.js';
 import fuseAttention from '../../src/passes/fuse-attention.js';
 import { Rng } from '../../src/util/rng.js';
 import { compareTensors, runModel } from '../helpers/equivalence.js';
-import { clone, expectFusion, expectNoFusion, histogram } from '../fuse/helpers.js';
+import { clone, expectFusion, expectNoFusion, histogram } from './fusion-helpers.js';
 
 const F = DataType.FLOAT;
 const rng = new Rng(21);

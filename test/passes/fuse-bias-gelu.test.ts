@@ -5,7 +5,7 @@ import { DataType } from '../../src/ir/dtype.js';
 import fuseBiasGelu from '../../src/passes/fuse-bias-gelu.js';
 import fuseGelu from '../../src/passes/fuse-gelu.js';
 import { Rng } from '../../src/util/rng.js';
-import { expectFusion, expectNoFusion, histogram, opsOf, runFusion } from '../fuse/helpers.js';
+import { expectFusion, expectNoFusion, histogram, opsOf, runFusion } from './fusion-helpers.js';
 
 const F = DataType.FLOAT;
 const MS = { domain: 'com.microsoft' };

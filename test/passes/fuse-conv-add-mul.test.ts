@@ -3,7 +3,7 @@ import { createModel, floatTensor } from '../../src/ir/builder.js';
 import { DataType } from '../../src/ir/dtype.js';
 import fuseConvAddMul from '../../src/passes/fuse-conv-add-mul.js';
 import { Rng } from '../../src/util/rng.js';
-import { expectFusion, expectNoFusion, opsOf } from '../fuse/helpers.js';
+import { expectFusion, expectNoFusion, opsOf } from './fusion-helpers.js';
 
 const F = DataType.FLOAT;
 const rng = new Rng(11);

@@ -7,7 +7,7 @@ import type { GraphBuilder } from '../../src/ir/builder.js';
 import fuseConvBn from '../../src/passes/fuse-conv-bn.js';
 import fuseMatmulAdd from '../../src/passes/fuse-matmul-add.js';
 import { Rng } from '../../src/util/rng.js';
-import { expectFusion, expectNoFusion, histogram, opsOf, runFusion } from '../fuse/helpers.js';
+import { expectFusion, expectNoFusion, histogram, opsOf, runFusion } from './fusion-helpers.js';
 
 const F = DataType.FLOAT;
 const rng = new Rng(7);

@@ -5,7 +5,7 @@ import { DataType } from '../../src/ir/dtype.js';
 import type { Value } from '../../src/ir/graph.js';
 import fuseGelu from '../../src/passes/fuse-gelu.js';
 import fuseLayerNorm from '../../src/passes/fuse-layer-norm.js';
-import { expectFusion, expectNoFusion, histogram, opsOf, runFusion } from '../fuse/helpers.js';
+import { expectFusion, expectNoFusion, histogram, opsOf, runFusion } from './fusion-helpers.js';
 
 const F = DataType.FLOAT;
 const BERT_DIMS = { batch: 2, sequence: 16 };

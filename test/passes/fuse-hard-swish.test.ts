@@ -4,7 +4,7 @@ import { DataType } from '../../src/ir/dtype.js';
 import { f, type Value } from '../../src/ir/graph.js';
 import fuseHardSwish from '../../src/passes/fuse-hard-swish.js';
 import { Rng } from '../../src/util/rng.js';
-import { expectFusion, expectNoFusion, opsOf } from '../fuse/helpers.js';
+import { expectFusion, expectNoFusion, opsOf } from './fusion-helpers.js';
 
 const F = DataType.FLOAT;
 const rng = new Rng(9);

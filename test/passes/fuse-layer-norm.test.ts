@@ -7,7 +7,7 @@ import { Tensor } from '../../src/ir/tensor.js';
 import { float32ToFloat16 } from '../../src/ir/float-codecs.js';
 import fuseLayerNorm from '../../src/passes/fuse-layer-norm.js';
 import { Rng } from '../../src/util/rng.js';
-import { expectFusion, expectNoFusion, histogram, opsOf } from '../fuse/helpers.js';
+import { expectFusion, expectNoFusion, histogram, opsOf } from './fusion-helpers.js';
 
 const F = DataType.FLOAT;
 const rng = new Rng(5);

@@ -4,7 +4,7 @@ import { createModel, floatTensor } from '../../src/ir/builder.js';
 import { DataType } from '../../src/ir/dtype.js';
 import fuseMatmulAdd from '../../src/passes/fuse-matmul-add.js';
 import { Rng } from '../../src/util/rng.js';
-import { expectFusion, expectNoFusion, histogram, opsOf } from '../fuse/helpers.js';
+import { expectFusion, expectNoFusion, histogram, opsOf } from './fusion-helpers.js';
 
 const F = DataType.FLOAT;
 const rng = new Rng(3);

@@ -6,11 +6,11 @@ import { DataType } from '../../src/ir/dtype.js';
 import { f, type Value } from '../../src/ir/graph.js';
 import type { Model } from '../../src/ir/model.js';
 import { Tensor } from '../../src/ir/tensor.js';
-import { runPasses } from '../../src/passes/manager.js';
-import type { Target } from '../../src/passes/pass.js';
+import { runPasses } from '../../src/optimize/registry.js';
+import type { Target } from '../../src/pass/pass.js';
 import { Rng } from '../../src/util/rng.js';
 import { compareTensors, expectSameOutputs, runModel } from '../helpers/equivalence.js';
-import { clone, expectFusion, expectNoFusion, histogram } from '../fuse/helpers.js';
+import { clone, expectFusion, expectNoFusion, histogram } from './fusion-helpers.js';
 
 const F = DataType.FLOAT;
 const rng = new Rng(33);

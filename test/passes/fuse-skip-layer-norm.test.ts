@@ -6,7 +6,7 @@ import { f, type Value } from '../../src/ir/graph.js';
 import fuseLayerNorm from '../../src/passes/fuse-layer-norm.js';
 import fuseSkipLayerNorm from '../../src/passes/fuse-skip-layer-norm.js';
 import { Rng } from '../../src/util/rng.js';
-import { expectFusion, expectNoFusion, histogram, opsOf, runFusion } from '../fuse/helpers.js';
+import { expectFusion, expectNoFusion, histogram, opsOf, runFusion } from './fusion-helpers.js';
 
 const F = DataType.FLOAT;
 const rng = new Rng(17);

@@ -11,11 +11,11 @@ import { f } from '../../src/ir/graph.js';
 import type { Model } from '../../src/ir/model.js';
 import { Rng } from '../../src/util/rng.js';
 import { loadModel } from '../../src/onnx/io.js';
-import { resolveFusePasses } from '../../src/fuse/passes.js';
-import { runPasses } from '../../src/passes/manager.js';
-import type { Target } from '../../src/passes/pass.js';
+import { resolveFusePasses } from '../../src/passes/index.js';
+import { runPasses } from '../../src/optimize/registry.js';
+import type { Target } from '../../src/pass/pass.js';
 import { expectSameOutputs } from '../helpers/equivalence.js';
-import { clone, histogram } from './helpers.js';
+import { clone, histogram } from './fusion-helpers.js';
 
 const FIXTURES = path.resolve(__dirname, '../../fixtures');
 const BERT_DIMS = { batch: 2, sequence: 16 };

@@ -8,8 +8,8 @@ import type { Model } from '../../src/ir/model.js';
 import { verify } from '../../src/ir/verify.js';
 import { encodeModel } from '../../src/onnx/encode.js';
 import { decodeModelBytes } from '../../src/onnx/io.js';
-import { getPass } from '../../src/passes/index.js';
-import { defaultContext, type NearMiss, type PassResult } from '../../src/passes/pass.js';
+import { getPass } from '../../src/optimize/registry.js';
+import { defaultContext, type NearMiss, type PassResult } from '../../src/pass/pass.js';
 
 export const clone = (m: Model): Model => decodeModelBytes(encodeModel(m));
 

@@ -2,14 +2,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/errors.js';
-import { allPasses, getPass, presets, resolvePasses } from '../../src/passes/index.js';
+import { allPasses, getPass, presets, resolvePasses } from '../../src/optimize/registry.js';
 
 const root = path.resolve(__dirname, '../..');
-const NOT_PASSES = new Set(['pass.ts', 'manager.ts', 'index.ts']);
-const passFiles = fs
-  .readdirSync(path.join(root, 'src/passes'), { withFileTypes: true })
-  .filter((e) => e.isFile() && e.name.endsWith('.ts') && !NOT_PASSES.has(e.name))
-  .map((e) => e.name.replace(/\.ts$/, ''));
+// graph passes (clean-up, fusion) in src/passes; the conversion and pruning wrappers in src/optimize/passes
+const PASS_DIRS = ['src/passes', 'src/optimize/passes'];
+const dirOf = new Map<string, string>();
+for (const dir of PASS_DIRS)
+  for (const e of fs.readdirSync(path.join(root, dir), { withFileTypes: true }))
+    if (e.isFile() && e.name.endsWith('.ts') && e.name !== 'index.ts') dirOf.set(e.name.replace(/\.ts$/, ''), dir);
+const passFiles = [...dirOf.keys()];
 
 describe('pass registry', () => {
   it('registers every pass file under its file name', () => {
@@ -18,13 +20,13 @@ describe('pass registry', () => {
   });
 
   it.each(passFiles)('%s: its default export is the registered pass, named as the file', async (file) => {
-    const mod = (await import(/* @vite-ignore */ path.join(root, 'src/passes', `${file}.ts`))) as { default: { name: string } };
+    const mod = (await import(/* @vite-ignore */ path.join(root, dirOf.get(file)!, `${file}.ts`))) as { default: { name: string } };
     expect(mod.default.name).toBe(file);
     expect(getPass(file)).toBe(mod.default);
   });
 
   it.each(passFiles)('%s has a test file', (file) => {
-    const testFile = `test/passes/${file}.test.ts`;
+    const testFile = `${dirOf.get(file)!.replace(/^src/, 'test')}/${file}.test.ts`;
     expect(fs.existsSync(path.join(root, testFile)), `missing ${testFile}`).toBe(true);
   });
 
@@ -32,7 +34,7 @@ describe('pass registry', () => {
     expect(name).toMatch(/^[a-z]+(-[a-z0-9]+)+$/); // kebab-case verb phrase
     expect(p.description.length).toBeGreaterThan(10);
     expect(['cleanup', 'fusion', 'conversion', 'pruning']).toContain(p.kind);
-    const src = fs.readFileSync(path.join(root, 'src/passes', `${name}.ts`), 'utf8');
+    const src = fs.readFileSync(path.join(root, dirOf.get(name)!, `${name}.ts`), 'utf8');
     expect(src.startsWith('/**')).toBe(true); // the opening comment: sketch and firing conditions
     expect(src.split('\n').length).toBeLessThanOrEqual(250);
   });

@@ -4,13 +4,13 @@ import { buildCnn } from '../../fixtures/models/cnn.js';
 import { buildMlp } from '../../fixtures/models/mlp.js';
 import { UsageError } from '../../src/errors.js';
 import { countParameters } from '../../src/inspect.js';
-import { checkOptions, pruneModel, ZEROS_NOTE } from '../../src/prune/prune.js';
+import { checkOptions, prune, ZEROS_NOTE } from '../../src/prune/prune.js';
 import { pruneMagnitude } from '../../src/prune/magnitude.js';
 
-describe('pruneModel', () => {
+describe('prune', () => {
   it('graph method: lossless, no lossy settings in the report, FLOPs measured before and after', async () => {
     const m = buildMlp();
-    const { report } = await pruneModel(m, { dims: { batch: 2 } });
+    const { report } = await prune(m, { dims: { batch: 2 } });
     expect(report.method).toBe('graph');
     expect(report.settings.criterion).toBeNull();
     expect(report.parameters.removed).toBe(0);
@@ -24,7 +24,7 @@ describe('pruneModel', () => {
     const m = buildCnn();
     pruneMagnitude(m, { sparsity: 0.5 });
     const zerosBefore = countParameters(m).total - countParameters(m).nonZero;
-    const { report } = await pruneModel(m, { method: 'magnitude', sparsity: 0.75, dims: { batch: 1 } });
+    const { report } = await prune(m, { method: 'magnitude', sparsity: 0.75, dims: { batch: 1 } });
     const weights = report.layers.reduce((a, l) => a + l.paramsBefore, 0);
     expect(report.parameters.removed).toBe(0);
     expect(report.parameters.zeroed).toBe(report.layers.reduce((a, l) => a + (l.paramsBefore - l.nonZeroAfter), 0) - zerosBefore);
@@ -35,12 +35,12 @@ describe('pruneModel', () => {
   });
 
   it('structured: per-layer shapes, FLOPs fall, graph F1 measured; says when no group can be pruned', async () => {
-    const { report } = await pruneModel(buildBert(), { method: 'structured', units: ['ffn'], dims: { batch: 1, sequence: 8 }, calibrationSets: 2 });
+    const { report } = await prune(buildBert(), { method: 'structured', units: ['ffn'], dims: { batch: 1, sequence: 8 }, calibrationSets: 2 });
     expect(report.after.flops!).toBeLessThan(report.before.flops!);
     expect(report.fidelity!.graphF1.layers).toBe(2);
     const w1 = report.layers.find((l) => l.node === 'MatMul /encoder/layer.0/intermediate/dense/MatMul')!;
     expect([w1.shapeBefore, w1.shapeAfter, w1.removed]).toEqual([[32, 64], [32, 32], 0.5]);
-    const none = await pruneModel(buildBert(), { method: 'structured', units: ['channels'], measure: false });
+    const none = await prune(buildBert(), { method: 'structured', units: ['channels'], measure: false });
     expect(none.report.notes).toContain('no channels unit group could be pruned safely (none found)');
     expect(none.report.parameters.removed).toBe(0);
   });

@@ -4,14 +4,14 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildBert } from '../../fixtures/models/bert.js';
 import { buildCnn } from '../../fixtures/models/cnn.js';
-import { synthesizeInputs } from '../../src/bench/inputs.js';
+import { synthesizeInputs } from '../../src/inputs/synthesize.js';
 import { UsageError } from '../../src/errors.js';
 import { countParameters } from '../../src/inspect.js';
 import type { Model } from '../../src/ir/model.js';
 import { encodeModel } from '../../src/onnx/encode.js';
 import { decodeModelBytes } from '../../src/onnx/io.js';
-import { fidelityReference, measureFidelity } from '../../src/prune/fidelity-probe.js';
-import { pruneModel, type PruneProgress } from '../../src/prune/prune.js';
+import { fidelityReference, measureFidelity } from '../../src/measure/fidelity-probe.js';
+import { prune, type PruneProgress } from '../../src/prune/prune.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'autoglm-prune-search-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -26,7 +26,7 @@ describe('sensitivity search', () => {
     const events: PruneProgress[] = [];
     const m = clone(original);
     const levels = [0.25, 0.5, 0.75];
-    const { report } = await pruneModel(m, { method: 'structured', units: ['ffn', 'heads'], targetF1: 0.95, calibration, checkpoint, levels, onProgress: (p) => events.push(p) });
+    const { report } = await prune(m, { method: 'structured', units: ['ffn', 'heads'], targetF1: 0.95, calibration, checkpoint, levels, onProgress: (p) => events.push(p) });
     const s = report.search!;
     expect(s.met).toBe(true);
     expect(s.reached.f1).toBeGreaterThanOrEqual(0.95);
@@ -48,7 +48,7 @@ describe('sensitivity search', () => {
     expect(Object.keys(saved.evaluations)).toHaveLength(s.evaluations);
 
     // resume: nothing is evaluated again, the same configuration comes out
-    const again = await pruneModel(clone(original), { method: 'structured', units: ['ffn', 'heads'], targetF1: 0.95, calibration, checkpoint, levels });
+    const again = await prune(clone(original), { method: 'structured', units: ['ffn', 'heads'], targetF1: 0.95, calibration, checkpoint, levels });
     expect(again.report.search!.evaluations).toBe(0);
     expect(again.report.search!.fromCheckpoint).toBe(s.evaluations);
     expect(again.report.search!.config).toEqual(s.config);
@@ -57,20 +57,20 @@ describe('sensitivity search', () => {
     // an interrupted search (a partial checkpoint) picks up where it stopped
     const partial = { ...saved, evaluations: Object.fromEntries(Object.entries(saved.evaluations).slice(0, 4)) };
     fs.writeFileSync(checkpoint, JSON.stringify(partial));
-    const resumed = await pruneModel(clone(original), { method: 'structured', units: ['ffn', 'heads'], targetF1: 0.95, calibration, checkpoint, levels });
+    const resumed = await prune(clone(original), { method: 'structured', units: ['ffn', 'heads'], targetF1: 0.95, calibration, checkpoint, levels });
     expect(resumed.report.search!.fromCheckpoint).toBe(4);
     expect(resumed.report.search!.evaluations).toBe(s.evaluations - 4);
     expect(resumed.report.search!.config).toEqual(s.config);
 
     // other options, same file: refused
-    await expect(pruneModel(clone(original), { method: 'structured', units: ['ffn', 'heads'], targetF1: 0.9, calibration, checkpoint, levels })).rejects.toThrow(UsageError);
+    await expect(prune(clone(original), { method: 'structured', units: ['ffn', 'heads'], targetF1: 0.9, calibration, checkpoint, levels })).rejects.toThrow(UsageError);
   });
 
   it('--max-error on the CNN (outputs fallback): the error reached is within the bound', async () => {
     const original = buildCnn();
     const calibration = synthesizeInputs(original, { dims: { batch: 2 }, count: 2 });
     const m = clone(original);
-    const { report } = await pruneModel(m, { method: 'magnitude', maxError: 0.05, calibration, levels: [0.2, 0.4, 0.6, 0.8] });
+    const { report } = await prune(m, { method: 'magnitude', maxError: 0.05, calibration, levels: [0.2, 0.4, 0.6, 0.8] });
     expect(report.search!.met).toBe(true);
     expect(report.search!.reached.maxError).toBeLessThanOrEqual(0.05);
     expect(report.fidelity!.maxError).toBeLessThanOrEqual(0.05);
@@ -83,14 +83,14 @@ describe('sensitivity search', () => {
     const calibration = synthesizeInputs(original, { dims: { batch: 1 }, count: 1 });
     const m = clone(original);
     const bytes = Buffer.from(encodeModel(m));
-    const { report } = await pruneModel(m, { method: 'magnitude', targetLatency: 0.01, calibration, levels: [0.5, 0.9], latencyRuns: 3 });
+    const { report } = await prune(m, { method: 'magnitude', targetLatency: 0.01, calibration, levels: [0.5, 0.9], latencyRuns: 3 });
     expect(report.ok).toBe(false);
     expect(report.search!.met).toBe(false);
     expect(report.search!.steps.every((st) => st.latencyRatio! > 0.01)).toBe(true);
     expect(report.notes.join(' ')).toMatch(/no sparsity level .* at or below 0.01x/);
     expect(Buffer.compare(Buffer.from(encodeModel(m)), bytes)).toBe(0); // left as it was
 
-    const easy = await pruneModel(clone(original), { method: 'structured', units: ['channels'], targetF1: 0.5, targetLatency: 100, calibration, levels: [0.5], latencyRuns: 3 });
+    const easy = await prune(clone(original), { method: 'structured', units: ['channels'], targetF1: 0.5, targetLatency: 100, calibration, levels: [0.5], latencyRuns: 3 });
     expect(easy.report.search!.met).toBe(true);
     expect(easy.report.search!.reached.latencyRatio).toBeGreaterThan(0);
   });

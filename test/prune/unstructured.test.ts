@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { buildBert } from '../../fixtures/models/bert.js';
 import { buildCnn } from '../../fixtures/models/cnn.js';
 import { buildPaddleStyle } from '../../fixtures/models/paddle-style.js';
-import { synthesizeInputs } from '../../src/bench/inputs.js';
+import { synthesizeInputs } from '../../src/inputs/synthesize.js';
 import { countParameters } from '../../src/inspect.js';
 import type { Model } from '../../src/ir/model.js';
 import { verify } from '../../src/ir/verify.js';
@@ -10,7 +10,7 @@ import { encodeModel } from '../../src/onnx/encode.js';
 import { decodeModelBytes } from '../../src/onnx/io.js';
 import { lowestMasks, pruneMagnitude } from '../../src/prune/magnitude.js';
 import { parseNM, pruneNM } from '../../src/prune/nm.js';
-import { probeModel } from '../../src/bench/instrument.js';
+import { probeModel } from '../../src/measure/probe.js';
 import { findPrunableWeights } from '../../src/prune/weights.js';
 import { createSession, runSession } from '../../src/runtime/session.js';
 

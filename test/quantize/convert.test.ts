@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
-import { synthesizeInputs } from '../../src/bench/inputs.js';
+import { synthesizeInputs } from '../../src/inputs/synthesize.js';
 import { createModel, floatTensor, int64Tensor, ints, scalar, subgraph } from '../../src/ir/builder.js';
 import { DataType } from '../../src/ir/dtype.js';
 import { float16ToFloat32, float32ToFloat16 } from '../../src/ir/float-codecs.js';

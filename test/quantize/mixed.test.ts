@@ -3,7 +3,7 @@
  * an If branch; the chosen model meets the tolerance when run (emulated float16 storage, and on onnxruntime CPU).
  */
 import { describe, expect, it } from 'vitest';
-import { synthesizeInputs } from '../../src/bench/inputs.js';
+import { synthesizeInputs } from '../../src/inputs/synthesize.js';
 import { boolTensor, createModel, floatTensor, subgraph, type GraphBuilder } from '../../src/ir/builder.js';
 import { DataType } from '../../src/ir/dtype.js';
 import type { Model } from '../../src/ir/model.js';

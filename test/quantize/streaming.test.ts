@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { synthesizeInputs } from '../../src/bench/inputs.js';
+import { synthesizeInputs } from '../../src/inputs/synthesize.js';
 import { createModel, DataType, decodeModelBytes, encodeModel, floatTensor, loadModel, saveModel } from '../../src/index.js';
 import { ModelFormatError } from '../../src/errors.js';
 import { measureFidelity } from '../../src/quantize/compare.js';

@@ -9,7 +9,7 @@ import { verify } from '../../src/ir/verify.js';
 import { encodeModel } from '../../src/onnx/encode.js';
 import { applyRules, type Rule } from '../../src/rewrite/driver.js';
 import { _, add, anyConst, c, div, erf, mul, op, relu, SQRT2, transpose } from '../../src/rewrite/pattern.js';
-import { defaultContext, type NearMiss } from '../../src/passes/pass.js';
+import { defaultContext, type NearMiss } from '../../src/pass/pass.js';
 import { expectSameOutputs } from '../helpers/equivalence.js';
 import { clone } from '../passes/helpers.js';
 

@@ -26,7 +26,7 @@ import {
   variants,
   type PatternLike,
 } from '../../src/rewrite/pattern.js';
-import { defaultContext, type NearMiss } from '../../src/passes/pass.js';
+import { defaultContext, type NearMiss } from '../../src/pass/pass.js';
 import { expectSameOutputs } from '../helpers/equivalence.js';
 import { clone } from '../passes/helpers.js';
 

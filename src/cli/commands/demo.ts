@@ -18,7 +18,7 @@ import { optimize } from '../../optimize/pipeline.js';
 import type { ExitCode } from '../exit.js';
 import type { CliIO } from '../ui/io.js';
 import { startProgress, type Progress } from '../ui/progress.js';
-import { renderTable } from '../ui/table.js';
+import { renderTable } from '../../util/table.js';
 
 /** The bundled model: fixtures/ at the package root (two levels above dist/cli/commands or src/cli/commands). */
 export function bundledModelPath(): string {

@@ -20,14 +20,16 @@ import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
 import type { OpsetImport } from '../../ir/model.js';
 import { loadModel, saveModel } from '../../onnx/io.js';
-import { DEFAULT_FUSE, expandNames, fusePassCatalog, fusionPresets, resolveFusePasses } from '../../fuse/passes.js';
-import { opHistogram, runtimeReport, type RuntimeLevel, type RuntimeReport } from '../../fuse/runtime-report.js';
-import { runPasses, type PassReport } from '../../passes/manager.js';
-import { presets } from '../../passes/index.js';
-import type { NearMiss, Target } from '../../passes/pass.js';
+import { DEFAULT_FUSE, expandNames, fusePassCatalog, fusionPresets, resolveFusePasses } from '../../passes/index.js';
+import { opHistogram, runtimeReport, type RuntimeLevel, type RuntimeReport } from '../../optimize/runtime-report.js';
+import type { PassReport } from '../../pass/manager.js';
+import { runPasses } from '../../optimize/registry.js';
+import { presets } from '../../optimize/registry.js';
+import type { NearMiss, Target } from '../../pass/pass.js';
 import type { ExitCode } from '../exit.js';
 import type { CliIO } from '../ui/io.js';
-import { formatBytes, renderTable } from '../ui/table.js';
+import { fmtBytes } from '../../util/format.js';
+import { renderTable } from '../../util/table.js';
 
 export interface FuseFlags {
   output?: string;
@@ -172,7 +174,7 @@ export function renderFuse(r: FuseResult, io: CliIO): string {
   lines.push(`${c.bold('fuse')}       ${r.input} -> ${r.output}  (target ${r.target}, ${r.passList.length} passes, ${r.iterations} round${r.iterations === 1 ? '' : 's'})`);
   lines.push(`${c.bold('nodes')}      ${r.nodes.before} -> ${r.nodes.after}  (${r.fusions} fusion${r.fusions === 1 ? '' : 's'})`);
   if (opsets(r.opsets.before) !== opsets(r.opsets.after)) lines.push(`${c.bold('opsets')}     ${opsets(r.opsets.before)} -> ${opsets(r.opsets.after)}`);
-  lines.push(`${c.bold('size')}       ${formatBytes(r.files.input)} -> ${formatBytes(r.files.output + r.files.outputExternal)}`);
+  lines.push(`${c.bold('size')}       ${fmtBytes(r.files.input)} -> ${fmtBytes(r.files.output + r.files.outputExternal)}`);
   lines.push(`${c.bold('time')}       fuse ${r.timings.fuseMs.toFixed(0)} ms (load ${r.timings.loadMs.toFixed(0)} ms, save ${r.timings.saveMs.toFixed(0)} ms)`);
   lines.push('');
   const rows = r.passes.map((p) => [p.name, p.runs, p.ms.toFixed(1), countsText(p.counts) || '-']);

@@ -19,7 +19,8 @@ import { splitList } from '../../quantize/index.js';
 import type { ExitCode } from '../exit.js';
 import type { CliIO } from '../ui/io.js';
 import { collect, parseDims } from '../ui/options.js';
-import { formatBytes, renderTable } from '../ui/table.js';
+import { fmtBytes } from '../../util/format.js';
+import { renderTable } from '../../util/table.js';
 
 interface Flags {
   output?: string;
@@ -122,9 +123,9 @@ export function renderOptimize(r: OptimizeReport, io: CliIO, files?: { input: nu
   const sizeRows: (string | number)[][] = [
     ['nodes', b.nodes, a.nodes, ratio(b.nodes, a.nodes)],
     ['parameters', b.params, a.params, ratio(b.params, a.params)],
-    ['weight bytes', formatBytes(b.weightBytes), formatBytes(a.weightBytes), ratio(b.weightBytes, a.weightBytes)],
+    ['weight bytes', fmtBytes(b.weightBytes), fmtBytes(a.weightBytes), ratio(b.weightBytes, a.weightBytes)],
   ];
-  if (files?.output !== undefined) sizeRows.push(['file size', formatBytes(files.input), formatBytes(files.output), ratio(files.input, files.output)]);
+  if (files?.output !== undefined) sizeRows.push(['file size', fmtBytes(files.input), fmtBytes(files.output), ratio(files.input, files.output)]);
   out += '\n' + renderTable(['', 'before', 'after', 'ratio'], sizeRows);
   for (const w of r.warnings) out += io.color.yellow(`warning: ${w}`) + '\n';
   return out;

@@ -22,17 +22,18 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
-import { loadInputs } from '../../bench/inputs.js';
+import { loadInputs } from '../../inputs/load.js';
 import { UsageError } from '../../errors.js';
 import { loadModel, saveModel } from '../../onnx/io.js';
 import { parseNM } from '../../prune/nm.js';
-import { checkOptions, pruneModel, type PruneOptions, type PruneReport } from '../../prune/prune.js';
+import { checkOptions, prune, type PruneOptions, type PruneReport } from '../../prune/prune.js';
 import { UNIT_KINDS, type Criterion, type PruneMethod, type UnitKind } from '../../prune/types.js';
 import type { ExitCode } from '../exit.js';
 import { printable, type CliIO } from '../ui/io.js';
 import { collect, parseDims } from '../ui/options.js';
 import { startProgress, type Progress } from '../ui/progress.js';
-import { formatBytes, formatCount, renderTable } from '../ui/table.js';
+import { fmtBytes, fmtCount } from '../../util/format.js';
+import { renderTable } from '../../util/table.js';
 
 interface PruneFlags {
   output?: string;
@@ -155,7 +156,7 @@ export async function pruneCommand(file: string, flags: PruneFlags, io: CliIO): 
   };
   let report: PruneReport;
   try {
-    report = (await pruneModel(model, opts)).report;
+    report = (await prune(model, opts)).report;
   } finally {
     bar?.stop();
   }
@@ -194,12 +195,12 @@ export function renderPrune(r: PruneCommandResult, io: CliIO): string {
   const a = rep.after;
   const p = rep.parameters;
   const rows: (string | number)[][] = [
-    ['parameters', formatCount(b.parameters), formatCount(a.parameters), pct(a.parameters, b.parameters)],
-    ['  removed', '', formatCount(p.removed), ''],
-    ['  zeroed', '', formatCount(p.zeroed), ''],
-    ['non-zero', formatCount(b.nonZero), formatCount(a.nonZero), pct(a.nonZero, b.nonZero)],
-    ['FLOPs (est.)', b.flops === null ? '-' : formatCount(b.flops), a.flops === null ? '-' : formatCount(a.flops), b.flops !== null && a.flops !== null ? pct(a.flops, b.flops) : ''],
-    ['file size', formatBytes(b.fileSize), formatBytes(a.fileSize), pct(a.fileSize, b.fileSize)],
+    ['parameters', fmtCount(b.parameters), fmtCount(a.parameters), pct(a.parameters, b.parameters)],
+    ['  removed', '', fmtCount(p.removed), ''],
+    ['  zeroed', '', fmtCount(p.zeroed), ''],
+    ['non-zero', fmtCount(b.nonZero), fmtCount(a.nonZero), pct(a.nonZero, b.nonZero)],
+    ['FLOPs (est.)', b.flops === null ? '-' : fmtCount(b.flops), a.flops === null ? '-' : fmtCount(a.flops), b.flops !== null && a.flops !== null ? pct(a.flops, b.flops) : ''],
+    ['file size', fmtBytes(b.fileSize), fmtBytes(a.fileSize), pct(a.fileSize, b.fileSize)],
     ['nodes', b.nodes, a.nodes, pct(a.nodes, b.nodes)],
   ];
   lines.push('', renderTable(['', 'before', 'after', 'change'], rows));

@@ -32,7 +32,8 @@ import type { QuantizeReport } from '../../quantize/report.js';
 import type { CliIO } from '../ui/io.js';
 import { collect, parseDims } from '../ui/options.js';
 import type { ExitCode } from '../exit.js';
-import { formatBytes, renderTable } from '../ui/table.js';
+import { fmtBytes } from '../../util/format.js';
+import { renderTable } from '../../util/table.js';
 
 interface QuantizeFlags {
   output?: string;
@@ -124,8 +125,13 @@ function keepIo(flags: QuantizeFlags, model: Model): boolean | string[] {
 }
 
 async function loadRuntimeParts() {
-  const [inputs, compare, mixed] = await Promise.all([import('../../bench/inputs.js'), import('../../quantize/compare.js'), import('../../quantize/mixed.js')]);
-  return { loadInputs: inputs.loadInputs, synthesizeInputs: inputs.synthesizeInputs, measureFidelity: compare.measureFidelity, measureEmulated: compare.measureEmulated, convertMixed: mixed.convertMixed };
+  const [load, synthesize, compare, mixed] = await Promise.all([
+    import('../../inputs/load.js'),
+    import('../../inputs/synthesize.js'),
+    import('../../quantize/compare.js'),
+    import('../../quantize/mixed.js'),
+  ]);
+  return { loadInputs: load.loadInputs, synthesizeInputs: synthesize.synthesizeInputs, measureFidelity: compare.measureFidelity, measureEmulated: compare.measureEmulated, convertMixed: mixed.convertMixed };
 }
 
 export async function quantizeCommand(file: string, flags: QuantizeFlags, io: CliIO): Promise<QuantizeReport> {
@@ -211,12 +217,12 @@ export function renderQuantize(r: QuantizeReport, io: CliIO, input: string, outp
   if (r.files) {
     const before = r.files.input + r.files.inputExternal;
     const after = r.files.output + r.files.outputExternal;
-    lines.push(`${c.bold('size')}       ${formatBytes(before)} -> ${formatBytes(after)} (${before ? ((100 * after) / before).toFixed(1) : '0'}%)${r.files.outputExternal ? `, ${formatBytes(r.files.outputExternal)} in external data` : ''}`);
+    lines.push(`${c.bold('size')}       ${fmtBytes(before)} -> ${fmtBytes(after)} (${before ? ((100 * after) / before).toFixed(1) : '0'}%)${r.files.outputExternal ? `, ${fmtBytes(r.files.outputExternal)} in external data` : ''}`);
   }
   const t = r.totals;
   if (t.tensors) {
     lines.push(
-      `${c.bold('tensors')}    ${t.tensors} converted, ${t.elements} values, ${formatBytes(t.bytesBefore)} -> ${formatBytes(t.bytesAfter)}; clamped ${t.clamped}, flushed to zero ${t.flushed}` +
+      `${c.bold('tensors')}    ${t.tensors} converted, ${t.elements} values, ${fmtBytes(t.bytesBefore)} -> ${fmtBytes(t.bytesAfter)}; clamped ${t.clamped}, flushed to zero ${t.flushed}` +
         `${t.raised ? `, ${t.raised} kept at the smallest subnormal` : ''}${t.duplicated ? `, ${t.duplicated} kept a float32 copy for float32 readers` : ''}`,
     );
   }

@@ -13,7 +13,7 @@
  * compute) to run on CPU. Recurses into If/Loop/Scan bodies; function bodies are not converted. A second run changes
  * nothing.
  */
-import type { Pass } from './pass.js';
+import type { Pass } from '../../pass/pass.js';
 import { runConversion } from './convert-float16.js';
 
 const convertBfloat16: Pass = {

@@ -15,10 +15,10 @@
  * (names or RegExps), weightsOnly. Lossy: outputs stay within about 1e-2 relative of float32 on well-scaled models.
  * A second run changes nothing.
  */
-import { convertFloat } from '../quantize/convert.js';
-import type { ConvertOptions, LowDType } from '../quantize/options.js';
-import type { Pass, PassContext, PassResult } from './pass.js';
-import type { Model } from '../ir/model.js';
+import { convertFloat } from '../../quantize/convert.js';
+import type { ConvertOptions, LowDType } from '../../quantize/options.js';
+import type { Pass, PassContext, PassResult } from '../../pass/pass.js';
+import type { Model } from '../../ir/model.js';
 
 const KEYS = ['keepIoTypes', 'opBlockList', 'nodeBlockList', 'weightsOnly', 'weightsMinElements'] as const;
 

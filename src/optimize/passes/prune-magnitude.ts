@@ -14,12 +14,12 @@
  * Counts: zeroed (elements newly zero), layers.
  * The logic lives in src/prune/magnitude.ts; this is its Pass face.
  */
-import { countZeroWeights } from '../inspect.js';
-import type { Model } from '../ir/model.js';
-import { pruneMagnitude } from '../prune/magnitude.js';
-import type { Criterion } from '../prune/types.js';
-import type { Pass, PassContext, PassResult } from './pass.js';
-import { passOption } from './util/options.js';
+import { countZeroWeights } from '../../inspect.js';
+import type { Model } from '../../ir/model.js';
+import { pruneMagnitude } from '../../prune/magnitude.js';
+import type { Criterion } from '../../prune/types.js';
+import type { Pass, PassContext, PassResult } from '../../pass/pass.js';
+import { passOption } from '../../passes/util/options.js';
 
 const NAME = 'prune-magnitude';
 

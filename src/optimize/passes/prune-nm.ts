@@ -11,13 +11,13 @@
  * Options: n (default 2), m (default 4) or nm ('2:4'), criterion ('l2' | 'l1' | 'activation'), activations.
  * Counts: zeroed, layers. The logic lives in src/prune/nm.ts.
  */
-import { UsageError } from '../errors.js';
-import { countZeroWeights } from '../inspect.js';
-import type { Model } from '../ir/model.js';
-import { parseNM, pruneNM } from '../prune/nm.js';
-import type { Criterion } from '../prune/types.js';
-import type { Pass, PassContext, PassResult } from './pass.js';
-import { passOption } from './util/options.js';
+import { UsageError } from '../../errors.js';
+import { countZeroWeights } from '../../inspect.js';
+import type { Model } from '../../ir/model.js';
+import { parseNM, pruneNM } from '../../prune/nm.js';
+import type { Criterion } from '../../prune/types.js';
+import type { Pass, PassContext, PassResult } from '../../pass/pass.js';
+import { passOption } from '../../passes/util/options.js';
 
 const NAME = 'prune-nm';
 

@@ -15,11 +15,11 @@
  * criterion ('l2'), activations, shapes (value name -> dims, from a runtime probe). Counts: groups (cut), units
  * (removed), params (weight elements removed).
  */
-import type { Model } from '../ir/model.js';
-import { pruneStructured } from '../prune/structured.js';
-import { UNIT_KINDS, type Criterion, type UnitKind } from '../prune/types.js';
-import type { Pass, PassContext, PassResult } from './pass.js';
-import { passOption } from './util/options.js';
+import type { Model } from '../../ir/model.js';
+import { pruneStructured } from '../../prune/structured.js';
+import { UNIT_KINDS, type Criterion, type UnitKind } from '../../prune/types.js';
+import type { Pass, PassContext, PassResult } from '../../pass/pass.js';
+import { passOption } from '../../passes/util/options.js';
 
 const NAME = 'prune-structured';
 /** unit counts of each group before this pass first pruned the model (keeps the fixed point a no-op) */

@@ -6,7 +6,7 @@
  */
 import { dtypeBits } from '../../ir/dtype.js';
 import { Tensor } from '../../ir/tensor.js';
-import { LAZY_MIN, LazyBytes, type Bytes } from '../../onnx/wire.js';
+import { LAZY_MIN, LazyBytes, type Bytes } from '../../bytes/sources.js';
 
 /** The sources, `rows` rows each of `rowBytes` bytes, interleaved row by row. */
 export class InterleavedRows extends LazyBytes {

@@ -12,7 +12,7 @@
 import { createRequire } from 'node:module';
 import { Graph, Node, Value, AttrType } from '../../ir/graph.js';
 import { Model, type OpsetImport } from '../../ir/model.js';
-import { Tensor } from '../../ir/tensor.js';
+import type { Tensor } from '../../ir/tensor.js';
 import { encodeModel } from '../../onnx/encode.js';
 import { fromOrtTensor } from '../../runtime/session.js';
 

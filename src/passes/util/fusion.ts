@@ -7,11 +7,12 @@ import { DataType, dtypeName } from '../../ir/dtype.js';
 import { float32ToBFloat16, float32ToFloat16 } from '../../ir/float-codecs.js';
 import type { Node, Value } from '../../ir/graph.js';
 import type { Model } from '../../ir/model.js';
+import { isStandardDomain } from '../../ir/model.js';
 import { Tensor } from '../../ir/tensor.js';
 import { constantOf } from '../../rewrite/constant.js';
 import { applyRules, type Rule } from '../../rewrite/driver.js';
 import type { CheckResult } from '../../rewrite/pattern.js';
-import type { Pass, PassContext, PassResult } from '../pass.js';
+import type { Pass, PassContext, PassResult } from '../../pass/pass.js';
 import { OpsetRaise } from './opset.js';
 import { knownShape } from './types.js';
 
@@ -148,7 +149,7 @@ function rankOf(v: Value, memo: Map<Value, number | undefined>, depth: number): 
   const s = knownShape(v);
   if (s) return s.length;
   const p = v.producer;
-  if (!p || depth > 64 || (p.domain !== '' && p.domain !== 'ai.onnx') || v.producerIndex !== 0) return undefined;
+  if (!p || depth > 64 || !isStandardDomain(p.domain) || v.producerIndex !== 0) return undefined;
   const rank = (x: Value | undefined) => inferRank(x, memo, depth + 1);
   if (p.opType === 'Flatten' || p.opType === 'Gemm') return 2;
   if (SAME_RANK.has(p.opType)) return rank(p.input(0));

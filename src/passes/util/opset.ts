@@ -13,6 +13,7 @@
  */
 import type { Node } from '../../ir/graph.js';
 import type { Model } from '../../ir/model.js';
+import { isStandardDomain } from '../../ir/model.js';
 import type { Match } from '../../rewrite/driver.js';
 import { knownRank } from './types.js';
 
@@ -97,7 +98,7 @@ export function opsetBlockers(model: Model, to: number): Blocker[] {
   const out: Blocker[] = [];
   if (to <= from) return out;
   for (const n of model.graph.allNodes()) {
-    if (n.domain !== '' && n.domain !== 'ai.onnx') continue;
+    if (!isStandardDomain(n.domain)) continue;
     for (const [since, check] of CHANGES[n.opType] ?? []) {
       if (since <= from || since > to) continue;
       const why = check(n);

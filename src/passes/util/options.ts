@@ -3,11 +3,11 @@
  * (`{ 'fold-constants': { maxFoldBytes: 65536 } }`); the per-pass object wins.
  */
 import { UsageError } from '../../errors.js';
-import type { PassContext } from '../pass.js';
+import type { PassContext } from '../../pass/pass.js';
 
 export function passOption<T>(ctx: PassContext, pass: string, key: string, dflt: T, check?: (v: unknown) => boolean): T {
   const scoped = ctx.options[pass];
-  let v: unknown = undefined;
+  let v: unknown ;
   if (scoped && typeof scoped === 'object' && key in (scoped as Record<string, unknown>)) v = (scoped as Record<string, unknown>)[key];
   else if (key in ctx.options) v = ctx.options[key];
   if (v === undefined) return dflt;

@@ -6,6 +6,7 @@
 import { AttrType, type Value } from '../../ir/graph.js';
 import { elemTypeOf, shapeOf, type Dim } from '../../ir/types.js';
 import { constantOf } from '../../rewrite/constant.js';
+import { isStandardDomain } from '../../ir/model.js';
 
 /** The element type of a tensor value when it is known. */
 export function knownElemType(v: Value | null | undefined): number | undefined {
@@ -15,7 +16,7 @@ export function knownElemType(v: Value | null | undefined): number | undefined {
   const fromType = elemTypeOf(v.type);
   if (fromType !== undefined) return fromType;
   const p = v.producer;
-  if (p && p.opType === 'Cast' && (p.domain === '' || p.domain === 'ai.onnx') && v.producerIndex === 0) {
+  if (p && p.opType === 'Cast' && isStandardDomain(p.domain) && v.producerIndex === 0) {
     const a = p.attributes.get('to');
     if (a && a.type === AttrType.INT && a.value !== undefined) return Number(a.value);
   }

@@ -1,15 +1,15 @@
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { synthesizeInputs } from '../../src/bench/inputs.js';
-import { DataType } from '../../src/ir/dtype.js';
-import { loadModel } from '../../src/onnx/io.js';
-import convertBfloat16 from '../../src/passes/convert-bfloat16.js';
-import { runPasses } from '../../src/passes/manager.js';
-import { defaultContext } from '../../src/passes/pass.js';
-import { measureEmulated, measureFidelity } from '../../src/quantize/compare.js';
-import { checkTypes } from '../../src/quantize/type-check.js';
+import { synthesizeInputs } from '../../../src/inputs/synthesize.js';
+import { DataType } from '../../../src/ir/dtype.js';
+import { loadModel } from '../../../src/onnx/io.js';
+import convertBfloat16 from '../../../src/optimize/passes/convert-bfloat16.js';
+import { runPasses } from '../../../src/optimize/registry.js';
+import { defaultContext } from '../../../src/pass/pass.js';
+import { measureEmulated, measureFidelity } from '../../../src/quantize/compare.js';
+import { checkTypes } from '../../../src/quantize/type-check.js';
 
-const fixture = (f: string) => path.resolve(__dirname, '../../fixtures', f);
+const fixture = (f: string) => path.resolve(__dirname, '../../../fixtures', f);
 
 describe('convert-bfloat16', () => {
   it('is a lossy conversion pass that recurses into subgraphs', () => {

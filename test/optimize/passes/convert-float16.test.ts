@@ -1,18 +1,18 @@
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { synthesizeInputs } from '../../src/bench/inputs.js';
-import { createModel, floatTensor } from '../../src/ir/builder.js';
-import { DataType } from '../../src/ir/dtype.js';
-import { elemTypeOf } from '../../src/ir/types.js';
-import { verify } from '../../src/ir/verify.js';
-import { loadModel } from '../../src/onnx/io.js';
-import convertFloat16 from '../../src/passes/convert-float16.js';
-import { runPasses } from '../../src/passes/manager.js';
-import { defaultContext } from '../../src/passes/pass.js';
-import { measureFidelity } from '../../src/quantize/compare.js';
-import { checkTypes } from '../../src/quantize/type-check.js';
+import { synthesizeInputs } from '../../../src/inputs/synthesize.js';
+import { createModel, floatTensor } from '../../../src/ir/builder.js';
+import { DataType } from '../../../src/ir/dtype.js';
+import { elemTypeOf } from '../../../src/ir/types.js';
+import { verify } from '../../../src/ir/verify.js';
+import { loadModel } from '../../../src/onnx/io.js';
+import convertFloat16 from '../../../src/optimize/passes/convert-float16.js';
+import { runPasses } from '../../../src/optimize/registry.js';
+import { defaultContext } from '../../../src/pass/pass.js';
+import { measureFidelity } from '../../../src/quantize/compare.js';
+import { checkTypes } from '../../../src/quantize/type-check.js';
 
-const bert = path.resolve(__dirname, '../../fixtures/bert-tiny.onnx');
+const bert = path.resolve(__dirname, '../../../fixtures/bert-tiny.onnx');
 
 describe('convert-float16', () => {
   it('is a lossy conversion pass that recurses into subgraphs', () => {

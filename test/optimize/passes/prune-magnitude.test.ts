@@ -1,16 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { buildCnn } from '../../fixtures/models/cnn.js';
-import { buildControlFlow } from '../../fixtures/models/control-flow.js';
-import { countParameters } from '../../src/inspect.js';
-import { createModel } from '../../src/ir/builder.js';
-import { DataType } from '../../src/ir/dtype.js';
-import { encodeModel } from '../../src/onnx/encode.js';
-import { runPasses } from '../../src/passes/manager.js';
-import type { NearMiss } from '../../src/passes/pass.js';
-import { defaultContext } from '../../src/passes/pass.js';
-import pass from '../../src/passes/prune-magnitude.js';
-import { expectSameOutputs } from '../helpers/equivalence.js';
-import { clone } from './helpers.js';
+import { buildCnn } from '../../../fixtures/models/cnn.js';
+import { buildControlFlow } from '../../../fixtures/models/control-flow.js';
+import { countParameters } from '../../../src/inspect.js';
+import { createModel } from '../../../src/ir/builder.js';
+import { DataType } from '../../../src/ir/dtype.js';
+import { encodeModel } from '../../../src/onnx/encode.js';
+import { runPasses } from '../../../src/optimize/registry.js';
+import type { NearMiss } from '../../../src/pass/pass.js';
+import { defaultContext } from '../../../src/pass/pass.js';
+import pass from '../../../src/optimize/passes/prune-magnitude.js';
+import { expectSameOutputs } from '../../helpers/equivalence.js';
+import { clone } from '../../passes/helpers.js';
 
 describe('prune-magnitude', () => {
   it('is a lossy pruning pass named after its file', () => {

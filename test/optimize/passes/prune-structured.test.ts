@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { bertParameterCount, buildBert } from '../../fixtures/models/bert.js';
-import { buildCnn, cnnParameterCount } from '../../fixtures/models/cnn.js';
-import { countParameters } from '../../src/inspect.js';
-import { createModel } from '../../src/ir/builder.js';
-import { DataType } from '../../src/ir/dtype.js';
-import { encodeModel } from '../../src/onnx/encode.js';
-import { runPasses } from '../../src/passes/manager.js';
-import { defaultContext, type NearMiss } from '../../src/passes/pass.js';
-import pass from '../../src/passes/prune-structured.js';
-import { expectSameOutputs } from '../helpers/equivalence.js';
-import { clone } from './helpers.js';
+import { bertParameterCount, buildBert } from '../../../fixtures/models/bert.js';
+import { buildCnn, cnnParameterCount } from '../../../fixtures/models/cnn.js';
+import { countParameters } from '../../../src/inspect.js';
+import { createModel } from '../../../src/ir/builder.js';
+import { DataType } from '../../../src/ir/dtype.js';
+import { encodeModel } from '../../../src/onnx/encode.js';
+import { runPasses } from '../../../src/optimize/registry.js';
+import { defaultContext, type NearMiss } from '../../../src/pass/pass.js';
+import pass from '../../../src/optimize/passes/prune-structured.js';
+import { expectSameOutputs } from '../../helpers/equivalence.js';
+import { clone } from '../../passes/helpers.js';
 
 describe('prune-structured', () => {
   it('is a lossy pruning pass named after its file that stays in the main graph', () => {

@@ -6,7 +6,7 @@ import { buildBert } from '../../../fixtures/models/index.js';
 import { floatTensor } from '../../../src/ir/builder.js';
 import { decodeModelBytes, loadModel, saveModel } from '../../../src/onnx/io.js';
 import { encodeModel } from '../../../src/onnx/encode.js';
-import { runPasses } from '../../../src/passes/manager.js';
+import { runPasses } from '../../../src/optimize/registry.js';
 import { concatRows, InterleavedRows } from '../../../src/passes/util/concat-rows.js';
 import { Rng } from '../../../src/util/rng.js';
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { createModel, ints, scalar } from '../../src/ir/builder.js';
-import { DataType } from '../../src/ir/dtype.js';
-import { f } from '../../src/ir/graph.js';
-import { minIrVersion, opsetBlockers, raiseOpset } from '../../src/passes/util/opset.js';
+import { createModel, ints, scalar } from '../../../src/ir/builder.js';
+import { DataType } from '../../../src/ir/dtype.js';
+import { f } from '../../../src/ir/graph.js';
+import { minIrVersion, opsetBlockers, raiseOpset } from '../../../src/passes/util/opset.js';
 
 const F = DataType.FLOAT;
 

@@ -1,0 +1,46 @@
+/**
+ * What the measurement layer reports: output fidelity, graph F1, FLOPs. The bench, prune's search and quantize's
+ * accuracy guidance all read these.
+ */
+import type { GraphF1Result } from './graph-f1.js';
+
+export interface FlopsEstimate {
+  /** total estimated FLOPs of one run (multiply-add = 2) */
+  total: number;
+  byOp: { op: string; flops: number; nodes: number }[];
+  /** nodes of the counted op types whose shapes could not be found (their FLOPs are missing from total) */
+  unknownNodes: number;
+  /** how shapes were obtained */
+  method: 'runtime-shapes';
+}
+
+export interface OutputFidelity {
+  name: string;
+  /** baseline output name when it differs (positional match) */
+  baselineName: string;
+  maxAbsError: number | null;
+  maxRelError: number | null;
+  cosine: number | null;
+  /** share of rows (last axis) whose arg-max agrees; null when the last axis has fewer than 2 entries */
+  top1: number | null;
+  /** elements that are NaN/Inf in the candidate but finite in the baseline */
+  nonFinite: number;
+  error: string | null;
+}
+
+export interface GraphF1Report {
+  threshold: number;
+  lastLayer: number;
+  allLayers: number;
+  perLayer: number[];
+  layers: number;
+  source: GraphF1Result['source'];
+  /** why the outputs were used, or what was compared */
+  note: string;
+}
+
+export interface Fidelity {
+  outputs: OutputFidelity[];
+  graphF1: GraphF1Report | null;
+  notes: string[];
+}
