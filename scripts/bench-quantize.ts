@@ -109,8 +109,8 @@ async function latencyAndFidelity(fp32Path: string, fp16Path: string, size32: nu
   }
   const lat32: number[] = [];
   const lat16: number[] = [];
-  let out32;
-  let out16;
+  let out32: Awaited<ReturnType<typeof runSession>> | undefined;
+  let out16: Awaited<ReturnType<typeof runSession>> | undefined;
   for (let i = 0; i < LATENCY_RUNS; i++) {
     const order = i % 2 === 0 ? ['32', '16'] : ['16', '32'];
     for (const which of order) {

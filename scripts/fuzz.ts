@@ -45,7 +45,7 @@ function parseArgs(argv: string[]): Args {
 
 async function main(): Promise<number> {
   let args: Args;
-  let targets;
+  let targets: ReturnType<typeof fuzzTargets>;
   try {
     args = parseArgs(process.argv.slice(2));
     targets = fuzzTargets(args.passes);
@@ -59,7 +59,7 @@ async function main(): Promise<number> {
   process.stderr.write(`fuzz: seeds ${args.seedStart}..${args.seedStart + args.seeds - 1}, ${targets.length} targets: ${targets.map((t) => t.name).join(', ')}\n`);
   for (let k = 0; k < args.seeds; k++) {
     const seed = args.seedStart + k;
-    let stats;
+    let stats: Awaited<ReturnType<typeof checkCase>>;
     try {
       stats = await checkCase(generateModel(seed), targets, {
         saveTo: args.save ? FAILURES_DIR : false,

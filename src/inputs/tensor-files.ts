@@ -4,7 +4,7 @@ import { DataType, dtypeBits, dtypeFromName, dtypeName, isFloatType, isKnownData
 import { float32ToFloat16 } from '../ir/float-codecs.js';
 import type { Model } from '../ir/model.js';
 import { Tensor } from '../ir/tensor.js';
-import { decodeMessage } from '../onnx/schema.js';
+import { decodeMessage, type Msg } from '../onnx/schema.js';
 import { tensorFromMsg } from '../onnx/serde.js';
 import { WireError } from '../onnx/wire.js';
 import { describeInputs, } from './describe.js';
@@ -104,7 +104,7 @@ export function encodeNpy(t: Tensor): Uint8Array {
 
 /** Parses a serialized ONNX TensorProto (as in ONNX test data sets). */
 export function parseTensorProto(bytes: Uint8Array, label = 'pb', fallbackName = ''): Tensor {
-  let msg;
+  let msg: Msg;
   try {
     msg = decodeMessage('TensorProto', bytes);
   } catch (e) {

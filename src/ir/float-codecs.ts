@@ -77,7 +77,7 @@ function narrowRoundToOdd(src: Float64Array, start: number, n: number): void {
     const x = src[start + j]!;
     f32[j] = x;
     const f = f32[j]!;
-    if (f !== x && x === x) {
+    if (f !== x && !Number.isNaN(x)) {
       let b = bits[j]!;
       if (Math.abs(f) > Math.abs(x)) b -= 1; // |f| > 0 here, so no borrow into the sign bit
       bits[j] = b | 1;

@@ -140,7 +140,7 @@ function createJsKernel(): LowFloatKernel {
 /** Whether this runtime runs the WebAssembly SIMD kernel (validated, not assumed). */
 export function wasmSimdAvailable(): boolean {
   try {
-    return wasmApi !== undefined && wasmApi.validate(Buffer.from(WASM_BASE64, 'base64'));
+    return wasmApi?.validate(Buffer.from(WASM_BASE64, 'base64')) === true;
   } catch {
     return false;
   }

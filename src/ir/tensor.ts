@@ -405,7 +405,7 @@ function typedArrayFor(t: number, values: readonly (number | bigint)[]): TensorA
 
 /** A typed view on raw bytes (copied when the offset is not aligned to the element size). */
 export function viewAs(t: number, bytes: Uint8Array): TensorArray {
-  const make = (Ctor: any, width: number): TensorArray => {
+  const make = (Ctor: new (buffer: ArrayBufferLike, byteOffset: number, length: number) => TensorArray, width: number): TensorArray => {
     if (bytes.length % width !== 0) throw new TensorError(`${bytes.length} bytes is not a whole number of ${dtypeName(t)} elements`);
     const src = bytes.byteOffset % width === 0 ? bytes : copyBytes(bytes);
     return new Ctor(src.buffer, src.byteOffset, src.length / width);

@@ -15,9 +15,8 @@
  * instance the candidate's attention was fused into com.microsoft Attention) or the layer counts differ, both are
  * measured on their outputs instead, and `source`/`note` say so.
  */
-import type { Node, Value } from '../ir/graph.js';
+import type { Node, } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
-import { isStandardDomain } from '../ir/model.js';
 import { attentionGraphF1, averageAttention, outputGraphF1, type TensorLike } from './graph-f1.js';
 import type { GraphF1Report, OutputFidelity } from './types.js';
 

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { ModelFormatError, UsageError } from '../errors.js';
 import type { Model } from '../ir/model.js';
 import type { Tensor, ExternalRef } from '../ir/tensor.js';
-import { decodeMessage, encodeMessage } from './schema.js';
+import { decodeMessage, encodeMessage, type Msg } from './schema.js';
 import { modelFromMsg, modelToMsg, resolveInside } from './serde.js';
 import { IRError } from '../ir/graph.js';
 import { WireError } from './wire.js';
@@ -84,7 +84,7 @@ function decodeModelSource(src: ByteSource, baseDir: string | undefined, label: 
     }
     if (ref.offset + ref.length > size) throw new ModelFormatError(`${label}: tensor '${name}' needs bytes ${ref.offset}..${ref.offset + ref.length} of '${ref.location}', which has only ${size}`);
   };
-  let msg;
+  let msg: Msg;
   try {
     msg = decodeMessage('ModelProto', src);
   } catch (e) {

@@ -243,13 +243,22 @@ function readPacked(r: Reader, t: PackedArray, wireType: number, prev: unknown):
   } else {
     if (wireType !== elemWire) throw new WireError('wrong wire type for a repeated numeric field');
     const one = t === 'f32[]' ? r.float() : t === 'f64[]' ? r.double() : t === 'i32[]' ? r.int32() : t === 'i64[]' ? r.int64Big() : r.uint64Big();
-    const Ctor = t === 'f32[]' ? Float32Array : t === 'f64[]' ? Float64Array : t === 'i32[]' ? Int32Array : t === 'i64[]' ? BigInt64Array : BigUint64Array;
-    values = new (Ctor as any)([one]);
+    values =
+      t === 'f32[]'
+        ? Float32Array.of(one as number)
+        : t === 'f64[]'
+          ? Float64Array.of(one as number)
+          : t === 'i32[]'
+            ? Int32Array.of(one as number)
+            : t === 'i64[]'
+              ? BigInt64Array.of(one as bigint)
+              : BigUint64Array.of(one as bigint);
   }
   if (prev && (prev as { length: number }).length > 0) {
-    const p = prev as any;
-    const Ctor = p.constructor;
-    const merged = new Ctor(p.length + values.length);
+    // a packed field split over several records: concatenate (the same array type, as the field's type fixes it)
+    type Packed = ArrayLike<number | bigint> & { set(a: ArrayLike<number | bigint>, offset: number): void };
+    const p = prev as Packed;
+    const merged = new (p.constructor as new (length: number) => Packed)(p.length + values.length);
     merged.set(p, 0);
     merged.set(values, p.length);
     return merged;

@@ -280,8 +280,8 @@ export class Writer {
 
 export function clampToInt64(v: number): bigint {
   if (!Number.isFinite(v)) throw new WireError(`cannot encode ${v} as an integer`);
-  if (v >= 9223372036854775807) return 9223372036854775807n;
-  if (v <= -9223372036854775808) return -9223372036854775808n;
+  if (v >= 2 ** 63) return 9223372036854775807n;
+  if (v <= -(2 ** 63)) return -9223372036854775808n;
   return BigInt(Math.trunc(v));
 }
 

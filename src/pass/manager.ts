@@ -16,7 +16,7 @@
 import { OperationError, UsageError } from '../errors.js';
 import type { Model } from '../ir/model.js';
 import { checkModel } from '../ir/verify.js';
-import type { NearMiss, Pass, PassContext, PassKind, Target } from './pass.js';
+import type { NearMiss, Pass, PassContext, PassKind, PassResult, Target } from './pass.js';
 
 export interface RunOptions {
   target?: Target;
@@ -99,7 +99,7 @@ export function runPassList(model: Model, list: readonly Pass[], opts: RunOption
     list.forEach((pass, i) => {
       const r = reports[i];
       const start = performance.now();
-      let res;
+      let res: PassResult;
       try {
         res = pass.run(model, ctx);
       } catch (e) {

@@ -93,9 +93,6 @@ class Component {
     this.queue.push(v);
   }
 
-  private member(v: Value | undefined): Member | undefined {
-    return v ? this.members.get(v) : undefined;
-  }
 
   private slice(node: Node, input: number, axis: number, role: WeightSlice['role']): void {
     this.slices.push({ node, input, axis, width: 1, role });

@@ -152,7 +152,6 @@ class Gen {
   private readonly dims: Record<string, number> = {};
   private readonly planted: string[] = [];
   private layer = 0;
-  private inputCount = 0;
   /** values that are graph outputs already (unique) */
   private readonly outputs = new Set<Value>();
   private idsInput?: T;
@@ -259,7 +258,6 @@ class Gen {
   private floatInput(em: Em, base: string, dims: number[]): T {
     const name = this.main.freshName(base);
     const v = this.main.addInput(name, tensorType(DataType.FLOAT, dims));
-    this.inputCount++;
     return { v, dt: DataType.FLOAT, shape: dims, mag: 4, exact: true, cont: true };
   }
 
@@ -313,14 +311,12 @@ class Gen {
       }
       const v = this.main.addInput(name, tensorType(DataType.FLOAT, this.decl(shape)));
       if (this.chance(0.2)) v.docString = `input ${name}`;
-      this.inputCount++;
       em.pool.push({ v, dt: DataType.FLOAT, shape, mag: 4, exact: true, cont: true });
     }
     // token ids indexing an embedding table (synthesizeInputs keeps them below the table's size)
     if (this.chance(0.35)) {
       const shape: D[] = [batch, this.chance(0.5) ? 'seq' : this.int(2, 5)];
       const v = this.main.addInput(this.main.freshName('input_ids'), tensorType(DataType.INT64, this.decl(shape)));
-      this.inputCount++;
       this.idsInput = { v, dt: DataType.INT64, shape, mag: 100, exact: true, cont: true };
     }
   }

@@ -234,7 +234,7 @@ function describeError(e: unknown): string {
 /** decode -> (refused | encode -> decode again) for one mutated buffer. */
 function checkDecode(bytes: Uint8Array, label: string, o: Outcome, saveDir?: string): void {
   const t0 = performance.now();
-  let model;
+  let model: ReturnType<typeof decodeModelBytes>;
   try {
     model = decodeModelBytes(bytes, tmp, label);
   } catch (e) {

@@ -97,7 +97,7 @@ function constantIf(cond: boolean | 'computed'): Model {
   const { model, b } = createModel({ opset: 17 });
   const x = b.input('x', F, ['n', 3]);
   const bThen = b.init('b_then', floatTensor([3], [1, 2, 3]));
-  let c;
+  let c: ReturnType<typeof b.const>;
   if (cond === 'computed') c = b.op('Greater', [b.const('two', scalar(2)), b.const('one', scalar(1))], {}, { name: 'cmp', outputs: ['c'] });
   else c = b.const('c', boolTensor([], [cond]));
   const t = subgraph('then');

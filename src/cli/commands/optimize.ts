@@ -90,7 +90,8 @@ export function configFromFlags(flags: Flags, cwd: string): { config: OptimizeCo
     if (flags.tolerance !== undefined) q.tolerance = number('tolerance', flags.tolerance);
   }
   if (config.quantize && config.quantize.tolerance !== undefined && !config.quantize.mixed) throw new UsageError('--tolerance applies to --mixed');
-  if (config.quantize && config.quantize.mixed && config.quantize.weightsOnly) throw new UsageError('--mixed and --weights-only cannot be combined');
+  const q = config.quantize || undefined;
+  if (q?.mixed && q.weightsOnly) throw new UsageError('--mixed and --weights-only cannot be combined');
   const pruneFlags = flags.units || flags.sparsity || flags.nm || flags.roundTo || flags.criterion;
   if (flags.prune) config.prune = { ...(config.prune || {}), method: flags.prune as 'graph' };
   if (pruneFlags) {
