@@ -103,7 +103,19 @@ async function main(): Promise<void> {
     ),
   );
   const slow = [...report.passes].sort((a, b) => b.ms - a.ms).slice(0, 6);
-  lines.push('', table(['slowest passes', 'ms', 'rewrites'], slow.map((p) => [p.name, p.ms.toFixed(0), Object.entries(p.counts).map(([k, n]) => `${k} ${n}`).join(', ') || '-'])));
+  lines.push(
+    '',
+    table(
+      ['slowest passes', 'ms', 'rewrites'],
+      slow.map((p) => [
+        p.name,
+        p.ms.toFixed(0),
+        Object.entries(p.counts)
+          .map(([k, n]) => `${k} ${n}`)
+          .join(', ') || '-',
+      ]),
+    ),
+  );
 
   const feeds = synthesizeInputs(original, { dims: { batch: 1, sequence: 128 }, seed: 0, count: 1 })[0];
   const rows: (string | number)[][] = [];
@@ -117,7 +129,15 @@ async function main(): Promise<void> {
     log(`level ${level}: ${o.creations} session creations each, interleaved...`);
     const create = { original: [] as number[], fused: [] as number[] };
     for (let i = 0; i < o.creations; i++) {
-      for (const [name, b] of (i % 2 ? [['fused', fusedBytes], ['original', bytes]] : [['original', bytes], ['fused', fusedBytes]]) as ['original' | 'fused', Uint8Array][]) {
+      for (const [name, b] of (i % 2
+        ? [
+            ['fused', fusedBytes],
+            ['original', bytes],
+          ]
+        : [
+            ['original', bytes],
+            ['fused', fusedBytes],
+          ]) as ['original' | 'fused', Uint8Array][]) {
         const t = performance.now();
         const s = await createSession(b, opts);
         create[name].push(performance.now() - t);

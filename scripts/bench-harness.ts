@@ -112,7 +112,19 @@ async function main(): Promise<number> {
     const bare: number[] = [];
     const bench: number[] = [];
     for (let b = 0; b < o.blocks; b++) {
-      const viaBench = async () => (await benchmark({ baseline: file, inputs: [feeds], runs: o.runs, warmup: o.warmup, threads: o.threads, sessionRepeats: 1, analysis: false, memory: process.env.HARNESS_MEMORY !== '0' })).baseline.latency!.samples;
+      const viaBench = async () =>
+        (
+          await benchmark({
+            baseline: file,
+            inputs: [feeds],
+            runs: o.runs,
+            warmup: o.warmup,
+            threads: o.threads,
+            sessionRepeats: 1,
+            analysis: false,
+            memory: process.env.HARNESS_MEMORY !== '0',
+          })
+        ).baseline.latency!.samples;
       // alternate which goes first, so neither always follows the other
       let x: number[];
       let y: number[];
@@ -125,7 +137,8 @@ async function main(): Promise<number> {
       }
       bare.push(...x);
       bench.push(...y);
-      if (process.env.HARNESS_VERBOSE) process.stderr.write(`block ${b + 1}/${o.blocks}: median bare ${median(x).toFixed(4)} ms, bench ${median(y).toFixed(4)} ms\n`);
+      if (process.env.HARNESS_VERBOSE)
+        process.stderr.write(`block ${b + 1}/${o.blocks}: median bare ${median(x).toFixed(4)} ms, bench ${median(y).toFixed(4)} ms\n`);
     }
     // the noise floor: the timing loop against the bare loop on ONE session, alternating every 20 runs. Both are the
     // same few instructions around session.run, so what this shows is how much this machine moves on its own
@@ -136,12 +149,17 @@ async function main(): Promise<number> {
     const pct = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(2)}%`;
     const load = os.loadavg()[0]!;
     const cores = os.availableParallelism();
-    console.log(`model: ${o.model ?? 'BERT 4 layers x hidden 128 (built)'}, dims ${JSON.stringify(o.dims)}, threads ${o.threads}, ${o.blocks} blocks x ${o.runs} runs`);
+    console.log(
+      `model: ${o.model ?? 'BERT 4 layers x hidden 128 (built)'}, dims ${JSON.stringify(o.dims)}, threads ${o.threads}, ${o.blocks} blocks x ${o.runs} runs`,
+    );
     console.log(`bare loop of session.run   median ${mb.toFixed(4)} ms per run`);
     console.log(`bench (benchmark())        median ${mh.toFixed(4)} ms per run`);
     console.log(`difference                 ${pct(diff)} (limit 3%)`);
-    console.log(`noise floor                ${pct((floor.loop - floor.bare) / floor.bare)} (same code, one session; load average ${load.toFixed(2)} on ${cores} cores)`);
-    if (load > cores) console.log(`warning: the machine is busy (load average ${load.toFixed(1)} > ${cores} cores); differences this small are not resolvable now`);
+    console.log(
+      `noise floor                ${pct((floor.loop - floor.bare) / floor.bare)} (same code, one session; load average ${load.toFixed(2)} on ${cores} cores)`,
+    );
+    if (load > cores)
+      console.log(`warning: the machine is busy (load average ${load.toFixed(1)} > ${cores} cores); differences this small are not resolvable now`);
     const ok = Math.abs(diff) < 0.03;
     console.log(ok ? 'OK' : 'FAIL: the harness adds or hides more than 3%');
     return ok ? 0 : 1;

@@ -35,13 +35,27 @@ try {
   const med = (xs: number[]) => summarize(xs).p50;
   const mb = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
   console.log(`runs: ${runs} per row, each in a fresh process; medians (min..max)`);
-  const row = (label: string, xs: number[], unit = 'ms') => console.log(`${label.padEnd(24)} ${med(xs).toFixed(0).padStart(6)} ${unit}  (${Math.min(...xs).toFixed(0)}..${Math.max(...xs).toFixed(0)})`);
-  row('load', load.map((r) => r.loadMs));
-  row('save (after load)', both.map((r) => r.saveMs));
-  row('load+save', both.map((r) => r.totalMs));
+  const row = (label: string, xs: number[], unit = 'ms') =>
+    console.log(`${label.padEnd(24)} ${med(xs).toFixed(0).padStart(6)} ${unit}  (${Math.min(...xs).toFixed(0)}..${Math.max(...xs).toFixed(0)})`);
+  row(
+    'load',
+    load.map((r) => r.loadMs),
+  );
+  row(
+    'save (after load)',
+    both.map((r) => r.saveMs),
+  );
+  row(
+    'load+save',
+    both.map((r) => r.totalMs),
+  );
   const peak = med(both.map((r) => r.peakRssBytes));
-  console.log(`${'peak RSS load+save'.padEnd(24)} ${mb(peak).padStart(9)}  = ${(peak / size).toFixed(2)}x the file size (process baseline ${mb(med(both.map((r) => r.startRssBytes)))})`);
-  console.log(`targets: load+save < 2000 ms: ${med(both.map((r) => r.totalMs)) < 2000 ? 'met' : 'MISSED'}; peak RSS < 1.5x file: ${peak < 1.5 * size ? 'met' : 'MISSED'}`);
+  console.log(
+    `${'peak RSS load+save'.padEnd(24)} ${mb(peak).padStart(9)}  = ${(peak / size).toFixed(2)}x the file size (process baseline ${mb(med(both.map((r) => r.startRssBytes)))})`,
+  );
+  console.log(
+    `targets: load+save < 2000 ms: ${med(both.map((r) => r.totalMs)) < 2000 ? 'met' : 'MISSED'}; peak RSS < 1.5x file: ${peak < 1.5 * size ? 'met' : 'MISSED'}`,
+  );
 } finally {
   fs.rmSync(dir, { recursive: true, force: true });
 }

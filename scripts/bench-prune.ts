@@ -94,7 +94,12 @@ async function main(): Promise<void> {
     w.map((x) => '-'.repeat(x)).join('  '),
     ...rows.map(line),
     '',
-    `groups pruned: ${report.groups.length} (${report.groups.map((g) => `${g.units}->${g.kept}`).filter((x, i, a) => a.indexOf(x) === i).join(', ')}); left alone: ${report.skipped.length}; latency runs: ${o.runs} per model, interleaved; graph F1 on ${feeds.length} input sets (${fid.graphF1.source})`,
+    `groups pruned: ${report.groups.length} (${report.groups
+      .map((g) => `${g.units}->${g.kept}`)
+      .filter((x, i, a) => a.indexOf(x) === i)
+      .join(
+        ', ',
+      )}); left alone: ${report.skipped.length}; latency runs: ${o.runs} per model, interleaved; graph F1 on ${feeds.length} input sets (${fid.graphF1.source})`,
   ];
   process.stdout.write(out.join('\n') + '\n');
 }

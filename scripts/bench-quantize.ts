@@ -65,7 +65,10 @@ async function main(): Promise<void> {
     }
     for (let i = 0; i < RUNS; i++) {
       const t0 = performance.now();
-      execFileSync(process.execPath, [cli, 'quantize', fp32Path, '-o', fp16Path, '--dtype', 'fp16', '--force'], { stdio: 'ignore', env: { ...process.env, NO_COLOR: '1' } });
+      execFileSync(process.execPath, [cli, 'quantize', fp32Path, '-o', fp16Path, '--dtype', 'fp16', '--force'], {
+        stdio: 'ignore',
+        env: { ...process.env, NO_COLOR: '1' },
+      });
       phases.cli.push(performance.now() - t0);
     }
     const size16 = fs.statSync(fp16Path).size;
@@ -78,9 +81,14 @@ async function main(): Promise<void> {
     }
     const totalMedian = summarize(phases.total).p50;
     console.log(`  target < 1500 ms: ${totalMedian < 1500 ? 'met' : 'MISSED'}`);
-    console.log(`  peak RSS ${mib(summarize(phases.peak).p50)} (median; ${((summarize(phases.peak).p50 / size32)).toFixed(2)}x the float32 file)`);
+    console.log(`  peak RSS ${mib(summarize(phases.peak).p50)} (median; ${(summarize(phases.peak).p50 / size32).toFixed(2)}x the float32 file)`);
     console.log(`  file: ${mib(size32)} -> ${mib(size16)} (${((100 * size16) / size32).toFixed(1)}%)`);
-    console.log(`  load average: ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} on ${os.cpus().length} cores`);
+    console.log(
+      `  load average: ${os
+        .loadavg()
+        .map((x) => x.toFixed(1))
+        .join(' ')} on ${os.cpus().length} cores`,
+    );
     if (LATENCY_RUNS > 0) await latencyAndFidelity(fp32Path, fp16Path, size32, size16);
     if (process.env.LARGE === '1') await large(dir, child);
   } finally {
@@ -127,10 +135,16 @@ async function latencyAndFidelity(fp32Path: string, fp16Path: string, size32: nu
   const a = summarize(lat32);
   const b = summarize(lat16);
   const ci = ratioOfMediansCI(lat16, lat32);
-  console.log(`\nlatency, onnxruntime CPU, batch ${DIMS.batch} sequence ${DIMS.sequence}, ${LATENCY_RUNS} interleaved runs each (threads: ${THREADS ?? 'default'})`);
+  console.log(
+    `\nlatency, onnxruntime CPU, batch ${DIMS.batch} sequence ${DIMS.sequence}, ${LATENCY_RUNS} interleaved runs each (threads: ${THREADS ?? 'default'})`,
+  );
   console.log(`  ${pad('model', 10)} ${'median'.padStart(9)} ${'p90'.padStart(9)} ${'min'.padStart(9)} ${'session'.padStart(9)} ${'file'.padStart(10)}`);
-  console.log(`  ${pad('float32', 10)} ${ms(a.p50).padStart(9)} ${ms(a.p90).padStart(9)} ${ms(a.min).padStart(9)} ${ms(create32).padStart(9)} ${mib(size32).padStart(10)}`);
-  console.log(`  ${pad('float16', 10)} ${ms(b.p50).padStart(9)} ${ms(b.p90).padStart(9)} ${ms(b.min).padStart(9)} ${ms(create16).padStart(9)} ${mib(size16).padStart(10)}`);
+  console.log(
+    `  ${pad('float32', 10)} ${ms(a.p50).padStart(9)} ${ms(a.p90).padStart(9)} ${ms(a.min).padStart(9)} ${ms(create32).padStart(9)} ${mib(size32).padStart(10)}`,
+  );
+  console.log(
+    `  ${pad('float16', 10)} ${ms(b.p50).padStart(9)} ${ms(b.p90).padStart(9)} ${ms(b.min).padStart(9)} ${ms(create16).padStart(9)} ${mib(size16).padStart(10)}`,
+  );
   console.log(`  fp16/fp32 median ratio ${ci.ratio.toFixed(3)} (95% CI ${ci.lo.toFixed(3)}..${ci.hi.toFixed(3)})`);
   await s32.release();
   await s16.release();
@@ -147,7 +161,10 @@ async function latencyAndFidelity(fp32Path: string, fp16Path: string, size32: nu
     ['fp16 storage emulated', emulated],
     ['weights-only (yardstick)', weightsOnly],
   ] as const) {
-    for (const o of f) console.log(`  ${pad(label, 25)} ${pad(o.name, 18)} max abs ${o.maxAbsError.toExponential(2)}  max rel ${o.maxRelError.toExponential(2)}  cosine ${o.cosine.toFixed(6)}  overflows ${o.nonFiniteMismatch}`);
+    for (const o of f)
+      console.log(
+        `  ${pad(label, 25)} ${pad(o.name, 18)} max abs ${o.maxAbsError.toExponential(2)}  max rel ${o.maxRelError.toExponential(2)}  cosine ${o.cosine.toFixed(6)}  overflows ${o.nonFiniteMismatch}`,
+      );
   }
 }
 
@@ -162,7 +179,9 @@ async function large(dir: string, child: string): Promise<void> {
   console.log(`\nlarge: MLP ${width} -> ${width} -> ${width}, ${mib(bytes32)} (external data), built and saved in ${ms(performance.now() - t)}`);
   const r = JSON.parse(execFileSync(process.execPath, [child, src, out, 'fp16'], { encoding: 'utf8' }));
   const bytes16 = fs.statSync(out).size + fs.statSync(`${out}.data`).size;
-  console.log(`  load ${ms(r.load)}, convert ${ms(r.convert)}, save ${ms(r.save)}: load+convert+save ${ms(r.total)}; peak RSS ${mib(r.peakRssBytes)} (${(r.peakRssBytes / bytes32).toFixed(2)}x the float32 model)`);
+  console.log(
+    `  load ${ms(r.load)}, convert ${ms(r.convert)}, save ${ms(r.save)}: load+convert+save ${ms(r.total)}; peak RSS ${mib(r.peakRssBytes)} (${(r.peakRssBytes / bytes32).toFixed(2)}x the float32 model)`,
+  );
   console.log(`  ${mib(bytes32)} -> ${mib(bytes16)}; ${r.message}`);
   t = performance.now();
   const s32 = await createSession(src);
@@ -170,7 +189,10 @@ async function large(dir: string, child: string): Promise<void> {
   const feeds = synthesizeInputs(loadModel(src), { dims: { batch: 4 }, seed: 0, count: 1 })[0]!;
   const y32 = await runSession(s32, feeds);
   const y16 = await runSession(s16, adaptFeeds(feeds, loadModel(out)));
-  for (const o of compareRuns([y16], [y32])) console.log(`  onnxruntime CPU, batch 4: ${o.name} max rel ${o.maxRelError.toExponential(2)} cosine ${o.cosine.toFixed(6)} (sessions and runs ${ms(performance.now() - t)})`);
+  for (const o of compareRuns([y16], [y32]))
+    console.log(
+      `  onnxruntime CPU, batch 4: ${o.name} max rel ${o.maxRelError.toExponential(2)} cosine ${o.cosine.toFixed(6)} (sessions and runs ${ms(performance.now() - t)})`,
+    );
   await s32.release();
   await s16.release();
 }

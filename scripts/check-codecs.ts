@@ -31,13 +31,22 @@ for (const [label, low, encode] of [
     const out = kernel.encode(low, KERNEL_CHUNK, stats);
     kernelMs += performance.now() - t;
     for (let i = 0; i < KERNEL_CHUNK; i++) {
-      if (out[i] !== reference[i] && mismatches++ < 10) console.log(`  ${label} 0x${(base + i).toString(16)}: kernel 0x${out[i]!.toString(16)}, reference 0x${reference[i]!.toString(16)}`);
+      if (out[i] !== reference[i] && mismatches++ < 10)
+        console.log(`  ${label} 0x${(base + i).toString(16)}: kernel 0x${out[i]!.toString(16)}, reference 0x${reference[i]!.toString(16)}`);
     }
   }
-  const countsOk = stats.clamped === refStats.clamped && stats.flushed === refStats.flushed && stats.nan === refStats.nan
-    && counts.clamped === refStats.clamped && counts.flushed === refStats.flushed && counts.nan === refStats.nan && counts.nonzero === 2 ** 32 - 2;
-  console.log(`${label}: 2^32 patterns, ${mismatches} mismatches, counts ${countsOk ? 'equal' : 'DIFFER'} (clamped ${refStats.clamped}, flushed ${refStats.flushed}, NaN ${refStats.nan}); ` +
-    `kernel count+encode ${((2 * 2 ** 32) / kernelMs / 1e3).toFixed(0)} M elements/s; ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  const countsOk =
+    stats.clamped === refStats.clamped &&
+    stats.flushed === refStats.flushed &&
+    stats.nan === refStats.nan &&
+    counts.clamped === refStats.clamped &&
+    counts.flushed === refStats.flushed &&
+    counts.nan === refStats.nan &&
+    counts.nonzero === 2 ** 32 - 2;
+  console.log(
+    `${label}: 2^32 patterns, ${mismatches} mismatches, counts ${countsOk ? 'equal' : 'DIFFER'} (clamped ${refStats.clamped}, flushed ${refStats.flushed}, NaN ${refStats.nan}); ` +
+      `kernel count+encode ${((2 * 2 ** 32) / kernelMs / 1e3).toFixed(0)} M elements/s; ${((performance.now() - t0) / 1000).toFixed(0)} s`,
+  );
   if (mismatches || !countsOk) failed = true;
 }
 process.exit(failed ? 1 : 0);

@@ -100,7 +100,14 @@ async function main(): Promise<number> {
     const { renderBenchHtml } = await import('../src/bench/report-html.js');
     const here = path.dirname(fileURLToPath(import.meta.url));
     const model = path.join(here, '..', 'fixtures', 'bert-tiny.onnx');
-    const r = await benchmark({ baseline: model, candidates: [model], dims: { batch: 2, sequence: 16 }, runs: 30, profile: true, gates: ['latency.p50 <= 1.05x', 'graphF1 >= 0.95'] });
+    const r = await benchmark({
+      baseline: model,
+      candidates: [model],
+      dims: { batch: 2, sequence: 16 },
+      runs: 30,
+      profile: true,
+      gates: ['latency.p50 <= 1.05x', 'graphF1 >= 0.95'],
+    });
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'autoglm-html-'));
     file = path.join(tmp, 'report.html');
     fs.writeFileSync(file, renderBenchHtml(r));

@@ -56,7 +56,9 @@ async function main(): Promise<number> {
   const tty = !!process.stderr.isTTY;
   const total = emptyStats();
   const t0 = performance.now();
-  process.stderr.write(`fuzz: seeds ${args.seedStart}..${args.seedStart + args.seeds - 1}, ${targets.length} targets: ${targets.map((t) => t.name).join(', ')}\n`);
+  process.stderr.write(
+    `fuzz: seeds ${args.seedStart}..${args.seedStart + args.seeds - 1}, ${targets.length} targets: ${targets.map((t) => t.name).join(', ')}\n`,
+  );
   for (let k = 0; k < args.seeds; k++) {
     const seed = args.seedStart + k;
     let stats: Awaited<ReturnType<typeof checkCase>>;
@@ -87,7 +89,8 @@ async function main(): Promise<number> {
   if (total.failures.length) {
     const byTarget = new Map<string, number[]>();
     for (const f of total.failures) byTarget.set(f.target, [...(byTarget.get(f.target) ?? []), f.seed]);
-    for (const [t, seeds] of byTarget) process.stderr.write(`  ${t}: seeds ${seeds.slice(0, 20).join(', ')}${seeds.length > 20 ? `, ... (${seeds.length})` : ''}\n`);
+    for (const [t, seeds] of byTarget)
+      process.stderr.write(`  ${t}: seeds ${seeds.slice(0, 20).join(', ')}${seeds.length > 20 ? `, ... (${seeds.length})` : ''}\n`);
   }
   process.stdout.write(`${summaryLine(total, targets.length)}\n`);
   return total.failures.length ? 1 : 0;

@@ -41,5 +41,22 @@ export { loadConfig, checkConfig, type OptimizeConfig } from './optimize/config.
 export * from './prune/index.js';
 export { probeModel, channelEnergy, type ProbeOptions, type ProbeResult } from './measure/probe.js';
 export { fidelityReference, measureFidelity, normalizedMaxError, type FidelityReference, type FidelityMeasure } from './measure/fidelity-probe.js';
-export { quantize, type QuantizeOptions, convertFloat, convertMixed, emulateConversion, checkTypes, inferElemTypes, measureFidelity as measureQuantizeFidelity, measureEmulated, DEFAULT_OP_BLOCK_LIST, resolveOpBlockList, parseNodeBlockList, type ConvertOptions, type MixedOptions, type QuantizeReport, type LowDType } from './quantize/index.js';
+export {
+  quantize,
+  type QuantizeOptions,
+  convertFloat,
+  convertMixed,
+  emulateConversion,
+  checkTypes,
+  inferElemTypes,
+  measureFidelity as measureQuantizeFidelity,
+  measureEmulated,
+  DEFAULT_OP_BLOCK_LIST,
+  resolveOpBlockList,
+  parseNodeBlockList,
+  type ConvertOptions,
+  type MixedOptions,
+  type QuantizeReport,
+  type LowDType,
+} from './quantize/index.js';
 export { getOpSchema, inputTypeVar, outputTypeVar, fixedFloatInputs } from './onnx/opschema.js';

@@ -22,7 +22,14 @@ describe('public API', () => {
     verify(small);
     const out = path.join(tmp, 'opt.onnx');
     saveModel(small, out);
-    const result = await benchmark({ baseline: fixture, candidates: [out], dims: { batch: 1, sequence: 8 }, runs: 5, warmup: 1, gates: ['params <= 0.9x', 'size <= 0.7x'] });
+    const result = await benchmark({
+      baseline: fixture,
+      candidates: [out],
+      dims: { batch: 1, sequence: 8 },
+      runs: 5,
+      warmup: 1,
+      gates: ['params <= 0.9x', 'size <= 0.7x'],
+    });
     expect(result.candidates[0].status).toBe('ok');
     expect(result.gates.map((g) => g.status)).toEqual(['pass', 'pass']);
     expect(result.passed).toBe(true);

@@ -142,7 +142,8 @@ function resolveSettings(opts: BenchOptions): Omit<BenchSettings, 'inputs'> & { 
   const cvThreshold = opts.cvThreshold ?? 0.1;
   if (!(cvThreshold > 0)) throw new UsageError(`cv threshold must be positive, got ${opts.cvThreshold}`);
   const optLevel = opts.optLevel ?? 'all';
-  if (!['disabled', 'basic', 'extended', 'all'].includes(optLevel)) throw new UsageError(`optimization level must be disabled, basic, extended or all, got '${optLevel}'`);
+  if (!['disabled', 'basic', 'extended', 'all'].includes(optLevel))
+    throw new UsageError(`optimization level must be disabled, basic, extended or all, got '${optLevel}'`);
   const ep = opts.ep ?? 'cpu';
   if (ep !== 'cpu' && ep !== 'cuda') throw new UsageError(`execution provider must be cpu or cuda, got '${ep}'`);
   const seed = opts.seed ?? 0;
@@ -173,7 +174,10 @@ function collectGates(opts: BenchOptions): Gate[] {
 
 // ------------------------------------------------------------------------------------------------ models
 
-function openModel(input: ModelInput, fallbackLabel: string): { model: Model; path: string | null; label: string; source: string | Uint8Array | Model; fileSize: number } {
+function openModel(
+  input: ModelInput,
+  fallbackLabel: string,
+): { model: Model; path: string | null; label: string; source: string | Uint8Array | Model; fileSize: number } {
   const spec: { model: string | Model; label?: string } = typeof input === 'string' || input instanceof Model ? { model: input } : input;
   if (typeof spec.model === 'string') {
     const model = loadModel(spec.model);
@@ -233,7 +237,8 @@ function bfloat16Nodes(model: Model): string[] {
 }
 
 /** What onnxruntime says when the model or the provider itself cannot run here (kernels, dtypes, provider libraries). */
-const NOT_RUNNABLE = /Could not find an implementation|NOT_IMPLEMENTED|Unsupported data type|execution provider|AppendExecutionProvider|providers_(shared|cuda)|Failed to load shared library|libcudart|libcublas|backend not found/i;
+const NOT_RUNNABLE =
+  /Could not find an implementation|NOT_IMPLEMENTED|Unsupported data type|execution provider|AppendExecutionProvider|providers_(shared|cuda)|Failed to load shared library|libcudart|libcublas|backend not found/i;
 
 function classifyFailure(e: unknown, model: Model, ep: ExecutionProvider): { status: 'not-runnable' | 'failed'; message: string } {
   const msg = (e instanceof Error ? e.message : String(e)).replace(/\s+/g, ' ').trim();
@@ -306,7 +311,8 @@ function adaptFeeds(sets: Feeds[], model: Model, notes: string[]): Feeds[] {
         continue;
       }
       const c = convertFeed(t, want);
-      if (!c) throw new OperationError(`input '${info.name}' is ${t.type} for the baseline but ${dtypeName(want)} here, which the same values cannot be given as`);
+      if (!c)
+        throw new OperationError(`input '${info.name}' is ${t.type} for the baseline but ${dtypeName(want)} here, which the same values cannot be given as`);
       converted.add(`${info.name} (${t.type} -> ${dtypeName(want)})`);
       f[info.name] = c;
     }
@@ -353,7 +359,19 @@ export async function benchmark(opts: BenchOptions): Promise<BenchResult> {
     seen.set(label, k + 1);
     if (k > 0) label = `${label}#${k + 1}`;
     progress('prepare', i + 1, inputs.length, label);
-    return { index: i, label, path: o.path, model: o.model, source: o.source, report: emptyReport(label, o.path, o.model, o.fileSize), session: null, feeds: [], outputs: [], capture: null, whyNoAttention: null };
+    return {
+      index: i,
+      label,
+      path: o.path,
+      model: o.model,
+      source: o.source,
+      report: emptyReport(label, o.path, o.model, o.fileSize),
+      session: null,
+      feeds: [],
+      outputs: [],
+      capture: null,
+      whyNoAttention: null,
+    };
   });
   const baseline = entries[0]!;
 
@@ -435,7 +453,10 @@ export async function benchmark(opts: BenchOptions): Promise<BenchResult> {
       const sum = summarize(sm);
       e.report.latency = { ...sum, samples: sm, outliers: outlierCount(sm), noisy: isNoisy(sum, s.cvThreshold) };
       e.report.throughput = 1000 / sum.mean;
-      if (e.report.latency.noisy) e.report.notes.push(`latency is noisy (cv ${(sum.cv * 100).toFixed(1)}% > ${(s.cvThreshold * 100).toFixed(0)}%): the machine was busy or the runs are too short; use more --runs or --min-time`);
+      if (e.report.latency.noisy)
+        e.report.notes.push(
+          `latency is noisy (cv ${(sum.cv * 100).toFixed(1)}% > ${(s.cvThreshold * 100).toFixed(0)}%): the machine was busy or the runs are too short; use more --runs or --min-time`,
+        );
     });
 
     // 6. instrumented pass: attention probabilities and shapes

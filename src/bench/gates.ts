@@ -48,7 +48,10 @@ const LATENCY_STATS: LatencyStat[] = ['min', 'mean', 'p50', 'p90', 'p99', 'max']
 
 export const METRICS: Record<string, MetricDef> = {
   ...Object.fromEntries(
-    LATENCY_STATS.map((s) => [`latency.${s}`, { unit: 'time', runtime: true, relativeAllowed: true, absoluteAllowed: true, describe: `${s} latency per run` } as MetricDef]),
+    LATENCY_STATS.map((s) => [
+      `latency.${s}`,
+      { unit: 'time', runtime: true, relativeAllowed: true, absoluteAllowed: true, describe: `${s} latency per run` } as MetricDef,
+    ]),
   ),
   throughput: { unit: 'rate', runtime: true, relativeAllowed: true, absoluteAllowed: true, describe: 'sequential inferences per second' },
   'load.throughput': { unit: 'rate', runtime: true, relativeAllowed: true, absoluteAllowed: true, describe: 'inferences per second under --concurrency' },
@@ -83,7 +86,7 @@ const ALIASES: Record<string, string> = {
 };
 
 const UNIT_SCALE: Record<Unit, Record<string, number>> = {
-  time: { ms: 1, s: 1000, us: 1e-3, 'µs': 1e-3 },
+  time: { ms: 1, s: 1000, us: 1e-3, µs: 1e-3 },
   rate: { '/s': 1 },
   fraction: { '%': 0.01 },
   count: { k: 1e3, K: 1e3, M: 1e6, G: 1e9, B: 1e9 },
@@ -95,7 +98,9 @@ const UNIT_SCALE: Record<Unit, Record<string, number>> = {
 export function parseGate(expr: string): Gate {
   const m = /^\s*([A-Za-z][A-Za-z0-9_.]*)\s*(<=|>=|<|>)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)\s*([A-Za-zµ%/]*)\s*$/i.exec(expr);
   if (!m) {
-    throw new UsageError(`cannot read the gate '${expr}': write '<metric> <op> <value>', e.g. 'latency.p50 <= 1.05x', 'graphF1 >= 0.95', 'latency.p99 <= 20ms'`);
+    throw new UsageError(
+      `cannot read the gate '${expr}': write '<metric> <op> <value>', e.g. 'latency.p50 <= 1.05x', 'graphF1 >= 0.95', 'latency.p99 <= 20ms'`,
+    );
   }
   const metric = ALIASES[m[1]!] ?? m[1]!;
   const def = METRICS[metric];
@@ -105,13 +110,16 @@ export function parseGate(expr: string): Gate {
   let threshold = num;
   let relative = false;
   if (suffix === 'x' || suffix === 'X') {
-    if (!def.relativeAllowed) throw new UsageError(`gate '${expr}': ${metric} is not compared to the baseline; give an absolute value (e.g. ${metric} >= 0.95)`);
+    if (!def.relativeAllowed)
+      throw new UsageError(`gate '${expr}': ${metric} is not compared to the baseline; give an absolute value (e.g. ${metric} >= 0.95)`);
     relative = true;
   } else if (suffix !== '') {
     const scale = UNIT_SCALE[def.unit][suffix];
     if (scale === undefined) {
       const units = Object.keys(UNIT_SCALE[def.unit]);
-      throw new UsageError(`gate '${expr}': '${suffix}' is not a unit of ${metric}; use ${[...(def.relativeAllowed ? ['x (relative to the baseline)'] : []), ...units].join(', ') || 'a plain number'}`);
+      throw new UsageError(
+        `gate '${expr}': '${suffix}' is not a unit of ${metric}; use ${[...(def.relativeAllowed ? ['x (relative to the baseline)'] : []), ...units].join(', ') || 'a plain number'}`,
+      );
     }
     threshold = num * scale;
   } else if (!def.absoluteAllowed) {
@@ -211,7 +219,12 @@ function measure(g: Gate, c: CandidateReport, r: BenchResult): Measured {
       if (stat === 'p50' && c.latencyRatio) {
         const lr = c.latencyRatio;
         const pr = lr.perRound;
-        return { value: lr.ratio, interval: { lo: lr.lo, hi: lr.hi, level: lr.level }, confirm: { lo: pr.lo, hi: pr.hi, what: 'per-round ratio' }, note: noisy };
+        return {
+          value: lr.ratio,
+          interval: { lo: lr.lo, hi: lr.hi, level: lr.level },
+          confirm: { lo: pr.lo, hi: pr.hi, what: 'per-round ratio' },
+          note: noisy,
+        };
       }
       const ci = ratioCI(stat, c.latency.samples, b.latency.samples, { level, seed });
       return { value: ci.value, interval: { lo: ci.lo, hi: ci.hi, level }, note: noisy };
@@ -237,9 +250,13 @@ function measure(g: Gate, c: CandidateReport, r: BenchResult): Measured {
       return { value: c.load.throughput, interval: null };
     }
     case 'session':
-      return g.relative ? { value: c.ratios.sessionCreate, interval: null, missing: 'session creation was not timed' } : { value: c.sessionCreate, interval: null, missing: 'session creation was not timed' };
+      return g.relative
+        ? { value: c.ratios.sessionCreate, interval: null, missing: 'session creation was not timed' }
+        : { value: c.sessionCreate, interval: null, missing: 'session creation was not timed' };
     case 'memory':
-      return g.relative ? { value: c.ratios.memory, interval: null, missing: 'memory was not measured' } : { value: c.memory?.peakDelta ?? null, interval: null, missing: 'memory was not measured' };
+      return g.relative
+        ? { value: c.ratios.memory, interval: null, missing: 'memory was not measured' }
+        : { value: c.memory?.peakDelta ?? null, interval: null, missing: 'memory was not measured' };
     case 'graphF1':
     case 'graphF1.last':
     case 'graphF1.all': {
@@ -260,14 +277,20 @@ function measure(g: Gate, c: CandidateReport, r: BenchResult): Measured {
       return { value: worst, interval: null };
     }
     case 'params':
-      return g.relative ? { value: c.ratios.params, interval: null, missing: 'the baseline has no parameters' } : { value: c.static.parameters.total, interval: null };
+      return g.relative
+        ? { value: c.ratios.params, interval: null, missing: 'the baseline has no parameters' }
+        : { value: c.static.parameters.total, interval: null };
     case 'params.nonzero':
-      return g.relative ? { value: c.ratios.nonZeroParams, interval: null, missing: 'the baseline has no parameters' } : { value: c.static.parameters.nonZero, interval: null };
+      return g.relative
+        ? { value: c.ratios.nonZeroParams, interval: null, missing: 'the baseline has no parameters' }
+        : { value: c.static.parameters.nonZero, interval: null };
     case 'size':
       return g.relative ? { value: c.ratios.size, interval: null } : { value: c.static.fileSize, interval: null };
     case 'flops':
       if (!c.static.flops) return { value: null, interval: null, missing: 'FLOPs could not be estimated' };
-      return g.relative ? { value: c.ratios.flops, interval: null, missing: 'the baseline FLOPs could not be estimated' } : { value: c.static.flops.total, interval: null };
+      return g.relative
+        ? { value: c.ratios.flops, interval: null, missing: 'the baseline FLOPs could not be estimated' }
+        : { value: c.static.flops.total, interval: null };
   }
   return { value: null, interval: null, missing: `metric ${metric} is not known` };
 }
@@ -303,7 +326,8 @@ export function evaluateGate(g: Gate, c: CandidateReport, r: BenchResult): GateR
     inconclusive,
     message,
   });
-  if (c.status === 'not-runnable' && def.runtime) return done('skipped', null, null, false, `${c.label} is not runnable on this execution provider (${r.settings.executionProvider})`);
+  if (c.status === 'not-runnable' && def.runtime)
+    return done('skipped', null, null, false, `${c.label} is not runnable on this execution provider (${r.settings.executionProvider})`);
   if (c.status === 'failed' && def.runtime) return done('error', null, null, false, `${c.label} could not be measured: ${c.error}`);
   if (g.relative && r.baseline.status !== 'ok' && def.runtime) return done('error', null, null, false, 'the baseline could not be measured');
   const m = measure(g, c, r);
@@ -323,9 +347,22 @@ export function evaluateGate(g: Gate, c: CandidateReport, r: BenchResult): GateR
     const cf = m.confirm;
     if (fails && cf && !beyond(cf.lo, cf.hi)) {
       const civ = `[${formatGateValue(g, cf.lo)}, ${formatGateValue(g, cf.hi)}]`;
-      return done('pass', m.value, m.interval, true, `${val}, ${pct}% interval ${iv} is beyond ${thr}, but the ${cf.what} interval ${civ} is not: the medians moved with noise; inconclusive, not failed${note}`);
+      return done(
+        'pass',
+        m.value,
+        m.interval,
+        true,
+        `${val}, ${pct}% interval ${iv} is beyond ${thr}, but the ${cf.what} interval ${civ} is not: the medians moved with noise; inconclusive, not failed${note}`,
+      );
     }
-    if (fails) return done('fail', m.value, m.interval, false, `${val}, ${pct}% interval ${iv} lies entirely beyond ${g.op} ${thr}${cf ? ` (${cf.what} [${formatGateValue(g, cf.lo)}, ${formatGateValue(g, cf.hi)}] too)` : ''}${note}`);
+    if (fails)
+      return done(
+        'fail',
+        m.value,
+        m.interval,
+        false,
+        `${val}, ${pct}% interval ${iv} lies entirely beyond ${g.op} ${thr}${cf ? ` (${cf.what} [${formatGateValue(g, cf.lo)}, ${formatGateValue(g, cf.hi)}] too)` : ''}${note}`,
+      );
     if (sure) return done('pass', m.value, m.interval, false, `${val}, ${pct}% interval ${iv} within ${g.op} ${thr}${note}`);
     return done('pass', m.value, m.interval, true, `${val}, ${pct}% interval ${iv} straddles ${thr}: inconclusive, not failed${note}`);
   }

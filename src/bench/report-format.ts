@@ -59,14 +59,54 @@ export function comparisonRows(r: BenchResult): Row[] {
   rows.push({
     metric: 'status',
     section: 'model',
-    cells: models.map((m) => (m.status === 'ok' ? { text: 'ok', tone: 'neutral' } : { text: m.status === 'not-runnable' ? 'not runnable on this EP' : 'failed', tone: m.status === 'failed' ? 'bad' : 'warn' })),
+    cells: models.map((m) =>
+      m.status === 'ok'
+        ? { text: 'ok', tone: 'neutral' }
+        : { text: m.status === 'not-runnable' ? 'not runnable on this EP' : 'failed', tone: m.status === 'failed' ? 'bad' : 'warn' },
+    ),
   });
-  add('file size', 'model', (m) => fmtBytes(m.static.fileSize), (c) => c.ratios.size, 'lower', false);
-  add('parameters', 'model', (m) => fmtCount(m.static.parameters.total), (c) => c.ratios.params, 'lower', false);
-  add('non-zero parameters', 'model', (m) => fmtCount(m.static.parameters.nonZero), (c) => c.ratios.nonZeroParams, 'lower', false);
-  add('FLOPs (estimate)', 'model', (m) => fmtCount(m.static.flops?.total), (c) => c.ratios.flops);
-  add('session creation', 'model', (m) => fmtMs(m.sessionCreate), (c) => c.ratios.sessionCreate);
-  add('peak memory (RSS growth)', 'model', (m) => fmtBytes(m.memory?.peakDelta), (c) => c.ratios.memory);
+  add(
+    'file size',
+    'model',
+    (m) => fmtBytes(m.static.fileSize),
+    (c) => c.ratios.size,
+    'lower',
+    false,
+  );
+  add(
+    'parameters',
+    'model',
+    (m) => fmtCount(m.static.parameters.total),
+    (c) => c.ratios.params,
+    'lower',
+    false,
+  );
+  add(
+    'non-zero parameters',
+    'model',
+    (m) => fmtCount(m.static.parameters.nonZero),
+    (c) => c.ratios.nonZeroParams,
+    'lower',
+    false,
+  );
+  add(
+    'FLOPs (estimate)',
+    'model',
+    (m) => fmtCount(m.static.flops?.total),
+    (c) => c.ratios.flops,
+  );
+  add(
+    'session creation',
+    'model',
+    (m) => fmtMs(m.sessionCreate),
+    (c) => c.ratios.sessionCreate,
+  );
+  add(
+    'peak memory (RSS growth)',
+    'model',
+    (m) => fmtBytes(m.memory?.peakDelta),
+    (c) => c.ratios.memory,
+  );
   add('latency p50', 'latency', (m) => fmtMs(m.latency?.p50));
   rows.push({
     metric: 'latency ratio (p50, CI)',
@@ -95,12 +135,26 @@ export function comparisonRows(r: BenchResult): Row[] {
   rows.push({
     metric: 'cv (noise)',
     section: 'latency',
-    cells: models.map((m) => (m.latency ? { text: `${fmtPct(m.latency.cv)}${m.latency.noisy ? ' noisy' : ''}`, tone: m.latency.noisy ? 'warn' : 'neutral' } : dash)),
+    cells: models.map((m) =>
+      m.latency ? { text: `${fmtPct(m.latency.cv)}${m.latency.noisy ? ' noisy' : ''}`, tone: m.latency.noisy ? 'warn' : 'neutral' } : dash,
+    ),
   });
   add('runs', 'latency', (m) => String(m.latency?.n ?? '—'));
-  add('throughput', 'latency', (m) => (m.throughput ? `${fmtCount(m.throughput)}/s` : '—'), (c) => c.ratios.throughput, 'higher');
+  add(
+    'throughput',
+    'latency',
+    (m) => (m.throughput ? `${fmtCount(m.throughput)}/s` : '—'),
+    (c) => c.ratios.throughput,
+    'higher',
+  );
   if (models.some((m) => m.load)) {
-    add(`throughput x${r.settings.concurrency} workers`, 'latency', (m) => (m.load ? `${fmtCount(m.load.throughput)}/s` : '—'), (c) => c.ratios.loadThroughput, 'higher');
+    add(
+      `throughput x${r.settings.concurrency} workers`,
+      'latency',
+      (m) => (m.load ? `${fmtCount(m.load.throughput)}/s` : '—'),
+      (c) => c.ratios.loadThroughput,
+      'higher',
+    );
     add('latency p50 under load', 'latency', (m) => fmtMs(m.load?.latency.p50));
     add('latency p99 under load', 'latency', (m) => fmtMs(m.load?.latency.p99));
   }

@@ -35,9 +35,11 @@ export function latencyChart(models: ModelReport[]): string {
   const rowH = 64;
   const top = 10;
   const height = top + withSamples.length * rowH + 40;
-  const x = (v: number): number => left + (Math.min(Math.max(v, lo), hi) - lo) / (hi - lo) * plotW;
+  const x = (v: number): number => left + ((Math.min(Math.max(v, lo), hi) - lo) / (hi - lo)) * plotW;
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="latency distributions">`);
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="latency distributions">`,
+  );
   withSamples.forEach(({ m, i }, row) => {
     const counts = new Array<number>(bins).fill(0);
     for (const v of m.latency!.samples) counts[Math.min(bins - 1, Math.max(0, Math.floor(((v - lo) / (hi - lo)) * bins)))]!++;
@@ -50,7 +52,9 @@ export function latencyChart(models: ModelReport[]): string {
       if (!c) return;
       const h = (c / max) * (rowH - 18);
       const bx = left + (b / bins) * plotW;
-      parts.push(`<rect x="${n2(bx)}" y="${n2(base - h)}" width="${n2(plotW / bins - 1)}" height="${n2(h)}" fill="${colorOf(i)}" opacity="0.8"><title>${htmlEscape(`${m.label}: ${c} run(s)`)}</title></rect>`);
+      parts.push(
+        `<rect x="${n2(bx)}" y="${n2(base - h)}" width="${n2(plotW / bins - 1)}" height="${n2(h)}" fill="${colorOf(i)}" opacity="0.8"><title>${htmlEscape(`${m.label}: ${c} run(s)`)}</title></rect>`,
+      );
     });
     const p50 = x(m.latency!.p50);
     const p99 = x(m.latency!.p99);
@@ -65,7 +69,9 @@ export function latencyChart(models: ModelReport[]): string {
     parts.push(`<line x1="${n2(px)}" x2="${n2(px)}" y1="${axisY - 8}" y2="${axisY - 4}" stroke="#666"/>`);
     parts.push(`<text x="${n2(px)}" y="${axisY + 8}" text-anchor="middle" class="sub">${htmlEscape(fmtMs(v))}</text>`);
   }
-  parts.push(`<text x="${left + plotW / 2}" y="${axisY + 26}" text-anchor="middle" class="sub">latency per run (solid: p50, dashed: p99; the last bin holds the slowest 0.5%)</text>`);
+  parts.push(
+    `<text x="${left + plotW / 2}" y="${axisY + 26}" text-anchor="middle" class="sub">latency per run (solid: p50, dashed: p99; the last bin holds the slowest 0.5%)</text>`,
+  );
   parts.push('</svg>');
   return parts.join('');
 }
@@ -82,7 +88,9 @@ export function operatorChart(models: ModelReport[]): string {
   const width = 760;
   const plotW = width - left - 110;
   const height = ops.length * groupH + 20 + profiled.length * 16;
-  const parts: string[] = [`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="time per operator">`];
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="time per operator">`,
+  ];
   ops.forEach((op, g) => {
     const y0 = 6 + g * groupH;
     parts.push(`<text x="${left - 8}" y="${y0 + (profiled.length * barH) / 2 + 4}" text-anchor="end" class="lbl">${htmlEscape(truncate(op, 24))}</text>`);
@@ -90,14 +98,18 @@ export function operatorChart(models: ModelReport[]): string {
       const o = m.profile!.byOp.find((x) => x.op === op);
       const w = o ? (o.ms / max) * plotW : 0;
       const y = y0 + k * barH;
-      parts.push(`<rect x="${left}" y="${y}" width="${n2(Math.max(w, 0.5))}" height="${barH - 2}" fill="${colorOf(i)}"><title>${htmlEscape(`${m.label}: ${o ? `${fmtMs(o.ms)} (${fmtPct(o.share)})` : 'none'}`)}</title></rect>`);
+      parts.push(
+        `<rect x="${left}" y="${y}" width="${n2(Math.max(w, 0.5))}" height="${barH - 2}" fill="${colorOf(i)}"><title>${htmlEscape(`${m.label}: ${o ? `${fmtMs(o.ms)} (${fmtPct(o.share)})` : 'none'}`)}</title></rect>`,
+      );
       parts.push(`<text x="${n2(left + w + 4)}" y="${y + barH - 3}" class="sub">${htmlEscape(o ? fmtMs(o.ms) : '—')}</text>`);
     });
   });
   const ly = ops.length * groupH + 12;
   profiled.forEach(({ m, i }, k) => {
     parts.push(`<rect x="${left}" y="${ly + k * 16}" width="10" height="10" fill="${colorOf(i)}"/>`);
-    parts.push(`<text x="${left + 16}" y="${ly + k * 16 + 9}" class="sub">${htmlEscape(m.label)} (kernel time ${htmlEscape(fmtMs(m.profile!.kernelMs))} per run)</text>`);
+    parts.push(
+      `<text x="${left + 16}" y="${ly + k * 16 + 9}" class="sub">${htmlEscape(m.label)} (kernel time ${htmlEscape(fmtMs(m.profile!.kernelMs))} per run)</text>`,
+    );
   });
   parts.push('</svg>');
   return parts.join('');
@@ -135,11 +147,17 @@ export function renderBenchHtml(r: BenchResult): string {
     : `<div class="verdict ${r.passed ? 'none' : 'fail'}">${r.passed ? 'No gates were set' : 'A candidate could not be measured'}</div>`;
   const head = ['', `${r.baseline.label} (baseline)`, ...r.candidates.map((c) => c.label)];
   const rows = comparisonRows(r)
-    .map((row) => `<tr><td>${htmlEscape(row.metric)}</td>${row.cells.map((c) => `<td${toneClass(c)}>${htmlEscape(c.text)}${c.ratio ? `<span class="ratio">${htmlEscape(c.ratio)}</span>` : ''}</td>`).join('')}</tr>`)
+    .map(
+      (row) =>
+        `<tr><td>${htmlEscape(row.metric)}</td>${row.cells.map((c) => `<td${toneClass(c)}>${htmlEscape(c.text)}${c.ratio ? `<span class="ratio">${htmlEscape(c.ratio)}</span>` : ''}</td>`).join('')}</tr>`,
+    )
     .join('\n');
   const gates = r.gates.length
     ? `<h2>Gates</h2><table><tr><th>status</th><th>candidate</th><th>gate</th><th>result</th></tr>${r.gates
-        .map((g) => `<tr><td class="gate-${g.inconclusive ? 'inconclusive' : g.status}">${htmlEscape(gateStatusText(g))}</td><td class="l">${htmlEscape(g.candidate)}</td><td class="l"><code>${htmlEscape(g.gate)}</code></td><td class="l">${htmlEscape(g.message)}</td></tr>`)
+        .map(
+          (g) =>
+            `<tr><td class="gate-${g.inconclusive ? 'inconclusive' : g.status}">${htmlEscape(gateStatusText(g))}</td><td class="l">${htmlEscape(g.candidate)}</td><td class="l"><code>${htmlEscape(g.gate)}</code></td><td class="l">${htmlEscape(g.message)}</td></tr>`,
+        )
         .join('\n')}</table>`
     : '';
   const opChart = operatorChart(models);

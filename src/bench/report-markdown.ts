@@ -28,12 +28,23 @@ export function renderBenchMarkdown(r: BenchResult): string {
   else out.push(r.passed ? 'No gates were set.' : '**❌ a candidate could not be measured**');
   out.push('');
   const headers = ['metric', `${r.baseline.label} (baseline)`, ...r.candidates.map((c) => c.label)];
-  out.push(table(headers, comparisonRows(r).map((row) => [row.metric, ...row.cells.map((c) => (c.ratio ? `${c.text} (${c.ratio})` : c.text))])));
+  out.push(
+    table(
+      headers,
+      comparisonRows(r).map((row) => [row.metric, ...row.cells.map((c) => (c.ratio ? `${c.text} (${c.ratio})` : c.text))]),
+    ),
+  );
   out.push('');
   if (r.gates.length) {
     out.push('### Gates');
     out.push('');
-    out.push(table(['', 'candidate', 'gate', 'result'], r.gates.map((g) => [`${ICON[g.status]} ${gateStatusText(g)}`, g.candidate, `\`${g.gate}\``, g.message]), ['l', 'l', 'l', 'l']));
+    out.push(
+      table(
+        ['', 'candidate', 'gate', 'result'],
+        r.gates.map((g) => [`${ICON[g.status]} ${gateStatusText(g)}`, g.candidate, `\`${g.gate}\``, g.message]),
+        ['l', 'l', 'l', 'l'],
+      ),
+    );
     out.push('');
   }
   const withProfile = [r.baseline, ...r.candidates].filter((m) => m.profile);
@@ -44,10 +55,13 @@ export function renderBenchMarkdown(r: BenchResult): string {
     out.push(
       table(
         ['operator', ...withProfile.map((m) => m.label)],
-        ops.map((op) => [op, ...withProfile.map((m) => {
-          const o = m.profile!.byOp.find((x) => x.op === op);
-          return o ? `${fmtMs(o.ms)} (${fmtPct(o.share)})` : '—';
-        })]),
+        ops.map((op) => [
+          op,
+          ...withProfile.map((m) => {
+            const o = m.profile!.byOp.find((x) => x.op === op);
+            return o ? `${fmtMs(o.ms)} (${fmtPct(o.share)})` : '—';
+          }),
+        ]),
       ),
     );
     out.push('');

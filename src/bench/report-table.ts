@@ -41,10 +41,13 @@ export function renderBenchTable(r: BenchResult, color: ChalkInstance = new Chal
   const withProfile = [r.baseline, ...r.candidates].filter((m) => m.profile);
   if (withProfile.length) {
     const ops = [...new Set(withProfile.flatMap((m) => m.profile!.byOp.slice(0, 10).map((o) => o.op)))].slice(0, 12);
-    const rows = ops.map((op) => [op, ...withProfile.map((m) => {
-      const o = m.profile!.byOp.find((x) => x.op === op);
-      return o ? `${fmtMs(o.ms)} ${fmtPct(o.share)}` : '—';
-    })]);
+    const rows = ops.map((op) => [
+      op,
+      ...withProfile.map((m) => {
+        const o = m.profile!.byOp.find((x) => x.op === op);
+        return o ? `${fmtMs(o.ms)} ${fmtPct(o.share)}` : '—';
+      }),
+    ]);
     rows.push(['total kernel time', ...withProfile.map((m) => fmtMs(m.profile!.kernelMs))]);
     out.push(color.bold('operator time per run (onnxruntime profiler)'));
     out.push(renderTable(['operator', ...withProfile.map((m) => m.label)], rows));

@@ -72,7 +72,6 @@ export interface MemoryStats {
   samples: number;
 }
 
-
 export interface OperatorTime {
   op: string;
   /** mean total time per run spent in this operator type (ms) */
@@ -154,9 +153,6 @@ export interface Ratios {
   throughput: number | null;
   loadThroughput: number | null;
 }
-
-
-
 
 export interface CandidateReport extends ModelReport {
   ratios: Ratios;

@@ -132,7 +132,9 @@ export async function measureUnderLoad(models: LoadModel[], opts: LoadOptions): 
     for (let p = 0; p < phases; p++) {
       for (let k = 0; k < models.length; k++) {
         const m = p % 2 === 0 ? k : models.length - 1 - k;
-        const replies = await Promise.all(pool.map((w) => w.run({ kind: 'run', model: m, runs: opts.runsPerWorker, durationMs: opts.phaseMs, warmup: p === 0 ? (opts.warmup ?? 2) : 0 })));
+        const replies = await Promise.all(
+          pool.map((w) => w.run({ kind: 'run', model: m, runs: opts.runsPerWorker, durationMs: opts.phaseMs, warmup: p === 0 ? (opts.warmup ?? 2) : 0 })),
+        );
         const start = Math.min(...replies.map((r) => r.start));
         const end = Math.max(...replies.map((r) => r.end));
         acc[m]!.wallMs += end - start;

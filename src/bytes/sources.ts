@@ -86,7 +86,9 @@ export class FileSource implements ByteSource {
     while (done < length) {
       const n = fs.readSync(this.fd, dst, dstOffset + done, length - done, position + done);
       if (n === 0)
-        throw new ModelFormatError(`${this.path} ended at byte ${position + done} while being read (it is ${fs.fstatSync(this.fd).size} bytes now): was it changed or truncated while in use?`);
+        throw new ModelFormatError(
+          `${this.path} ended at byte ${position + done} while being read (it is ${fs.fstatSync(this.fd).size} bytes now): was it changed or truncated while in use?`,
+        );
       done += n;
     }
   }

@@ -1,5 +1,4 @@
-
-import { dtypeName, } from '../ir/dtype.js';
+import { dtypeName } from '../ir/dtype.js';
 import type { Value } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
 import { elemTypeOf, isTensorType, shapeOf, type Dim } from '../ir/types.js';

@@ -41,7 +41,9 @@ export function loadInputsDir(dir: string, model: Model): Feeds[] {
   const withInputs = subdirs.filter((d) => inputFilesIn(d).length > 0);
   const topFiles = inputFilesIn(dir);
   if (withInputs.length && topFiles.length)
-    throw new UsageError(`${dir}: has both input files (${topFiles.map((f) => path.basename(f)).join(', ')}) and subfolders with input files; use one folder per input set, or one folder of files`);
+    throw new UsageError(
+      `${dir}: has both input files (${topFiles.map((f) => path.basename(f)).join(', ')}) and subfolders with input files; use one folder per input set, or one folder of files`,
+    );
   const setDirs = withInputs.length ? withInputs.sort(naturalCompare) : [dir];
   return setDirs.map((d) => {
     const files = inputFilesIn(d);
@@ -123,7 +125,6 @@ function readJson(file: string): unknown {
   }
 }
 
-
 // ------------------------------------------------------------------------------------------------ matching to the model
 
 function tensorsToFeeds(tensors: Tensor[], model: Model | undefined, label: string): Feeds {
@@ -156,7 +157,8 @@ function tensorsToFeeds(tensors: Tensor[], model: Model | undefined, label: stri
 
 function completeSet(feeds: Feeds, model: Model, label: string): Feeds {
   const missing = describeInputs(model).filter((i) => !(i.name in feeds));
-  if (missing.length) throw new UsageError(`${label}: no data for input(s) ${missing.map((i) => `'${i.name}'`).join(', ')}; the model needs:\n${formatInputs(model)}`);
+  if (missing.length)
+    throw new UsageError(`${label}: no data for input(s) ${missing.map((i) => `'${i.name}'`).join(', ')}; the model needs:\n${formatInputs(model)}`);
   return feeds;
 }
 
@@ -165,7 +167,8 @@ function conform(t: Tensor, info: InputInfo, label: string): Tensor {
   const where = `${label}: input '${info.name}'`;
   if (info.shape) {
     const want = info.shape;
-    if (want.length !== t.rank) throw new UsageError(`${where} has shape [${t.dims.join(', ')}] but the model expects rank ${want.length} [${want.map((d) => d ?? '?').join(', ')}]`);
+    if (want.length !== t.rank)
+      throw new UsageError(`${where} has shape [${t.dims.join(', ')}] but the model expects rank ${want.length} [${want.map((d) => d ?? '?').join(', ')}]`);
     want.forEach((d, i) => {
       if (typeof d === 'number' && d >= 0 && d !== t.dims[i]) throw new UsageError(`${where} has size ${t.dims[i]} on axis ${i} but the model expects ${d}`);
     });
@@ -220,7 +223,17 @@ function conform(t: Tensor, info: InputInfo, label: string): Tensor {
 }
 
 function isIntType(t: number): boolean {
-  return [DataType.INT8, DataType.INT16, DataType.INT32, DataType.INT64, DataType.UINT8, DataType.UINT16, DataType.UINT32, DataType.UINT64, DataType.BOOL].includes(t);
+  return [
+    DataType.INT8,
+    DataType.INT16,
+    DataType.INT32,
+    DataType.INT64,
+    DataType.UINT8,
+    DataType.UINT16,
+    DataType.UINT32,
+    DataType.UINT64,
+    DataType.BOOL,
+  ].includes(t);
 }
 
 function withName(t: Tensor, name: string): Tensor {

@@ -1,11 +1,10 @@
-
 import { UsageError } from '../errors.js';
 import { DataType, dtypeBits, dtypeName, isFloatType, ortTypeName } from '../ir/dtype.js';
 import { float32ToFloat16 } from '../ir/float-codecs.js';
 import type { Value } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
 import { Tensor } from '../ir/tensor.js';
-import { isTensorType, } from '../ir/types.js';
+import { isTensorType } from '../ir/types.js';
 import { toOrtTensor, type Feeds } from '../runtime/session.js';
 import { Rng } from '../util/rng.js';
 import { describeInputs, modelInputs, symbolicDims, type InputInfo } from './describe.js';
@@ -91,7 +90,14 @@ function gatherTable(v: Value): { size: number; name: string } | undefined {
 /** The concrete shape of an input under `dims`; UsageError naming what is missing. */
 export function resolveShape(model: Model, input: string, dims: Record<string, number> = {}): number[] {
   const info = describeInputs(model).find((i) => i.name === input);
-  if (!info) throw new UsageError(`the model has no input '${input}'; its inputs are: ${describeInputs(model).map((i) => i.name).join(', ') || '(none)'}`);
+  if (!info)
+    throw new UsageError(
+      `the model has no input '${input}'; its inputs are: ${
+        describeInputs(model)
+          .map((i) => i.name)
+          .join(', ') || '(none)'
+      }`,
+    );
   return shapeFor(model, info, dims);
 }
 
@@ -107,7 +113,8 @@ function shapeFor(model: Model, info: InputInfo, dims: Record<string, number>): 
     if (given === undefined) {
       const symbols = symbolicDims(model);
       const known = symbols.length ? `the model's symbolic dimensions are: ${symbols.join(', ')}` : 'the model has no named symbolic dimensions';
-      if (typeof d === 'string') throw new UsageError(`no size given for dimension '${d}' (axis ${axis} of input '${info.name}'); ${known}; set it, e.g. --dim ${d}=8`);
+      if (typeof d === 'string')
+        throw new UsageError(`no size given for dimension '${d}' (axis ${axis} of input '${info.name}'); ${known}; set it, e.g. --dim ${d}=8`);
       throw new UsageError(`axis ${axis} of input '${info.name}' has an unknown size and no name; give it as '${key}' (e.g. --dim '${key}=8'); ${known}`);
     }
     if (!Number.isInteger(given) || given < 0) throw new UsageError(`dimension '${key}' must be a non-negative integer, got ${given}`);
@@ -115,7 +122,9 @@ function shapeFor(model: Model, info: InputInfo, dims: Record<string, number>): 
   });
   const elements = shape.reduce((a, b) => a * b, 1);
   if (!Number.isSafeInteger(elements) || elements > MAX_INPUT_ELEMENTS)
-    throw new UsageError(`input '${info.name}' of shape [${shape.join(', ')}] has ${elements} elements, more than inputs can be synthesized for (${MAX_INPUT_ELEMENTS}); check the model's declared shape or the --dim sizes`);
+    throw new UsageError(
+      `input '${info.name}' of shape [${shape.join(', ')}] has ${elements} elements, more than inputs can be synthesized for (${MAX_INPUT_ELEMENTS}); check the model's declared shape or the --dim sizes`,
+    );
   return shape;
 }
 

@@ -1,4 +1,3 @@
-
 import { ModelFormatError, UsageError } from '../errors.js';
 import { DataType, dtypeBits, dtypeFromName, dtypeName, isFloatType, isKnownDataType, ortTypeName } from '../ir/dtype.js';
 import { float32ToFloat16 } from '../ir/float-codecs.js';
@@ -7,7 +6,7 @@ import { Tensor } from '../ir/tensor.js';
 import { decodeMessage, type Msg } from '../onnx/schema.js';
 import { tensorFromMsg } from '../onnx/serde.js';
 import { WireError } from '../onnx/wire.js';
-import { describeInputs, } from './describe.js';
+import { describeInputs } from './describe.js';
 
 // ------------------------------------------------------------------------------------------------ .npy
 
@@ -112,7 +111,8 @@ export function parseTensorProto(bytes: Uint8Array, label = 'pb', fallbackName =
     throw e;
   }
   const dt = msg.data_type as number | undefined;
-  if (!dt || !isKnownDataType(dt)) throw new ModelFormatError(`${label}: not a serialized ONNX TensorProto (${dt ? `unknown data type ${dt}` : 'no data type'})`);
+  if (!dt || !isKnownDataType(dt))
+    throw new ModelFormatError(`${label}: not a serialized ONNX TensorProto (${dt ? `unknown data type ${dt}` : 'no data type'})`);
   let t: Tensor;
   try {
     t = tensorFromMsg(msg, {});
@@ -153,11 +153,13 @@ export function jsonTensors(doc: unknown, model: Model | undefined, label: strin
       data = spec.data;
       const d = spec.dims ?? spec.shape;
       if (d !== undefined) {
-        if (!Array.isArray(d) || !d.every((x) => typeof x === 'number' && Number.isInteger(x) && x >= 0)) throw new ModelFormatError(`${where}: "dims" must be an array of non-negative integers`);
+        if (!Array.isArray(d) || !d.every((x) => typeof x === 'number' && Number.isInteger(x) && x >= 0))
+          throw new ModelFormatError(`${where}: "dims" must be an array of non-negative integers`);
         dims = d as number[];
       }
       if (spec.dtype !== undefined) {
-        if (typeof spec.dtype !== 'string' || dtypeFromName(spec.dtype) === undefined) throw new ModelFormatError(`${where}: unknown dtype ${JSON.stringify(spec.dtype)}`);
+        if (typeof spec.dtype !== 'string' || dtypeFromName(spec.dtype) === undefined)
+          throw new ModelFormatError(`${where}: unknown dtype ${JSON.stringify(spec.dtype)}`);
         dtype = dtypeFromName(spec.dtype);
       }
     } else data = spec;
@@ -195,7 +197,8 @@ function nestedShape(data: Json, where: string): number[] {
       if (Array.isArray(x)) throw new ModelFormatError(`${where}: "data" is not rectangular (too deep at depth ${depth})`);
       return;
     }
-    if (!Array.isArray(x) || x.length !== shape[depth]) throw new ModelFormatError(`${where}: "data" is not rectangular (expected ${shape[depth]} entries at depth ${depth})`);
+    if (!Array.isArray(x) || x.length !== shape[depth])
+      throw new ModelFormatError(`${where}: "data" is not rectangular (expected ${shape[depth]} entries at depth ${depth})`);
     for (const y of x) check(y, depth + 1);
   };
   check(data, 0);
@@ -211,7 +214,12 @@ function jsonTensor(dtype: number, dims: number[], flat: Json[], name: string, w
     if (typeof x === 'string' && /^-?\d+$/.test(x)) return Number(x);
     throw new ModelFormatError(`${where}: value ${i} (${JSON.stringify(x)}) is not a number`);
   };
-  if (dtype === DataType.STRING) return Tensor.fromStrings(dims, flat.map((x) => String(x)), name);
+  if (dtype === DataType.STRING)
+    return Tensor.fromStrings(
+      dims,
+      flat.map((x) => String(x)),
+      name,
+    );
   if (!ortTypeName(dtype) || dtypeBits(dtype) < 8) throw new ModelFormatError(`${where}: ${dtypeName(dtype)} inputs cannot be fed to onnxruntime-node`);
   if (isFloatType(dtype)) {
     const f = Float32Array.from(flat, num);
@@ -227,7 +235,8 @@ function jsonTensor(dtype: number, dims: number[], flat: Json[], name: string, w
       return BigInt(v);
     });
     const arr = dtype === DataType.INT64 ? BigInt64Array.from(big) : BigUint64Array.from(big);
-    for (let i = 0; i < big.length; i++) if (arr[i] !== big[i]) throw new ModelFormatError(`${where}: value ${i} (${big[i]}) is out of range for ${dtypeName(dtype)}`);
+    for (let i = 0; i < big.length; i++)
+      if (arr[i] !== big[i]) throw new ModelFormatError(`${where}: value ${i} (${big[i]}) is out of range for ${dtypeName(dtype)}`);
     return Tensor.fromArray(dtype, dims, arr, name);
   }
   const vals = flat.map((x, i) => {
@@ -238,6 +247,7 @@ function jsonTensor(dtype: number, dims: number[], flat: Json[], name: string, w
   });
   const t = Tensor.fromArray(dtype, dims, vals, name);
   const back = t.toNumbers();
-  for (let i = 0; i < vals.length; i++) if (back[i] !== vals[i]) throw new ModelFormatError(`${where}: value ${i} (${vals[i]}) is out of range for ${dtypeName(dtype)}`);
+  for (let i = 0; i < vals.length; i++)
+    if (back[i] !== vals[i]) throw new ModelFormatError(`${where}: value ${i} (${vals[i]}) is out of range for ${dtypeName(dtype)}`);
   return t;
 }

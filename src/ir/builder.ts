@@ -75,11 +75,18 @@ export function subgraph(name: string): GraphBuilder {
 
 // tensor shorthands -------------------------------------------------------------------------------------------------
 
-export const floatTensor = (dims: readonly number[], data: Float32Array | readonly number[]): Tensor => Tensor.fromArray(DataType.FLOAT, dims, data as TensorArray);
+export const floatTensor = (dims: readonly number[], data: Float32Array | readonly number[]): Tensor =>
+  Tensor.fromArray(DataType.FLOAT, dims, data as TensorArray);
 export const int64Tensor = (dims: readonly number[], data: readonly (number | bigint)[] | BigInt64Array): Tensor =>
   Tensor.fromArray(DataType.INT64, dims, data instanceof BigInt64Array ? data : BigInt64Array.from(data, (v) => BigInt(v)));
-export const int32Tensor = (dims: readonly number[], data: readonly number[] | Int32Array): Tensor => Tensor.fromArray(DataType.INT32, dims, data as TensorArray);
-export const boolTensor = (dims: readonly number[], data: readonly (boolean | number)[]): Tensor => Tensor.fromArray(DataType.BOOL, dims, Uint8Array.from(data, (v) => (v ? 1 : 0)));
+export const int32Tensor = (dims: readonly number[], data: readonly number[] | Int32Array): Tensor =>
+  Tensor.fromArray(DataType.INT32, dims, data as TensorArray);
+export const boolTensor = (dims: readonly number[], data: readonly (boolean | number)[]): Tensor =>
+  Tensor.fromArray(
+    DataType.BOOL,
+    dims,
+    Uint8Array.from(data, (v) => (v ? 1 : 0)),
+  );
 /** A 1-D int64 tensor (shapes, axes, starts/ends). */
 export const ints = (values: readonly (number | bigint)[]): Tensor => int64Tensor([values.length], values);
 /** A float32 scalar tensor. */

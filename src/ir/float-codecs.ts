@@ -92,14 +92,7 @@ function narrowRoundToOdd(src: Float64Array, start: number, n: number): void {
  * Encodes float32 bit patterns bits[bOff, bOff+n) to half into dst[dOff, ...). Returns nothing; adds counts to
  * stats when given. The reference for the SIMD kernel of float-kernel.ts (which uses it for tails).
  */
-export function encodeHalfRange(
-  bits: Uint32Array,
-  bOff: number,
-  dst: Uint16Array,
-  dOff: number,
-  n: number,
-  stats: ConversionStats | undefined,
-): void {
+export function encodeHalfRange(bits: Uint32Array, bOff: number, dst: Uint16Array, dOff: number, n: number, stats: ConversionStats | undefined): void {
   let clamped = 0;
   let flushed = 0;
   let nan = 0;
@@ -154,11 +147,7 @@ export function encodeHalfRange(
  * +-65504 (counted), +-Inf stay +-Inf, NaN stays a quiet NaN (counted), nonzero values that become +-0 are
  * counted as flushed. Subnormal halves are produced (gradual underflow).
  */
-export function float32ToFloat16(
-  src: Float32Array | Float64Array,
-  dst?: Uint16Array,
-  stats?: ConversionStats,
-): Uint16Array {
+export function float32ToFloat16(src: Float32Array | Float64Array, dst?: Uint16Array, stats?: ConversionStats): Uint16Array {
   const n = src.length;
   const out = dst ?? new Uint16Array(n);
   checkDst('float32ToFloat16', out.length, n);
@@ -222,14 +211,7 @@ export function float16ToFloat32(src: Uint16Array, dst?: Float32Array): Float32A
 // bfloat16
 
 /** As encodeHalfRange, for bfloat16. */
-export function encodeBf16Range(
-  bits: Uint32Array,
-  bOff: number,
-  dst: Uint16Array,
-  dOff: number,
-  n: number,
-  stats: ConversionStats | undefined,
-): void {
+export function encodeBf16Range(bits: Uint32Array, bOff: number, dst: Uint16Array, dOff: number, n: number, stats: ConversionStats | undefined): void {
   let clamped = 0;
   let flushed = 0;
   let nan = 0;
@@ -264,11 +246,7 @@ export function encodeBf16Range(
  * (0x7F7F) clamp to +-max (counted); +-Inf stay +-Inf; NaN stays a quiet NaN (counted); nonzero values that
  * become +-0 are counted as flushed (float32 subnormals <= 2^-134, or float64 values below that).
  */
-export function float32ToBFloat16(
-  src: Float32Array | Float64Array,
-  dst?: Uint16Array,
-  stats?: ConversionStats,
-): Uint16Array {
+export function float32ToBFloat16(src: Float32Array | Float64Array, dst?: Uint16Array, stats?: ConversionStats): Uint16Array {
   const n = src.length;
   const out = dst ?? new Uint16Array(n);
   checkDst('float32ToBFloat16', out.length, n);
@@ -397,15 +375,7 @@ export function float4e2m1ToFloat32(src: Uint8Array, dst?: Float32Array): Float3
   return out;
 }
 
-function encodeMiniRange(
-  bits: Uint32Array,
-  bOff: number,
-  dst: Uint8Array,
-  dOff: number,
-  n: number,
-  sp: MiniSpec,
-  stats: ConversionStats | undefined,
-): void {
+function encodeMiniRange(bits: Uint32Array, bOff: number, dst: Uint8Array, dOff: number, n: number, sp: MiniSpec, stats: ConversionStats | undefined): void {
   const mantBits = sp.mantBits;
   const maxCode = sp.maxCode;
   const maxAbsBits = fbits(miniValue(maxCode >>> mantBits, maxCode & ((1 << mantBits) - 1), mantBits, sp.bias));
@@ -464,14 +434,7 @@ function encodeMiniRange(
   }
 }
 
-function encodeE8m0Range(
-  bits: Uint32Array,
-  bOff: number,
-  dst: Uint8Array,
-  dOff: number,
-  n: number,
-  stats: ConversionStats | undefined,
-): void {
+function encodeE8m0Range(bits: Uint32Array, bOff: number, dst: Uint8Array, dOff: number, n: number, stats: ConversionStats | undefined): void {
   let clamped = 0;
   let nan = 0;
   for (let j = 0; j < n; j++) {
@@ -480,7 +443,8 @@ function encodeE8m0Range(
     if (abs <= 0x7f000000) {
       // <= 2^127: round the magnitude up to a power of two
       const e = abs >>> 23;
-      if (e === 0) c = abs <= 0x00400000 ? 0 : 1; // zero / float32 subnormal: 2^-127 or 2^-126
+      if (e === 0)
+        c = abs <= 0x00400000 ? 0 : 1; // zero / float32 subnormal: 2^-127 or 2^-126
       else c = (abs & 0x7fffff) !== 0 ? e + 1 : e;
     } else if (abs <= 0x7f800000) {
       c = 0xfe;
@@ -510,12 +474,7 @@ function fbits(v: number): number {
  * (counted), nonzero values rounding to zero are counted as flushed. e8m0 rounds the magnitude up to the next
  * power of two (ONNX round_mode="up").
  */
-export function float32ToFloat8(
-  src: Float32Array | Float64Array,
-  kind: Float8Kind,
-  dst?: Uint8Array,
-  stats?: ConversionStats,
-): Uint8Array {
+export function float32ToFloat8(src: Float32Array | Float64Array, kind: Float8Kind, dst?: Uint8Array, stats?: ConversionStats): Uint8Array {
   const sp = kind === 'e8m0' ? null : SPECS[kind];
   if (kind !== 'e8m0' && !sp) throw new TypeError(`unknown float8 kind: ${String(kind)}`);
   const n = src.length;

@@ -219,7 +219,12 @@ export class Node {
   private readonly _inputs: (Value | null)[] = [];
   private readonly _outputs: (Value | null)[] = [];
 
-  constructor(opType: string, inputs: readonly (Value | null)[], outputs: readonly (Value | null)[], opts: { domain?: string; name?: string; attributes?: Iterable<Attribute> } = {}) {
+  constructor(
+    opType: string,
+    inputs: readonly (Value | null)[],
+    outputs: readonly (Value | null)[],
+    opts: { domain?: string; name?: string; attributes?: Iterable<Attribute> } = {},
+  ) {
     this.opType = opType;
     this.domain = opts.domain ?? '';
     this.name = opts.name ?? '';
@@ -539,7 +544,12 @@ export class Graph {
       : Object.entries(attrs)
           .filter(([, v]) => v !== undefined)
           .map(([k, v]) => (v instanceof Attribute ? Object.assign(new Attribute(k, v.type, v.value), { docString: v.docString }) : Attribute.infer(k, v)));
-    const node = new Node(opType, inputs.map((v) => v ?? null), outputs, { domain: opts.domain, name: opts.name, attributes });
+    const node = new Node(
+      opType,
+      inputs.map((v) => v ?? null),
+      outputs,
+      { domain: opts.domain, name: opts.name, attributes },
+    );
     if (opts.before) this.insertBefore(node, opts.before);
     else if (opts.after) this.insertAfter(node, opts.after);
     else this.appendNode(node);
@@ -603,7 +613,8 @@ export class Graph {
     if (!opts.force) {
       for (const o of node.outputs) {
         if (!o) continue;
-        if (o.uses.length) throw new IRError(`cannot remove ${node.label}: its output ${o.name} is still used by ${o.uses.map((u) => u.node.label).join(', ')}`);
+        if (o.uses.length)
+          throw new IRError(`cannot remove ${node.label}: its output ${o.name} is still used by ${o.uses.map((u) => u.node.label).join(', ')}`);
         if (o.isGraphOutput) throw new IRError(`cannot remove ${node.label}: its output ${o.name} is a graph output`);
       }
     }

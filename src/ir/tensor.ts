@@ -69,12 +69,23 @@ export class Tensor {
   static fromRaw(dataType: number, dims: readonly number[], bytes: Uint8Array | LazyBytes, name = ''): Tensor {
     return new Tensor({ name, dataType, dims, source: bytes instanceof LazyBytes ? { kind: 'lazy', bytes } : { kind: 'raw', bytes } });
   }
-  static fromField(dataType: number, dims: readonly number[], field: TypedFieldName, values: ArrayLike<number | bigint> & { length: number }, name = ''): Tensor {
+  static fromField(
+    dataType: number,
+    dims: readonly number[],
+    field: TypedFieldName,
+    values: ArrayLike<number | bigint> & { length: number },
+    name = '',
+  ): Tensor {
     return new Tensor({ name, dataType, dims, source: { kind: 'field', field, values } });
   }
   static fromStrings(dims: readonly number[], values: (string | Uint8Array)[], name = ''): Tensor {
     const enc = new TextEncoder();
-    return new Tensor({ name, dataType: DataType.STRING, dims, source: { kind: 'strings', values: values.map((v) => (typeof v === 'string' ? enc.encode(v) : v)) } });
+    return new Tensor({
+      name,
+      dataType: DataType.STRING,
+      dims,
+      source: { kind: 'strings', values: values.map((v) => (typeof v === 'string' ? enc.encode(v) : v)) },
+    });
   }
   static fromExternal(dataType: number, dims: readonly number[], ref: ExternalRef, name = ''): Tensor {
     return new Tensor({ name, dataType, dims, source: { kind: 'external', ref } });
@@ -185,7 +196,9 @@ export class Tensor {
     const expected = this.byteLength;
     const length = ref.length || expected;
     if (length !== expected) {
-      throw new TensorError(`tensor ${this.name}: external data length ${length} does not match its shape [${this.dims}] of ${dtypeName(this.dataType)} (${expected} bytes)`);
+      throw new TensorError(
+        `tensor ${this.name}: external data length ${length} does not match its shape [${this.dims}] of ${dtypeName(this.dataType)} (${expected} bytes)`,
+      );
     }
     return length;
   }
@@ -344,11 +357,11 @@ export class Tensor {
         ? { kind: 'raw', bytes: s.bytes }
         : s.kind === 'lazy'
           ? { kind: 'lazy', bytes: s.bytes, cached: s.cached }
-        : s.kind === 'field'
-          ? { kind: 'field', field: s.field, values: s.values }
-          : s.kind === 'strings'
-            ? { kind: 'strings', values: [...s.values] }
-            : { kind: 'external', ref: s.ref, cached: s.cached };
+          : s.kind === 'field'
+            ? { kind: 'field', field: s.field, values: s.values }
+            : s.kind === 'strings'
+              ? { kind: 'strings', values: [...s.values] }
+              : { kind: 'external', ref: s.ref, cached: s.cached };
     return new Tensor({ name, dataType: this.dataType, dims: this.dims, source, docString: this.docString, extra: { ...this.extra } });
   }
 

@@ -73,8 +73,13 @@ export function ratioCI(
  * each model's median can sit at the edge between the two modes and jump between them with a few runs, while a
  * round in which both runs were alike still gives a ratio near the truth.
  */
-export function pairedRatioCI(candidate: readonly number[], baseline: readonly number[], opts: { level?: number; resamples?: number; seed?: number } = {}): Interval {
-  if (candidate.length !== baseline.length) throw new RangeError(`pairedRatioCI: ${candidate.length} candidate samples but ${baseline.length} baseline samples`);
+export function pairedRatioCI(
+  candidate: readonly number[],
+  baseline: readonly number[],
+  opts: { level?: number; resamples?: number; seed?: number } = {},
+): Interval {
+  if (candidate.length !== baseline.length)
+    throw new RangeError(`pairedRatioCI: ${candidate.length} candidate samples but ${baseline.length} baseline samples`);
   check(candidate, 'pairedRatioCI(candidate)');
   check(baseline, 'pairedRatioCI(baseline)');
   const ratios = candidate.map((c, j) => c / baseline[j]!);

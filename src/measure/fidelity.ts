@@ -15,7 +15,7 @@
  * instance the candidate's attention was fused into com.microsoft Attention) or the layer counts differ, both are
  * measured on their outputs instead, and `source`/`note` say so.
  */
-import type { Node, } from '../ir/graph.js';
+import type { Node } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
 import { attentionGraphF1, averageAttention, outputGraphF1, type TensorLike } from './graph-f1.js';
 import type { GraphF1Report, OutputFidelity } from './types.js';
@@ -27,7 +27,15 @@ export interface FloatTensor extends TensorLike {
 }
 export type OutputSet = Record<string, FloatTensor>;
 
-const FUSED_ATTENTION = new Set(['Attention', 'MultiHeadAttention', 'GroupQueryAttention', 'PackedAttention', 'PackedMultiHeadAttention', 'DecoderMaskedMultiHeadAttention', 'SparseAttention']);
+const FUSED_ATTENTION = new Set([
+  'Attention',
+  'MultiHeadAttention',
+  'GroupQueryAttention',
+  'PackedAttention',
+  'PackedMultiHeadAttention',
+  'DecoderMaskedMultiHeadAttention',
+  'SparseAttention',
+]);
 
 /** Fused attention operators (com.microsoft Attention and relatives) anywhere in the model. */
 export function fusedAttentionOps(model: Model): Node[] {
@@ -128,7 +136,8 @@ export function compareOutputs(candidate: OutputSet[], baseline: OutputSet[], pa
       }
       accumulate(acc, c, b);
     }
-    if (acc.error) return { name: cn, baselineName: bn, maxAbsError: null, maxRelError: null, cosine: null, top1: null, nonFinite: acc.nonFinite, error: acc.error };
+    if (acc.error)
+      return { name: cn, baselineName: bn, maxAbsError: null, maxRelError: null, cosine: null, top1: null, nonFinite: acc.nonFinite, error: acc.error };
     const denom = Math.sqrt(acc.nc * acc.nb); // sqrt(fl(x*x)) === x, so identical outputs give exactly 1
     const cosine = acc.nc === 0 && acc.nb === 0 ? 1 : denom === 0 ? 0 : Math.max(-1, Math.min(1, acc.dot / denom));
     return {
@@ -182,7 +191,8 @@ export function computeGraphF1(opts: {
   let fallbackWhy: string | null = null;
   if (opts.baselineWhyNot) fallbackWhy = `baseline: ${opts.baselineWhyNot}`;
   else if (opts.candidateWhyNot) fallbackWhy = `candidate: ${opts.candidateWhyNot}`;
-  else if (bc && cc && bc.layers.length !== cc.layers.length) fallbackWhy = `the candidate has ${cc.layers.length} attention layers, the baseline ${bc.layers.length}`;
+  else if (bc && cc && bc.layers.length !== cc.layers.length)
+    fallbackWhy = `the candidate has ${cc.layers.length} attention layers, the baseline ${bc.layers.length}`;
   else if (bc && cc) {
     const bad = bc.sets[0]?.findIndex((t, i) => {
       const o = cc.sets[0]?.[i];

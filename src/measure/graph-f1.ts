@@ -80,10 +80,7 @@ function checkThreshold(threshold: number): void {
  * Mean over all leading axes of a [..., T, S] tensor ([B,H,T,S], [B*H,T,S] or
  * [T,S]). Accumulates in float64.
  */
-export function averageAttention(
-  data: Float32Array,
-  dims: readonly number[],
-): { matrix: Float32Array; t: number; s: number } {
+export function averageAttention(data: Float32Array, dims: readonly number[]): { matrix: Float32Array; t: number; s: number } {
   if (dims.length < 2) {
     throw new Error(`averageAttention: expected dims [B,H,T,S], [B*H,T,S] or [T,S], got ${fmtDims(dims)}`);
   }
@@ -194,28 +191,19 @@ function addCounts(a: EdgeCounts, b: EdgeCounts): EdgeCounts {
   return { tp: a.tp + b.tp, fp: a.fp + b.fp, fn: a.fn + b.fn };
 }
 
-function checkPairs(
-  candidate: readonly TensorLike[],
-  baseline: readonly TensorLike[],
-  fn: string,
-  unit: string,
-): void {
+function checkPairs(candidate: readonly TensorLike[], baseline: readonly TensorLike[], fn: string, unit: string): void {
   if (!Array.isArray(candidate) || !Array.isArray(baseline)) {
     throw new Error(`${fn}: candidate and baseline must be arrays of tensors`);
   }
   if (candidate.length !== baseline.length) {
-    throw new Error(
-      `${fn}: candidate has ${candidate.length} ${unit}s but baseline has ${baseline.length}`,
-    );
+    throw new Error(`${fn}: candidate has ${candidate.length} ${unit}s but baseline has ${baseline.length}`);
   }
   if (candidate.length === 0) throw new Error(`${fn}: no ${unit}s to compare`);
   for (let i = 0; i < candidate.length; i++) {
     const c = candidate[i] as TensorLike;
     const b = baseline[i] as TensorLike;
     if (!sameDims(c.dims, b.dims)) {
-      throw new Error(
-        `${fn}: ${unit} ${i} shape differs: candidate ${fmtDims(c.dims)} vs baseline ${fmtDims(b.dims)}`,
-      );
+      throw new Error(`${fn}: ${unit} ${i} shape differs: candidate ${fmtDims(c.dims)} vs baseline ${fmtDims(b.dims)}`);
     }
     checkData(c.data, c.dims, `${fn}: candidate ${unit} ${i}`);
     checkData(b.data, b.dims, `${fn}: baseline ${unit} ${i}`);
@@ -243,11 +231,7 @@ function finish(perCounts: EdgeCounts[], source: GraphF1Result['source']): Graph
  * layer order for candidate and baseline. Throws if layer counts or any
  * layer's dims differ, or if there are no layers.
  */
-export function attentionGraphF1(
-  candidate: TensorLike[],
-  baseline: TensorLike[],
-  threshold: number = DEFAULT_EDGE_THRESHOLD,
-): GraphF1Result {
+export function attentionGraphF1(candidate: TensorLike[], baseline: TensorLike[], threshold: number = DEFAULT_EDGE_THRESHOLD): GraphF1Result {
   checkThreshold(threshold);
   checkPairs(candidate, baseline, 'attentionGraphF1', 'layer');
   const perCounts: EdgeCounts[] = [];
@@ -270,11 +254,7 @@ export function attentionGraphF1(
  * being valid probabilities is penalised rather than compared apples to
  * oranges. `source` is 'mixed' when outputs were classified differently.
  */
-export function outputGraphF1(
-  candidate: TensorLike[],
-  baseline: TensorLike[],
-  threshold: number = DEFAULT_EDGE_THRESHOLD,
-): GraphF1Result {
+export function outputGraphF1(candidate: TensorLike[], baseline: TensorLike[], threshold: number = DEFAULT_EDGE_THRESHOLD): GraphF1Result {
   checkThreshold(threshold);
   checkPairs(candidate, baseline, 'outputGraphF1', 'output');
   const perCounts: EdgeCounts[] = [];

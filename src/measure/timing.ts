@@ -12,7 +12,6 @@
  */
 import { Rng } from '../util/rng.js';
 
-
 /** One model's run on input set `set`; must do the inference and nothing else. */
 export type RunFn = (set: number) => Promise<unknown>;
 

@@ -34,7 +34,8 @@ export function loadModel(file: string, opts: LoadOptions = {}): Model {
   if (st.isDirectory()) throw new ModelFormatError(`${file}: is a directory, not an ONNX file`);
   if (!st.isFile()) throw new ModelFormatError(`${file}: is not a regular file`);
   if (st.size === 0) throw new ModelFormatError(`${file}: is empty`);
-  if (st.size > PROTOBUF_LIMIT) throw new ModelFormatError(`${file}: is ${st.size} bytes, over protobuf's 2 GB limit; large models keep their weights in external data files`);
+  if (st.size > PROTOBUF_LIMIT)
+    throw new ModelFormatError(`${file}: is ${st.size} bytes, over protobuf's 2 GB limit; large models keep their weights in external data files`);
   let source: FileSource;
   try {
     source = new FileSource(abs);
@@ -63,7 +64,9 @@ export function decodeModelBytes(bytes: Uint8Array, baseDir?: string, label = 'm
 }
 
 function decodeModelSource(src: ByteSource, baseDir: string | undefined, label: string): Model {
-  const head = Buffer.from(src.read(0, Math.min(64, src.length))).toString('latin1').trimStart();
+  const head = Buffer.from(src.read(0, Math.min(64, src.length)))
+    .toString('latin1')
+    .trimStart();
   if (head.startsWith('{') || head.startsWith('[')) throw new ModelFormatError(`${label}: looks like a JSON file, not an ONNX model (binary protobuf)`);
   const sizes = new Map<string, number>();
   const checkExternal = (ref: ExternalRef, name: string) => {
@@ -79,10 +82,15 @@ function decodeModelSource(src: ByteSource, baseDir: string | undefined, label: 
       // a symlink inside the folder must not lead outside it either
       const real = fs.realpathSync(ref.path);
       if (!resolveInside(fs.realpathSync(ref.baseDir), path.relative(fs.realpathSync(ref.baseDir), real)))
-        throw new ModelFormatError(`${label}: external data '${ref.location}' for tensor '${name}' resolves (through a link) outside the model's folder; refusing to read it`);
+        throw new ModelFormatError(
+          `${label}: external data '${ref.location}' for tensor '${name}' resolves (through a link) outside the model's folder; refusing to read it`,
+        );
       sizes.set(ref.path, size);
     }
-    if (ref.offset + ref.length > size) throw new ModelFormatError(`${label}: tensor '${name}' needs bytes ${ref.offset}..${ref.offset + ref.length} of '${ref.location}', which has only ${size}`);
+    if (ref.offset + ref.length > size)
+      throw new ModelFormatError(
+        `${label}: tensor '${name}' needs bytes ${ref.offset}..${ref.offset + ref.length} of '${ref.location}', which has only ${size}`,
+      );
   };
   let msg: Msg;
   try {
@@ -138,7 +146,9 @@ export function saveModel(model: Model, file: string, opts: SaveOptions = {}): S
   const threshold = opts.sizeThreshold ?? 1024;
   const initializers = collectInitializers(model);
   const inlineEstimate = estimateSize(model);
-  const wantExternal = opts.externalData === true || (opts.externalData !== false && ((model.source?.externalBytes ?? 0) > 0 || inlineEstimate > PROTOBUF_LIMIT - 64 * 1024 * 1024));
+  const wantExternal =
+    opts.externalData === true ||
+    (opts.externalData !== false && ((model.source?.externalBytes ?? 0) > 0 || inlineEstimate > PROTOBUF_LIMIT - 64 * 1024 * 1024));
   const location = opts.location ?? `${path.basename(abs)}.data`;
   let dataTmp: string | undefined;
   let dataPath: string | undefined;

@@ -47,13 +47,71 @@ export function modelFromMsg(m: Msg, ctx: DecodeContext = {}): Model {
   return model;
 }
 
-const MODEL_FIELDS = ['ir_version', 'opset_import', 'producer_name', 'producer_version', 'domain', 'model_version', 'doc_string', 'graph', 'metadata_props', 'training_info', 'functions'];
+const MODEL_FIELDS = [
+  'ir_version',
+  'opset_import',
+  'producer_name',
+  'producer_version',
+  'domain',
+  'model_version',
+  'doc_string',
+  'graph',
+  'metadata_props',
+  'training_info',
+  'functions',
+];
 const GRAPH_FIELDS = ['node', 'name', 'initializer', 'sparse_initializer', 'doc_string', 'input', 'output', 'value_info', 'quantization_annotation'];
 const NODE_FIELDS = ['input', 'output', 'name', 'op_type', 'domain', 'overload', 'attribute', 'doc_string'];
-const ATTR_FIELDS = ['name', 'ref_attr_name', 'doc_string', 'type', 'f', 'i', 's', 't', 'g', 'sparse_tensor', 'tp', 'floats', 'ints', 'strings', 'tensors', 'graphs', 'sparse_tensors', 'type_protos'];
-const TENSOR_FIELDS = ['dims', 'data_type', 'float_data', 'int32_data', 'string_data', 'int64_data', 'name', 'doc_string', 'raw_data', 'external_data', 'data_location', 'double_data', 'uint64_data'];
+const ATTR_FIELDS = [
+  'name',
+  'ref_attr_name',
+  'doc_string',
+  'type',
+  'f',
+  'i',
+  's',
+  't',
+  'g',
+  'sparse_tensor',
+  'tp',
+  'floats',
+  'ints',
+  'strings',
+  'tensors',
+  'graphs',
+  'sparse_tensors',
+  'type_protos',
+];
+const TENSOR_FIELDS = [
+  'dims',
+  'data_type',
+  'float_data',
+  'int32_data',
+  'string_data',
+  'int64_data',
+  'name',
+  'doc_string',
+  'raw_data',
+  'external_data',
+  'data_location',
+  'double_data',
+  'uint64_data',
+];
 const VI_FIELDS = ['name', 'type', 'doc_string'];
-const FN_FIELDS = ['name', 'input', 'output', 'attribute', 'attribute_proto', 'node', 'doc_string', 'opset_import', 'domain', 'overload', 'value_info', 'metadata_props'];
+const FN_FIELDS = [
+  'name',
+  'input',
+  'output',
+  'attribute',
+  'attribute_proto',
+  'node',
+  'doc_string',
+  'opset_import',
+  'domain',
+  'overload',
+  'value_info',
+  'metadata_props',
+];
 
 /** Everything of a message except the listed fields (what the IR does not model, unknown fields included). */
 function pickExtra(m: Msg, known: string[]): Msg {
@@ -114,7 +172,8 @@ function graphFromMsg(gm: Msg, parent: Scope | null, ctx: DecodeContext, where: 
   for (const tm of (gm.initializer as Msg[] | undefined) ?? []) {
     const t = tensorFromMsg(tm, ctx);
     const existing = scope.values.get(t.name);
-    if (existing && (existing.initializer || !g.inputs.includes(existing))) throw new ModelFormatError(`${where}: initializer '${t.name}' is defined more than once`);
+    if (existing && (existing.initializer || !g.inputs.includes(existing)))
+      throw new ModelFormatError(`${where}: initializer '${t.name}' is defined more than once`);
     const v = g.addInitializer(t.name, t);
     if (!existing) scope.define(v);
   }
@@ -308,7 +367,8 @@ export function tensorFromMsg(tm: Msg, ctx: DecodeContext): Tensor {
     const t = new Tensor({ ...base, source: { kind: 'external', ref } });
     if (dataType === DataType.STRING) throw new ModelFormatError(`tensor '${name}': string tensors cannot live in external data`);
     if (ref.length === 0) ref.length = t.byteLength;
-    else if (ref.length !== t.byteLength) throw new ModelFormatError(`tensor '${name}': external data length ${ref.length} does not match shape [${dims}] (${t.byteLength} bytes)`);
+    else if (ref.length !== t.byteLength)
+      throw new ModelFormatError(`tensor '${name}': external data length ${ref.length} does not match shape [${dims}] (${t.byteLength} bytes)`);
     ctx.checkExternal?.(ref, name);
     return t;
   }
@@ -317,7 +377,8 @@ export function tensorFromMsg(tm: Msg, ctx: DecodeContext): Tensor {
     const source = isLazy(bytes) ? { kind: 'lazy' as const, bytes } : { kind: 'raw' as const, bytes };
     if (isKnownDataType(dataType) && dataType !== DataType.STRING) {
       const t = new Tensor({ ...base, source });
-      if (bytes.length !== t.byteLength) throw new ModelFormatError(`tensor '${name}': raw_data has ${bytes.length} bytes but shape [${dims}] needs ${t.byteLength}`);
+      if (bytes.length !== t.byteLength)
+        throw new ModelFormatError(`tensor '${name}': raw_data has ${bytes.length} bytes but shape [${dims}] needs ${t.byteLength}`);
       return t;
     }
     return new Tensor({ ...base, source: { kind: 'raw', bytes: materialize(bytes) } });
@@ -332,8 +393,10 @@ export function tensorFromMsg(tm: Msg, ctx: DecodeContext): Tensor {
     if (values !== undefined) {
       const t = new Tensor({ ...base, source: { kind: 'field', field, values } });
       {
-        const expected = field === 'int32_data' && t.byteLength < count ? t.byteLength : count * (dataType === DataType.COMPLEX64 || dataType === DataType.COMPLEX128 ? 2 : 1);
-        if (values.length !== expected) throw new ModelFormatError(`tensor '${name}': ${field} has ${values.length} values but shape [${dims}] needs ${expected}`);
+        const expected =
+          field === 'int32_data' && t.byteLength < count ? t.byteLength : count * (dataType === DataType.COMPLEX64 || dataType === DataType.COMPLEX128 ? 2 : 1);
+        if (values.length !== expected)
+          throw new ModelFormatError(`tensor '${name}': ${field} has ${values.length} values but shape [${dims}] needs ${expected}`);
       }
       return t;
     }
@@ -350,7 +413,8 @@ function externalRef(tensorName: string, entries: { key: string; value: string }
   if (!location) throw new ModelFormatError(`tensor '${tensorName}': external data has no location`);
   if (!ctx.baseDir) throw new ModelFormatError(`tensor '${tensorName}': external data '${location}' cannot be resolved (model was not loaded from a file)`);
   const resolved = resolveInside(ctx.baseDir, location);
-  if (!resolved) throw new ModelFormatError(`tensor '${tensorName}': external data location '${location}' points outside the model's folder; refusing to read it`);
+  if (!resolved)
+    throw new ModelFormatError(`tensor '${tensorName}': external data location '${location}' points outside the model's folder; refusing to read it`);
   const num = (k: string) => {
     const s = get(k);
     if (s === undefined) return 0;

@@ -319,4 +319,3 @@ export function utf8Length(s: string): number {
 }
 
 export { textEncoder, textDecoder };
-

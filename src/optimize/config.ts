@@ -73,11 +73,13 @@ export function loadConfig(file: string): OptimizeConfig {
 export function checkConfig(doc: unknown, label = 'config'): OptimizeConfig {
   if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new UsageError(`${label}: must be a JSON object`);
   const c = doc as Record<string, unknown>;
-  for (const k of Object.keys(c)) if (!KEYS.includes(k)) throw new UsageError(`${label}: unknown key '${k}' (known: ${KEYS.filter((x) => !x.startsWith('$')).join(', ')})`);
+  for (const k of Object.keys(c))
+    if (!KEYS.includes(k)) throw new UsageError(`${label}: unknown key '${k}' (known: ${KEYS.filter((x) => !x.startsWith('$')).join(', ')})`);
   const strList = (k: string, v: unknown) => {
     if (v !== undefined && (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))) throw new UsageError(`${label}: '${k}' must be a list of strings`);
   };
-  if (c.preset !== undefined && !['transformer', 'cnn', 'web'].includes(c.preset as string)) throw new UsageError(`${label}: preset must be transformer, cnn or web`);
+  if (c.preset !== undefined && !['transformer', 'cnn', 'web'].includes(c.preset as string))
+    throw new UsageError(`${label}: preset must be transformer, cnn or web`);
   if (c.target !== undefined && c.target !== 'onnx' && c.target !== 'ort') throw new UsageError(`${label}: target must be onnx or ort`);
   strList('passes', c.passes);
   strList('disable', c.disable);

@@ -51,7 +51,7 @@ export function presetPipeline(name: PresetName): Pick<OptimizeConfig, 'passes' 
 
 /** The pass names a config runs, in order, with presets expanded and disabled passes removed. */
 export function passListFor(config: OptimizeConfig): string[] {
-  const fromPreset = config.preset ? presetPipeline(config.preset).passes ?? [] : [];
+  const fromPreset = config.preset ? (presetPipeline(config.preset).passes ?? []) : [];
   const list = config.passes ?? fromPreset;
   const names = [...new Set(resolvePasses(list).map((p) => p.name))];
   for (const d of config.disable ?? []) resolvePasses([d]); // unknown names are usage errors
@@ -74,7 +74,8 @@ export interface OptimizeRunOptions {
 export async function optimize(model: Model, config: OptimizeConfig, opts: OptimizeRunOptions = {}): Promise<{ model: Model; report: OptimizeReport }> {
   const preset = config.preset ? presetPipeline(config.preset) : {};
   const target = config.target ?? preset.target ?? 'onnx';
-  if (config.preset === 'web' && config.target === 'ort') throw new UsageError("the web preset emits standard ONNX ops only: it cannot be combined with target 'ort'");
+  if (config.preset === 'web' && config.target === 'ort')
+    throw new UsageError("the web preset emits standard ONNX ops only: it cannot be combined with target 'ort'");
   const quantize: QuantizeConfig | undefined = config.quantize === false ? undefined : (config.quantize ?? (preset.quantize as QuantizeConfig | undefined));
   const passList = passListFor(config);
   const report: OptimizeReport = { steps: [], before: stats(model), after: stats(model), passList, warnings: [] };
@@ -87,15 +88,30 @@ export async function optimize(model: Model, config: OptimizeConfig, opts: Optim
     model = r.model;
     report.prune = r.report;
     const p = r.report.parameters;
-    report.steps.push({ step: 'prune', ms: performance.now() - t0, summary: `${r.report.method}: parameters ${p.before} -> ${p.after} (removed ${p.removed}, zeroed ${p.zeroed})` });
+    report.steps.push({
+      step: 'prune',
+      ms: performance.now() - t0,
+      summary: `${r.report.method}: parameters ${p.before} -> ${p.after} (removed ${p.removed}, zeroed ${p.zeroed})`,
+    });
   }
   if (passList.length) {
     opts.onStep?.('passes', `${passList.length} passes`);
     const t0 = performance.now();
     const r = runPasses(model, passList, { target, verify: opts.verify, log, explain: opts.explain });
     report.passes = r;
-    const changed = r.passes.filter((p) => p.modified).map((p) => `${p.name} ${Object.entries(p.counts).map(([k, v]) => `${k}=${v}`).join(' ')}`);
-    report.steps.push({ step: 'passes', ms: performance.now() - t0, summary: `nodes ${r.nodesBefore} -> ${r.nodesAfter}${changed.length ? ': ' + changed.join(', ') : ''}` });
+    const changed = r.passes
+      .filter((p) => p.modified)
+      .map(
+        (p) =>
+          `${p.name} ${Object.entries(p.counts)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(' ')}`,
+      );
+    report.steps.push({
+      step: 'passes',
+      ms: performance.now() - t0,
+      summary: `nodes ${r.nodesBefore} -> ${r.nodesAfter}${changed.length ? ': ' + changed.join(', ') : ''}`,
+    });
   }
   if (quantize) {
     opts.onStep?.('quantize', `converting to ${quantize.dtype}`);

@@ -30,7 +30,12 @@ export class PassRegistry {
       .filter((x) => x.d <= Math.max(2, Math.floor(name.length / 3)))
       .sort((a, b) => a.d - b.d)
       .map((x) => x.n);
-    const hint = close.length ? ` Did you mean ${close.slice(0, 3).map((n) => `'${n}'`).join(' or ')}?` : '';
+    const hint = close.length
+      ? ` Did you mean ${close
+          .slice(0, 3)
+          .map((n) => `'${n}'`)
+          .join(' or ')}?`
+      : '';
     const preset = this.presets[name] ? ` ('${name}' is a preset: use it where a list of passes is accepted.)` : '';
     throw new UsageError(`unknown pass '${name}'.${hint}${preset} Passes: ${names.join(', ')}. Presets: ${Object.keys(this.presets).join(', ')}.`);
   }

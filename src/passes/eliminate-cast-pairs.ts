@@ -29,7 +29,8 @@ export const rules: Rule[] = [
       if (b === undefined || back === undefined) return 'a Cast has no integer `to` attribute (opset < 6)';
       if (a === undefined) return `the element type of ${m.value('x')} is unknown`;
       if (back !== a) return false;
-      if (!representsExactly(b, a)) return `${dtypeName(a)} -> ${dtypeName(b)} -> ${dtypeName(a)} is not exact: ${dtypeName(b)} cannot hold every ${dtypeName(a)} value`;
+      if (!representsExactly(b, a))
+        return `${dtypeName(a)} -> ${dtypeName(b)} -> ${dtypeName(a)} is not exact: ${dtypeName(b)} cannot hold every ${dtypeName(a)} value`;
       return true;
     },
     rewrite: (m) => m.value('x'),

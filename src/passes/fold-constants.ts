@@ -48,7 +48,11 @@ function foldShape(n: Node): Tensor | undefined {
   const start = clamp(n.getInt('start', 0));
   const end = clamp(n.getInt('end', r));
   const sel = dims.slice(start, Math.max(start, end));
-  return Tensor.fromArray(DataType.INT64, [sel.length], BigInt64Array.from(sel, (d) => BigInt(d)));
+  return Tensor.fromArray(
+    DataType.INT64,
+    [sel.length],
+    BigInt64Array.from(sel, (d) => BigInt(d)),
+  );
 }
 
 function foldable(n: Node): string | true {
@@ -159,7 +163,13 @@ function foldGraph(g: Graph, opsets: readonly OpsetImport[], inFunction: boolean
     const outBytes = outs.reduce((s, t) => s + (t ? tensorBytes(t) : 0), 0);
     const over = outs.find((t) => t && tensorBytes(t) > c.maxBytes);
     if (over || outBytes > c.ratio * inBytes) {
-      refuse(n, c, over ? `a result of ${tensorBytes(over)} bytes is over maxFoldBytes (${c.maxBytes})` : `results (${outBytes} bytes) are over ${c.ratio}x its constant inputs (${inBytes} bytes)`);
+      refuse(
+        n,
+        c,
+        over
+          ? `a result of ${tensorBytes(over)} bytes is over maxFoldBytes (${c.maxBytes})`
+          : `results (${outBytes} bytes) are over ${c.ratio}x its constant inputs (${inBytes} bytes)`,
+      );
       continue;
     }
     if (replaceOutputs(g, n, outs, inFunction, c)) c.stats.folded++;

@@ -48,7 +48,24 @@ import { f, type Value } from '../ir/graph.js';
 import { constantInts, constantOf, numbersOf } from '../rewrite/constant.js';
 import type { Match, Rule } from '../rewrite/driver.js';
 import { Matcher } from '../rewrite/matcher.js';
-import { add, anyConst, anyScalar, attrIs, c, constWhere, div, matmul, mul, oneOf, op, reshape, sub, transpose, type Pattern, type PatternLike } from '../rewrite/pattern.js';
+import {
+  add,
+  anyConst,
+  anyScalar,
+  attrIs,
+  c,
+  constWhere,
+  div,
+  matmul,
+  mul,
+  oneOf,
+  op,
+  reshape,
+  sub,
+  transpose,
+  type Pattern,
+  type PatternLike,
+} from '../rewrite/pattern.js';
 import type { Rewriter } from '../rewrite/rewriter.js';
 import { causalMaskFilter, causalWhere, checkCausal, packedProjection, unsqueeze } from './util/attention.js';
 import { concatRows } from './util/concat-rows.js';
@@ -59,7 +76,8 @@ const dim = (t: Pattern, i: number) => unsqueeze(op('Gather', [op('Shape', [t]),
 const leading = (t: Pattern, end: number) =>
   op('Slice', [op('Shape', [t]), c(0), c(end)], {
     rest: true,
-    where: (n) => ((n.input(3) && String(constantInts(n.input(3))) !== '0') || (n.input(4) && String(constantInts(n.input(4))) !== '1') ? 'not shape[:end]' : true),
+    where: (n) =>
+      (n.input(3) && String(constantInts(n.input(3))) !== '0') || (n.input(4) && String(constantInts(n.input(4))) !== '1') ? 'not shape[:end]' : true,
   });
 
 /** The target shape of a split into heads: torch's shape arithmetic on t, or a constant [., ., H, D]. */
@@ -141,9 +159,11 @@ function projection(m: Match): Projection | string {
   }
   if (!['q', 'k', 'v'].every((k) => m.has(`w${k}`))) return 'q, k and v do not all come from one packed projection';
   const w = ['q', 'k', 'v'].map((k) => m.tensor(`w${k}`));
-  if (w.some((t) => t.rank !== 2 || t.dataType !== w[0].dataType || String(t.dims) !== String(w[0].dims))) return 'Wq, Wk and Wv are not matrices of one shape and type';
+  if (w.some((t) => t.rank !== 2 || t.dataType !== w[0].dataType || String(t.dims) !== String(w[0].dims)))
+    return 'Wq, Wk and Wv are not matrices of one shape and type';
   const [din, hidden] = w[0].dims;
-  for (const k of ['q', 'k', 'v']) if (m.has(`b${k}`) && (m.tensor(`b${k}`).size !== hidden || m.tensor(`b${k}`).dataType !== w[0].dataType)) return `b${k} does not hold ${hidden} values`;
+  for (const k of ['q', 'k', 'v'])
+    if (m.has(`b${k}`) && (m.tensor(`b${k}`).size !== hidden || m.tensor(`b${k}`).dataType !== w[0].dataType)) return `b${k} does not hold ${hidden} values`;
   return { packed: false, din, hidden, dataType: w[0].dataType };
 }
 
@@ -155,7 +175,8 @@ function check(m: Match): true | string {
   const { din, hidden } = proj;
   const hd = ['q', 'k', 'v'].map((k) => sizes(m, k)!);
   const [H, D] = hd[0];
-  if (hd.some(([h, d]) => h !== H || d !== D) || H * D !== hidden || H < 1) return `heads split [${hd.map((x) => x.join('x'))}] does not match a hidden size of ${hidden}`;
+  if (hd.some(([h, d]) => h !== H || d !== D) || H * D !== hidden || H < 1)
+    return `heads split [${hd.map((x) => x.join('x'))}] does not match a hidden size of ${hidden}`;
   const out = m.has('hid') ? m.scalar('hid') : m.numbers('outs')[2];
   if (out !== hidden) return `the output is reshaped to ${out}, not ${hidden}`;
   const axis = m.node('softmax').getInt('axis', m.opset() >= 13 ? -1 : 1);
@@ -174,7 +195,9 @@ function check(m: Match): true | string {
 function maskIndex(m: Match, r: Rewriter, input: Value): Value {
   if (knownElemType(input) === DataType.INT32) return input;
   const at = m.graph.nodes.indexOf(m.root);
-  const prev = input.uses.find((u) => u.node.opType === 'Cast' && u.node.graph === m.graph && u.node.getInt('to') === DataType.INT32 && m.graph.nodes.indexOf(u.node) < at);
+  const prev = input.uses.find(
+    (u) => u.node.opType === 'Cast' && u.node.graph === m.graph && u.node.getInt('to') === DataType.INT32 && m.graph.nodes.indexOf(u.node) < at,
+  );
   return prev ? prev.node.output(0) : r.op('Cast', [input], { to: DataType.INT32 }, { name: `${input.name}_int32` });
 }
 
@@ -189,7 +212,10 @@ function fuse(m: Match, r: Rewriter): Value {
     // already [Wq | Wk | Wv] and [bq | bk | bv]: the constants are reused as they are
     weight = m.value('wqkv');
     const b = m.has('bqkv') ? m.tensor('bqkv') : undefined;
-    bias = b?.rank === 1 ? m.value('bqkv') : r.constant(`${name}.qkv_bias`, b ? Tensor.fromRaw(dtype, [3 * hidden], b.rawBytes()) : tensorOf(dtype, [3 * hidden], new Float32Array(3 * hidden)));
+    bias =
+      b?.rank === 1
+        ? m.value('bqkv')
+        : r.constant(`${name}.qkv_bias`, b ? Tensor.fromRaw(dtype, [3 * hidden], b.rawBytes()) : tensorOf(dtype, [3 * hidden], new Float32Array(3 * hidden)));
   } else {
     const w = ['q', 'k', 'v'].map((k) => m.tensor(`w${k}`));
     const zeros = tensorOf(dtype, [1, hidden], new Float32Array(hidden));

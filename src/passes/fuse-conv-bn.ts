@@ -22,7 +22,8 @@ import type { Rewriter } from '../rewrite/rewriter.js';
 import { floatValues, outputChannels, perChannel, scaleOutputChannels, tensorOf } from './util/fusion.js';
 
 /** The producer with or without its optional bias / C input. */
-const linear = (opType: string): Pattern => oneOf(op(opType, ['x', anyConst('w'), anyConst('b')], { as: 'lin' }), op(opType, ['x', anyConst('w')], { as: 'lin' }));
+const linear = (opType: string): Pattern =>
+  oneOf(op(opType, ['x', anyConst('w'), anyConst('b')], { as: 'lin' }), op(opType, ['x', anyConst('w')], { as: 'lin' }));
 
 const bn = (opType: string): Pattern =>
   op('BatchNormalization', [linear(opType), anyConst('gamma'), anyConst('beta'), anyConst('mean'), anyConst('var')], { as: 'bn' });
@@ -30,7 +31,8 @@ const bn = (opType: string): Pattern =>
 function inferenceMode(m: Match): true | string {
   const n = m.node('bn');
   if (n.getInt('training_mode', 0) !== 0) return 'BatchNormalization runs in training mode';
-  if (m.opset() < 14 && n.outputs.filter((o) => o).length > 1) return `BatchNormalization-${m.opset()} with ${n.outputs.filter((o) => o).length} outputs runs in training mode`;
+  if (m.opset() < 14 && n.outputs.filter((o) => o).length > 1)
+    return `BatchNormalization-${m.opset()} with ${n.outputs.filter((o) => o).length} outputs runs in training mode`;
   if (m.opset() < 7 && n.getInt('is_test', 0) !== 1) return `BatchNormalization-${m.opset()} without is_test=1 runs in training mode`;
   if (n.getInt('spatial', 1) !== 1) return 'BatchNormalization with spatial=0 normalises per activation, not per channel';
   return true;
@@ -119,9 +121,14 @@ function foldGemm(m: Match, r: Rewriter): Value {
   const c2 = c.map((x, o) => betaG * x * scale[o] + shift[o]);
   const base = g.name || 'Gemm';
   const attrs = { ...attrsOf(g), beta: undefined };
-  return r.op('Gemm', [m.value('x'), r.constant(`${base}.weight_bn`, tensorOf(w.dataType, w.dims, w2)), r.constant(`${base}.bias_bn`, tensorOf(w.dataType, [n], c2))], attrs, {
-    name: base,
-  });
+  return r.op(
+    'Gemm',
+    [m.value('x'), r.constant(`${base}.weight_bn`, tensorOf(w.dataType, w.dims, w2)), r.constant(`${base}.bias_bn`, tensorOf(w.dataType, [n], c2))],
+    attrs,
+    {
+      name: base,
+    },
+  );
 }
 
 export const rules: Rule[] = [

@@ -25,10 +25,7 @@ const half = (phi: Pattern): Pattern => oneOf(mul(mul('x', c(0.5)), phi), mul(mu
 const erfForm = half(add(erf(oneOf(div('x', c(SQRT2)), mul('x', c(1 / SQRT2)))), c(1)));
 
 const cube = oneOf(pow('x', c(3)), mul('x', mul('x', 'x')), mul(mul('x', 'x'), 'x'));
-const tanhArg = oneOf(
-  mul(c(SQRT_2_OVER_PI), add('x', mul(c(0.044715), cube))),
-  mul(mul(c(SQRT_2_OVER_PI), 'x'), add(c(1), mul(c(0.044715), mul('x', 'x')))),
-);
+const tanhArg = oneOf(mul(c(SQRT_2_OVER_PI), add('x', mul(c(0.044715), cube))), mul(mul(c(SQRT_2_OVER_PI), 'x'), add(c(1), mul(c(0.044715), mul('x', 'x')))));
 const tanhForm = half(add(tanh(tanhArg), c(1)));
 
 function rules(env: FusionEnv): Rule[] {
@@ -44,7 +41,13 @@ function rules(env: FusionEnv): Rule[] {
     explainMinDepth: 3,
     condition,
     rewrite: (m, r) => {
-      if (contrib(m)) return r.op(approximate === 'tanh' ? 'FastGelu' : 'Gelu', [m.value('x')], {}, { domain: 'com.microsoft', name: fusedName(m.root, approximate === 'tanh' ? 'FastGelu' : 'Gelu') });
+      if (contrib(m))
+        return r.op(
+          approximate === 'tanh' ? 'FastGelu' : 'Gelu',
+          [m.value('x')],
+          {},
+          { domain: 'com.microsoft', name: fusedName(m.root, approximate === 'tanh' ? 'FastGelu' : 'Gelu') },
+        );
       env.raise.want(m, 20);
       return r.op('Gelu', [m.value('x')], approximate === 'tanh' ? { approximate: 'tanh' } : {}, { name: fusedName(m.root, 'Gelu') });
     },

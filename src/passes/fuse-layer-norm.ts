@@ -22,7 +22,23 @@
 import { AttrType, f, type Node, type Value } from '../ir/graph.js';
 import { constantInts } from '../rewrite/constant.js';
 import type { Match, Rule } from '../rewrite/driver.js';
-import { add, anyConst, anyScalar, c, div, mul, oneOf, op, pow, reciprocal, sqrt, sub, type CheckResult, type Pattern, type PatternLike } from '../rewrite/pattern.js';
+import {
+  add,
+  anyConst,
+  anyScalar,
+  c,
+  div,
+  mul,
+  oneOf,
+  op,
+  pow,
+  reciprocal,
+  sqrt,
+  sub,
+  type CheckResult,
+  type Pattern,
+  type PatternLike,
+} from '../rewrite/pattern.js';
 import type { Rewriter } from '../rewrite/rewriter.js';
 import { floatValues, fusedName, fusionPass, inferRank, squeezeLeading, tensorOf, type FusionEnv } from './util/fusion.js';
 import { knownElemType, knownShape } from './util/types.js';
@@ -71,7 +87,10 @@ interface Affine {
 function affine(m: Match): Affine | string {
   const g = m.tensor('gamma');
   const b = m.has('beta') ? m.tensor('beta') : undefined;
-  for (const [t, name] of [[g, 'γ'], [b, 'β']] as const) {
+  for (const [t, name] of [
+    [g, 'γ'],
+    [b, 'β'],
+  ] as const) {
     if (t && t.size > 1 && squeezeLeading(t.dims).length !== 1) return `${name} of shape [${t.dims}] is not one value per normalised element`;
   }
   if (b && g.size > 1 && b.size > 1 && b.size !== g.size) return `γ has ${g.size} values, β ${b.size}`;

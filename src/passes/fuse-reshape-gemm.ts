@@ -35,19 +35,31 @@ import { unsqueeze } from './util/attention.js';
 import { fusedName, inferRank, squeezeLeading } from './util/fusion.js';
 import { knownShape } from './util/types.js';
 
-const MATMUL_TYPES = new Set<number>([DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16, DataType.BFLOAT16, DataType.INT32, DataType.INT64, DataType.UINT32, DataType.UINT64]);
+const MATMUL_TYPES = new Set<number>([
+  DataType.FLOAT,
+  DataType.DOUBLE,
+  DataType.FLOAT16,
+  DataType.BFLOAT16,
+  DataType.INT32,
+  DataType.INT64,
+  DataType.UINT32,
+  DataType.UINT64,
+]);
 
 const noAllowZero = (n: Node): CheckResult => (n.getInt('allowzero', 0) === 1 ? 'allowzero = 1' : true);
 const shapeOf = (x: PatternLike) => op('Shape', [x], { where: (n) => (n.attributes.has('start') || n.attributes.has('end') ? 'Shape with start/end' : true) });
 const intConst = (want: number) =>
-  constWhere(undefined, (t) => (INT_TYPES.has(t.dataType) && t.size === 1 && numbersOf(t)![0] === want ? true : `constant is [${numbersOf(t)}], expected ${want}`));
+  constWhere(undefined, (t) =>
+    INT_TYPES.has(t.dataType) && t.size === 1 && numbersOf(t)![0] === want ? true : `constant is [${numbersOf(t)}], expected ${want}`,
+  );
 
 /** shape(x)[i] as a 1-element vector: Unsqueeze(Gather(Shape(x), i)) */
 const dim = (i: number) => unsqueeze(op('Gather', [shapeOf('x'), intConst(i)], { attrs: { axis: attrIs(0, 0) } }), [0]);
 /** shape(x)[:-1] */
 const lead = op('Slice', [shapeOf('x'), intConst(0), intConst(-1)], {
   rest: true,
-  where: (n) => ((n.input(3) && String(constantInts(n.input(3))) !== '0') || (n.input(4) && String(constantInts(n.input(4))) !== '1') ? 'not shape[:-1]' : true),
+  where: (n) =>
+    (n.input(3) && String(constantInts(n.input(3))) !== '0') || (n.input(4) && String(constantInts(n.input(4))) !== '1') ? 'not shape[:-1]' : true,
 });
 
 const firstShape = oneOf(
@@ -77,13 +89,15 @@ function sizes(m: Match): Sizes | string {
 
 function checkFirst(m: Match, { k }: Sizes, xs: ReturnType<typeof knownShape>, rank: number | undefined): CheckResult {
   const last = xs?.at(-1);
-  if (typeof last === 'number' && last !== k) return `x has last dimension ${last}, the Gemm reads rows of ${k}: the first Reshape does not keep the last dimension`;
+  if (typeof last === 'number' && last !== k)
+    return `x has last dimension ${last}, the Gemm reads rows of ${k}: the first Reshape does not keep the last dimension`;
   if (m.has('s1')) {
     const [p, kk] = m.numbers('s1');
     if (kk !== k) return `the first Reshape targets [${p}, ${kk}], not [-1, ${k}]: it does not keep the last dimension`;
     if (p !== -1 && !(p > 0)) return `the first Reshape targets [${p}, ${kk}]`;
     const known = xs?.slice(0, -1);
-    if (p > 0 && known?.every((d) => typeof d === 'number') && known.reduce<number>((a, d) => a * (d as number), 1) !== p) return `the first Reshape targets ${p} rows, x has ${known.join('x')}`;
+    if (p > 0 && known?.every((d) => typeof d === 'number') && known.reduce<number>((a, d) => a * (d as number), 1) !== p)
+      return `the first Reshape targets ${p} rows, x has ${known.join('x')}`;
   } else {
     const i = m.scalar('kidx');
     if (i !== -1 && (rank === undefined ? false : i !== rank - 1)) return `the first Reshape keeps dimension ${i} of x, not its last`;
@@ -130,7 +144,8 @@ function condition(m: Match): CheckResult {
     const b = m.tensor('b');
     if (b.dataType !== w.dataType) return `C is ${dtypeName(b.dataType)}, W is ${dtypeName(w.dataType)}`;
     const bd = squeezeLeading(b.dims);
-    if (b.rank > 2 || !(b.size === 1 || (bd.length === 1 && bd[0] === s.n))) return `C of shape [${b.dims}] is not one value per column ([${s.n}] or [1, ${s.n}])`;
+    if (b.rank > 2 || !(b.size === 1 || (bd.length === 1 && bd[0] === s.n)))
+      return `C of shape [${b.dims}] is not one value per column ([${s.n}] or [1, ${s.n}])`;
   }
   const x = m.value('x');
   const xs = knownShape(x);

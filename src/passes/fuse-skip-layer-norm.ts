@@ -74,7 +74,12 @@ function fuse(m: Match, r: Rewriter, withBias: boolean): Value {
   const inputs = [m.value('x'), m.value('skip'), m.value('gamma'), n.input(2) ?? null];
   if (withBias) inputs.push(m.value('bias'));
   while (!inputs[inputs.length - 1]) inputs.pop();
-  return r.op('SkipLayerNormalization', inputs, { epsilon: f(n.getFloat('epsilon', 1e-5)) }, { domain: 'com.microsoft', name: fusedName(n, 'SkipLayerNormalization') });
+  return r.op(
+    'SkipLayerNormalization',
+    inputs,
+    { epsilon: f(n.getFloat('epsilon', 1e-5)) },
+    { domain: 'com.microsoft', name: fusedName(n, 'SkipLayerNormalization') },
+  );
 }
 
 export const rules: Rule[] = [

@@ -30,7 +30,18 @@ import { isStandardDomain } from '../ir/model.js';
 
 const POOLS = new Set(['MaxPool', 'AveragePool', 'LpPool', 'GlobalAveragePool', 'GlobalMaxPool', 'GlobalLpPool']);
 const GLOBAL_POOLS = new Set(['GlobalAveragePool', 'GlobalMaxPool', 'GlobalLpPool']);
-const REDUCES = new Set(['ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp', 'ReduceSumSquare']);
+const REDUCES = new Set([
+  'ReduceMean',
+  'ReduceSum',
+  'ReduceMax',
+  'ReduceMin',
+  'ReduceProd',
+  'ReduceL1',
+  'ReduceL2',
+  'ReduceLogSum',
+  'ReduceLogSumExp',
+  'ReduceSumSquare',
+]);
 const NORMS = new Set(['BatchNormalization', 'InstanceNormalization']);
 
 interface Member {
@@ -93,7 +104,6 @@ class Component {
     this.queue.push(v);
   }
 
-
   private slice(node: Node, input: number, axis: number, role: WeightSlice['role']): void {
     this.slices.push({ node, input, axis, width: 1, role });
   }
@@ -123,7 +133,11 @@ class Component {
     if (op === 'Flatten') return this.flatten(node, fromOut, m);
     if (REDUCES.has(op)) return this.reduce(node, fromOut, idx, m);
     if (op === 'Shape' && !fromOut) return this.shape(node, m);
-    if (op === 'Reshape' || op === 'Transpose') throw new Unsafe(describe(node), `'${v.name}' is ${what}, which moves the channel axis${op === 'Reshape' ? ' (for attention heads use --units heads)' : ''}`);
+    if (op === 'Reshape' || op === 'Transpose')
+      throw new Unsafe(
+        describe(node),
+        `'${v.name}' is ${what}, which moves the channel axis${op === 'Reshape' ? ' (for attention heads use --units heads)' : ''}`,
+      );
     throw new Unsafe(describe(node), `'${v.name}' is ${what}, which this analysis does not see through`);
   }
 
@@ -224,7 +238,7 @@ class Component {
     if (!fromOut && idx !== 0) throw new Unsafe(describe(node), `'${node.inputs[idx]!.name}' is a parameter of ${describe(node)}`);
     for (let i = 1; i < node.inputs.length; i++) {
       const t = node.input(i) && constantOf(node.input(i));
-      if (node.input(i) && (t?.size !== 1)) throw new Unsafe(describe(node), `parameter ${i} of ${describe(node)} is not a scalar constant`);
+      if (node.input(i) && t?.size !== 1) throw new Unsafe(describe(node), `parameter ${i} of ${describe(node)} is not a scalar constant`);
     }
     if (extraOutputUsed(node)) throw new Unsafe(describe(node), `a second output of ${describe(node)} is used`);
     this.add(fromOut ? node.input(0)! : node.output(0), m, node);
@@ -268,7 +282,9 @@ class Component {
     if (axis !== 1 || rank === undefined) throw new Unsafe(describe(node), `${describe(node)} merges the channel axis with others`);
     // the channel axis survives only when every axis after it has size 1 (after a global pool)
     const p = x.producer;
-    const trailingOnes = (p && GLOBAL_POOLS.has(p.opType) && isStandardDomain(p.domain)) || Array.from({ length: rank - 2 }, (_, i) => this.facts.dimFromEnd(x, i + 1)).every((d) => d === 1);
+    const trailingOnes =
+      (p && GLOBAL_POOLS.has(p.opType) && isStandardDomain(p.domain)) ||
+      Array.from({ length: rank - 2 }, (_, i) => this.facts.dimFromEnd(x, i + 1)).every((d) => d === 1);
     if (!trailingOnes) throw new Unsafe(describe(node), `${describe(node)} merges the channel axis with spatial axes`);
     if (fromOut) {
       if (m.k !== 1) throw new Unsafe(describe(node), `the channel axis reaches ${describe(node)} on axis -${m.k}`);
@@ -377,13 +393,15 @@ function finish(c: Component, seedKind: UnitKind, id: string, seed: Node): UnitG
   const units = constantOf(seed.input(1))!.dims[c.slices[0].axis];
   for (const s of c.slices) {
     const t = constantOf(s.node.input(s.input))!;
-    if (t.dims[s.axis] !== units) throw new Unsafe(describe(s.node), `${describe(s.node)} has ${t.dims[s.axis]} entries on the channel axis, the group ${units}`);
+    if (t.dims[s.axis] !== units)
+      throw new Unsafe(describe(s.node), `${describe(s.node)} has ${t.dims[s.axis]} entries on the channel axis, the group ${units}`);
   }
   // every weight must belong to this group alone (a shared weight would have to be cut for its other readers too)
   for (const s of c.slices) {
     const v = s.node.input(s.input)!;
     for (const u of v.uses) {
-      if (!c.slices.some((o) => o.node === u.node && o.input === u.index)) throw new Unsafe(describe(u.node), `the weight '${v.name}' is also read by ${describe(u.node)}, outside the group`);
+      if (!c.slices.some((o) => o.node === u.node && o.input === u.index))
+        throw new Unsafe(describe(u.node), `the weight '${v.name}' is also read by ${describe(u.node)}, outside the group`);
     }
     if (v.isGraphOutput) throw new Unsafe(v.name, `the weight '${v.name}' is a graph output`);
   }

@@ -48,8 +48,12 @@ export class Checkpoint {
     } catch (e) {
       throw new UsageError(`checkpoint ${file} is not readable JSON (${(e as Error).message}); delete it or choose another file`);
     }
-    if (doc?.format !== CHECKPOINT_FORMAT || doc.version !== 1 || typeof doc.evaluations !== 'object') throw new UsageError(`${file} is not an autoglm prune checkpoint; delete it or choose another file`);
-    if (doc.fingerprint !== fingerprint) throw new UsageError(`checkpoint ${file} was written for another model, other calibration inputs or other search options; delete it or choose another file`);
+    if (doc?.format !== CHECKPOINT_FORMAT || doc.version !== 1 || typeof doc.evaluations !== 'object')
+      throw new UsageError(`${file} is not an autoglm prune checkpoint; delete it or choose another file`);
+    if (doc.fingerprint !== fingerprint)
+      throw new UsageError(
+        `checkpoint ${file} was written for another model, other calibration inputs or other search options; delete it or choose another file`,
+      );
     doc.latency ??= {};
     return new Checkpoint(file, doc, Object.keys(doc.evaluations).length + Object.keys(doc.latency).length);
   }
@@ -95,5 +99,10 @@ export function fingerprint(modelBytes: Uint8Array, feeds: readonly Feeds[], opt
 
 /** A canonical key for a per-group sparsity configuration. */
 export function configKey(config: Record<string, number>): string {
-  return JSON.stringify(Object.keys(config).sort().filter((k) => config[k] > 0).map((k) => [k, config[k]]));
+  return JSON.stringify(
+    Object.keys(config)
+      .sort()
+      .filter((k) => config[k] > 0)
+      .map((k) => [k, config[k]]),
+  );
 }

@@ -90,5 +90,7 @@ function suggest(model: Model, name: string): string {
   for (const n of model.graph.nodes) for (const o of n.outputs) if (o) names.push(o.name);
   const lower = name.toLowerCase();
   const close = names.filter((n) => n.toLowerCase().includes(lower) || lower.includes(n.toLowerCase())).slice(0, 5);
-  return close.length ? `; did you mean ${close.map((c) => `'${c}'`).join(', ')}?` : `; its outputs are ${model.graph.outputs.map((v) => `'${v.name}'`).join(', ')}`;
+  return close.length
+    ? `; did you mean ${close.map((c) => `'${c}'`).join(', ')}?`
+    : `; its outputs are ${model.graph.outputs.map((v) => `'${v.name}'`).join(', ')}`;
 }

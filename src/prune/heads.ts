@@ -100,7 +100,8 @@ class Tracer {
     let mpv: Node | undefined;
     for (let step = 0; step < 4 && !mpv; step++) {
       const uses = probs.uses;
-      if (uses.length !== 1 || probs.isGraphOutput) this.fail(probs, `the attention probabilities '${probs.name}' are read by ${uses.length} nodes${probs.isGraphOutput ? ' and are a graph output' : ''}`);
+      if (uses.length !== 1 || probs.isGraphOutput)
+        this.fail(probs, `the attention probabilities '${probs.name}' are read by ${uses.length} nodes${probs.isGraphOutput ? ' and are a graph output' : ''}`);
       const n = uses[0].node;
       this.internal.push({ value: probs, changing: [] });
       this.nodes.add(n);
@@ -117,7 +118,8 @@ class Tracer {
     if (k.rank !== r || v.rank !== r || r < 3) this.fail(mqk, `queries, keys and values have different ranks`);
     const H = q.heads ?? k.heads ?? v.heads;
     if (H === undefined || [q, k, v].some((b) => b.heads !== undefined && b.heads !== H)) this.fail(mqk, `queries, keys and values disagree on the head count`);
-    for (const b of [q, k, v]) if (b.hidden !== H * b.headSize) this.fail(b.source, `${describe(b.source)} has ${b.hidden} outputs, not ${H} heads x ${b.headSize}`);
+    for (const b of [q, k, v])
+      if (b.hidden !== H * b.headSize) this.fail(b.source, `${describe(b.source)} has ${b.hidden} outputs, not ${H} heads x ${b.headSize}`);
     const p = q.headPos;
     if (p >= r - 2 || k.headPos !== p || v.headPos !== p) this.fail(mqk, `the head axis is not the same batch axis of both attention MatMuls`);
     if (q.dPos !== r - 1 || k.dPos !== r - 2 || v.dPos !== r - 1) this.fail(mqk, `the attention MatMuls do not contract the head size of queries and keys`);
@@ -134,7 +136,8 @@ class Tracer {
         }
         this.fail(s.node, `'${s.value.name}' has ${t.dims[t.rank - kk]} entries on the head axis`);
       }
-      if (this.facts.dimFromEnd(s.value, kk) !== 1) this.fail(s.node, `'${s.value.name}' (read by ${describe(s.node)}) may differ per head; its shape is not known`);
+      if (this.facts.dimFromEnd(s.value, kk) !== 1)
+        this.fail(s.node, `'${s.value.name}' (read by ${describe(s.node)}) may differ per head; its shape is not known`);
     }
     const axisAttr = S.getInt('axis', this.opset >= 13 ? -1 : 1);
     if ((axisAttr < 0 ? axisAttr + r : axisAttr) !== r - 1) this.fail(S, `${describe(S)} is not over the last axis`);
@@ -271,13 +274,15 @@ class Tracer {
       heads = he.value;
       headSize = hidden / heads;
     } else this.fail(reshape, `${describe(reshape)} does not give the head count and head size as constants`);
-    if (!Number.isInteger(headSize) || headSize <= 0 || hidden % headSize !== 0) this.fail(reshape, `${describe(reshape)} does not split ${hidden} features into heads`);
+    if (!Number.isInteger(headSize) || headSize <= 0 || hidden % headSize !== 0)
+      this.fail(reshape, `${describe(reshape)} does not split ${hidden} features into heads`);
     if (heads !== undefined) {
       if (!he.edit) this.fail(reshape, `the head count of ${describe(reshape)} is not a constant`);
       headEdit = { ...he.edit, perUnit: 1 };
     }
     for (const s of slices) s.width = headSize;
-    for (const val of projChain) this.internal[this.internal.findIndex((i) => i.value === val)].changing = [this.facts.rank(val) !== undefined ? this.facts.rank(val)! - 1 : r - 2];
+    for (const val of projChain)
+      this.internal[this.internal.findIndex((i) => i.value === val)].changing = [this.facts.rank(val) !== undefined ? this.facts.rank(val)! - 1 : r - 2];
     return { heads, headSize, hidden, headPos, dPos, rank: r, headEdit, slices, source };
   }
 
@@ -358,7 +363,8 @@ class Tracer {
   private checkWeights(): void {
     for (const s of this.slices) {
       const v = s.node.input(s.input)!;
-      for (const u of v.uses) if (!this.slices.some((o) => o.node === u.node && o.input === u.index)) this.fail(u.node, `the weight '${v.name}' is also read by ${describe(u.node)}`);
+      for (const u of v.uses)
+        if (!this.slices.some((o) => o.node === u.node && o.input === u.index)) this.fail(u.node, `the weight '${v.name}' is also read by ${describe(u.node)}`);
     }
   }
 }

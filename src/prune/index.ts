@@ -12,7 +12,15 @@ export { pruneGraph, findValue, type GraphPruneOptions, type GraphPruneReport } 
 export { inlineConstantIfs, constantBranch } from './inline-if.js';
 export { pruneMagnitude, lowestMasks, type MagnitudeOptions, type UnstructuredResult, type UnstructuredLayer } from './magnitude.js';
 export { pruneNM, parseNM, type NMOptions } from './nm.js';
-export { analyzeUnits, pruneStructured, applyGroup, type AnalyzeOptions, type StructuredOptions, type StructuredResult, type GroupDecision } from './structured.js';
+export {
+  analyzeUnits,
+  pruneStructured,
+  applyGroup,
+  type AnalyzeOptions,
+  type StructuredOptions,
+  type StructuredResult,
+  type GroupDecision,
+} from './structured.js';
 export { analyzeChannels } from './channels.js';
 export { analyzeHeads } from './heads.js';
 export { unitScores, keptCount, topUnits, type ActivationNorms } from './importance.js';

@@ -18,7 +18,6 @@ import type { Model } from '../ir/model.js';
 import { isStandardDomain } from '../ir/model.js';
 import { constantOf, numbersOf } from '../rewrite/constant.js';
 
-
 /** The branch an If takes for certain, or undefined when its condition is not a constant. */
 export function constantBranch(n: Node): Graph | undefined {
   if (n.opType !== 'If' || !isStandardDomain(n.domain)) return undefined;

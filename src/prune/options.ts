@@ -57,9 +57,11 @@ export function checkOptions(o: PruneOptions): void {
   const method = o.method ?? 'graph';
   if (!['graph', 'magnitude', 'nm', 'structured'].includes(method)) throw new UsageError(`unknown method '${method}'; use graph, magnitude, nm or structured`);
   if (o.sparsity !== undefined && !(o.sparsity >= 0 && o.sparsity < 1)) throw new UsageError(`--sparsity must be in [0, 1), got ${o.sparsity}`);
-  if (o.sparsity !== undefined && method !== 'magnitude' && method !== 'structured') throw new UsageError(`--sparsity applies to --method magnitude or structured${method === 'nm' ? ' (N:M fixes the sparsity at 1 - N/M)' : ''}`);
+  if (o.sparsity !== undefined && method !== 'magnitude' && method !== 'structured')
+    throw new UsageError(`--sparsity applies to --method magnitude or structured${method === 'nm' ? ' (N:M fixes the sparsity at 1 - N/M)' : ''}`);
   if (o.global && method !== 'magnitude') throw new UsageError('--global applies to --method magnitude');
-  if (o.roundTo !== undefined && !(Number.isInteger(o.roundTo) && o.roundTo >= 1)) throw new UsageError(`--round-to must be a positive integer, got ${o.roundTo}`);
+  if (o.roundTo !== undefined && !(Number.isInteger(o.roundTo) && o.roundTo >= 1))
+    throw new UsageError(`--round-to must be a positive integer, got ${o.roundTo}`);
   if (o.roundTo !== undefined && o.roundTo > 1 && method !== 'structured') throw new UsageError('--round-to applies to --method structured');
   if (o.units && method !== 'structured') throw new UsageError('--units applies to --method structured');
   for (const u of o.units ?? []) if (!UNIT_KINDS.includes(u)) throw new UsageError(`unknown unit '${u}'; use ${UNIT_KINDS.join(', ')}`);
@@ -72,10 +74,11 @@ export function checkOptions(o: PruneOptions): void {
   if (o.targetF1 !== undefined && !(o.targetF1 > 0 && o.targetF1 <= 1)) throw new UsageError(`--target-f1 must be in (0, 1], got ${o.targetF1}`);
   if (o.maxError !== undefined && !(o.maxError >= 0)) throw new UsageError(`--max-error must be a non-negative number, got ${o.maxError}`);
   if (o.targetLatency !== undefined && !(o.targetLatency > 0)) throw new UsageError(`--target-latency must be a positive ratio, got ${o.targetLatency}`);
-  if (search && method === 'graph') throw new UsageError('a search (--target-f1, --max-error, --target-latency) needs a lossy --method (magnitude, nm or structured)');
+  if (search && method === 'graph')
+    throw new UsageError('a search (--target-f1, --max-error, --target-latency) needs a lossy --method (magnitude, nm or structured)');
   if (search && o.global) throw new UsageError('--global does not combine with a search, which picks a sparsity per layer');
   if (search && o.sparsity !== undefined) throw new UsageError('--sparsity does not combine with a search, which picks the sparsity');
   if (o.checkpoint && !search) throw new UsageError('--checkpoint applies to a search (--target-f1, --max-error or --target-latency)');
-  if (o.calibrationSets !== undefined && !(Number.isInteger(o.calibrationSets) && o.calibrationSets >= 1)) throw new UsageError('calibration sets must be a positive integer');
+  if (o.calibrationSets !== undefined && !(Number.isInteger(o.calibrationSets) && o.calibrationSets >= 1))
+    throw new UsageError('calibration sets must be a positive integer');
 }
-

@@ -134,7 +134,9 @@ export async function prune(model: Model, opts: PruneOptions = {}): Promise<{ mo
     if (feeds && (acts.length || (fidelityWanted && !refFromOriginal))) {
       progress('importance', acts.length ? 'measuring activations' : 'running the reference');
       const f = feeds;
-      const probeB = await runnable('graph F1', () => probeModel(model, f, { activations: acts, attention: fidelityWanted && !refFromOriginal, outputs: fidelityWanted && !refFromOriginal }));
+      const probeB = await runnable('graph F1', () =>
+        probeModel(model, f, { activations: acts, attention: fidelityWanted && !refFromOriginal, outputs: fidelityWanted && !refFromOriginal }),
+      );
       if (probeB && fidelityWanted && !refFromOriginal) reference = { feeds: f, probe: probeB, threshold };
       if (probeB && acts.length) actNorms = probeB.activations;
     }
@@ -148,10 +150,30 @@ export async function prune(model: Model, opts: PruneOptions = {}): Promise<{ mo
       const analysis = analyzeUnits(model, { units: units! });
       scores = Object.fromEntries(analysis.groups.map((g) => [g.id, Array.from(unitScores(g, criterion!, actNorms))]));
     }
-    const apply = (m: Model, perGroup: Record<string, number> | null): { structured?: ReturnType<typeof pruneStructured>; unstructured?: UnstructuredResult } => {
-      if (method === 'structured') return { structured: pruneStructured(m, { units: units!, sparsity: perGroup ? 0 : (opts.sparsity ?? 0.5), perGroup: perGroup ?? undefined, roundTo: opts.roundTo, scores }) };
+    const apply = (
+      m: Model,
+      perGroup: Record<string, number> | null,
+    ): { structured?: ReturnType<typeof pruneStructured>; unstructured?: UnstructuredResult } => {
+      if (method === 'structured')
+        return {
+          structured: pruneStructured(m, {
+            units: units!,
+            sparsity: perGroup ? 0 : (opts.sparsity ?? 0.5),
+            perGroup: perGroup ?? undefined,
+            roundTo: opts.roundTo,
+            scores,
+          }),
+        };
       if (method === 'magnitude')
-        return { unstructured: pruneMagnitude(m, { sparsity: perGroup ? 0 : (opts.sparsity ?? 0.5), global: opts.global, criterion: criterion!, activations: actNorms, perLayer: perGroup ?? undefined }) };
+        return {
+          unstructured: pruneMagnitude(m, {
+            sparsity: perGroup ? 0 : (opts.sparsity ?? 0.5),
+            global: opts.global,
+            criterion: criterion!,
+            activations: actNorms,
+            perLayer: perGroup ?? undefined,
+          }),
+        };
       const only = perGroup ? new Set(Object.keys(perGroup).filter((k) => perGroup[k] > 0)) : undefined;
       return { unstructured: pruneNM(m, { n: nm!.n, m: nm!.m, criterion: criterion!, activations: actNorms, only }) };
     };
@@ -160,7 +182,18 @@ export async function prune(model: Model, opts: PruneOptions = {}): Promise<{ mo
       if (!reference || !feeds) throw new OperationError('the search needs the model to run in onnxruntime on the calibration inputs');
       const space = searchSpace(model, method, units ?? [], nm, opts.levels ?? DEFAULT_LEVELS, apply);
       const bytes = encodeModel(model);
-      const fp = fingerprint(bytes, feeds, { method, units, nm, criterion, roundTo: opts.roundTo ?? 1, levels: space.levels, targetF1: opts.targetF1, maxError: opts.maxError, targetLatency: opts.targetLatency, threshold });
+      const fp = fingerprint(bytes, feeds, {
+        method,
+        units,
+        nm,
+        criterion,
+        roundTo: opts.roundTo ?? 1,
+        levels: space.levels,
+        targetF1: opts.targetF1,
+        maxError: opts.maxError,
+        targetLatency: opts.targetLatency,
+        threshold,
+      });
       const ck = Checkpoint.open(opts.checkpoint, fp);
       progress('search', `searching ${space.groups.length} layer group(s)${ck.resumed ? ` (resuming: ${ck.resumed} result(s) in the checkpoint)` : ''}`);
       const sr = await searchSparsity(model, bytes, space, {
@@ -206,7 +239,9 @@ export async function prune(model: Model, opts: PruneOptions = {}): Promise<{ mo
   const changed = lossy && (report.ok || !search);
   if (feeds && (measure || (changed && reference))) {
     const f = feeds;
-    probeC = await runnable('the pruned model', () => probeModel(model, f, { flops: measure, attention: !!reference && changed, outputs: !!reference && changed }));
+    probeC = await runnable('the pruned model', () =>
+      probeModel(model, f, { flops: measure, attention: !!reference && changed, outputs: !!reference && changed }),
+    );
   }
   report.flops.after = probeC?.flops ?? null;
   if (reference && probeC && changed) {
@@ -230,11 +265,19 @@ export async function prune(model: Model, opts: PruneOptions = {}): Promise<{ mo
 
 /** The activations whose per-channel energy activation-aware importance needs. */
 function activationTargets(model: Model, method: PruneMethod, units: readonly UnitKind[]) {
-  if (method === 'structured') return analyzeUnits(model, { units }).groups.flatMap((g) => g.sinks.map((s) => ({ value: s.value, axisFromEnd: s.axisFromEnd })));
+  if (method === 'structured')
+    return analyzeUnits(model, { units }).groups.flatMap((g) => g.sinks.map((s) => ({ value: s.value, axisFromEnd: s.axisFromEnd })));
   return findPrunableWeights(model).weights.flatMap((w) => (w.activation ? [w.activation] : []));
 }
 
-function searchSpace(model: Model, method: PruneMethod, units: readonly UnitKind[], nm: { n: number; m: number } | null, levels: number[], apply: (m: Model, c: Record<string, number>) => unknown): SearchSpace {
+function searchSpace(
+  model: Model,
+  method: PruneMethod,
+  units: readonly UnitKind[],
+  nm: { n: number; m: number } | null,
+  levels: number[],
+  apply: (m: Model, c: Record<string, number>) => unknown,
+): SearchSpace {
   const sorted = [...new Set(levels)].sort((a, b) => a - b);
   if (!sorted.length || sorted.some((l) => !(l > 0 && l < 1))) throw new UsageError('search levels must be in (0, 1)');
   if (method === 'structured') {
@@ -245,4 +288,3 @@ function searchSpace(model: Model, method: PruneMethod, units: readonly UnitKind
   if (method === 'nm') return { groups: weights, levels: [1 - nm!.n / nm!.m], apply: (m, c) => void apply(m, c) };
   return { groups: weights, levels: sorted, apply: (m, c) => void apply(m, c) };
 }
-

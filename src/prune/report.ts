@@ -84,7 +84,12 @@ export interface WeightSnapshot {
 }
 
 export function snapshotWeights(model: Model): WeightSnapshot[] {
-  return findPrunableWeights(model).weights.map((w) => ({ name: w.value.name, node: `${w.node.opType} ${w.node.name || ''}`.trim(), dims: [...w.tensor.dims], size: w.tensor.size }));
+  return findPrunableWeights(model).weights.map((w) => ({
+    name: w.value.name,
+    node: `${w.node.opType} ${w.node.name || ''}`.trim(),
+    dims: [...w.tensor.dims],
+    size: w.tensor.size,
+  }));
 }
 
 export function layerReports(before: WeightSnapshot[], model: Model): LayerReport[] {

@@ -156,7 +156,10 @@ export async function searchSparsity(original: Model, originalBytes: Uint8Array,
       for (;;) {
         const config = Object.fromEntries(space.groups.map((g, i) => [g.id, idx[i] >= 0 ? space.levels[idx[i]] : 0]));
         const key = configKey(config);
-        const e = key === '[]' ? { f1: 1, lastLayerF1: 1, maxError: 0, source: 'unchanged' } : await evaluate(`c:${key}`, config, 'combine', `combined step ${steps.length + 1}`);
+        const e =
+          key === '[]'
+            ? { f1: 1, lastLayerF1: 1, maxError: 0, source: 'unchanged' }
+            : await evaluate(`c:${key}`, config, 'combine', `combined step ${steps.length + 1}`);
         const pass = ok(e);
         steps.push({ config: key, f1: e.f1, maxError: e.maxError, latencyRatio: null, ok: pass });
         if (pass) {
@@ -174,7 +177,9 @@ export async function searchSparsity(original: Model, originalBytes: Uint8Array,
         steps[steps.length - 1].latencyRatio = latencyReached;
         if (latencyReached > opts.targetLatency) {
           met = false;
-          notes.push(`the sparsest configuration within the fidelity target measured ${latencyReached.toFixed(3)}x the original latency, above --target-latency ${opts.targetLatency}; pruning less cannot be faster`);
+          notes.push(
+            `the sparsest configuration within the fidelity target measured ${latencyReached.toFixed(3)}x the original latency, above --target-latency ${opts.targetLatency}; pruning less cannot be faster`,
+          );
         }
       }
     } else if (opts.targetLatency !== undefined) {

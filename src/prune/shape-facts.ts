@@ -10,12 +10,41 @@ import type { ShapeMap } from './types.js';
 import { isStandardDomain } from '../ir/model.js';
 
 export const UNARY_OPS = new Set([
-  'Relu', 'LeakyRelu', 'Sigmoid', 'Tanh', 'Erf', 'Gelu', 'Elu', 'Selu', 'Celu', 'Softplus', 'Softsign', 'HardSigmoid', 'HardSwish',
-  'Mish', 'Exp', 'Log', 'Sqrt', 'Neg', 'Abs', 'Identity', 'Cast', 'Dropout', 'Clip', 'ThresholdedRelu', 'Reciprocal', 'Floor', 'Ceil',
-  'Round', 'Sign', 'Sin', 'Cos', 'Silu', 'QuickGelu',
+  'Relu',
+  'LeakyRelu',
+  'Sigmoid',
+  'Tanh',
+  'Erf',
+  'Gelu',
+  'Elu',
+  'Selu',
+  'Celu',
+  'Softplus',
+  'Softsign',
+  'HardSigmoid',
+  'HardSwish',
+  'Mish',
+  'Exp',
+  'Log',
+  'Sqrt',
+  'Neg',
+  'Abs',
+  'Identity',
+  'Cast',
+  'Dropout',
+  'Clip',
+  'ThresholdedRelu',
+  'Reciprocal',
+  'Floor',
+  'Ceil',
+  'Round',
+  'Sign',
+  'Sin',
+  'Cos',
+  'Silu',
+  'QuickGelu',
 ]);
 export const BINARY_OPS = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Sum', 'Mean', 'PRelu']);
-
 
 export class ShapeFacts {
   constructor(private readonly shapes?: ShapeMap) {}

@@ -12,7 +12,6 @@ import { constantInts } from '../rewrite/constant.js';
 import type { ShapeFacts } from './shape-facts.js';
 import { isStandardDomain } from '../ir/model.js';
 
-
 /** A node for messages: `Op 'name'`, or `Op(first output)` when it has no name. */
 export function describe(n: Node): string {
   return n.name ? `${n.opType} '${n.name}'` : `${n.opType}(${n.outputs.find((o) => o)?.name ?? '?'})`;
@@ -31,7 +30,8 @@ export function reshapeEntries(reshape: Node, input: number, facts: ShapeFacts):
   const direct = constantInts(spec);
   if (direct) return direct.map((value, index) => ({ value, edit: { node: reshape, input, index } }));
   const c = spec.producer;
-  if (c?.opType !== 'Concat' || !isStandardDomain(c.domain) || c.getInt('axis', 0) !== 0) return `the shape of ${describe(reshape)} is neither a constant nor a Concat`;
+  if (c?.opType !== 'Concat' || !isStandardDomain(c.domain) || c.getInt('axis', 0) !== 0)
+    return `the shape of ${describe(reshape)} is neither a constant nor a Concat`;
   const out: ShapeEntry[] = [];
   for (const [j, piece] of c.inputs.entries()) {
     if (!piece) continue;

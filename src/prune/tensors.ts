@@ -34,7 +34,8 @@ export function sliceUnits(t: Tensor, axis: number, keep: readonly number[], wid
   const size = dims[axis];
   if (size % width !== 0) throw new PruneTensorError(`tensor ${t.name}: axis ${axis} of size ${size} is not a multiple of ${width}`);
   const units = size / width;
-  for (const u of keep) if (!Number.isInteger(u) || u < 0 || u >= units) throw new PruneTensorError(`tensor ${t.name}: unit ${u} out of range (0..${units - 1})`);
+  for (const u of keep)
+    if (!Number.isInteger(u) || u < 0 || u >= units) throw new PruneTensorError(`tensor ${t.name}: unit ${u} out of range (0..${units - 1})`);
   let outer = 1;
   for (let i = 0; i < axis; i++) outer *= dims[i];
   let inner = 1;

@@ -30,7 +30,7 @@ export function compareArrays(name: string, got: ArrayLike<number>, ref: ArrayLi
     const b = ref[i];
     const fa = Number.isFinite(a);
     const fb = Number.isFinite(b);
-    if (fa !== fb || (Number.isNaN(a) !== Number.isNaN(b))) {
+    if (fa !== fb || Number.isNaN(a) !== Number.isNaN(b)) {
       nonFinite++;
       continue;
     }
@@ -53,7 +53,9 @@ export function compareRuns(got: Record<string, ort.Tensor>[], ref: Record<strin
   ref.forEach((r, k) => {
     for (const name of Object.keys(r)) {
       const g = got[k]?.[name];
-      const f = g ? compareArrays(name, ortToFloat32(g), ortToFloat32(r[name])) : { name, maxAbsError: Infinity, maxRelError: Infinity, cosine: 0, nonFiniteMismatch: 1 };
+      const f = g
+        ? compareArrays(name, ortToFloat32(g), ortToFloat32(r[name]))
+        : { name, maxAbsError: Infinity, maxRelError: Infinity, cosine: 0, nonFiniteMismatch: 1 };
       const prev = acc.get(name);
       acc.set(
         name,

@@ -31,7 +31,10 @@ export function convertFloat(model: Model, opts: ConvertOptions): QuantizeReport
     report.modified = res.tensors.length > 0;
     report.nodes.total = countNodes(model);
     report.warnings.push(...res.warnings);
-    if (res.skippedShapeLike.length) report.warnings.push(`kept float32 (read as shapes or scales): ${res.skippedShapeLike.slice(0, 10).join(', ')}${res.skippedShapeLike.length > 10 ? ', ...' : ''}`);
+    if (res.skippedShapeLike.length)
+      report.warnings.push(
+        `kept float32 (read as shapes or scales): ${res.skippedShapeLike.slice(0, 10).join(', ')}${res.skippedShapeLike.length > 10 ? ', ...' : ''}`,
+      );
     report.message = report.modified
       ? `stored ${res.tensors.length} weight tensors as ${LOW_NAME[opts.dtype]} (${res.castsInserted} Casts to float32); compute stays float32`
       : nothingMessage(model, opts, 'no float32 weight tensors to store');
@@ -50,7 +53,9 @@ export function convertFloat(model: Model, opts: ConvertOptions): QuantizeReport
   report.modified = res.tensors.length + res.retyped + res.attributes + res.castsInserted + res.castsRemoved > 0 || report.nodes.converted > 0;
   const cast = getOpSchema('Cast', '', model.opset(''));
   if (cast && !varAllows(cast, 'T2', LOW_TYPE[opts.dtype]))
-    report.warnings.push(`opset ${model.opset('')} has no ${LOW_NAME[opts.dtype]} operators (it arrives with opset 13): convert the model to a newer opset first`);
+    report.warnings.push(
+      `opset ${model.opset('')} has no ${LOW_NAME[opts.dtype]} operators (it arrives with opset 13): convert the model to a newer opset first`,
+    );
   report.message = report.modified
     ? `converted ${report.nodes.converted} of ${report.nodes.total} nodes to ${LOW_NAME[opts.dtype]}, ${report.nodes.kept.length} kept float32, ${res.castsInserted} Casts inserted`
     : nothingMessage(model, opts, 'every float32 value is read by nodes that stay float32');
@@ -139,7 +144,14 @@ function keptNodes(plan: Plan): KeptNode[] {
     if (p.mode === 'low' || !p.reason) continue;
     // data movement and Casts inside a shape computation are part of it, not news
     if (p.kind === 'follower' && p.reason.code === 'shape-computation') continue;
-    out.push({ name: p.node.name || p.node.label, opType: p.node.opType, domain: p.node.domain, graph: p.graphPath, reason: p.reason.code, detail: p.reason.detail });
+    out.push({
+      name: p.node.name || p.node.label,
+      opType: p.node.opType,
+      domain: p.node.domain,
+      graph: p.graphPath,
+      reason: p.reason.code,
+      detail: p.reason.detail,
+    });
   }
   return out;
 }

@@ -136,7 +136,12 @@ export async function convertMixed(model: Model, opts: MixedOptions): Promise<Qu
   const report = convertFloat(model, { ...opts, weightsOnly: false, keepNodeKeys: new Set(required) });
   report.mode = 'mixed';
   const byKey = new Map(candidates.map((c) => [c.key, c]));
-  const kept: MixedKept[] = required.map((k) => ({ name: byKey.get(k)!.name, opType: byKey.get(k)!.opType, graph: byKey.get(k)!.graph, errorIfConverted: why.get(k) ?? NaN }));
+  const kept: MixedKept[] = required.map((k) => ({
+    name: byKey.get(k)!.name,
+    opType: byKey.get(k)!.opType,
+    graph: byKey.get(k)!.graph,
+    errorIfConverted: why.get(k) ?? NaN,
+  }));
   report.mixed = {
     tolerance: tol,
     metric: `max |${opts.dtype} - float32| / max |float32| per output with ${opts.dtype} storage emulated at every converted value, worst over outputs and calibration sets (inf: an overflow)`,

@@ -46,7 +46,8 @@ export interface BlockEntry {
 export const DEFAULT_OP_BLOCK_LIST: readonly BlockEntry[] = [
   {
     op: 'CumSum',
-    reason: 'running sums of counts and positions (position ids from an attention mask) pass 2048, above which float16 no longer holds every integer; long sums also accumulate rounding error',
+    reason:
+      'running sums of counts and positions (position ids from an attention mask) pass 2048, above which float16 no longer holds every integer; long sums also accumulate rounding error',
   },
   {
     op: 'RoiAlign',
@@ -61,7 +62,8 @@ export const DEFAULT_OP_BLOCK_LIST: readonly BlockEntry[] = [
   { op: 'DequantizeLinear', reason: 'quantization scales are calibrated float32 values: rounding them moves every dequantized value' },
   {
     op: 'RandomNormal',
-    reason: "no float16 kernel in onnxruntime's CPU provider, which casts to float32 only around nodes with float16 inputs: a float16 generator without inputs fails to load; sampling in float32 then casting draws the same distribution",
+    reason:
+      "no float16 kernel in onnxruntime's CPU provider, which casts to float32 only around nodes with float16 inputs: a float16 generator without inputs fails to load; sampling in float32 then casting draws the same distribution",
   },
   { op: 'RandomUniform', reason: 'as RandomNormal: no float16 kernel on onnxruntime CPU and no input to cast around' },
 ];

@@ -33,11 +33,41 @@ export type Need = number | 'any';
 
 /** Data movement (and Cast): converted when a reader wants the low type, not on their own account. */
 export const FOLLOWERS: ReadonlySet<string> = new Set([
-  'Identity', 'Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Transpose', 'Concat', 'Split', 'Slice', 'Gather',
-  'GatherElements', 'GatherND', 'Expand', 'Tile', 'DepthToSpace', 'SpaceToDepth', 'Compress', 'ReverseSequence',
-  'Cast', 'CastLike', 'Pad', 'Trilu', 'Where', 'ScatterND', 'ScatterElements', 'Scatter', 'Dropout',
-  'SequenceConstruct', 'SequenceAt', 'SequenceInsert', 'SequenceErase', 'SplitToSequence', 'ConcatFromSequence',
-  'Optional', 'OptionalGetElement',
+  'Identity',
+  'Reshape',
+  'Flatten',
+  'Squeeze',
+  'Unsqueeze',
+  'Transpose',
+  'Concat',
+  'Split',
+  'Slice',
+  'Gather',
+  'GatherElements',
+  'GatherND',
+  'Expand',
+  'Tile',
+  'DepthToSpace',
+  'SpaceToDepth',
+  'Compress',
+  'ReverseSequence',
+  'Cast',
+  'CastLike',
+  'Pad',
+  'Trilu',
+  'Where',
+  'ScatterND',
+  'ScatterElements',
+  'Scatter',
+  'Dropout',
+  'SequenceConstruct',
+  'SequenceAt',
+  'SequenceInsert',
+  'SequenceErase',
+  'SplitToSequence',
+  'ConcatFromSequence',
+  'Optional',
+  'OptionalGetElement',
 ]);
 
 const CONTROL = new Set(['If', 'Loop', 'Scan']);
@@ -392,4 +422,3 @@ export function sharedConstants(plan: Plan): Value[] {
   }
   return out;
 }
-

@@ -128,7 +128,15 @@ function convertConstantNode(n: Node, low: DataType, name: string): TensorReport
   n.attributes.delete('value_float');
   n.attributes.delete('value_floats');
   n.setAttr(Attribute.tensor('value', Tensor.fromArray(low, many ? [many.length] : [], bits)));
-  const report: TensorReport = { name, kind: 'constant', elements: values.length, bytesBefore: values.length * 4, bytesAfter: values.length * 2, ...stats, duplicated: false };
+  const report: TensorReport = {
+    name,
+    kind: 'constant',
+    elements: values.length,
+    bytesBefore: values.length * 4,
+    bytesAfter: values.length * 2,
+    ...stats,
+    duplicated: false,
+  };
   if (raised) report.raised = raised;
   if (values.length === 1) report.scalar = values[0];
   return report;
@@ -146,7 +154,13 @@ function lowCopyOf(plan: Plan, v: Value, res: RewriteResult): Value {
     return copy;
   }
   const prod = v.producer!;
-  const src = prod.getTensor('value') ?? Tensor.fromArray(FLOAT, prod.getFloats('value_floats') ? [prod.getFloats('value_floats')!.length] : [], Float32Array.from(prod.getFloats('value_floats') ?? [prod.getFloat('value_float') ?? 0]));
+  const src =
+    prod.getTensor('value') ??
+    Tensor.fromArray(
+      FLOAT,
+      prod.getFloats('value_floats') ? [prod.getFloats('value_floats')!.length] : [],
+      Float32Array.from(prod.getFloats('value_floats') ?? [prod.getFloat('value_float') ?? 0]),
+    );
   const { tensor, report } = lowCopy(src, plan.low, name, 'constant');
   report.name = v.name;
   res.tensors.push(report);

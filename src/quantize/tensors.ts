@@ -68,7 +68,15 @@ export function convertTensorInPlace(t: Tensor, low: DataType, kind: TensorRepor
     if (values.length === 1) scalar = values[0];
     t.setData(bits, low);
   }
-  const report: TensorReport = { name: reportName, kind, elements: t.size, bytesBefore: before, bytesAfter: rawByteLength(low, t.size), ...stats, duplicated: false };
+  const report: TensorReport = {
+    name: reportName,
+    kind,
+    elements: t.size,
+    bytesBefore: before,
+    bytesAfter: rawByteLength(low, t.size),
+    ...stats,
+    duplicated: false,
+  };
   if (raised) report.raised = raised;
   if (scalar !== undefined) report.scalar = scalar;
   return report;

@@ -83,7 +83,8 @@ function setOutput(n: Node, i: number, t: number | undefined, types: ElemTypes, 
   const v = n.outputs[i];
   if (!v) return;
   const d = declaredElemType(v);
-  if (problems && t !== undefined && d !== undefined && t !== d) problems.push(`${nodeLabel(n)}: output ${i} '${v.name}' is declared ${tn(d)} but produced as ${tn(t)}`);
+  if (problems && t !== undefined && d !== undefined && t !== d)
+    problems.push(`${nodeLabel(n)}: output ${i} '${v.name}' is declared ${tn(d)} but produced as ${tn(t)}`);
   types.set(v, t ?? d);
 }
 
@@ -110,7 +111,8 @@ function inferNode(model: Model, n: Node, types: ElemTypes, problems: string[] |
     const t = slot.fixed ?? outputVarType(schema, slot, n, binding);
     if (problems && t !== undefined && slot.typeVar) {
       const tv = schema.vars.get(slot.typeVar)!;
-      if (tv.allowed !== 'any' && !tv.allowed.has(t)) problems.push(`${nodeLabel(n)}: output ${i} '${o.name}' would be ${tn(t)}, which ${slot.typeVar} does not allow`);
+      if (tv.allowed !== 'any' && !tv.allowed.has(t))
+        problems.push(`${nodeLabel(n)}: output ${i} '${o.name}' would be ${tn(t)}, which ${slot.typeVar} does not allow`);
     }
     setOutput(n, i, t, types, problems);
   });
@@ -139,10 +141,12 @@ function bindVars(schema: OpSchema, n: Node, types: ElemTypes, problems: string[
       return;
     }
     const tv = schema.vars.get(slot.typeVar!)!;
-    if (problems && tv.allowed !== 'any' && !tv.allowed.has(t)) problems.push(`${nodeLabel(n)}: ${where} is ${tn(t)}, which ${slot.typeVar} of ${n.opType}-${schema.since} does not allow`);
+    if (problems && tv.allowed !== 'any' && !tv.allowed.has(t))
+      problems.push(`${nodeLabel(n)}: ${where} is ${tn(t)}, which ${slot.typeVar} of ${n.opType}-${schema.since} does not allow`);
     const prev = binding.get(slot.typeVar!);
     if (!prev) binding.set(slot.typeVar!, { type: t, where });
-    else if (problems && prev.type !== t) problems.push(`${nodeLabel(n)}: ${where} is ${tn(t)} but ${slot.typeVar} is ${tn(prev.type)} (bound by ${prev.where})`);
+    else if (problems && prev.type !== t)
+      problems.push(`${nodeLabel(n)}: ${where} is ${tn(t)} but ${slot.typeVar} is ${tn(prev.type)} (bound by ${prev.where})`);
   });
   return binding;
 }
@@ -195,7 +199,8 @@ function inferIf(model: Model, n: Node, types: ElemTypes, problems: string[] | u
     if (!o) return;
     const a = thenG ? types.get(thenG.outputs[i]) : undefined;
     const b = elseG ? types.get(elseG.outputs[i]) : undefined;
-    if (problems && a !== undefined && b !== undefined && a !== b) problems.push(`${nodeLabel(n)}: output ${i} is ${tn(a)} in then_branch but ${tn(b)} in else_branch`);
+    if (problems && a !== undefined && b !== undefined && a !== b)
+      problems.push(`${nodeLabel(n)}: output ${i} is ${tn(a)} in then_branch but ${tn(b)} in else_branch`);
     setOutput(n, i, a ?? b, types, problems);
   });
 }
@@ -205,7 +210,8 @@ function bindBodyInput(n: Node, body: Graph, i: number, t: number | undefined, t
   const v = body.inputs[i];
   if (!v) return;
   const d = declaredElemType(v);
-  if (problems && t !== undefined && d !== undefined && t !== d) problems.push(`${nodeLabel(n)}: body input ${i} '${v.name}' is declared ${tn(d)} but receives ${tn(t)}`);
+  if (problems && t !== undefined && d !== undefined && t !== d)
+    problems.push(`${nodeLabel(n)}: body input ${i} '${v.name}' is declared ${tn(d)} but receives ${tn(t)}`);
   types.set(v, t ?? d);
 }
 
@@ -226,7 +232,8 @@ function inferLoop(model: Model, n: Node, types: ElemTypes, problems: string[] |
     const t = bo ? types.get(bo) : undefined;
     if (problems && i < carried) {
       const init = types.get(body.inputs[2 + i]);
-      if (t !== undefined && init !== undefined && t !== init) problems.push(`${nodeLabel(n)}: loop-carried value ${i} enters the body as ${tn(init)} but leaves as ${tn(t)}`);
+      if (t !== undefined && init !== undefined && t !== init)
+        problems.push(`${nodeLabel(n)}: loop-carried value ${i} enters the body as ${tn(init)} but leaves as ${tn(t)}`);
     }
     setOutput(n, i, t, types, problems);
   });
@@ -250,7 +257,8 @@ function inferScan(model: Model, n: Node, types: ElemTypes, problems: string[] |
     const t = bo ? types.get(bo) : undefined;
     if (problems && i < numState) {
       const init = types.get(body.inputs[i]);
-      if (t !== undefined && init !== undefined && t !== init) problems.push(`${nodeLabel(n)}: state ${i} enters the body as ${tn(init)} but leaves as ${tn(t)}`);
+      if (t !== undefined && init !== undefined && t !== init)
+        problems.push(`${nodeLabel(n)}: state ${i} enters the body as ${tn(init)} but leaves as ${tn(t)}`);
     }
     setOutput(n, i, t, types, problems);
   });

@@ -30,7 +30,11 @@ export function constantOf(v: Value | null | undefined): Tensor | undefined {
       case 'value_ints':
         if (a.type === AttrType.INTS) {
           const vs = a.value as (number | bigint)[];
-          return Tensor.fromArray(DataType.INT64, [vs.length], BigInt64Array.from(vs, (x) => BigInt(x)));
+          return Tensor.fromArray(
+            DataType.INT64,
+            [vs.length],
+            BigInt64Array.from(vs, (x) => BigInt(x)),
+          );
         }
         break;
     }

@@ -101,18 +101,24 @@ export class Matcher {
     if (!val) return this.fail(`${where}: input is omitted, expected ${p.opType}`);
     const n = val.producer;
     if (!n) return this.fail(`${where}: ${val} is a graph ${val.isInitializer ? 'initializer' : 'input'}, expected ${p.opType}`);
-    if (n.opType !== p.opType || normDomain(n.domain) !== p.domain) return this.fail(`${where}: ${val} comes from ${n.domain ? n.domain + '::' : ''}${n.opType}, expected ${p.opType}`);
+    if (n.opType !== p.opType || normDomain(n.domain) !== p.domain)
+      return this.fail(`${where}: ${val} comes from ${n.domain ? n.domain + '::' : ''}${n.opType}, expected ${p.opType}`);
     if (n.graph !== this.graph) return this.fail(`${where}: ${n.label} is in another graph scope`);
     const outIdx = p.opts.output ?? 0;
     if (val.producerIndex !== outIdx) return this.fail(`${where}: ${val} is output ${val.producerIndex} of ${n.label}, expected output ${outIdx}`);
     let count = n.inputs.length;
     while (count > 0 && !n.inputs[count - 1]) count--;
-    if (count < p.inputs.length && p.inputs.slice(count).some((q) => q.kind !== 'absent')) return this.fail(`${n.label} has ${count} inputs, expected ${p.inputs.length}`, n);
+    if (count < p.inputs.length && p.inputs.slice(count).some((q) => q.kind !== 'absent'))
+      return this.fail(`${n.label} has ${count} inputs, expected ${p.inputs.length}`, n);
     if (count > p.inputs.length && !p.opts.rest) return this.fail(`${n.label} has ${count} inputs, expected ${p.inputs.length}`, n);
     for (const [name, check] of Object.entries(p.opts.attrs ?? {})) {
       const value = attrValue(n.attributes.get(name));
       const r = typeof check === 'function' ? check(value, n) : attrEquals(value, check);
-      if (r !== true) return this.fail(`${n.label}: attribute ${name}=${fmtAttr(value)}${typeof r === 'string' ? `: ${r}` : typeof check === 'function' ? ' rejected' : `, expected ${fmtAttr(check)}`}`, n);
+      if (r !== true)
+        return this.fail(
+          `${n.label}: attribute ${name}=${fmtAttr(value)}${typeof r === 'string' ? `: ${r}` : typeof check === 'function' ? ' rejected' : `, expected ${fmtAttr(check)}`}`,
+          n,
+        );
     }
     if (p.opts.where) {
       const r = p.opts.where(n);

@@ -125,7 +125,21 @@ export interface AbsentPattern {
 export type Pattern = OpPattern | VarPattern | ConstPattern | OneOfPattern | AnyPattern | AbsentPattern;
 export type PatternLike = Pattern | string | number | null;
 
-export const COMMUTATIVE: ReadonlySet<string> = new Set(['Add', 'Mul', 'Max', 'Min', 'Sum', 'Mean', 'And', 'Or', 'Xor', 'Equal', 'BitwiseAnd', 'BitwiseOr', 'BitwiseXor']);
+export const COMMUTATIVE: ReadonlySet<string> = new Set([
+  'Add',
+  'Mul',
+  'Max',
+  'Min',
+  'Sum',
+  'Mean',
+  'And',
+  'Or',
+  'Xor',
+  'Equal',
+  'BitwiseAnd',
+  'BitwiseOr',
+  'BitwiseXor',
+]);
 
 // ------------------------------------------------------------------------------------------------ constructors
 

@@ -56,7 +56,12 @@ export class Rewriter {
     const attributes = Object.entries(attrs)
       .filter(([, v]) => v !== undefined)
       .map(([k, v]) => (v instanceof Attribute ? Object.assign(new Attribute(k, v.type, v.value), { docString: v.docString }) : Attribute.infer(k, v)));
-    const node = new Node(opType, inputs.map((v) => v ?? null), outs, { domain: opts.domain, name: this.graph.freshName(base), attributes });
+    const node = new Node(
+      opType,
+      inputs.map((v) => v ?? null),
+      outs,
+      { domain: opts.domain, name: this.graph.freshName(base), attributes },
+    );
     this.nodes.push(node);
     for (const o of outs) this.created.add(o);
     return node;
@@ -78,7 +83,14 @@ export class Rewriter {
   }
   /** A 1-D int64 constant (shapes, axes, perms). */
   ints(values: readonly (number | bigint)[], base = 'ints'): Value {
-    return this.constant(base, Tensor.fromArray(DataType.INT64, [values.length], BigInt64Array.from(values, (x) => BigInt(x))));
+    return this.constant(
+      base,
+      Tensor.fromArray(
+        DataType.INT64,
+        [values.length],
+        BigInt64Array.from(values, (x) => BigInt(x)),
+      ),
+    );
   }
   /** A scalar constant of the given type (default float32). */
   scalar(value: number, dataType: number = DataType.FLOAT, base = 'scalar'): Value {

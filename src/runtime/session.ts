@@ -43,7 +43,10 @@ export type Feeds = Record<string, ort.Tensor>;
 /** Collapses the runtime's (often multi-line) message to one line. */
 export function ortMessage(e: unknown): string {
   const raw = e instanceof Error ? e.message : String(e);
-  return raw.replace(/\s*\n\s*/g, ' ').replace(/\s+/g, ' ').trim();
+  return raw
+    .replace(/\s*\n\s*/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
 }
 
 const LOG_LEVELS = { verbose: 0, info: 1, warning: 2, error: 3, fatal: 4 } as const;
@@ -139,7 +142,9 @@ async function createFromExternal(model: Model, options: ort.InferenceSession.Se
     fs.writeFileSync(tmp, bytes);
   } catch (e) {
     fs.rmSync(tmp, { force: true });
-    throw new OperationError(`${label}: cannot write a temporary model beside its external data in ${baseDir} (${ortMessage(e)}); save the model first`, { cause: e });
+    throw new OperationError(`${label}: cannot write a temporary model beside its external data in ${baseDir} (${ortMessage(e)}); save the model first`, {
+      cause: e,
+    });
   }
   try {
     return await create(tmp, options, label);
@@ -213,7 +218,11 @@ export function toOrtTensor(t: Tensor): ort.Tensor {
   if (!type) throw new OperationError(`tensor ${t.name || '(unnamed)'}: onnxruntime-node has no ${dtypeName(t.dataType)} tensors`);
   if (t.dataType === DataType.STRING) {
     const dec = new TextDecoder();
-    return new ort.Tensor('string', t.strings.map((s) => dec.decode(s)), t.dims);
+    return new ort.Tensor(
+      'string',
+      t.strings.map((s) => dec.decode(s)),
+      t.dims,
+    );
   }
   const data = t.data();
   return new ort.Tensor(type as 'float32', data as Float32Array, t.dims);

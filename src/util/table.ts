@@ -16,6 +16,11 @@ export function renderTable(headers: string[], rows: (string | number)[][], opts
     return align[i] === 'right' ? gap + s : s + gap;
   };
   const ind = opts.indent ?? '';
-  const line = (r: string[]) => ind + r.map((c, i) => pad(c, i)).join('  ').trimEnd();
+  const line = (r: string[]) =>
+    ind +
+    r
+      .map((c, i) => pad(c, i))
+      .join('  ')
+      .trimEnd();
   return [line(headers), ind + widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)].join('\n') + '\n';
 }

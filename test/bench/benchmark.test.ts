@@ -90,7 +90,15 @@ describe('fidelity and graph F1', () => {
   });
 
   it('falls back to the outputs when the candidate has no attention Softmax, and names the source', async () => {
-    const r = await benchmark({ baseline: tinyBert(), candidates: [{ model: unrollSoftmax(tinyBert()), label: 'unrolled' }], dims: TINY_DIMS, runs: 3, warmup: 1, sessionRepeats: 1, threads: 1 });
+    const r = await benchmark({
+      baseline: tinyBert(),
+      candidates: [{ model: unrollSoftmax(tinyBert()), label: 'unrolled' }],
+      dims: TINY_DIMS,
+      runs: 3,
+      warmup: 1,
+      sessionRepeats: 1,
+      threads: 1,
+    });
     const g = r.candidates[0]!.fidelity!.graphF1!;
     expect(g.source).toMatch(/^outputs-/);
     expect(g.note).toMatch(/candidate: no attention Softmax/);
@@ -100,7 +108,17 @@ describe('fidelity and graph F1', () => {
 
 describe('noise', () => {
   it('a measurement above the cv threshold is flagged noisy, with no faster/slower verdict', async () => {
-    const r = await benchmark({ baseline: tinyBert(), candidates: [tinyBert()], dims: TINY_DIMS, runs: 6, warmup: 1, sessionRepeats: 1, threads: 1, analysis: false, cvThreshold: 1e-9 });
+    const r = await benchmark({
+      baseline: tinyBert(),
+      candidates: [tinyBert()],
+      dims: TINY_DIMS,
+      runs: 6,
+      warmup: 1,
+      sessionRepeats: 1,
+      threads: 1,
+      analysis: false,
+      cvThreshold: 1e-9,
+    });
     const c = r.candidates[0]!;
     expect(c.latency!.noisy).toBe(true);
     expect(c.latencyRatio).toMatchObject({ noisy: true, verdict: 'noisy' });
@@ -113,7 +131,10 @@ describe('models that cannot run here', () => {
   it('a bf16 candidate gets a "not runnable on this execution provider" row; the others are still measured', async () => {
     const r = await benchmark({
       baseline: tinyBert(),
-      candidates: [{ model: bf16MatMul(tinyBert()), label: 'bf16' }, { model: tinyBert(), label: 'fp32' }],
+      candidates: [
+        { model: bf16MatMul(tinyBert()), label: 'bf16' },
+        { model: tinyBert(), label: 'fp32' },
+      ],
       dims: TINY_DIMS,
       runs: 5,
       warmup: 1,
@@ -129,7 +150,12 @@ describe('models that cannot run here', () => {
     expect(bf16!.static.parameters.total).toBe(r.baseline.static.parameters.total);
     expect(fp32!.status).toBe('ok');
     expect(fp32!.latency!.n).toBe(5);
-    expect(r.gates.map((g) => `${g.candidate} ${g.metric} ${g.status}`)).toEqual(['bf16 latency.p50 skipped', 'bf16 params pass', 'fp32 latency.p50 pass', 'fp32 params pass']);
+    expect(r.gates.map((g) => `${g.candidate} ${g.metric} ${g.status}`)).toEqual([
+      'bf16 latency.p50 skipped',
+      'bf16 params pass',
+      'fp32 latency.p50 pass',
+      'fp32 params pass',
+    ]);
     expect(r.passed).toBe(true);
   });
 
@@ -155,14 +181,27 @@ describe('inputs', () => {
     });
     const r = await benchmark({ baseline: m, candidates: [tinyBert()], inputs, runs: 4, warmup: 1, sessionRepeats: 1, threads: 1 });
     expect(r.settings.inputs).toMatchObject({ source: 'folder', sets: 2 });
-    expect(r.settings.inputs.tensors.map((t) => t.shape)).toEqual([[1, 8], [1, 8], [1, 8]]);
+    expect(r.settings.inputs.tensors.map((t) => t.shape)).toEqual([
+      [1, 8],
+      [1, 8],
+      [1, 8],
+    ]);
     expect(r.candidates[0]!.fidelity!.outputs.every((o) => o.maxAbsError === 0)).toBe(true);
   });
 });
 
 describe('load test', () => {
   it('--concurrency measures throughput and latency under load for every runnable model', async () => {
-    const r = await benchmark({ baseline: tinyBert(), candidates: [tinyBert(), { model: bf16MatMul(tinyBert()), label: 'bf16' }], dims: TINY_DIMS, runs: 8, warmup: 1, sessionRepeats: 1, concurrency: 2, analysis: false });
+    const r = await benchmark({
+      baseline: tinyBert(),
+      candidates: [tinyBert(), { model: bf16MatMul(tinyBert()), label: 'bf16' }],
+      dims: TINY_DIMS,
+      runs: 8,
+      warmup: 1,
+      sessionRepeats: 1,
+      concurrency: 2,
+      analysis: false,
+    });
     expect(r.baseline.load).toMatchObject({ concurrency: 2 });
     expect(r.baseline.load!.throughput).toBeGreaterThan(0);
     expect(r.candidates[0]!.load!.runs).toBeGreaterThan(0);

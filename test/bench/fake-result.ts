@@ -48,7 +48,12 @@ export function candidate(base: ModelReport, m: ModelReport, opts: { graphF1?: [
     const ci = ratioOfMediansCI(m.latency.samples, base.latency.samples);
     const pr = pairedRatioCI(m.latency.samples, base.latency.samples);
     const noisy = m.latency.noisy || base.latency.noisy;
-    latencyRatio = { ...ci, perRound: { ratio: pr.value, lo: pr.lo, hi: pr.hi }, noisy, verdict: noisy ? 'noisy' : ci.hi < 1 ? 'faster' : ci.lo > 1 ? 'slower' : 'same' };
+    latencyRatio = {
+      ...ci,
+      perRound: { ratio: pr.value, lo: pr.lo, hi: pr.hi },
+      noisy,
+      verdict: noisy ? 'noisy' : ci.hi < 1 ? 'faster' : ci.lo > 1 ? 'slower' : 'same',
+    };
   }
   return {
     ...m,
@@ -66,8 +71,27 @@ export function candidate(base: ModelReport, m: ModelReport, opts: { graphF1?: [
     fidelity:
       m.status === 'ok'
         ? {
-            outputs: [{ name: 'logits', baselineName: 'logits', maxAbsError: 1e-3, maxRelError: 2e-3, cosine: opts.cosine ?? 0.9999, top1: 1, nonFinite: 0, error: null }],
-            graphF1: { threshold: 0.2, lastLayer: opts.graphF1?.[0] ?? 1, allLayers: opts.graphF1?.[1] ?? 1, perLayer: [1, opts.graphF1?.[0] ?? 1], layers: 2, source: 'attention', note: 'attention probabilities of 2 layer(s)' },
+            outputs: [
+              {
+                name: 'logits',
+                baselineName: 'logits',
+                maxAbsError: 1e-3,
+                maxRelError: 2e-3,
+                cosine: opts.cosine ?? 0.9999,
+                top1: 1,
+                nonFinite: 0,
+                error: null,
+              },
+            ],
+            graphF1: {
+              threshold: 0.2,
+              lastLayer: opts.graphF1?.[0] ?? 1,
+              allLayers: opts.graphF1?.[1] ?? 1,
+              perLayer: [1, opts.graphF1?.[0] ?? 1],
+              layers: 2,
+              source: 'attention',
+              note: 'attention probabilities of 2 layer(s)',
+            },
             notes: [],
           }
         : null,
@@ -79,7 +103,14 @@ export function result(baseline: ModelReport, candidates: CandidateReport[]): Be
     schema: 1,
     createdAt: '2025-01-01T00:00:00.000Z',
     durationMs: 1234,
-    environment: { os: { platform: 'linux', release: '6', arch: 'x64' }, cpu: { model: 'Test CPU', cores: 2 }, totalMemory: 8e9, node: 'v20', onnxruntime: '1.30.0', autoglm: '0.1.0' },
+    environment: {
+      os: { platform: 'linux', release: '6', arch: 'x64' },
+      cpu: { model: 'Test CPU', cores: 2 },
+      totalMemory: 8e9,
+      node: 'v20',
+      onnxruntime: '1.30.0',
+      autoglm: '0.1.0',
+    },
     settings: {
       executionProvider: 'cpu',
       threads: 1,

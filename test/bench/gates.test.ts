@@ -25,7 +25,16 @@ describe('parseGate', () => {
   });
 
   it('refuses what it cannot read, with the accepted forms', () => {
-    const bad = ['latency.p50 1.05x', 'latency.p50 <= fast', 'speed <= 1x', 'graphF1 >= 1.1x', 'latency.p99 <= 20', 'size <= 20ms', 'latency <= 0x', 'latency.p50 == 1x'];
+    const bad = [
+      'latency.p50 1.05x',
+      'latency.p50 <= fast',
+      'speed <= 1x',
+      'graphF1 >= 1.1x',
+      'latency.p99 <= 20',
+      'size <= 20ms',
+      'latency <= 0x',
+      'latency.p50 == 1x',
+    ];
     for (const g of bad) expect(() => parseGate(g), g).toThrow(UsageError);
     expect(() => parseGate('speed <= 1x')).toThrow(/unknown metric 'speed'.*latency\.p50/);
     expect(() => parseGate('latency.p99 <= 20')).toThrow(/give a unit/);
@@ -107,7 +116,14 @@ describe('evaluating gates', () => {
   it('decides p90/p99/mean, absolute latency and throughput on intervals too', () => {
     const slow = candidate(base, model('slow.onnx', { ms: samples(20, 60, 0.03, 5) }));
     const r = result(base, [slow]);
-    for (const expr of ['latency.p99 <= 1.5x', 'latency.mean <= 1.5x', 'latency.p90 <= 1.5x', 'latency.p50 <= 15ms', 'throughput >= 0.8x', 'throughput >= 80/s']) {
+    for (const expr of [
+      'latency.p99 <= 1.5x',
+      'latency.mean <= 1.5x',
+      'latency.p90 <= 1.5x',
+      'latency.p50 <= 15ms',
+      'throughput >= 0.8x',
+      'throughput >= 80/s',
+    ]) {
       const x = evaluateGate(parseGate(expr), slow, r);
       expect(x.status, expr).toBe('fail');
       expect(x.interval, expr).not.toBeNull();

@@ -18,7 +18,10 @@ describe.skipIf(!chromium)('HTML report in headless chromium', () => {
   it('renders without console errors, with the comparison, gates and charts', async () => {
     const r = await benchmark({
       baseline: { model: tinyBert(), label: 'base' },
-      candidates: [{ model: perturbAttention(tinyBert(), 0.5), label: 'perturbed <attn>' }, { model: bf16MatMul(tinyBert()), label: 'bf16' }],
+      candidates: [
+        { model: perturbAttention(tinyBert(), 0.5), label: 'perturbed <attn>' },
+        { model: bf16MatMul(tinyBert()), label: 'bf16' },
+      ],
       dims: TINY_DIMS,
       runs: 10,
       warmup: 1,
@@ -47,7 +50,10 @@ describe.skipIf(!chromium)('HTML report in headless chromium', () => {
     const dir = tempDir();
     try {
       const file = path.join(dir, 'bad.html');
-      fs.writeFileSync(file, `<!DOCTYPE html><html><head><meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'"></head><body><img src="https://example.invalid/x.png"><script>console.error('boom')</script></body></html>`);
+      fs.writeFileSync(
+        file,
+        `<!DOCTYPE html><html><head><meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'"></head><body><img src="https://example.invalid/x.png"><script>console.error('boom')</script></body></html>`,
+      );
       const c = await renderInBrowser(file, chromium);
       const problems = reportProblems(c);
       expect(problems.some((p) => /boom/.test(p))).toBe(true);

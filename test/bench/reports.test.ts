@@ -11,10 +11,28 @@ import { candidate, model, result, samples } from './fake-result.js';
 
 function sample(): BenchResult {
   const base = model('base.onnx', { ms: samples(10, 40, 0.03, 1), params: 1000 });
-  base.profile = { runs: 10, kernelMs: 8, byOp: [{ op: 'MatMul', ms: 6, calls: 12, share: 0.75 }, { op: 'Add', ms: 2, calls: 20, share: 0.25 }] };
+  base.profile = {
+    runs: 10,
+    kernelMs: 8,
+    byOp: [
+      { op: 'MatMul', ms: 6, calls: 12, share: 0.75 },
+      { op: 'Add', ms: 2, calls: 20, share: 0.25 },
+    ],
+  };
   const fast = candidate(base, model('fast <&"q"> | x.onnx', { ms: samples(6, 40, 0.03, 2), params: 500 }), { graphF1: [0.98, 0.99] });
-  fast.profile = { runs: 10, kernelMs: 5, byOp: [{ op: 'MatMul', ms: 4, calls: 12, share: 0.8 }, { op: 'Add', ms: 1, calls: 20, share: 0.2 }] };
-  const bf16 = candidate(base, { ...model('bf16.onnx', { params: 1000 }), status: 'not-runnable', error: 'not runnable on this execution provider (cpu): no bf16 MatMul' });
+  fast.profile = {
+    runs: 10,
+    kernelMs: 5,
+    byOp: [
+      { op: 'MatMul', ms: 4, calls: 12, share: 0.8 },
+      { op: 'Add', ms: 1, calls: 20, share: 0.2 },
+    ],
+  };
+  const bf16 = candidate(base, {
+    ...model('bf16.onnx', { params: 1000 }),
+    status: 'not-runnable',
+    error: 'not runnable on this execution provider (cpu): no bf16 MatMul',
+  });
   const r = result(base, [fast, bf16]);
   r.gates = evaluateGates(['latency.p50 <= 1.05x', 'graphF1 >= 0.99', 'params <= 0.6x'].map(parseGate), r);
   r.passed = !r.gates.some((g) => g.status === 'fail' || g.status === 'error');

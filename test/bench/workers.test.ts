@@ -36,6 +36,8 @@ describe('--concurrency worker pool', () => {
   });
 
   it('reports a worker that cannot load its model', async () => {
-    await expect(measureUnderLoad([{ source: new Uint8Array([1, 2, 3]), feeds: [{}] }], { concurrency: 1, sessionOptions: {}, runsPerWorker: 1, phaseMs: 0 })).rejects.toThrow(/worker failed to start/);
+    await expect(
+      measureUnderLoad([{ source: new Uint8Array([1, 2, 3]), feeds: [{}] }], { concurrency: 1, sessionOptions: {}, runsPerWorker: 1, phaseMs: 0 }),
+    ).rejects.toThrow(/worker failed to start/);
   });
 });

@@ -30,7 +30,22 @@ const FAST = ['--dim', 'batch=2', '--dim', 'sequence=16', '--runs', '5', '--warm
 
 describe('autoglm bench', () => {
   it('exit 0 when the gates pass; prints the table, writes JSON, Markdown, JUnit and HTML from one result', async () => {
-    const { code, out, err, info } = await cli('cand.onnx', '--baseline', 'base.onnx', ...FAST, '--gate', 'latency.p50 <= 1.5x', '--budget', 'budget.json', '--markdown', 'r.md', '--junit', 'r.xml', '--html', 'r.html');
+    const { code, out, err, info } = await cli(
+      'cand.onnx',
+      '--baseline',
+      'base.onnx',
+      ...FAST,
+      '--gate',
+      'latency.p50 <= 1.5x',
+      '--budget',
+      'budget.json',
+      '--markdown',
+      'r.md',
+      '--junit',
+      'r.xml',
+      '--html',
+      'r.html',
+    );
     expect(code, err).toBe(0);
     expect(out).toMatch(/base\.onnx \(baseline\)\s+cand\.onnx/);
     expect(out).toMatch(/graph F1 last \/ all \(thr 0\.2\)\s+reference\s+1\.000 \/ 1\.000/);

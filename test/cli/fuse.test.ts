@@ -78,7 +78,9 @@ describe('autoglm fuse', () => {
   it('--explain lists near misses with their reasons', async () => {
     const { code, out: text } = await cli('fuse', BERT, '-o', out('bert-explain.onnx'), '--passes', 'fuse-attention,fuse-skip-layer-norm', '--explain');
     expect(code).toBe(0);
-    expect(text).toMatch(/fuse-attention\s+attention\s+\/encoder\/layer\.0\/attention\/self\/Reshape_3\s+Attention is an onnxruntime contrib operator: use --target ort/);
+    expect(text).toMatch(
+      /fuse-attention\s+attention\s+\/encoder\/layer\.0\/attention\/self\/Reshape_3\s+Attention is an onnxruntime contrib operator: use --target ort/,
+    );
   });
 
   it('--list describes every pass and preset without a model', async () => {

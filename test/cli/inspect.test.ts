@@ -84,7 +84,7 @@ describe('autoglm inspect', () => {
   });
 });
 
-describe('inspect on the fixtures (parameter counts worked out by hand from the builders\' sizes)', () => {
+describe("inspect on the fixtures (parameter counts worked out by hand from the builders' sizes)", () => {
   const fx = (f: string) => path.resolve(__dirname, '../../fixtures', f);
   // BERT-tiny: embeddings (100 + 64 + 2) x 32 + LayerNorm 64; per layer 4 x (32x32 + 32) + 2 x 64 (LN)
   // + 32x64 + 64 + 64x32 + 32 = 8544, two layers; pooler 32x32 + 32 = 1056; classifier 32x2 + 2 = 66.

@@ -27,7 +27,11 @@ function config(name: string, doc: object): string {
 describe('autoglm optimize', () => {
   it('runs a config whose gate passes (exit 0) and one whose gate fails (exit 1)', async () => {
     const bench = { dims: { batch: 1, sequence: 16 }, runs: 10, warmup: 2 };
-    const ok = config('ok.json', { preset: 'transformer', quantize: { dtype: 'fp16', keepIoTypes: true }, bench: { ...bench, gates: ['graphF1 >= 0.9', 'size <= 0.7x'] } });
+    const ok = config('ok.json', {
+      preset: 'transformer',
+      quantize: { dtype: 'fp16', keepIoTypes: true },
+      bench: { ...bench, gates: ['graphF1 >= 0.9', 'size <= 0.7x'] },
+    });
     const pass = await cli('optimize', fixture('bert-tiny.onnx'), '-o', path.join(tmp, 'ok.onnx'), '--config', ok);
     expect(pass.err).not.toMatch(/internal error/);
     expect(pass.code).toBe(0);
@@ -38,7 +42,11 @@ describe('autoglm optimize', () => {
     expect(fail.code).toBe(1);
     expect(fail.out).toMatch(/FAIL/);
     // the output was still written and is numerically the fp16 model (checked against the input)
-    await expectSameOutputs(loadModel(fixture('bert-tiny.onnx')), loadModel(path.join(tmp, 'ok.onnx')), { dims: { batch: 1, sequence: 16 }, rtol: 2e-2, atol: 2e-2 });
+    await expectSameOutputs(loadModel(fixture('bert-tiny.onnx')), loadModel(path.join(tmp, 'ok.onnx')), {
+      dims: { batch: 1, sequence: 16 },
+      rtol: 2e-2,
+      atol: 2e-2,
+    });
   });
 
   it('lossless pipeline keeps outputs equal and --json reports every step', async () => {
@@ -55,8 +63,30 @@ describe('autoglm optimize', () => {
     const src = path.join(tmp, 'gpt.onnx');
     const out = path.join(tmp, 'gpt-opt.onnx');
     saveModel(buildGpt({ linear: 'conv1d' }), src);
-    const r = await cli('optimize', src, '-o', out, '--preset', 'transformer', '--target', 'ort', '--dtype', 'fp16', '--keep-io-types',
-      '--dim', 'batch=1', '--dim', 'sequence=12', '--runs', '5', '--warmup', '1', '--gate', 'graphF1 >= 0.9', '--json');
+    const r = await cli(
+      'optimize',
+      src,
+      '-o',
+      out,
+      '--preset',
+      'transformer',
+      '--target',
+      'ort',
+      '--dtype',
+      'fp16',
+      '--keep-io-types',
+      '--dim',
+      'batch=1',
+      '--dim',
+      'sequence=12',
+      '--runs',
+      '5',
+      '--warmup',
+      '1',
+      '--gate',
+      'graphF1 >= 0.9',
+      '--json',
+    );
     expect(r.err).not.toMatch(/internal error/);
     expect(r.code).toBe(0);
     const m = loadModel(out);

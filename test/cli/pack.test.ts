@@ -12,7 +12,13 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 describe('npm pack', () => {
   it('installs in an empty folder and `npx autoglm demo` exits 0', () => {
-    const env = { ...process.env, npm_config_onnxruntime_node_install: 'skip', npm_config_fund: 'false', npm_config_audit: 'false', npm_config_update_notifier: 'false' };
+    const env = {
+      ...process.env,
+      npm_config_onnxruntime_node_install: 'skip',
+      npm_config_fund: 'false',
+      npm_config_audit: 'false',
+      npm_config_update_notifier: 'false',
+    };
     const packed = execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', tmp], { cwd: root, env, encoding: 'utf8' });
     const info = JSON.parse(packed)[0];
     const files: string[] = info.files.map((f: { path: string }) => f.path);
@@ -24,12 +30,25 @@ describe('npm pack', () => {
     fs.mkdirSync(app);
     fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true, type: 'module' }));
     execFileSync('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', path.join(tmp, info.filename)], { cwd: app, env, stdio: 'pipe' });
-    const r = spawnSync('npx', ['--no-install', 'autoglm', 'demo', '--runs', '20'], { cwd: app, env: { ...env, CI: 'true' }, encoding: 'utf8', timeout: 120_000 });
+    const r = spawnSync('npx', ['--no-install', 'autoglm', 'demo', '--runs', '20'], {
+      cwd: app,
+      env: { ...env, CI: 'true' },
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
     expect(r.stderr).not.toMatch(/internal error/);
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/pruned-ffn-50%/);
     // the library is importable by its package name, with types
-    const lib = spawnSync('node', ['--input-type=module', '-e', "import { loadModel, inspectModel } from 'autoglm'; console.log(inspectModel(loadModel('node_modules/autoglm/fixtures/bert-mini.onnx')).parameters.total)"], { cwd: app, encoding: 'utf8' });
+    const lib = spawnSync(
+      'node',
+      [
+        '--input-type=module',
+        '-e',
+        "import { loadModel, inspectModel } from 'autoglm'; console.log(inspectModel(loadModel('node_modules/autoglm/fixtures/bert-mini.onnx')).parameters.total)",
+      ],
+      { cwd: app, encoding: 'utf8' },
+    );
     expect(lib.status).toBe(0);
     expect(Number(lib.stdout.trim())).toBeGreaterThan(900_000);
     expect(fs.existsSync(path.join(app, 'node_modules/autoglm/dist/index.d.ts'))).toBe(true);

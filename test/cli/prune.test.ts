@@ -31,7 +31,21 @@ function deadModel(file: string): string {
   const { model, b } = createModel({ opset: 17 });
   const x = b.input('x', DataType.FLOAT, ['n', 4]);
   b.input('unused', DataType.FLOAT, ['n', 4]);
-  const h = b.op('MatMul', [x, b.init('w', floatTensor([4, 4], Array.from({ length: 16 }, (_, i) => i / 8 - 1)))], {}, { name: 'mm', outputs: ['h'] });
+  const h = b.op(
+    'MatMul',
+    [
+      x,
+      b.init(
+        'w',
+        floatTensor(
+          [4, 4],
+          Array.from({ length: 16 }, (_, i) => i / 8 - 1),
+        ),
+      ),
+    ],
+    {},
+    { name: 'mm', outputs: ['h'] },
+  );
   b.op('Tanh', [b.op('Sigmoid', [h])]);
   b.output(b.op('Relu', [h], {}, { name: 'relu', outputs: ['y'] }), undefined, DataType.FLOAT, ['n', 4]);
   saveModel(model, p(file));
@@ -56,7 +70,19 @@ describe('autoglm prune', () => {
   });
 
   it('--outputs extracts a sub-model (--json report)', async () => {
-    const r = await cli('prune', bertFile, '-o', p('bert-l0.onnx'), '--outputs', '/encoder/layer.0/attention/self/Softmax_output_0', '--json', '--dim', 'batch=1', '--dim', 'sequence=4');
+    const r = await cli(
+      'prune',
+      bertFile,
+      '-o',
+      p('bert-l0.onnx'),
+      '--outputs',
+      '/encoder/layer.0/attention/self/Softmax_output_0',
+      '--json',
+      '--dim',
+      'batch=1',
+      '--dim',
+      'sequence=4',
+    );
     expect(r.code).toBe(0);
     const rep = JSON.parse(r.out);
     expect(rep.graph.outputs).toEqual(['/encoder/layer.0/attention/self/Softmax_output_0']);
@@ -67,7 +93,23 @@ describe('autoglm prune', () => {
 
   it('structured FFN 50% with --json: exact parameter counts, the written file is valid and its size reported', async () => {
     const out = p('bert-ffn.onnx');
-    const r = await cli('prune', bertFile, '-o', out, '--method', 'structured', '--units', 'ffn', '--sparsity', '0.5', '--json', '--dim', 'batch=2', '--dim', 'sequence=8');
+    const r = await cli(
+      'prune',
+      bertFile,
+      '-o',
+      out,
+      '--method',
+      'structured',
+      '--units',
+      'ffn',
+      '--sparsity',
+      '0.5',
+      '--json',
+      '--dim',
+      'batch=2',
+      '--dim',
+      'sequence=8',
+    );
     expect(r.code).toBe(0);
     const rep = JSON.parse(r.out);
     expect(rep.parameters.removed).toBe(bertParameterCount() - bertParameterCount({ intermediate: 32 }));
@@ -105,7 +147,24 @@ describe('autoglm prune', () => {
   });
 
   it('--target-f1 with a checkpoint: progress on stderr, the target met, the search resumable', async () => {
-    const args = ['prune', bertFile, '-o', p('bert-search.onnx'), '--method', 'structured', '--units', 'ffn', '--target-f1', '0.9', '--dim', 'batch=2', '--dim', 'sequence=8', '--checkpoint', 'search.json'];
+    const args = [
+      'prune',
+      bertFile,
+      '-o',
+      p('bert-search.onnx'),
+      '--method',
+      'structured',
+      '--units',
+      'ffn',
+      '--target-f1',
+      '0.9',
+      '--dim',
+      'batch=2',
+      '--dim',
+      'sequence=8',
+      '--checkpoint',
+      'search.json',
+    ];
     const r = await cli(...args);
     expect(r.code).toBe(0);
     expect(r.info).toMatch(/^search: \d+\/\d+/m);

@@ -68,7 +68,10 @@ describe('autoglm quantize', () => {
 
   it('--weights-only --dtype bf16 --compare: float32 compute, bfloat16 storage, measured on CPU', async () => {
     const cwd = workdir();
-    const r = await cli(['quantize', path.join(fixtures, 'cnn-small.onnx'), '-o', 'w.onnx', '--dtype', 'bf16', '--weights-only', '--compare', '--dim', 'batch=2', '--json'], cwd);
+    const r = await cli(
+      ['quantize', path.join(fixtures, 'cnn-small.onnx'), '-o', 'w.onnx', '--dtype', 'bf16', '--weights-only', '--compare', '--dim', 'batch=2', '--json'],
+      cwd,
+    );
     expect(r.code).toBe(0);
     const rep = JSON.parse(r.out) as QuantizeReport;
     expect(rep.mode).toBe('weights-only');
@@ -89,7 +92,19 @@ describe('autoglm quantize', () => {
   it('block lists: ops (+ extends the default) and node names or /regex/', async () => {
     const cwd = workdir();
     const r = await cli(
-      ['quantize', path.join(fixtures, 'bert-tiny.onnx'), '-o', 'b.onnx', '--dtype', 'fp16', '--op-block-list', '+Softmax', '--node-block-list', '/pooler/,nope', '--json'],
+      [
+        'quantize',
+        path.join(fixtures, 'bert-tiny.onnx'),
+        '-o',
+        'b.onnx',
+        '--dtype',
+        'fp16',
+        '--op-block-list',
+        '+Softmax',
+        '--node-block-list',
+        '/pooler/,nope',
+        '--json',
+      ],
       cwd,
     );
     expect(r.code).toBe(0);
@@ -134,18 +149,27 @@ describe('autoglm quantize', () => {
     const x = b.input('x', DataType.FLOAT, ['batch', 64]);
     const h = b.op('MatMul', [x, b.init('W1', floatTensor([64, 64], rng.fillNormal(new Float32Array(4096), 35 / 8)))]);
     b.output(b.op('Relu', [h]), 'y', DataType.FLOAT, ['batch', 64]);
-    b.output(b.op('ReduceSum', [b.op('Pow', [h, b.const('two', floatTensor([], [2]))])], { keepdims: 1 }, { name: 'energy' }), 'energy', DataType.FLOAT, ['batch', 1]);
+    b.output(b.op('ReduceSum', [b.op('Pow', [h, b.const('two', floatTensor([], [2]))])], { keepdims: 1 }, { name: 'energy' }), 'energy', DataType.FLOAT, [
+      'batch',
+      1,
+    ]);
     saveModel(model, path.join(cwd, 'planted.onnx'));
     const data = Array.from(new Rng(3).fillNormal(new Float32Array(128), 1));
     fs.writeFileSync(path.join(cwd, 'calib.json'), JSON.stringify({ x: { dims: [2, 64], data } }));
-    const r = await cli(['quantize', 'planted.onnx', '-o', 'mixed.onnx', '--dtype', 'fp16', '--keep-io-types', '--mixed', '--tolerance', '0.01', '--calibration', 'calib.json'], cwd);
+    const r = await cli(
+      ['quantize', 'planted.onnx', '-o', 'mixed.onnx', '--dtype', 'fp16', '--keep-io-types', '--mixed', '--tolerance', '0.01', '--calibration', 'calib.json'],
+      cwd,
+    );
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^mixed {6}tolerance 0\.01: 1 of 4 compute nodes kept float32 after \d+ evaluations on 1 input set\(s\)/m);
     expect(r.out).toMatch(/^energy +ReduceSum +main +Infinity$/m);
     expect(r.info).toMatch(/mixed: 0 node\(s\) kept float32 -> error Infinity/);
     const m = loadModel(path.join(cwd, 'mixed.onnx'));
     expect(elemTypeOf([...m.allNodes()].find((n) => n.name === 'energy')!.outputs[0]!.type) ?? DataType.FLOAT).toBe(DataType.FLOAT);
-    const j = await cli(['quantize', 'planted.onnx', '-o', 'mixed2.onnx', '--dtype', 'fp16', '--keep-io-types', '--mixed', '--tolerance', '0.01', '--dim', 'batch=1', '--json'], cwd);
+    const j = await cli(
+      ['quantize', 'planted.onnx', '-o', 'mixed2.onnx', '--dtype', 'fp16', '--keep-io-types', '--mixed', '--tolerance', '0.01', '--dim', 'batch=1', '--json'],
+      cwd,
+    );
     const rep = JSON.parse(j.out) as QuantizeReport;
     expect(rep.mixed!.kept).toEqual([{ name: 'energy', opType: 'ReduceSum', graph: 'main', errorIfConverted: 'inf' }]);
     expect(j.err).toBe('');
@@ -169,7 +193,10 @@ describe('autoglm quantize', () => {
     saveModel(model, path.join(cwd, 'm.onnx'));
     const r = await cli(['quantize', 'm.onnx', '-o', 'h.onnx', '--dtype', 'fp16'], cwd);
     expect(r.code).toBe(0);
-    const rows = r.out.split('\n').filter((l) => /^(a\d\d|z_)/.test(l)).map((l) => l.split(/\s+/)[0]);
+    const rows = r.out
+      .split('\n')
+      .filter((l) => /^(a\d\d|z_)/.test(l))
+      .map((l) => l.split(/\s+/)[0]);
     expect(rows.slice(0, 3)).toEqual(['z_clamped', 'z_nan', 'z_flushed']);
     expect(rows).toHaveLength(20);
     expect(r.out).toMatch(/\.\.\. and 7 more tensors with clamped or flushed values, fewer than those above/);
@@ -181,14 +208,22 @@ describe('autoglm quantize', () => {
       ['no --dtype', ['-o', 'x.onnx'], /needs --dtype fp16 or --dtype bf16/],
       ['a bad --dtype', ['-o', 'x.onnx', '--dtype', 'int8'], /--dtype must be fp16 or bf16, got 'int8'/],
       ['no output', ['--dtype', 'fp16'], /needs an output file: -o <out\.onnx>/],
-      ['--mixed with --weights-only', ['-o', 'x.onnx', '--dtype', 'fp16', '--mixed', '--tolerance', '0.1', '--weights-only'], /--mixed and --weights-only cannot be combined/],
+      [
+        '--mixed with --weights-only',
+        ['-o', 'x.onnx', '--dtype', 'fp16', '--mixed', '--tolerance', '0.1', '--weights-only'],
+        /--mixed and --weights-only cannot be combined/,
+      ],
       ['--tolerance without --mixed', ['-o', 'x.onnx', '--dtype', 'fp16', '--tolerance', '0.1'], /--tolerance is only used with --mixed/],
       ['--mixed without --tolerance', ['-o', 'x.onnx', '--dtype', 'fp16', '--mixed'], /--mixed needs --tolerance/],
       ['a bad --tolerance', ['-o', 'x.onnx', '--dtype', 'fp16', '--mixed', '--tolerance', 'abc'], /--tolerance must be a positive number, got 'abc'/],
       ['--calibration without --mixed', ['-o', 'x.onnx', '--dtype', 'fp16', '--calibration', 'c.json'], /--calibration is only used by --mixed or --compare/],
       ['--dim without --mixed', ['-o', 'x.onnx', '--dtype', 'fp16', '--dim', 'batch=1'], /--dim is only used by --mixed or --compare/],
       ['a bad --dim', ['-o', 'x.onnx', '--dtype', 'fp16', '--compare', '--dim', 'batch'], /--dim 'batch': write name=size/],
-      ['an unknown --keep-io-types name', ['-o', 'x.onnx', '--dtype', 'fp16', '--keep-io-types', 'logit'], /--keep-io-types: 'logit' is not an input or output of the model; they are: input_ids, /],
+      [
+        'an unknown --keep-io-types name',
+        ['-o', 'x.onnx', '--dtype', 'fp16', '--keep-io-types', 'logit'],
+        /--keep-io-types: 'logit' is not an input or output of the model; they are: input_ids, /,
+      ],
       ['a bad regex', ['-o', 'x.onnx', '--dtype', 'fp16', '--node-block-list', '/(/'], /node block list: \/\(\/ is not a valid regular expression/],
     ];
     it.each(cases)('%s', async (_label, args, message) => {

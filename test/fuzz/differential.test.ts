@@ -48,7 +48,8 @@ describe('differential fuzz: every registered pass and preset on generated model
 
 describe('the generator', () => {
   it('is deterministic: the same seed gives the same bytes', () => {
-    for (const seed of [1, 17, 123456]) expect(Buffer.compare(Buffer.from(encodeModel(generateModel(seed).model)), Buffer.from(encodeModel(generateModel(seed).model)))).toBe(0);
+    for (const seed of [1, 17, 123456])
+      expect(Buffer.compare(Buffer.from(encodeModel(generateModel(seed).model)), Buffer.from(encodeModel(generateModel(seed).model)))).toBe(0);
   });
 
   it('plants every pattern, with and without the unsafe conditions, within the CI seeds', () => {
@@ -66,13 +67,62 @@ describe('the generator', () => {
     const kinds = ['layernorm', 'gelu', 'conv-bn', 'matmul-add', 'reshape-gemm', 'attention', 'hardswish', 'identity', 'transpose', 'cast', 'constants'];
     const flat = [...planted];
     for (const k of kinds) {
-      expect(flat.some((p) => p === k || p.startsWith(`${k}[`)), `plain ${k}`).toBe(true);
-      if (k !== 'constants') expect(flat.some((p) => p.startsWith(`${k}[`) && /shared|output/.test(p)), `${k} with a shared or graph-output intermediate`).toBe(true);
+      expect(
+        flat.some((p) => p === k || p.startsWith(`${k}[`)),
+        `plain ${k}`,
+      ).toBe(true);
+      if (k !== 'constants')
+        expect(
+          flat.some((p) => p.startsWith(`${k}[`) && /shared|output/.test(p)),
+          `${k} with a shared or graph-output intermediate`,
+        ).toBe(true);
     }
-    for (const tag of ['eps-shape', 'eps-computed', 'mixed', 'w-input', 'stat-input', 'init-input', 'bias-raise', 'alpha', 'mask-used', 'merge', 'f16-lossy', 'i64-lossy', 'other-dtype', 'graph-input', 'axes-input'])
-      expect(flat.some((p) => p.includes(tag)), tag).toBe(true);
-    expect(flat.some((p) => p.startsWith('if>')), 'a plant inside an If branch').toBe(true);
-    for (const op of ['MatMul', 'Gemm', 'Conv', 'MaxPool', 'AveragePool', 'BatchNormalization', 'LayerNormalization', 'Reshape', 'Transpose', 'Concat', 'Slice', 'Gather', 'Softmax', 'ReduceMean', 'ReduceSum', 'Cast', 'If', 'Split', 'Shape'])
+    for (const tag of [
+      'eps-shape',
+      'eps-computed',
+      'mixed',
+      'w-input',
+      'stat-input',
+      'init-input',
+      'bias-raise',
+      'alpha',
+      'mask-used',
+      'merge',
+      'f16-lossy',
+      'i64-lossy',
+      'other-dtype',
+      'graph-input',
+      'axes-input',
+    ])
+      expect(
+        flat.some((p) => p.includes(tag)),
+        tag,
+      ).toBe(true);
+    expect(
+      flat.some((p) => p.startsWith('if>')),
+      'a plant inside an If branch',
+    ).toBe(true);
+    for (const op of [
+      'MatMul',
+      'Gemm',
+      'Conv',
+      'MaxPool',
+      'AveragePool',
+      'BatchNormalization',
+      'LayerNormalization',
+      'Reshape',
+      'Transpose',
+      'Concat',
+      'Slice',
+      'Gather',
+      'Softmax',
+      'ReduceMean',
+      'ReduceSum',
+      'Cast',
+      'If',
+      'Split',
+      'Shape',
+    ])
       expect(ops.has(op), op).toBe(true);
     expect(symbolic).toBeGreaterThan(CI_SEEDS / 3);
     expect(multiOutput).toBeGreaterThan(CI_SEEDS / 2);
@@ -174,14 +224,21 @@ describe('the harness catches broken rewrites', () => {
       stages.push(...failures.map((f) => f.stage));
     }
     expect(caught).toBeGreaterThan(0);
-    expect(stages.every((st) => st === 'compare'), `caught at ${stages}`).toBe(true); // by the numbers, not a type error
+    expect(
+      stages.every((st) => st === 'compare'),
+      `caught at ${stages}`,
+    ).toBe(true); // by the numbers, not a type error
   });
 
   it('flags each deliberately wrong pass on some CI seed', async () => {
     const bad: FuzzTarget[] = broken.map((p) => ({ name: p.name, passes: [p], lossless: true }));
     const caught = new Set<string>();
     for (let seed = SEED_START; seed < SEED_START + CI_SEEDS && caught.size < bad.length; seed++) {
-      const stats = await checkCase(generateModel(seed), bad.filter((t) => !caught.has(t.name)), { saveTo: false });
+      const stats = await checkCase(
+        generateModel(seed),
+        bad.filter((t) => !caught.has(t.name)),
+        { saveTo: false },
+      );
       stats.failures.forEach((f) => caught.add(f.target));
     }
     expect([...caught].sort()).toEqual(bad.map((t) => t.name).sort());
@@ -216,7 +273,10 @@ describe('regressions found by the fuzzer (minimal forms)', () => {
     expect(Array.from(ref.y.data as Float32Array).slice(4)).toEqual([0, 0, 0, 0]);
     const got = await runModel(after, feedsFor(after, feeds));
     const values = Array.from(ortToFloat32(got.y));
-    expect(values.some((v) => Number.isNaN(v)), `float16 result ${values.join(', ')}`).toBe(false);
+    expect(
+      values.some((v) => Number.isNaN(v)),
+      `float16 result ${values.join(', ')}`,
+    ).toBe(false);
   });
   /**
    * Found by the differential fuzzer (src/quantize/casts.ts foldCasts, convert-bfloat16): x -> Cast(to=float) ->

@@ -227,7 +227,17 @@ class Gen {
     if (pool) em.pool.push(t);
     return t;
   }
-  private op1(em: Em, op: string, inputs: readonly (Value | null)[], attrs: Record<string, unknown>, dt: DataType, shape: D[], mag: number, exact: boolean, cont: boolean): T {
+  private op1(
+    em: Em,
+    op: string,
+    inputs: readonly (Value | null)[],
+    attrs: Record<string, unknown>,
+    dt: DataType,
+    shape: D[],
+    mag: number,
+    exact: boolean,
+    cont: boolean,
+  ): T {
     return this.mk(em, this.node(em, op, inputs, attrs)[0], dt, shape, mag, exact, cont);
   }
 
@@ -240,7 +250,12 @@ class Gen {
     const asNode = opts.node ?? this.chance(0.12);
     const name = this.main.freshName(base);
     if (asNode) {
-      const n = em.b.node('Constant', [], { value: t }, { name: this.chance(0.5) ? this.main.freshName(`/l${this.layer}/Constant`) : undefined, outputs: [name] });
+      const n = em.b.node(
+        'Constant',
+        [],
+        { value: t },
+        { name: this.chance(0.5) ? this.main.freshName(`/l${this.layer}/Constant`) : undefined, outputs: [name] },
+      );
       return n.output(0);
     }
     return em.b.graph.addInitializer(name, t);
@@ -326,7 +341,23 @@ class Gen {
   private unary(em: Em): boolean {
     const x = this.pick(em);
     if (!x) return false;
-    const op = this.rng.pick(['Relu', 'Tanh', 'Sigmoid', 'Abs', 'Neg', 'Erf', 'Softsign', 'LeakyRelu', 'Elu', 'HardSigmoid', 'Sqrt', 'Exp', 'Log', 'Reciprocal', 'Identity']);
+    const op = this.rng.pick([
+      'Relu',
+      'Tanh',
+      'Sigmoid',
+      'Abs',
+      'Neg',
+      'Erf',
+      'Softsign',
+      'LeakyRelu',
+      'Elu',
+      'HardSigmoid',
+      'Sqrt',
+      'Exp',
+      'Log',
+      'Reciprocal',
+      'Identity',
+    ]);
     const s = [...x.shape];
     switch (op) {
       case 'Relu':
@@ -382,10 +413,16 @@ class Gen {
     let shape: D[] | null;
     let mag: number;
     if (op !== 'Div' && op !== 'Pow' && this.chance(0.5)) {
-      b = this.pick(em, (t) => t !== a && t.dt === a.dt && (() => {
-        const s = this.bcast(a.shape, t.shape);
-        return !!s && this.numel(s) <= MAX_NUMEL;
-      })());
+      b = this.pick(
+        em,
+        (t) =>
+          t !== a &&
+          t.dt === a.dt &&
+          (() => {
+            const s = this.bcast(a.shape, t.shape);
+            return !!s && this.numel(s) <= MAX_NUMEL;
+          })(),
+      );
     }
     if (b) {
       bv = b.v;
@@ -418,7 +455,17 @@ class Gen {
       const perm = [...Array(r).keys()];
       [perm[r - 2], perm[r - 1]] = [perm[r - 1], perm[r - 2]];
       const xs = this.tame(em, x);
-      const xt = this.op1(em, 'Transpose', [xs.v], { perm }, x.dt, perm.map((p) => x.shape[p]), xs.mag, xs.exact, xs.cont);
+      const xt = this.op1(
+        em,
+        'Transpose',
+        [xs.v],
+        { perm },
+        x.dt,
+        perm.map((p) => x.shape[p]),
+        xs.mag,
+        xs.exact,
+        xs.cont,
+      );
       const scores = this.op1(em, 'MatMul', [xs.v, xt.v], {}, x.dt, [...x.shape.slice(0, -1), x.shape[r - 2]], xs.mag * xs.mag * K, false, x.cont);
       const sm = this.op1(em, 'Softmax', [this.tame(em, scores).v], { axis: -1 }, x.dt, [...scores.shape], 1, false, x.cont);
       if (this.chance(0.6)) this.op1(em, 'MatMul', [sm.v, xs.v], {}, x.dt, [...x.shape], xs.mag, false, x.cont);
@@ -453,7 +500,10 @@ class Gen {
   }
 
   private conv(em: Em, x?: T): T | undefined {
-    x ??= this.pick(em, (t) => (t.shape.length === 4 || t.shape.length === 3) && t.shape.slice(1).every((d) => typeof d === 'number' && d >= 1) && (t.shape[2] as number) >= 3);
+    x ??= this.pick(
+      em,
+      (t) => (t.shape.length === 4 || t.shape.length === 3) && t.shape.slice(1).every((d) => typeof d === 'number' && d >= 1) && (t.shape[2] as number) >= 3,
+    );
     if (!x) return undefined;
     const spatial = x.shape.slice(2) as number[];
     const C = x.shape[1] as number;
@@ -467,7 +517,15 @@ class Gen {
     if (outSp.some((s) => s < 1) || this.numel([x.shape[0], Cout, ...outSp]) > MAX_NUMEL) return undefined;
     const wd = [Cout, C / group, ...spatial.map(() => k)];
     const fan = (C / group) * k ** spatial.length;
-    const w = this.constF(em, 'conv_w', wd, this.normal(wd.reduce((a, b) => a * b, 1), 1 / Math.sqrt(fan)));
+    const w = this.constF(
+      em,
+      'conv_w',
+      wd,
+      this.normal(
+        wd.reduce((a, b) => a * b, 1),
+        1 / Math.sqrt(fan),
+      ),
+    );
     const ins = [x.v, w];
     if (this.chance(0.5)) ins.push(this.constF(em, 'conv_b', [Cout], this.normal(Cout, 0.3)));
     const attrs: Record<string, unknown> = { kernel_shape: spatial.map(() => k) };
@@ -479,7 +537,10 @@ class Gen {
   }
 
   private pool2d(em: Em): boolean {
-    const x = this.pick(em, (t) => t.shape.length === 4 && t.shape.slice(1).every((d) => typeof d === 'number') && (t.shape[2] as number) >= 2 && (t.shape[3] as number) >= 2);
+    const x = this.pick(
+      em,
+      (t) => t.shape.length === 4 && t.shape.slice(1).every((d) => typeof d === 'number') && (t.shape[2] as number) >= 2 && (t.shape[3] as number) >= 2,
+    );
     if (!x) return false;
     const [, C, H, W] = x.shape as [D, number, number, number];
     // the windowed pools twice as often as the global ones (they have the attributes worth varying)
@@ -505,7 +566,13 @@ class Gen {
     if (!x) return undefined;
     const C = x.shape[1] as number;
     const p = (base: string, vals: Float32Array) => this.constF(em, base, [C], vals);
-    const ins = [x.v, p('bn_scale', this.uniform(C, 0.5, 1.5)), p('bn_bias', this.normal(C, 0.2)), p('bn_mean', this.normal(C, 0.2)), p('bn_var', this.uniform(C, 0.5, 1.5))];
+    const ins = [
+      x.v,
+      p('bn_scale', this.uniform(C, 0.5, 1.5)),
+      p('bn_bias', this.normal(C, 0.2)),
+      p('bn_mean', this.normal(C, 0.2)),
+      p('bn_var', this.uniform(C, 0.5, 1.5)),
+    ];
     const attrs = this.chance(0.5) ? { epsilon: f(this.rng.pick([1e-5, 1e-3])) } : {};
     return this.op1(em, 'BatchNormalization', ins, attrs, x.dt, [...x.shape], x.mag * 2 + 1, false, x.cont);
   }
@@ -570,7 +637,17 @@ class Gen {
     // no perm attribute: the default reverses the dimensions
     const implicit = this.chance(0.15);
     const perm = implicit ? [...Array(r).keys()].reverse() : this.rng.shuffle([...Array(r).keys()]);
-    this.op1(em, 'Transpose', [x.v], implicit ? {} : { perm }, x.dt, perm.map((p) => x.shape[p]), x.mag, x.exact, x.cont);
+    this.op1(
+      em,
+      'Transpose',
+      [x.v],
+      implicit ? {} : { perm },
+      x.dt,
+      perm.map((p) => x.shape[p]),
+      x.mag,
+      x.exact,
+      x.cont,
+    );
     return true;
   }
 
@@ -580,7 +657,10 @@ class Gen {
     const axes = x.shape.map((d, i) => (typeof d === 'number' ? i : -1)).filter((i) => i >= 0);
     const axis = this.rng.pick(axes);
     const parts: T[] = [x];
-    const other = this.pick(em, (t) => t !== x && t.shape.length === x.shape.length && typeof t.shape[axis] === 'number' && t.shape.every((d, i) => i === axis || d === x.shape[i]));
+    const other = this.pick(
+      em,
+      (t) => t !== x && t.shape.length === x.shape.length && typeof t.shape[axis] === 'number' && t.shape.every((d, i) => i === axis || d === x.shape[i]),
+    );
     if (other) parts.push(other);
     if (!other || this.chance(0.4)) {
       const s = x.shape.map((d, i) => (i === axis ? this.int(1, 3) : d));
@@ -593,7 +673,17 @@ class Gen {
     const shape = x.shape.map((d, i) => (i === axis ? size : d));
     if (this.numel(shape) > MAX_NUMEL) return false;
     const neg = this.chance(0.3) ? axis - x.shape.length : axis;
-    this.op1(em, 'Concat', parts.map((p) => p.v), { axis: neg }, x.dt, shape, Math.max(...parts.map((p) => p.mag)), parts.every((p) => p.exact), parts.every((p) => p.cont));
+    this.op1(
+      em,
+      'Concat',
+      parts.map((p) => p.v),
+      { axis: neg },
+      x.dt,
+      shape,
+      Math.max(...parts.map((p) => p.mag)),
+      parts.every((p) => p.exact),
+      parts.every((p) => p.cont),
+    );
     return true;
   }
 
@@ -616,10 +706,24 @@ class Gen {
       end = e === -1 ? -(n + 1) : e; // -n-1 clamps to "before the first element"
     } else len = Math.ceil((end - start) / step);
     const withAxes = step !== 1 || axis !== 0 || this.chance(0.7);
-    const ins: (Value | null)[] = [x.v, this.constI(em, 'starts', [this.chance(0.3) && step > 0 ? start - n : start]), this.constI(em, 'ends', [step > 0 && end === n && this.chance(0.4) ? 9223372036854775807n : end])];
+    const ins: (Value | null)[] = [
+      x.v,
+      this.constI(em, 'starts', [this.chance(0.3) && step > 0 ? start - n : start]),
+      this.constI(em, 'ends', [step > 0 && end === n && this.chance(0.4) ? 9223372036854775807n : end]),
+    ];
     if (withAxes) ins.push(this.constI(em, 'axes', [this.chance(0.3) ? axis - x.shape.length : axis]));
     if (step !== 1) ins.push(this.constI(em, 'steps', [step]));
-    this.op1(em, 'Slice', ins, {}, x.dt, x.shape.map((d, i) => (i === axis ? len : d)), x.mag, x.exact, x.cont);
+    this.op1(
+      em,
+      'Slice',
+      ins,
+      {},
+      x.dt,
+      x.shape.map((d, i) => (i === axis ? len : d)),
+      x.mag,
+      x.exact,
+      x.cont,
+    );
     return true;
   }
 
@@ -656,7 +760,17 @@ class Gen {
     const first = this.int(1, n - 1);
     const sizes = [first, n - first];
     const outs = this.node(em, 'Split', [x.v, this.constI(em, 'split', sizes)], { axis }, 2);
-    outs.forEach((o, i) => this.mk(em, o, x.dt, x.shape.map((d, j) => (j === axis ? sizes[i] : d)), x.mag, x.exact, x.cont));
+    outs.forEach((o, i) =>
+      this.mk(
+        em,
+        o,
+        x.dt,
+        x.shape.map((d, j) => (j === axis ? sizes[i] : d)),
+        x.mag,
+        x.exact,
+        x.cont,
+      ),
+    );
     return true;
   }
 
@@ -666,7 +780,8 @@ class Gen {
     const at = this.int(0, x.shape.length);
     const shape = [...x.shape.slice(0, at), 1, ...x.shape.slice(at)];
     const u = this.op1(em, 'Unsqueeze', [x.v, this.constI(em, 'axes', [at])], {}, x.dt, shape, x.mag, x.exact, x.cont);
-    if (this.chance(0.6)) this.op1(em, 'Squeeze', [u.v, this.constI(em, 'axes', [this.chance(0.5) ? at : at - shape.length])], {}, x.dt, [...x.shape], x.mag, x.exact, x.cont);
+    if (this.chance(0.6))
+      this.op1(em, 'Squeeze', [u.v, this.constI(em, 'axes', [this.chance(0.5) ? at : at - shape.length])], {}, x.dt, [...x.shape], x.mag, x.exact, x.cont);
     return true;
   }
 
@@ -697,13 +812,19 @@ class Gen {
     const r = x.shape.length;
     const op = this.rng.pick(['ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'ReduceL2', 'ReduceSumSquare']);
     const all = this.chance(0.15);
-    const axes = all ? undefined : this.rng.shuffle([...Array(r).keys()]).slice(0, this.int(1, Math.min(2, r))).sort((a, b) => a - b);
+    const axes = all
+      ? undefined
+      : this.rng
+          .shuffle([...Array(r).keys()])
+          .slice(0, this.int(1, Math.min(2, r)))
+          .sort((a, b) => a - b);
     const keep = this.chance(0.6) ? 1 : 0;
     const shape = x.shape.flatMap((d, i) => (axes && !axes.includes(i) ? [d] : keep ? [1] : []));
     const signed = axes?.map((a) => (this.chance(0.3) ? a - r : a));
     const v = this.reduceNode(em, op, this.tame(em, x).v, signed, keep === 1 && this.chance(0.5) ? undefined : keep);
     const reduced = axes ? axes.reduce((a, i) => a * this.sz(x.shape[i]), 1) : this.numel(x.shape);
-    const mag = op === 'ReduceSum' || op === 'ReduceL2' ? Math.min(x.mag, 30) * Math.sqrt(reduced) * 2 : op === 'ReduceSumSquare' ? 900 * reduced : Math.min(x.mag, 30);
+    const mag =
+      op === 'ReduceSum' || op === 'ReduceL2' ? Math.min(x.mag, 30) * Math.sqrt(reduced) * 2 : op === 'ReduceSumSquare' ? 900 * reduced : Math.min(x.mag, 30);
     const t = this.mk(em, v, x.dt, shape, mag, false, x.cont);
     if (t.mag > 30) this.tame(em, t);
     return true;
@@ -776,8 +897,18 @@ class Gen {
       const steps = this.int(1, 3);
       for (let i = 0; i < steps; i++) cur = this.shapePreserving(bem, cur);
       // sometimes the branch reads a second outer value too
-      const other = this.pick(em, (t) => t !== xs && capturable(t) && t.dt === xs.dt && !!this.bcast(xs.shape, t.shape) && this.bcast(xs.shape, t.shape)!.length === xs.shape.length && this.bcast(xs.shape, t.shape)!.every((d, i) => d === xs.shape[i]));
-      if (other && this.chance(0.4)) cur = this.op1(bem, 'Add', [cur.v, other.v], {}, cur.dt, [...xs.shape], cur.mag + other.mag, false, cur.cont && other.cont);
+      const other = this.pick(
+        em,
+        (t) =>
+          t !== xs &&
+          capturable(t) &&
+          t.dt === xs.dt &&
+          !!this.bcast(xs.shape, t.shape) &&
+          this.bcast(xs.shape, t.shape)!.length === xs.shape.length &&
+          this.bcast(xs.shape, t.shape)!.every((d, i) => d === xs.shape[i]),
+      );
+      if (other && this.chance(0.4))
+        cur = this.op1(bem, 'Add', [cur.v, other.v], {}, cur.dt, [...xs.shape], cur.mag + other.mag, false, cur.cont && other.cont);
       const out = this.mk(bem, this.node(bem, 'Identity', [cur.v])[0], cur.dt, [...xs.shape], cur.mag, false, cur.cont, false);
       out.v.type = tensorType(DataType.FLOAT, this.decl(xs.shape));
       sb.graph.addOutput(out.v);
@@ -794,13 +925,19 @@ class Gen {
   private shapePreserving(em: Em, x: T): T {
     const r = this.int(0, 7);
     const out =
-      r === 0 ? this.plantGelu(em, x)
-      : r === 1 ? this.plantTransposePair(em, x)
-      : r === 2 ? this.plantIdentityChain(em, x)
-      : r === 3 ? this.plantLayerNorm(em, x)
-      : r === 4 ? this.plantHardSwish(em, x)
-      : r === 5 ? this.plantCastPair(em, x)
-      : undefined;
+      r === 0
+        ? this.plantGelu(em, x)
+        : r === 1
+          ? this.plantTransposePair(em, x)
+          : r === 2
+            ? this.plantIdentityChain(em, x)
+            : r === 3
+              ? this.plantLayerNorm(em, x)
+              : r === 4
+                ? this.plantHardSwish(em, x)
+                : r === 5
+                  ? this.plantCastPair(em, x)
+                  : undefined;
     if (out) return out;
     return this.op1(em, this.rng.pick(['Tanh', 'Relu', 'Sigmoid', 'Neg']), [x.v], {}, x.dt, [...x.shape], Math.min(x.mag, 30), false, x.cont);
   }
@@ -819,7 +956,17 @@ class Gen {
       const D2 = em.branch ? K : this.rng.pick([4, 6, 8]);
       const xs = this.tame(em, x);
       if (this.numel([...x.shape.slice(0, -1), D2]) > MAX_NUMEL) return undefined;
-      x = this.op1(em, 'MatMul', [xs.v, this.constF(em, 'proj', [K, D2], this.normal(K * D2, 1 / Math.sqrt(K)))], {}, x.dt, [...x.shape.slice(0, -1), D2], xs.mag * 1.5, false, xs.cont);
+      x = this.op1(
+        em,
+        'MatMul',
+        [xs.v, this.constF(em, 'proj', [K, D2], this.normal(K * D2, 1 / Math.sqrt(K)))],
+        {},
+        x.dt,
+        [...x.shape.slice(0, -1), D2],
+        xs.mag * 1.5,
+        false,
+        xs.cont,
+      );
     }
     const D = x.shape[r - 1] as number;
     const s = [...x.shape];
@@ -838,13 +985,19 @@ class Gen {
     // an even wrong exponent: the "variance" stays non-negative, so no NaN hides the difference
     const exponent = wrong === 'pow4' ? 4 : 2;
     if (wrong === 'pow4') tags.push('pow4');
-    const expV = this.chance(0.2) && this.opset >= 12 ? this.constI(em, 'two', [exponent], []) : this.constF(em, 'two', this.chance(0.5) ? [] : [1], [exponent]);
+    const expV =
+      this.chance(0.2) && this.opset >= 12 ? this.constI(em, 'two', [exponent], []) : this.constF(em, 'two', this.chance(0.5) ? [] : [1], [exponent]);
     const p = this.op1(em, 'Pow', [d.v, expV], {}, x.dt, [...s], (x.mag * 2) ** exponent, false, x.cont);
     const vr = this.mk(em, this.reduceNode(em, 'ReduceMean', p.v, axes2, 1), x.dt, red(axes2), p.mag, false, x.cont);
     let epsV: Value;
     const epsVal = this.rng.pick([1e-5, 1e-6, 1e-12, 1e-3]);
     if (wrong === 'eps-shape') {
-      epsV = this.constF(em, 'eps', [D], Float32Array.from({ length: D }, (_, i) => epsVal * (1 + i)));
+      epsV = this.constF(
+        em,
+        'eps',
+        [D],
+        Float32Array.from({ length: D }, (_, i) => epsVal * (1 + i)),
+      );
       tags.push('eps-shape');
     } else if (wrong === 'eps-computed') {
       const ein = this.floatInput(em, 'ln_eps', [1]);
@@ -935,7 +1088,10 @@ class Gen {
 
   /** Conv (+bias) -> BatchNormalization, with weights or statistics that are not constants sometimes. */
   private plantConvBn(em: Em): T | undefined {
-    const x = this.pick(em, (t) => (t.shape.length === 4 || t.shape.length === 3) && t.shape.slice(1).every((d) => typeof d === 'number') && (t.shape[2] as number) >= 3);
+    const x = this.pick(
+      em,
+      (t) => (t.shape.length === 4 || t.shape.length === 3) && t.shape.slice(1).every((d) => typeof d === 'number') && (t.shape[2] as number) >= 3,
+    );
     if (!x) return undefined;
     const tags: string[] = [];
     const wrong = this.rng.pick(['none', 'none', 'none', 'w-input', 'stat-input', 'init-input']);
@@ -969,7 +1125,13 @@ class Gen {
       void positive;
       return this.constF(em, base, [C], vals);
     };
-    const ins = [conv.v, stat('bn_scale', this.uniform(C, 0.5, 1.5), false), stat('bn_bias', this.normal(C, 0.2), false), stat('bn_mean', this.normal(C, 0.2), false), stat('bn_var', this.uniform(C, 0.5, 1.5), true)];
+    const ins = [
+      conv.v,
+      stat('bn_scale', this.uniform(C, 0.5, 1.5), false),
+      stat('bn_bias', this.normal(C, 0.2), false),
+      stat('bn_mean', this.normal(C, 0.2), false),
+      stat('bn_var', this.uniform(C, 0.5, 1.5), true),
+    ];
     if (wrong === 'stat-input' || wrong === 'init-input') tags.push(wrong);
     const attrs = this.chance(0.6) ? { epsilon: f(this.rng.pick([1e-5, 1e-3, 0.1])) } : {};
     const y = this.op1(em, 'BatchNormalization', ins, attrs, x.dt, [...conv.shape], conv.mag * 2 + 1, false, x.cont);
@@ -1009,7 +1171,15 @@ class Gen {
     if (bs.length !== 1) tags.push(`bias-${kind}`);
     const outShape = this.bcast(mmShape, bs)!;
     if (this.numel(outShape) > MAX_NUMEL) bs = [N];
-    const bias = this.constF(em, 'mm_bias', bs, this.normal(bs.reduce((a, b) => a * b, 1), 0.5));
+    const bias = this.constF(
+      em,
+      'mm_bias',
+      bs,
+      this.normal(
+        bs.reduce((a, b) => a * b, 1),
+        0.5,
+      ),
+    );
     const y = this.op1(em, 'Add', this.chance(0.3) ? [bias, mm.v] : [mm.v, bias], {}, x.dt, this.bcast(mmShape, bs)!, 12, false, x.cont);
     const u = this.unsafe();
     if (u) {
@@ -1102,7 +1272,13 @@ class Gen {
       const mm = inner('MatMul', [x.v, w], {}, [B, S, D], 10);
       const proj = inner('Add', [mm.v, this.constF(em, `${name}_b`, [D], this.normal(D, 0.1))], {}, [B, S, D], 10);
       const split = inner('Reshape', [proj.v, this.constI(em, `${name}_heads`, [0, 0, H, dh])], {}, [B, S, H, dh], 10);
-      return inner('Transpose', [split.v], { perm }, perm.map((i) => [B, S, H, dh][i]!), 10);
+      return inner(
+        'Transpose',
+        [split.v],
+        { perm },
+        perm.map((i) => [B, S, H, dh][i]!),
+        10,
+      );
     };
     const q = heads('q', [0, 2, 1, 3]);
     const k = heads('k', [0, 2, 3, 1]);
@@ -1356,7 +1532,8 @@ class Gen {
     // graph output must keep that name, and careful passes skip it: both cases are wanted, the first more often)
     const follow = (t: T | undefined): boolean => {
       if (!t) return false;
-      if (this.chance(0.75)) this.op1(em, this.rng.pick(['Tanh', 'Relu', 'Neg', 'Sigmoid', 'Abs']), [t.v], {}, t.dt, [...t.shape], Math.min(t.mag, 30), false, t.cont);
+      if (this.chance(0.75))
+        this.op1(em, this.rng.pick(['Tanh', 'Relu', 'Neg', 'Sigmoid', 'Abs']), [t.v], {}, t.dt, [...t.shape], Math.min(t.mag, 30), false, t.cont);
       return true;
     };
     const plants: [number, () => boolean][] = [
@@ -1510,14 +1687,25 @@ export function fuzzTargets(only?: readonly string[]): FuzzTarget[] {
   const targets: FuzzTarget[] = [];
   for (const p of allPasses) {
     targets.push({ name: p.name, passes: [p], lossless: p.lossless, tolerance: p.lossless ? undefined : p.tolerance });
-    if (p.kind === 'conversion') targets.push({ name: `${p.name}+weights-only`, passes: [p], lossless: p.lossless, tolerance: p.lossless ? undefined : p.tolerance, options: { weightsOnly: true } });
+    if (p.kind === 'conversion')
+      targets.push({
+        name: `${p.name}+weights-only`,
+        passes: [p],
+        lossless: p.lossless,
+        tolerance: p.lossless ? undefined : p.tolerance,
+        options: { weightsOnly: true },
+      });
     // fusions may emit onnxruntime contrib ops (com.microsoft) for target 'ort': the CPU provider runs those too
-    if (p.kind === 'fusion') targets.push({ name: `${p.name}+ort`, passes: [p], lossless: p.lossless, tolerance: p.lossless ? undefined : p.tolerance, target: 'ort' });
+    if (p.kind === 'fusion')
+      targets.push({ name: `${p.name}+ort`, passes: [p], lossless: p.lossless, tolerance: p.lossless ? undefined : p.tolerance, target: 'ort' });
   }
   for (const [name, list] of Object.entries(presets)) {
     const passes = resolvePasses(list);
     const lossy = passes.filter((p) => !p.lossless);
-    const tolerance = lossy.length && lossy.every((p) => p.tolerance) ? lossy.reduce((t, p) => ({ rtol: t.rtol + p.tolerance!.rtol, atol: t.atol + p.tolerance!.atol }), { rtol: 0, atol: 0 }) : undefined;
+    const tolerance =
+      lossy.length && lossy.every((p) => p.tolerance)
+        ? lossy.reduce((t, p) => ({ rtol: t.rtol + p.tolerance!.rtol, atol: t.atol + p.tolerance!.atol }), { rtol: 0, atol: 0 })
+        : undefined;
     targets.push({ name: `preset.${name}`, passes, lossless: lossy.length === 0, tolerance });
   }
   if (!only?.length) return targets;
@@ -1618,10 +1806,22 @@ export async function checkCase(c: FuzzCase, targets: readonly FuzzTarget[], opt
       // ones may define their amount relative to the model they first saw, e.g. prune-structured's sparsity)
       stage = 'idempotence';
       const again = runPasses(m, target.passes, { options: target.options, target: target.target });
-      if (again.modified) throw new Error(`a second run changed the model again (${again.passes.filter((p) => p.modified).map((p) => p.name).join(', ')})`);
+      if (again.modified)
+        throw new Error(
+          `a second run changed the model again (${again.passes
+            .filter((p) => p.modified)
+            .map((p) => p.name)
+            .join(', ')})`,
+        );
       if (target.lossless) {
         const afterLoad = runPasses(reloaded, target.passes, { options: target.options, target: target.target });
-        if (afterLoad.modified) throw new Error(`a second run on the saved result changed it again (${afterLoad.passes.filter((p) => p.modified).map((p) => p.name).join(', ')})`);
+        if (afterLoad.modified)
+          throw new Error(
+            `a second run on the saved result changed it again (${afterLoad.passes
+              .filter((p) => p.modified)
+              .map((p) => p.name)
+              .join(', ')})`,
+          );
       }
       if (Buffer.compare(Buffer.from(encodeModel(m)), Buffer.from(bytes1)) !== 0) throw new Error('a second run reported no change but changed the model');
       stage = 'onnxruntime';
@@ -1682,7 +1882,14 @@ function lowPrecisionEps(m: Model): number {
  * multiplied by (1 +- eps), the sign pseudo-random per element (sign(sin(v * K)) for intermediates, computed in the
  * graph), except that in two of the runs all inputs take one sign and all weights the other.
  */
-async function sensitivity(bytes: Uint8Array, feeds: Feeds, ref: Record<string, ort.Tensor>, all: Record<string, ort.Tensor>, eps: number, seed: number): Promise<Record<string, Float32Array>> {
+async function sensitivity(
+  bytes: Uint8Array,
+  feeds: Feeds,
+  ref: Record<string, ort.Tensor>,
+  all: Record<string, ort.Tensor>,
+  eps: number,
+  seed: number,
+): Promise<Record<string, Float32Array>> {
   const out: Record<string, Float32Array> = {};
   // two draws with random signs everywhere, and two where every input moves one way and every weight the other (x - c
   // with x close to a constant c: random signs agree for both often enough to hide what rounding both does to x - c)
@@ -1825,7 +2032,12 @@ export function feedsFor(m: Model, feeds: Feeds): Feeds {
     }
     const f32 = ortToFloat32(f0);
     const dims = f0.dims.map(Number);
-    const t = want === DataType.FLOAT16 ? Tensor.fromArray(want, dims, float32ToFloat16(f32)) : want === DataType.DOUBLE ? Tensor.fromArray(want, dims, Float64Array.from(f32)) : Tensor.fromArray(DataType.FLOAT, dims, f32);
+    const t =
+      want === DataType.FLOAT16
+        ? Tensor.fromArray(want, dims, float32ToFloat16(f32))
+        : want === DataType.DOUBLE
+          ? Tensor.fromArray(want, dims, Float64Array.from(f32))
+          : Tensor.fromArray(DataType.FLOAT, dims, f32);
     out[v.name] = toOrtTensor(t);
   }
   return out;

@@ -43,7 +43,13 @@ function richModel(): Uint8Array {
   model.metadataProps = [{ key: 'author', value: 'mutation' }];
   graph.docString = 'graph doc';
   const x = b.input('x', DataType.FLOAT, ['batch', 4]);
-  const w = b.init('w', floatTensor([4, 4], Array.from({ length: 16 }, (_, i) => (i % 5) - 2)));
+  const w = b.init(
+    'w',
+    floatTensor(
+      [4, 4],
+      Array.from({ length: 16 }, (_, i) => (i % 5) - 2),
+    ),
+  );
   const bias = b.init('bias', Tensor.fromField(DataType.FLOAT, [4], 'float_data', new Float32Array([0.5, -0.5, 1, 2])));
   const mm = b.op('MatMul', [x, w], {}, { name: 'mm' });
   const add = b.op('Add', [mm, bias], {}, { name: 'add' });
@@ -61,7 +67,12 @@ function richModel(): Uint8Array {
   model.functions.push(fn);
   const z = b.op('Double', [y], {}, { domain: 'custom.fn', name: 'double' });
   const c = b.constantNode(floatTensor([4], [1, 2, 3, 4]), 'cst');
-  const s = b.op('Slice', [b.op('Mul', [z, c]), b.init('starts', int64Tensor([1], [0])), b.init('ends', int64Tensor([1], [9223372036854775807n])), b.init('axes', ints([1]))]);
+  const s = b.op('Slice', [
+    b.op('Mul', [z, c]),
+    b.init('starts', int64Tensor([1], [0])),
+    b.init('ends', int64Tensor([1], [9223372036854775807n])),
+    b.init('axes', ints([1])),
+  ]);
   b.output(b.op('Reshape', [s, b.const('shape', ints([-1]))]), 'out', DataType.FLOAT, [null]);
   return encodeModel(model);
 }
@@ -195,7 +206,10 @@ export function mutate(bytes: Uint8Array, kind: Kind, seed: number, structure: S
         ['padded (non-minimal)', [...encodeVarint(oldVal).map((b) => b | 0x80), 0x00]],
       ];
       const [label, rep] = rng.pick(choices);
-      return { bytes: Uint8Array.from([...bytes.subarray(0, s.at), ...rep, ...bytes.subarray(s.at + s.len)]), what: `${s.kind} varint at ${s.at} (${oldVal}) -> ${label}` };
+      return {
+        bytes: Uint8Array.from([...bytes.subarray(0, s.at), ...rep, ...bytes.subarray(s.at + s.len)]),
+        what: `${s.kind} varint at ${s.at} (${oldVal}) -> ${label}`,
+      };
     }
     case 'wiretype': {
       const tags = structure.filter((s) => s.kind === 'tag' && s.len === 1);
@@ -210,7 +224,10 @@ export function mutate(bytes: Uint8Array, kind: Kind, seed: number, structure: S
       const a = rng.int(0, n);
       const len = rng.int(1, Math.min(64, n - a) + 1);
       const p = rng.int(0, n + 1);
-      return { bytes: Uint8Array.from([...bytes.subarray(0, p), ...bytes.subarray(a, a + len), ...bytes.subarray(p)]), what: `${len} bytes from ${a} copied to ${p}` };
+      return {
+        bytes: Uint8Array.from([...bytes.subarray(0, p), ...bytes.subarray(a, a + len), ...bytes.subarray(p)]),
+        what: `${len} bytes from ${a} copied to ${p}`,
+      };
     }
   }
 }
@@ -228,7 +245,9 @@ const ALLOWED = (e: unknown) => e instanceof ModelFormatError || e instanceof Us
 
 function describeError(e: unknown): string {
   const err = e as Error;
-  return `${err?.constructor?.name ?? typeof e}: ${String(err?.message ?? e).split('\n')[0].slice(0, 200)}`;
+  return `${err?.constructor?.name ?? typeof e}: ${String(err?.message ?? e)
+    .split('\n')[0]
+    .slice(0, 200)}`;
 }
 
 /** decode -> (refused | encode -> decode again) for one mutated buffer. */
@@ -242,7 +261,8 @@ function checkDecode(bytes: Uint8Array, label: string, o: Outcome, saveDir?: str
     o.slowest = Math.max(o.slowest, ms);
     if (ms > SLOW_MS) o.problems.push(`${label}: refusal took ${ms.toFixed(0)} ms`);
     if (!ALLOWED(e)) o.problems.push(`${label}: ${describeError(e)}`);
-    else if (String((e as Error).message).includes('\n')) o.problems.push(`${label}: error message has several lines: ${JSON.stringify(String((e as Error).message).slice(0, 160))}`);
+    else if (String((e as Error).message).includes('\n'))
+      o.problems.push(`${label}: error message has several lines: ${JSON.stringify(String((e as Error).message).slice(0, 160))}`);
     o.refused++;
     return;
   }
@@ -278,7 +298,9 @@ describe('mutation fuzz: decodeModelBytes / loadModel', () => {
         // a real save (atomic write, fsync) for one success in 25; the others encode in memory
         checkDecode(m.bytes, `${name} ${kind} seed ${i} (${m.what})`, o, i % 25 === 0 ? saveDir : undefined);
       }
-      console.log(`mutation ${name}: ${DECODE_MUTATIONS} copies, ${o.refused} refused, ${o.loaded} loaded and re-saved, slowest decode ${o.slowest.toFixed(1)} ms`);
+      console.log(
+        `mutation ${name}: ${DECODE_MUTATIONS} copies, ${o.refused} refused, ${o.loaded} loaded and re-saved, slowest decode ${o.slowest.toFixed(1)} ms`,
+      );
       expect(o.problems.slice(0, 15)).toEqual([]);
       expect(o.refused).toBeGreaterThan(DECODE_MUTATIONS / 4);
       expect(fs.readdirSync(saveDir).filter((f) => f.includes('.tmp'))).toEqual([]);
@@ -289,7 +311,21 @@ describe('mutation fuzz: decodeModelBytes / loadModel', () => {
     const dir = fs.mkdtempSync(path.join(tmp, 'ext-'));
     const { model, b } = createModel({ opset: 17 });
     const x = b.input('x', DataType.FLOAT, ['n', 16]);
-    b.output(b.op('MatMul', [x, b.init('w', floatTensor([16, 8], Array.from({ length: 128 }, (_, i) => Math.sin(i))))]), 'y', DataType.FLOAT, ['n', 8]);
+    b.output(
+      b.op('MatMul', [
+        x,
+        b.init(
+          'w',
+          floatTensor(
+            [16, 8],
+            Array.from({ length: 128 }, (_, i) => Math.sin(i)),
+          ),
+        ),
+      ]),
+      'y',
+      DataType.FLOAT,
+      ['n', 8],
+    );
     const file = path.join(dir, 'm.onnx');
     saveModel(model, file, { externalData: true, sizeThreshold: 0, location: 'weights.bin' });
     // a file outside the folder that a mutated location could try to reach
@@ -362,7 +398,6 @@ describe('mutation fuzz: autoglm inspect', () => {
     expect(problems.slice(0, 15)).toEqual([]);
   });
 });
-
 
 // ------------------------------------------------------------------------------------------------ found by mutation
 

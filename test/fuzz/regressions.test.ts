@@ -10,7 +10,12 @@ import { describe, expect, it } from 'vitest';
 import { loadModel } from '../../src/onnx/io.js';
 import { caseFromModel, checkCase, FAILURES_DIR, fuzzTargets, parseFailureFile } from './gen.js';
 
-const files = fs.existsSync(FAILURES_DIR) ? fs.readdirSync(FAILURES_DIR).filter((f) => f.endsWith('.onnx')).sort() : [];
+const files = fs.existsSync(FAILURES_DIR)
+  ? fs
+      .readdirSync(FAILURES_DIR)
+      .filter((f) => f.endsWith('.onnx'))
+      .sort()
+  : [];
 
 describe('fuzz regressions (test/fuzz/failures)', () => {
   it(`finds ${files.length} saved model(s), each named <pass>-<seed>.onnx`, () => {

@@ -36,11 +36,15 @@ describe('expectSameOutputs', () => {
     const bad = perturb(copy(cnn), 'layer2.conv2.weight', 5, 0.05);
     const e = await expectSameOutputs(cnn, bad, { dims: { batch: 2 } }).catch((x) => x);
     expect(e).toBeInstanceOf(AssertionError);
-    expect(e.message).toMatch(/^output 'logits' differs at index \d+ \[\d, \d\]: before=-?[\d.e-]+, after=-?[\d.e-]+, \|diff\|=[\d.e-]+ > atol 0.00001 \+ rtol 0.0001 \* \|before\|/);
+    expect(e.message).toMatch(
+      /^output 'logits' differs at index \d+ \[\d, \d\]: before=-?[\d.e-]+, after=-?[\d.e-]+, \|diff\|=[\d.e-]+ > atol 0.00001 \+ rtol 0.0001 \* \|before\|/,
+    );
 
     const bert = buildBert({ classifier: 2 });
     const badBert = perturb(copy(bert), 'encoder.layer.1.output.LayerNorm.bias', 3, 1e-3);
-    await expect(expectSameOutputs(bert, badBert, { dims: { batch: 1, sequence: 4 } })).rejects.toThrow(/output 'last_hidden_state' differs at index 3 \[0, 0, 3\]/);
+    await expect(expectSameOutputs(bert, badBert, { dims: { batch: 1, sequence: 4 } })).rejects.toThrow(
+      /output 'last_hidden_state' differs at index 3 \[0, 0, 3\]/,
+    );
   });
 
   it('accepts differences within the tolerance and reports them', async () => {
@@ -66,7 +70,9 @@ describe('expectSameOutputs', () => {
     };
     const r = await expectSameOutputs(build('Sqrt', false), build('Sqrt', false), { dims: { n: 3 } });
     expect(r.maxAbs).toBe(0);
-    await expect(expectSameOutputs(build('Sqrt', false), build('AbsSqrt', false), { dims: { n: 3 } })).rejects.toThrow(/output 'y': NaN positions differ, first at index \d+ \[\d, \d\]: before=NaN, after=[\d.]+/);
+    await expect(expectSameOutputs(build('Sqrt', false), build('AbsSqrt', false), { dims: { n: 3 } })).rejects.toThrow(
+      /output 'y': NaN positions differ, first at index \d+ \[\d, \d\]: before=NaN, after=[\d.]+/,
+    );
     // float16 output against a float32 one: compared as float32, within float16 rounding
     const h = await expectSameOutputs(build('AbsSqrt', false), build('AbsSqrt', true), { dims: { n: 3 }, rtol: 1e-3 });
     expect(h.maxRel).toBeGreaterThan(0);
@@ -93,7 +99,9 @@ describe('expectSameOutputs', () => {
       const { model, b } = createModel({ opset: 17 });
       const x = b.input('x', DataType.FLOAT, [1]);
       // after: x + 1 where x <= 0
-      const y = differ ? b.op('Where', [b.op('Greater', [x, b.const('zero', floatTensor([1], [0]))]), x, b.op('Add', [x, b.const('one', floatTensor([1], [1]))])]) : b.op('Identity', [x]);
+      const y = differ
+        ? b.op('Where', [b.op('Greater', [x, b.const('zero', floatTensor([1], [0]))]), x, b.op('Add', [x, b.const('one', floatTensor([1], [1]))])])
+        : b.op('Identity', [x]);
       b.output(y, 'y', DataType.FLOAT, [1]);
       return model;
     };

@@ -86,7 +86,8 @@ export async function expectSameOutputs(before: Model, after: Model, opts: Equiv
 export function compareTensors(name: string, before: ort.Tensor, after: ort.Tensor, rtol: number, atol: number): EquivalenceResult {
   const db = before.dims.map(Number);
   const da = after.dims.map(Number);
-  if (db.length !== da.length || db.some((d, i) => d !== da[i])) fail(`output '${name}': shape [${da.join(', ')}] differs from the original [${db.join(', ')}]`);
+  if (db.length !== da.length || db.some((d, i) => d !== da[i]))
+    fail(`output '${name}': shape [${da.join(', ')}] differs from the original [${db.join(', ')}]`);
   if (before.type === 'string' || after.type === 'string') {
     const a = after.data as string[];
     const b = before.data as string[];
@@ -125,7 +126,9 @@ export function compareTensors(name: string, before: ort.Tensor, after: ort.Tens
     }
   }
   if (nanMismatch >= 0)
-    fail(`output '${name}': NaN positions differ, first at index ${nanMismatch}${indexSuffix(nanMismatch, db)}: before=${b[nanMismatch]}, after=${a[nanMismatch]}`);
+    fail(
+      `output '${name}': NaN positions differ, first at index ${nanMismatch}${indexSuffix(nanMismatch, db)}: before=${b[nanMismatch]}, after=${a[nanMismatch]}`,
+    );
   if (firstBad >= 0) {
     const x = b[firstBad];
     const y = a[firstBad];

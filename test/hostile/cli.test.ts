@@ -189,7 +189,12 @@ function withExternal(dir: string, location: string, createData: boolean): strin
 
 const cases: Case[] = [
   { name: 'missing file', what: 'no such file', expect: REJECT, make: (d) => path.join(d, 'does-not-exist.onnx') },
-  { name: 'a directory', what: 'is a directory', expect: REJECT, make: (d) => fs.mkdirSync(path.join(d, 'model.onnx'), { recursive: true }) ?? path.join(d, 'model.onnx') },
+  {
+    name: 'a directory',
+    what: 'is a directory',
+    expect: REJECT,
+    make: (d) => fs.mkdirSync(path.join(d, 'model.onnx'), { recursive: true }) ?? path.join(d, 'model.onnx'),
+  },
   { name: 'empty file', what: 'is empty', expect: REJECT, make: (d) => write(d, 'model.onnx', new Uint8Array(0)) },
   {
     name: 'random bytes',
@@ -197,7 +202,11 @@ const cases: Case[] = [
     expect: REJECT,
     make: (d) => {
       const r = new Rng(99);
-      return write(d, 'model.onnx', Uint8Array.from({ length: 4096 }, () => r.int(0, 256)));
+      return write(
+        d,
+        'model.onnx',
+        Uint8Array.from({ length: 4096 }, () => r.int(0, 256)),
+      );
     },
   },
   { name: 'truncated model', what: 'not a valid ONNX model (truncated)', expect: REJECT, make: (d) => write(d, 'model.onnx', validBytes().subarray(0, 120)) },
@@ -242,7 +251,7 @@ const cases: Case[] = [
     },
   },
   {
-    name: "huge dims in a tensor (2^62)",
+    name: 'huge dims in a tensor (2^62)',
     what: 'dimension out of range',
     expect: REJECT,
     make: (d) => {
@@ -316,10 +325,30 @@ const cases: Case[] = [
       return write(d, 'model.onnx', toBytes(m));
     },
   },
-  { name: 'a missing external-data file', what: "external data file 'weights.bin' is missing", expect: REJECT, make: (d) => withExternal(d, 'weights.bin', false) },
-  { name: 'external data escaping the model folder (../)', what: "points outside the model's folder; refusing to read it", expect: REJECT, make: (d) => withExternal(d, '../outside.bin', true) },
-  { name: 'external data at an absolute path', what: "points outside the model's folder; refusing to read it", expect: REJECT, make: (d) => withExternal(d, path.join(tmp, 'outside.bin'), true) },
-  { name: 'external data through a symlink out of the folder', what: "refused: the file's real path must stay inside the model's folder", expect: REJECT, make: (d) => symlinked(d) },
+  {
+    name: 'a missing external-data file',
+    what: "external data file 'weights.bin' is missing",
+    expect: REJECT,
+    make: (d) => withExternal(d, 'weights.bin', false),
+  },
+  {
+    name: 'external data escaping the model folder (../)',
+    what: "points outside the model's folder; refusing to read it",
+    expect: REJECT,
+    make: (d) => withExternal(d, '../outside.bin', true),
+  },
+  {
+    name: 'external data at an absolute path',
+    what: "points outside the model's folder; refusing to read it",
+    expect: REJECT,
+    make: (d) => withExternal(d, path.join(tmp, 'outside.bin'), true),
+  },
+  {
+    name: 'external data through a symlink out of the folder',
+    what: "refused: the file's real path must stay inside the model's folder",
+    expect: REJECT,
+    make: (d) => symlinked(d),
+  },
   {
     name: 'control characters in a value name (undefined input)',
     what: 'one line on stderr, control characters escaped',
@@ -346,7 +375,12 @@ const cases: Case[] = [
       return write(d, 'model.onnx', encodeModel(model));
     },
   },
-  { name: '1000 nested subgraphs (40 kB)', what: 'refused (nesting too deep), no stack overflow', expect: REJECT, make: (d) => write(d, 'model.onnx', deeplyNested(1000)) },
+  {
+    name: '1000 nested subgraphs (40 kB)',
+    what: 'refused (nesting too deep), no stack overflow',
+    expect: REJECT,
+    make: (d) => write(d, 'model.onnx', deeplyNested(1000)),
+  },
 ];
 
 function symlinked(dir: string): string {
@@ -374,7 +408,8 @@ async function cli(args: string[], cwd: string): Promise<Run> {
   return { code, out: io.stdout(), err: io.stderr() };
 }
 
-const hash = (p: string) => (fs.existsSync(p) && fs.statSync(p).isFile() ? crypto.createHash('sha256').update(fs.readFileSync(p)).digest('hex') : fs.existsSync(p) ? 'dir' : 'absent');
+const hash = (p: string) =>
+  fs.existsSync(p) && fs.statSync(p).isFile() ? crypto.createHash('sha256').update(fs.readFileSync(p)).digest('hex') : fs.existsSync(p) ? 'dir' : 'absent';
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\x00-\x08\x0b-\x1f\x7f\x9b]/;
 const tempFiles = (dir: string) => (fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => /\.autoglm-|\.tmp$/.test(f)) : []);
@@ -441,7 +476,10 @@ for (const c of cases) {
           const before = fs.readdirSync(dir).map((f) => [f, hash(path.join(dir, f))]);
           const r = await cli(argvFor(cmd, slot, hostile, valid, out), dir);
           const problems = problemsOf(r, c.expect[cmd.kind]);
-          expect(fs.readdirSync(dir).map((f) => [f, hash(path.join(dir, f))]), 'input folder unchanged').toEqual(before);
+          expect(
+            fs.readdirSync(dir).map((f) => [f, hash(path.join(dir, f))]),
+            'input folder unchanged',
+          ).toEqual(before);
           for (const d of [dir, outDir, validDir]) expect(tempFiles(d), `temporary files left in ${d}`).toEqual([]);
           if (out && r.code !== 0) expect(fs.readFileSync(out, 'utf8'), 'previous output unchanged').toBe('previous output');
           if (out && r.code === 0) expect(() => loadModel(out), 'the output written is a valid model').not.toThrow();
@@ -473,7 +511,11 @@ describe('hostile output paths', () => {
   const outCases: OutCase[] = [
     { name: 'the output is a directory', setup: (d) => (fs.mkdirSync(path.join(d, 'out.onnx')), path.join(d, 'out.onnx')), expect: [2] },
     { name: 'the output folder does not exist', setup: (d) => path.join(d, 'no', 'such', 'out.onnx'), expect: [2] },
-    { name: 'the output is under a regular file', setup: (d) => (fs.writeFileSync(path.join(d, 'somefile.txt'), 'x'), path.join(d, 'somefile.txt', 'out.onnx')), expect: [2] },
+    {
+      name: 'the output is under a regular file',
+      setup: (d) => (fs.writeFileSync(path.join(d, 'somefile.txt'), 'x'), path.join(d, 'somefile.txt', 'out.onnx')),
+      expect: [2],
+    },
     {
       name: 'the output folder is read-only',
       setup: (d) => {
@@ -487,9 +529,19 @@ describe('hostile output paths', () => {
     },
     { name: 'the output is the input', setup: (_d, input) => input, flags: 'no-force', expect: [2] },
     { name: 'the output is the input, with --force', setup: (_d, input) => input, flags: 'force', expect: [0, 2] },
-    { name: 'the output is the input through another spelling', setup: (d, input) => path.join(d, '.', '..', path.basename(d), path.basename(input)), flags: 'no-force', expect: [2] },
+    {
+      name: 'the output is the input through another spelling',
+      setup: (d, input) => path.join(d, '.', '..', path.basename(d), path.basename(input)),
+      flags: 'no-force',
+      expect: [2],
+    },
     // commands differ on whether an existing output needs --force; either way it is refused whole or replaced whole
-    { name: 'the output exists', setup: (d) => (fs.writeFileSync(path.join(d, 'out.onnx'), 'previous output'), path.join(d, 'out.onnx')), flags: 'no-force', expect: [0, 2] },
+    {
+      name: 'the output exists',
+      setup: (d) => (fs.writeFileSync(path.join(d, 'out.onnx'), 'previous output'), path.join(d, 'out.onnx')),
+      flags: 'no-force',
+      expect: [0, 2],
+    },
   ];
   for (const oc of outCases) {
     for (const cmd of withOutput) {

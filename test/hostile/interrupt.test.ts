@@ -56,7 +56,10 @@ interface ChildRun {
 /** Runs the child; kills it `killAfterMs` after it starts saving (undefined: let it finish). */
 function runChild(childFile: string, out: string, fill: number, killAfterMs?: number): Promise<ChildRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', childFile, out, String(fill), String(ELEMENTS)], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', childFile, out, String(fill), String(ELEMENTS)], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     let hash = '';

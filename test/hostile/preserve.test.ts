@@ -49,7 +49,8 @@ function unknownField(no: number, text: string): Uint8Array {
 function metadataRich(): Uint8Array {
   const { model, b, graph } = createModel({ opset: 17, domains: { 'custom.fn': 1 } });
   const rng = new Rng(11);
-  const w = (base: string, dims: number[], std = 0.3) => b.init(base, floatTensor(dims, rng.fillNormal(new Float32Array(dims.reduce((a, c) => a * c, 1)), std)));
+  const w = (base: string, dims: number[], std = 0.3) =>
+    b.init(base, floatTensor(dims, rng.fillNormal(new Float32Array(dims.reduce((a, c) => a * c, 1)), std)));
   model.docString = 'a model with everything worth keeping';
   model.domain = 'ai.autoglm.preserve';
   model.modelVersion = 42;
@@ -70,8 +71,18 @@ function metadataRich(): Uint8Array {
     return v;
   };
   // conv + bn + relu + pool
-  const conv = b.op('Conv', [x, w('conv.weight', [4, 3, 3, 3]), w('conv.bias', [4])], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, { name: '/stem/conv/Conv' });
-  const bn = b.op('BatchNormalization', [conv, b.init('bn.scale', floatTensor([4], [1, 1.1, 0.9, 1])), w('bn.bias', [4]), w('bn.mean', [4]), b.init('bn.var', floatTensor([4], [1, 0.5, 2, 1]))], { epsilon: f(1e-5) }, { name: '/stem/bn/BatchNormalization' });
+  const conv = b.op(
+    'Conv',
+    [x, w('conv.weight', [4, 3, 3, 3]), w('conv.bias', [4])],
+    { kernel_shape: [3, 3], pads: [1, 1, 1, 1] },
+    { name: '/stem/conv/Conv' },
+  );
+  const bn = b.op(
+    'BatchNormalization',
+    [conv, b.init('bn.scale', floatTensor([4], [1, 1.1, 0.9, 1])), w('bn.bias', [4]), w('bn.mean', [4]), b.init('bn.var', floatTensor([4], [1, 0.5, 2, 1]))],
+    { epsilon: f(1e-5) },
+    { name: '/stem/bn/BatchNormalization' },
+  );
   const act = named(b.op('Relu', [bn], {}, { name: '/stem/act/Relu' }), 'stem activation');
   const pooled = named(b.op('GlobalAveragePool', [act], {}, { name: '/stem/pool/GlobalAveragePool' }), 'pooling');
   const flat = b.op('Flatten', [pooled], { axis: 1 }, { name: '/head/Flatten' });
@@ -84,14 +95,32 @@ function metadataRich(): Uint8Array {
   const mm = b.op('MatMul', [c2, w('head.weight', [4, 5])], {}, { name: '/head/fc/MatMul' });
   const biasVals = [0.1, 0.2, 0.3, 0.4, 0.5];
   const fc = b.op('Add', [mm, b.init('head.bias', floatTensor([5], biasVals))], {}, { name: '/head/fc/Add' });
-  const folded = b.op('Mul', [b.init('k1', floatTensor([5], [1, 2, 3, 4, 5])), b.init('k2', floatTensor([5], [2, 2, 2, 2, 2]))], {}, { name: '/head/const/Mul' });
-  const logits = named(b.op('Add', [b.op('Add', [fc, folded], {}, { name: '/head/shift/Add' }), b.init('head.bias.copy', floatTensor([5], biasVals))], {}, { name: '/head/out/Add' }), 'logits');
+  const folded = b.op(
+    'Mul',
+    [b.init('k1', floatTensor([5], [1, 2, 3, 4, 5])), b.init('k2', floatTensor([5], [2, 2, 2, 2, 2]))],
+    {},
+    { name: '/head/const/Mul' },
+  );
+  const logits = named(
+    b.op(
+      'Add',
+      [b.op('Add', [fc, folded], {}, { name: '/head/shift/Add' }), b.init('head.bias.copy', floatTensor([5], biasVals))],
+      {},
+      { name: '/head/out/Add' },
+    ),
+    'logits',
+  );
   b.output(logits, 'logits', DataType.FLOAT, ['batch', 5]).docString = 'class scores';
   // decomposed LayerNorm, erf GELU, x * HardSigmoid(x), transpose pair on the token branch
   const mean = b.op('ReduceMean', [t], { axes: [-1] }, { name: '/enc/ln/ReduceMean' });
   const d = b.op('Sub', [t, mean], {}, { name: '/enc/ln/Sub' });
   const v = b.op('ReduceMean', [b.op('Pow', [d, b.init('two', scalar(2))], {}, { name: '/enc/ln/Pow' })], { axes: [-1] }, { name: '/enc/ln/ReduceMean_1' });
-  const n = b.op('Div', [d, b.op('Sqrt', [b.op('Add', [v, b.init('eps', scalar(1e-5))], {}, { name: '/enc/ln/Add' })], {}, { name: '/enc/ln/Sqrt' })], {}, { name: '/enc/ln/Div' });
+  const n = b.op(
+    'Div',
+    [d, b.op('Sqrt', [b.op('Add', [v, b.init('eps', scalar(1e-5))], {}, { name: '/enc/ln/Add' })], {}, { name: '/enc/ln/Sqrt' })],
+    {},
+    { name: '/enc/ln/Div' },
+  );
   const ln = b.op('Add', [b.op('Mul', [n, w('ln.gamma', [8])], {}, { name: '/enc/ln/Mul' }), w('ln.beta', [8])], {}, { name: '/enc/ln/Add_1' });
   const half = b.op('Mul', [ln, b.init('half', scalar(0.5))], {}, { name: '/enc/gelu/Mul' });
   const erf = b.op('Erf', [b.op('Div', [ln, b.init('sqrt2', scalar(Math.SQRT2))], {}, { name: '/enc/gelu/Div' })], {}, { name: '/enc/gelu/Erf' });
@@ -138,7 +167,8 @@ function attrKey(n: Node): string {
       let s: string;
       if (v instanceof Tensor) s = `T${v.dataType}[${v.dims}]${Buffer.from(v.rawBytes()).toString('base64').slice(0, 64)}`;
       else if (v instanceof Graph) s = `G${v.name}:${v.nodes.length}`;
-      else if (Array.isArray(v)) s = JSON.stringify(v.map((x) => (typeof x === 'bigint' ? String(x) : x instanceof Graph ? x.name : x instanceof Tensor ? x.name : x)));
+      else if (Array.isArray(v))
+        s = JSON.stringify(v.map((x) => (typeof x === 'bigint' ? String(x) : x instanceof Graph ? x.name : x instanceof Tensor ? x.name : x)));
       else s = typeof v === 'bigint' ? String(v) : JSON.stringify(v ?? null);
       return `${a.name}:${a.type}=${s}`;
     })
@@ -161,12 +191,32 @@ function preservationProblems(before: Model, after: Model, beforeBytes: Uint8Arr
     const sb = JSON.stringify(b, (_k, v) => (typeof v === 'bigint' ? String(v) : v));
     if (sa !== sb) p.push(`${what}: ${sa} -> ${sb}`);
   };
-  eq('input names', before.graph.inputs.map((v) => v.name), after.graph.inputs.map((v) => v.name));
-  eq('output names', before.graph.outputs.map((v) => v.name), after.graph.outputs.map((v) => v.name));
-  eq('input doc strings', before.graph.inputs.map((v) => v.docString), after.graph.inputs.map((v) => v.docString));
-  eq('output doc strings', before.graph.outputs.map((v) => v.docString), after.graph.outputs.map((v) => v.docString));
+  eq(
+    'input names',
+    before.graph.inputs.map((v) => v.name),
+    after.graph.inputs.map((v) => v.name),
+  );
+  eq(
+    'output names',
+    before.graph.outputs.map((v) => v.name),
+    after.graph.outputs.map((v) => v.name),
+  );
+  eq(
+    'input doc strings',
+    before.graph.inputs.map((v) => v.docString),
+    after.graph.inputs.map((v) => v.docString),
+  );
+  eq(
+    'output doc strings',
+    before.graph.outputs.map((v) => v.docString),
+    after.graph.outputs.map((v) => v.docString),
+  );
   // every entry kept as it was (a pass may add its own, e.g. autoglm.quantize)
-  eq('metadata_props', before.metadataProps, after.metadataProps.filter((e) => before.metadataProps.some((o) => o.key === e.key)));
+  eq(
+    'metadata_props',
+    before.metadataProps,
+    after.metadataProps.filter((e) => before.metadataProps.some((o) => o.key === e.key)),
+  );
   eq('model doc string', before.docString, after.docString);
   eq('producer', [before.producerName, before.producerVersion], [after.producerName, after.producerVersion]);
   eq('model domain and version', [before.domain, before.modelVersion], [after.domain, after.modelVersion]);
@@ -176,7 +226,11 @@ function preservationProblems(before: Model, after: Model, beforeBytes: Uint8Arr
     if (!a) p.push(`opset import ${o.domain || 'ai.onnx'} ${o.version} dropped`);
     else if (a.version < o.version) p.push(`opset import ${o.domain || 'ai.onnx'} lowered ${o.version} -> ${a.version}`);
   }
-  eq('functions', before.functions.map((fn) => [fn.domain, fn.name, fn.docString]), after.functions.map((fn) => [fn.domain, fn.name, fn.docString]));
+  eq(
+    'functions',
+    before.functions.map((fn) => [fn.domain, fn.name, fn.docString]),
+    after.functions.map((fn) => [fn.domain, fn.name, fn.docString]),
+  );
   // untouched nodes keep name and doc string
   const left = new Map<string, Node[]>();
   for (const n of nodesOf(after)) left.set(signature(n), [...(left.get(signature(n)) ?? []), n]);
@@ -204,13 +258,24 @@ function preservationProblems(before: Model, after: Model, beforeBytes: Uint8Arr
 // ------------------------------------------------------------------------------------------------ tests
 
 const fixtureFiles = [
-  ...fs.readdirSync(path.join(root, 'fixtures')).filter((f) => f.endsWith('.onnx')).map((f) => path.join('fixtures', f)),
-  ...(fs.existsSync(path.join(root, 'fixtures/external')) ? fs.readdirSync(path.join(root, 'fixtures/external')).filter((f) => f.endsWith('.onnx')).map((f) => path.join('fixtures/external', f)) : []),
+  ...fs
+    .readdirSync(path.join(root, 'fixtures'))
+    .filter((f) => f.endsWith('.onnx'))
+    .map((f) => path.join('fixtures', f)),
+  ...(fs.existsSync(path.join(root, 'fixtures/external'))
+    ? fs
+        .readdirSync(path.join(root, 'fixtures/external'))
+        .filter((f) => f.endsWith('.onnx'))
+        .map((f) => path.join('fixtures/external', f))
+    : []),
 ];
 
 const models: { name: string; load: () => { model: Model; bytes: Uint8Array } }[] = [
   { name: 'metadata-rich model', load: () => ((bytes) => ({ model: decodeModelBytes(bytes), bytes }))(metadataRich()) },
-  ...[5, 11, 29].map((seed) => ({ name: `generated model (seed ${seed})`, load: () => ((bytes) => ({ model: decodeModelBytes(bytes), bytes }))(encodeModel(generateModel(seed).model)) })),
+  ...[5, 11, 29].map((seed) => ({
+    name: `generated model (seed ${seed})`,
+    load: () => ((bytes) => ({ model: decodeModelBytes(bytes), bytes }))(encodeModel(generateModel(seed).model)),
+  })),
   ...fixtureFiles.map((f) => ({
     name: f,
     load: () => {
@@ -220,7 +285,10 @@ const models: { name: string; load: () => { model: Model; bytes: Uint8Array } }[
   })),
 ];
 
-const targets: [string, string[]][] = [...allPasses.map((p) => [p.name, [p.name]] as [string, string[]]), ...Object.keys(presets).map((p) => [`preset ${p}`, [p]] as [string, string[]])];
+const targets: [string, string[]][] = [
+  ...allPasses.map((p) => [p.name, [p.name]] as [string, string[]]),
+  ...Object.keys(presets).map((p) => [`preset ${p}`, [p]] as [string, string[]]),
+];
 
 describe('rewrites preserve what they do not touch', () => {
   it('the metadata-rich model is valid and exercises the passes', () => {

@@ -234,7 +234,8 @@ describe('.npy', () => {
   });
 
   it('gives clear errors for bad files', () => {
-    const f4 = (shape: string, n: number, fortran = 'False') => npy(`{'descr': '<f4', 'fortran_order': ${fortran}, 'shape': ${shape}, }\n`, new Uint8Array(4 * n));
+    const f4 = (shape: string, n: number, fortran = 'False') =>
+      npy(`{'descr': '<f4', 'fortran_order': ${fortran}, 'shape': ${shape}, }\n`, new Uint8Array(4 * n));
     for (const [bytes, msg] of [
       [new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]), /missing the \\x93NUMPY magic/],
       [f4('(2, 3)', 5), /needs 24 data bytes, the file has 20/],
@@ -266,7 +267,10 @@ describe('loading input files', () => {
   });
 
   it('reads .json with explicit dtype or plain arrays typed by the model', () => {
-    const explicit = write('j/explicit.json', JSON.stringify({ input_ids: { dims: [1, 4], dtype: 'int64', data: [[5, 6, 7, '8']] }, x: { dtype: 'float32', data: [[1.5, 'nan']] } }));
+    const explicit = write(
+      'j/explicit.json',
+      JSON.stringify({ input_ids: { dims: [1, 4], dtype: 'int64', data: [[5, 6, 7, '8']] }, x: { dtype: 'float32', data: [[1.5, 'nan']] } }),
+    );
     const f = loadInputsFile(explicit);
     expect(f.input_ids.type).toBe('int64');
     expect(values(f.input_ids)).toEqual([5, 6, 7, 8]);
@@ -313,17 +317,34 @@ describe('loading input files', () => {
     expect(Array.from(fx.x.data as Float32Array)).toEqual([0.5, 2]);
     const kf = loadInputsFile(write('conv/k.npy', encodeNpy(Tensor.fromArray(DataType.DOUBLE, [1], [3]))), model);
     expect(kf.k.type).toBe('int64');
-    expect(() => loadInputsFile(write('conv2/k.npy', encodeNpy(Tensor.fromArray(DataType.DOUBLE, [1], [3.5]))), model)).toThrow(/is float64 but the model expects int64, and value 0 \(3\.5\) is not an integer/);
-    expect(() => loadInputsFile(write('conv3/x.npy', encodeNpy(Tensor.fromArray(DataType.FLOAT, [1, 3], [1, 2, 3]))), model)).toThrow(/size 3 on axis 1 but the model expects 2/);
+    expect(() => loadInputsFile(write('conv2/k.npy', encodeNpy(Tensor.fromArray(DataType.DOUBLE, [1], [3.5]))), model)).toThrow(
+      /is float64 but the model expects int64, and value 0 \(3\.5\) is not an integer/,
+    );
+    expect(() => loadInputsFile(write('conv3/x.npy', encodeNpy(Tensor.fromArray(DataType.FLOAT, [1, 3], [1, 2, 3]))), model)).toThrow(
+      /size 3 on axis 1 but the model expects 2/,
+    );
     expect(() => loadInputsFile(write('conv4/x.npy', encodeNpy(Tensor.fromArray(DataType.FLOAT, [2], [1, 2]))), model)).toThrow(/expects rank 2/);
     expect(() => loadInputsFile(write('conv5/other.npy', encodeNpy(ids)), model)).toThrow(/tensor 'other' is not an input of the model; its inputs are: x, k/);
-    const mismatch = write('conv6/both.json', JSON.stringify({ x: [[1, 2], [3, 4]], k: [1, 2, 3] }));
+    const mismatch = write(
+      'conv6/both.json',
+      JSON.stringify({
+        x: [
+          [1, 2],
+          [3, 4],
+        ],
+        k: [1, 2, 3],
+      }),
+    );
     expect(() => loadInputsFile(mismatch, model)).toThrow(/dimension 'n' is 2 in 'x' but 3 in 'k'/);
   });
 
   it('loads a folder of sets (ONNX test-data layout) and a folder of files', async () => {
     const root = path.join(tmp, 'sets');
-    for (const [i, set] of [[0, 1n], [1, 2n], [10, 3n]] as const) {
+    for (const [i, set] of [
+      [0, 1n],
+      [1, 2n],
+      [10, 3n],
+    ] as const) {
       write(`sets/test_data_set_${i}/input_0.pb`, pb(int64Tensor([1, 4], [set, set, set, set]).clone('')));
       write(`sets/test_data_set_${i}/input_1.pb`, pb(ones.clone('')));
       write(`sets/test_data_set_${i}/input_2.pb`, pb(zeros.clone('token_type_ids')));

@@ -329,9 +329,7 @@ describe('bfloat16', () => {
     expect(bf16(f32FromBits(0x00000001), s)).toBe(0x0000); // 2^-149
     expect(bf16(f32FromBits(0x00008000), s)).toBe(0x0000); // 2^-134: tie -> 0
     expect(bf16(f32FromBits(0x00008001), s)).toBe(0x0001);
-    expect(float32ToBFloat16(new Float64Array([1e-300, -1e-300]), undefined, s)).toEqual(
-      new Uint16Array([0x0000, 0x8000]),
-    );
+    expect(float32ToBFloat16(new Float64Array([1e-300, -1e-300]), undefined, s)).toEqual(new Uint16Array([0x0000, 0x8000]));
     expect(s).toEqual({ clamped: 0, flushed: 4, nan: 0 });
   });
 
@@ -607,9 +605,7 @@ describe('float32ToFloat8', () => {
 
   it('accepts Float64Array input without double rounding', () => {
     // float32 would round 1 + 2^-4 + 2^-40 to the e4m3 tie 1.0625 -> 1.0; correct is 1.125 (0x39)
-    expect(float32ToFloat8(new Float64Array([1 + 2 ** -4 + 2 ** -40, 1 + 2 ** -4]), 'e4m3fn')).toEqual(
-      new Uint8Array([0x39, 0x38]),
-    );
+    expect(float32ToFloat8(new Float64Array([1 + 2 ** -4 + 2 ** -40, 1 + 2 ** -4]), 'e4m3fn')).toEqual(new Uint8Array([0x39, 0x38]));
   });
 
   it('rejects an unknown kind', () => {

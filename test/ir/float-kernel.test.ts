@@ -114,7 +114,7 @@ describe('float kernel', () => {
     let s = 7;
     for (let i = 0; i < n; i++) {
       s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-      src[i] = ((s / 2 ** 32) - 0.5) * (i % 1000 === 0 ? 2e5 : 0.2);
+      src[i] = (s / 2 ** 32 - 0.5) * (i % 1000 === 0 ? 2e5 : 0.2);
     }
     for (const [, low, reference] of LOWS) {
       const refStats: ConversionStats = { clamped: 0, flushed: 0, nan: 0 };

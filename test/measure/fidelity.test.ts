@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { attentionUnavailable, compareOutputs, computeGraphF1, fusedAttentionOps, matchOutputs, type AttentionCapture, type OutputSet } from '../../src/measure/fidelity.js';
+import {
+  attentionUnavailable,
+  compareOutputs,
+  computeGraphF1,
+  fusedAttentionOps,
+  matchOutputs,
+  type AttentionCapture,
+  type OutputSet,
+} from '../../src/measure/fidelity.js';
 import { findAttentionSoftmax } from '../../src/measure/attention.js';
 import { buildBert } from '../../fixtures/models/bert.js';
 import { createModel, floatTensor } from '../../src/ir/builder.js';
@@ -26,7 +34,15 @@ describe('attention Softmax discovery', () => {
   it('names fused attention as the reason there is no Softmax', () => {
     const { model, b } = createModel({ opset: 17, domains: { 'com.microsoft': 1 } });
     const x = b.input('x', DataType.FLOAT, [1, 4, 8]);
-    b.output(b.op('Attention', [x, b.init('w', floatTensor([8, 24], new Float32Array(192))), b.init('bias', floatTensor([24], new Float32Array(24)))], { num_heads: 2 }, { domain: 'com.microsoft' }), 'y');
+    b.output(
+      b.op(
+        'Attention',
+        [x, b.init('w', floatTensor([8, 24], new Float32Array(192))), b.init('bias', floatTensor([24], new Float32Array(24)))],
+        { num_heads: 2 },
+        { domain: 'com.microsoft' },
+      ),
+      'y',
+    );
     expect(fusedAttentionOps(model)).toHaveLength(1);
     expect(attentionUnavailable(model, null)).toMatch(/attention is fused \(com\.microsoft::Attention x1\)/);
   });
@@ -61,10 +77,16 @@ describe('output fidelity', () => {
   });
 
   it('matches outputs by name, else by position', () => {
-    expect(matchOutputs(['a', 'b'], ['b', 'a']).pairs).toEqual([['a', 'a'], ['b', 'b']]);
+    expect(matchOutputs(['a', 'b'], ['b', 'a']).pairs).toEqual([
+      ['a', 'a'],
+      ['b', 'b'],
+    ]);
     expect(matchOutputs(['a'], ['a', 'b']).note).toMatch(/b missing/);
     const pos = matchOutputs(['x', 'y'], ['a', 'b']);
-    expect(pos.pairs).toEqual([['x', 'a'], ['y', 'b']]);
+    expect(pos.pairs).toEqual([
+      ['x', 'a'],
+      ['y', 'b'],
+    ]);
     expect(pos.note).toMatch(/by position/);
     expect(matchOutputs(['x'], ['a', 'b']).pairs).toEqual([]);
   });
@@ -73,9 +95,22 @@ describe('output fidelity', () => {
 describe('graph F1', () => {
   const layer = (rows: number[][]) => ({ data: Float32Array.from(rows.flat()), dims: [rows.length, rows[0]!.length] });
   const cap = (layers: ReturnType<typeof layer>[]): AttentionCapture => ({ sets: [layers], layers: layers.map((_, i) => `L${i}`) });
-  const eye = layer([[0.9, 0.1], [0.1, 0.9]]);
-  const flat = layer([[0.5, 0.5], [0.5, 0.5]]);
-  const common = { threshold: 0.2, baselineWhyNot: null, candidateWhyNot: null, baselineOutputs: [{ y: t([0.9, 0.1], [1, 2]) }], candidateOutputs: [{ y: t([0.8, 0.2], [1, 2]) }], pairs: [['y', 'y']] as [string, string][] };
+  const eye = layer([
+    [0.9, 0.1],
+    [0.1, 0.9],
+  ]);
+  const flat = layer([
+    [0.5, 0.5],
+    [0.5, 0.5],
+  ]);
+  const common = {
+    threshold: 0.2,
+    baselineWhyNot: null,
+    candidateWhyNot: null,
+    baselineOutputs: [{ y: t([0.9, 0.1], [1, 2]) }],
+    candidateOutputs: [{ y: t([0.8, 0.2], [1, 2]) }],
+    pairs: [['y', 'y']] as [string, string][],
+  };
 
   it('is 1 for identical attention and drops when the pattern changes', () => {
     const same = computeGraphF1({ ...common, baselineCapture: cap([eye, eye]), candidateCapture: cap([eye, eye]) });
@@ -87,7 +122,12 @@ describe('graph F1', () => {
   });
 
   it('falls back to the outputs and says why', () => {
-    const fused = computeGraphF1({ ...common, baselineCapture: cap([eye]), candidateCapture: null, candidateWhyNot: 'attention is fused (com.microsoft::Attention x2)' });
+    const fused = computeGraphF1({
+      ...common,
+      baselineCapture: cap([eye]),
+      candidateCapture: null,
+      candidateWhyNot: 'attention is fused (com.microsoft::Attention x2)',
+    });
     expect(fused.source).toBe('outputs-probabilities');
     expect(fused.note).toMatch(/because candidate: attention is fused/);
     const layers = computeGraphF1({ ...common, baselineCapture: cap([eye, eye]), candidateCapture: cap([eye]) });

@@ -25,7 +25,12 @@ describe('FLOPs per node', () => {
     at(conv.output(0), [1, 6, 10, 10]);
     const convT = b.node('ConvTranspose', [img, b.init('tw', zeros([4, 3, 2, 2]))], { strides: [2, 2] });
     at(convT.output(0), [1, 3, 20, 20]);
-    const attn = b.node('Attention', [at(x, [2, 5, 8]), b.init('aw', zeros([8, 24])), b.init('ab', zeros([24]))], { num_heads: 2 }, { domain: 'com.microsoft' });
+    const attn = b.node(
+      'Attention',
+      [at(x, [2, 5, 8]), b.init('aw', zeros([8, 24])), b.init('ab', zeros([24]))],
+      { num_heads: 2 },
+      { domain: 'com.microsoft' },
+    );
     const shape = (v: Value | undefined) => (v ? (v.constTensor()?.dims ?? shapes.get(v)) : undefined);
     expect(nodeFlops(mm, shape)).toBe(2 * 2 * 5 * 16 * 8);
     expect(nodeFlops(gemm, shape)).toBe(2 * 4 * 6 * 8 + 4 * 6);

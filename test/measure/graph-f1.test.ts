@@ -121,16 +121,17 @@ describe('attentionGraphF1', () => {
     expect(r.counts).toEqual({ tp: 0, fp: 0, fn: 0 });
     expect(r.lastLayer).toBe(1);
     // candidate gains edges the baseline lacks -> 0
-    const peaked = t(new Array(2 * 8 * 8).fill(0).map((_, i) => (i % 9 === 0 ? 1 : 0)), [1, 2, 8, 8]);
+    const peaked = t(
+      new Array(2 * 8 * 8).fill(0).map((_, i) => (i % 9 === 0 ? 1 : 0)),
+      [1, 2, 8, 8],
+    );
     expect(attentionGraphF1([peaked], [uniform]).lastLayer).toBe(0);
     expect(attentionGraphF1([uniform], [peaked]).lastLayer).toBe(0);
   });
 
   it('throws clear errors on mismatched layer counts or shapes', () => {
     expect(() => attentionGraphF1([baseline], [baseline, baseline])).toThrow(/1 layer.*2/);
-    expect(() => attentionGraphF1([t([...BASE_H0, ...BASE_H1], [2, 1, 3, 3])], [baseline])).toThrow(
-      /layer 0 shape differs/,
-    );
+    expect(() => attentionGraphF1([t([...BASE_H0, ...BASE_H1], [2, 1, 3, 3])], [baseline])).toThrow(/layer 0 shape differs/);
     expect(() => attentionGraphF1([t([1, 2, 3], [1, 2, 3, 3])], [t([1, 2, 3], [1, 2, 3, 3])])).toThrow(/18/);
     expect(() => attentionGraphF1([], [])).toThrow(/no layers/);
   });

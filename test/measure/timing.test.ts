@@ -14,7 +14,12 @@ describe('interleaved timing', () => {
     for (const s of samples) for (const v of s) expect(v).toBeGreaterThanOrEqual(0);
     const rounds = Array.from({ length: 40 }, (_, j) => log.slice(3 * j, 3 * j + 3));
     rounds.forEach((r, j) => {
-      expect([...r].map((x) => x[0]).sort().join('')).toBe('ABC');
+      expect(
+        [...r]
+          .map((x) => x[0])
+          .sort()
+          .join(''),
+      ).toBe('ABC');
       for (const x of r) expect(x[1]).toBe(String(j % 2));
     });
     // every model goes first sometimes, and the order is reproducible for a seed and differs between seeds
@@ -26,7 +31,11 @@ describe('interleaved timing', () => {
 
   it('warms up without recording, alternating the models', async () => {
     const log: string[] = [];
-    await warmUp(['A', 'B'].map((m) => async (set: number) => void log.push(`${m}${set}`)), 3, 2);
+    await warmUp(
+      ['A', 'B'].map((m) => async (set: number) => void log.push(`${m}${set}`)),
+      3,
+      2,
+    );
     expect(log).toEqual(['A0', 'B0', 'B1', 'A1', 'A0', 'B0']);
   });
 

@@ -59,7 +59,13 @@ function richModel() {
   graph.docString = 'graph doc';
   const x = b.input('x', DataType.FLOAT, ['batch', 4]);
   x.docString = 'the input';
-  const w = b.init('w', floatTensor([4, 4], Array.from({ length: 16 }, (_, i) => (i % 5) - 2)));
+  const w = b.init(
+    'w',
+    floatTensor(
+      [4, 4],
+      Array.from({ length: 16 }, (_, i) => (i % 5) - 2),
+    ),
+  );
   // a tensor held in float_data (typed field) rather than raw_data
   const bias = b.init('bias', Tensor.fromField(DataType.FLOAT, [4], 'float_data', new Float32Array([0.5, -0.5, 1, 2])));
   const mm = b.op('MatMul', [x, w], {}, { name: 'mm' });
@@ -110,7 +116,13 @@ describe('lossless round trip', () => {
     expect(ref.graph.initializer.find((t: any) => t.name === 'bias').floatData).toEqual([0.5, -0.5, 1, 2]);
     expect(ref.graph.input[0].docString).toBe('the input');
     // and onnxruntime runs it with the same result as the original
-    const feeds = { x: new ort.Tensor('float32', Float32Array.from({ length: 8 }, (_, i) => i - 3), [2, 4]) };
+    const feeds = {
+      x: new ort.Tensor(
+        'float32',
+        Float32Array.from({ length: 8 }, (_, i) => i - 3),
+        [2, 4],
+      ),
+    };
     const a = await run(bytes, feeds);
     const b2 = await run(bytes2, feeds);
     expect(Array.from(b2.out.data as Float32Array)).toEqual(Array.from(a.out.data as Float32Array));
@@ -214,12 +226,30 @@ describe('external data', () => {
   function mlp() {
     const { model, b } = createModel({ opset: 17 });
     const x = b.input('x', DataType.FLOAT, ['n', 8]);
-    const w1 = b.init('w1', floatTensor([8, 16], Array.from({ length: 128 }, (_, i) => Math.sin(i))));
-    const w2 = b.init('w2', floatTensor([16, 2], Array.from({ length: 32 }, (_, i) => Math.cos(i))));
+    const w1 = b.init(
+      'w1',
+      floatTensor(
+        [8, 16],
+        Array.from({ length: 128 }, (_, i) => Math.sin(i)),
+      ),
+    );
+    const w2 = b.init(
+      'w2',
+      floatTensor(
+        [16, 2],
+        Array.from({ length: 32 }, (_, i) => Math.cos(i)),
+      ),
+    );
     b.output(b.op('MatMul', [b.op('Relu', [b.op('MatMul', [x, w1])]), w2]), 'y', DataType.FLOAT, ['n', 2]);
     return model;
   }
-  const feeds = { x: new ort.Tensor('float32', Float32Array.from({ length: 16 }, (_, i) => i / 7 - 1), [2, 8]) };
+  const feeds = {
+    x: new ort.Tensor(
+      'float32',
+      Float32Array.from({ length: 16 }, (_, i) => i / 7 - 1),
+      [2, 8],
+    ),
+  };
 
   it('writes, loads lazily, runs in onnxruntime and re-saves', async () => {
     const dir = fs.mkdtempSync(path.join(tmp, 'ext-'));
@@ -296,7 +326,11 @@ describe('bad input', () => {
     ['json', () => write('model.onnx.json', new TextEncoder().encode('{"graph": {}}')), /JSON/],
     ['random bytes', () => write('random.onnx', randomBytes(4096)), /not a valid ONNX model|not an ONNX model/],
     ['truncated', () => write('trunc.onnx', encodeModel(richModel()).subarray(0, 150)), /not a valid ONNX model|not an ONNX model|not defined/],
-    ['a TensorProto', () => write('tensor.pb', encodeMessageToBytes('TensorProto', { dims: [2], data_type: 1, float_data: new Float32Array([1, 2]), name: 't' })), /not a valid ONNX model|not an ONNX model/],
+    [
+      'a TensorProto',
+      () => write('tensor.pb', encodeMessageToBytes('TensorProto', { dims: [2], data_type: 1, float_data: new Float32Array([1, 2]), name: 't' })),
+      /not a valid ONNX model|not an ONNX model/,
+    ],
   ];
   function write(name: string, bytes: Uint8Array): string {
     const p = path.join(tmp, name);

@@ -55,7 +55,14 @@ describe('runPasses', () => {
 
   it('stops at maxIterations', () => {
     let n = 0;
-    const forever: Pass = { name: 'forever', description: 'always says it changed something', kind: 'cleanup', lossless: true, recursesIntoSubgraphs: false, run: () => ({ modified: true, counts: { spins: ++n && 1 } }) };
+    const forever: Pass = {
+      name: 'forever',
+      description: 'always says it changed something',
+      kind: 'cleanup',
+      lossless: true,
+      recursesIntoSubgraphs: false,
+      run: () => ({ modified: true, counts: { spins: ++n && 1 } }),
+    };
     const logs: string[] = [];
     const report = runPasses(clone(messy()), [forever], { maxIterations: 3, log: (s) => logs.push(s) });
     expect(report.iterations).toBe(3);
@@ -77,7 +84,16 @@ describe('runPasses', () => {
   });
 
   it('names a pass that throws, and one that breaks the IR under verify', () => {
-    const boom: Pass = { name: 'boom', description: 'throws', kind: 'cleanup', lossless: true, recursesIntoSubgraphs: false, run: () => { throw new Error('kaput'); } };
+    const boom: Pass = {
+      name: 'boom',
+      description: 'throws',
+      kind: 'cleanup',
+      lossless: true,
+      recursesIntoSubgraphs: false,
+      run: () => {
+        throw new Error('kaput');
+      },
+    };
     expect(() => runPasses(clone(messy()), ['eliminate-identity', boom])).toThrow(OperationError);
     expect(() => runPasses(clone(messy()), ['eliminate-identity', boom])).toThrow(/pass boom failed: kaput/);
     const breaker: Pass = {

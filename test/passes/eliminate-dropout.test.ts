@@ -5,7 +5,12 @@ import { expectNoChange, expectPass, ops, run, clone } from './helpers.js';
 
 const F = DataType.FLOAT;
 
-function dropoutModel(opset: number, inputs: (b: ReturnType<typeof createModel>['b']) => (import('../../src/ir/graph.js').Value | null)[], attrs: Record<string, unknown> = {}, maskOut = false) {
+function dropoutModel(
+  opset: number,
+  inputs: (b: ReturnType<typeof createModel>['b']) => (import('../../src/ir/graph.js').Value | null)[],
+  attrs: Record<string, unknown> = {},
+  maskOut = false,
+) {
   const { model, b } = createModel({ opset });
   const x = b.input('x', F, ['n', 4]);
   const r = b.op('Relu', [x]);
@@ -17,7 +22,12 @@ function dropoutModel(opset: number, inputs: (b: ReturnType<typeof createModel>[
 
 describe('eliminate-dropout', () => {
   it('removes an opset-13 Dropout without training_mode', async () => {
-    const { model: after } = await expectPass('eliminate-dropout', dropoutModel(13, () => []), { removed: 1 }, { equivalence: { dims: { n: 2 } } });
+    const { model: after } = await expectPass(
+      'eliminate-dropout',
+      dropoutModel(13, () => []),
+      { removed: 1 },
+      { equivalence: { dims: { n: 2 } } },
+    );
     expect(ops(after)).toEqual(['Relu', 'Mul']);
   });
 
@@ -29,12 +39,20 @@ describe('eliminate-dropout', () => {
   });
 
   it('removes opset 7-11 Dropout (ratio attribute; no training switch in the graph)', async () => {
-    await expectPass('eliminate-dropout', dropoutModel(10, () => [], { ratio: 0.3 }), { removed: 1 }, { equivalence: { dims: { n: 2 } } });
+    await expectPass(
+      'eliminate-dropout',
+      dropoutModel(10, () => [], { ratio: 0.3 }),
+      { removed: 1 },
+      { equivalence: { dims: { n: 2 } } },
+    );
   });
 
   it('before opset 7 removes only a Dropout marked is_test=1', () => {
     expect(run('eliminate-dropout', clone(dropoutModel(6, () => [], { is_test: 1 }))).result.counts).toEqual({ removed: 1 });
-    const { nearMisses } = expectNoChange('eliminate-dropout', dropoutModel(6, () => []));
+    const { nearMisses } = expectNoChange(
+      'eliminate-dropout',
+      dropoutModel(6, () => []),
+    );
     expect(nearMisses[0].reason).toMatch(/without is_test=1 runs in training mode/);
   });
 
@@ -46,7 +64,10 @@ describe('eliminate-dropout', () => {
   });
 
   it('keeps a Dropout whose mask output is used', () => {
-    const { nearMisses } = expectNoChange('eliminate-dropout', dropoutModel(13, () => [], {}, true));
+    const { nearMisses } = expectNoChange(
+      'eliminate-dropout',
+      dropoutModel(13, () => [], {}, true),
+    );
     expect(nearMisses[0].reason).toMatch(/mask output %mask is used/);
   });
 

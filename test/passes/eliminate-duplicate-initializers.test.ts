@@ -27,7 +27,10 @@ function largeModel() {
   near[between] += 1;
   const { model, b } = createModel();
   const x = b.input('x', F, [2, n]);
-  const y = b.op('Add', [b.op('Add', [b.op('Add', [x, b.init('a', floatTensor([n], a))]), b.init('copy', floatTensor([n], copy))]), b.init('near', floatTensor([n], near))]);
+  const y = b.op('Add', [
+    b.op('Add', [b.op('Add', [x, b.init('a', floatTensor([n], a))]), b.init('copy', floatTensor([n], copy))]),
+    b.init('near', floatTensor([n], near)),
+  ]);
   b.output(y, 'y', F, [2, n]);
   return model;
 }
@@ -46,13 +49,15 @@ describe('eliminate-duplicate-initializers', () => {
       const m = loadModel(file);
       const r = runPasses(m, ['eliminate-duplicate-initializers'], { verify: true });
       expect(r.passes.find((p) => p.name === 'eliminate-duplicate-initializers')?.counts).toEqual({ merged: 1 });
-      expect([...m.graph.initializers.values()].map((v) => [v.name, v.initializer!.isLoaded])).toEqual([['a', false], ['near', false]]);
+      expect([...m.graph.initializers.values()].map((v) => [v.name, v.initializer!.isLoaded])).toEqual([
+        ['a', false],
+        ['near', false],
+      ]);
       await expectSameOutputs(loadModel(file), m, { rtol: 0, atol: 0 });
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
-
 
   it('merges byte-equal initializers and Constant nodes into the first initializer', async () => {
     const { model, b } = createModel();

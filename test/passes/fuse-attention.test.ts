@@ -52,10 +52,23 @@ function block(b: GraphBuilder, x: Value, o: BlockOptions = {}): Value {
   const toHeads = (v: Value, perm: number[], h = H) => {
     const shape = o.constShapes
       ? b.const('shape', ints([0, 0, h, (H * D) / h]))
-      : b.op('Concat', [b.op('Unsqueeze', [b.op('Gather', [b.op('Shape', [v]), b.const('i0', Tensor.scalar(DataType.INT64, 0))]), b.const('ax', ints([0]))]), b.op('Unsqueeze', [b.op('Gather', [b.op('Shape', [v]), b.const('i1', Tensor.scalar(DataType.INT64, 1))]), b.const('ax', ints([0]))]), b.const('h', ints([h])), b.const('d', ints([(H * D) / h]))], { axis: 0 });
+      : b.op(
+          'Concat',
+          [
+            b.op('Unsqueeze', [b.op('Gather', [b.op('Shape', [v]), b.const('i0', Tensor.scalar(DataType.INT64, 0))]), b.const('ax', ints([0]))]),
+            b.op('Unsqueeze', [b.op('Gather', [b.op('Shape', [v]), b.const('i1', Tensor.scalar(DataType.INT64, 1))]), b.const('ax', ints([0]))]),
+            b.const('h', ints([h])),
+            b.const('d', ints([(H * D) / h])),
+          ],
+          { axis: 0 },
+        );
     return b.op('Transpose', [b.op('Reshape', [v, shape])], { perm });
   };
-  const proj = (name: string) => b.op('Add', [b.const(`b${name}`, w([16], 0.1)), b.op('MatMul', [x, o.weightInput && name === 'q' ? b.input('wq_in', F, [16, 16]) : b.const(`w${name}`, w([16, 16]))])]);
+  const proj = (name: string) =>
+    b.op('Add', [
+      b.const(`b${name}`, w([16], 0.1)),
+      b.op('MatMul', [x, o.weightInput && name === 'q' ? b.input('wq_in', F, [16, 16]) : b.const(`w${name}`, w([16, 16]))]),
+    ]);
   const q = toHeads(proj('q'), [0, 2, 1, 3], o.heads ?? H);
   const k = o.keyTwice ? b.op('Transpose', [toHeads(proj('k'), [0, 2, 1, 3])], { perm: [0, 1, 3, 2] }) : toHeads(proj('k'), [0, 2, 3, 1]);
   const v = toHeads(proj('v'), [0, 2, 1, 3]);
@@ -64,7 +77,12 @@ function block(b: GraphBuilder, x: Value, o: BlockOptions = {}): Value {
   else if (o.scale === 'half') s = b.op('Mul', [b.const('sc', scalar(0.3)), s]);
   else s = b.op('Div', [s, b.const('sc', scalar(Math.sqrt(D)))]);
   if (o.causal) {
-    const tri = (n: number, upper = false) => Tensor.fromArray(DataType.BOOL, [1, 1, n, n], Uint8Array.from({ length: n * n }, (_, i) => +(upper ? i % n >= Math.floor(i / n) : i % n <= Math.floor(i / n))));
+    const tri = (n: number, upper = false) =>
+      Tensor.fromArray(
+        DataType.BOOL,
+        [1, 1, n, n],
+        Uint8Array.from({ length: n * n }, (_, i) => +(upper ? i % n >= Math.floor(i / n) : i % n <= Math.floor(i / n))),
+      );
     let cond: Value;
     if (o.causal === 'slice') {
       const len = (t: Value, i: number) => b.op('Gather', [b.op('Shape', [t]), b.const('i', Tensor.scalar(DataType.INT64, i))], { axis: 0 });
@@ -156,7 +174,11 @@ describe('fuse-attention', () => {
       if (!o.realOnly) return compareTensors('logits', a, b, 1e-4, 1e-5).maxAbs;
       // padding tokens (mask 0) are left out: their rows may differ (see the pass's header)
       const vocab = Number(a.dims[2]);
-      const keep = (t: ort.Tensor) => new ort.Tensor('float32', (t.data as Float32Array).filter((_, i) => mask[Math.floor(i / vocab)] === 1n));
+      const keep = (t: ort.Tensor) =>
+        new ort.Tensor(
+          'float32',
+          (t.data as Float32Array).filter((_, i) => mask[Math.floor(i / vocab)] === 1n),
+        );
       return compareTensors('logits at real tokens', keep(a), keep(b), 1e-4, 1e-5).maxAbs;
     }
 
@@ -223,10 +245,22 @@ describe('fuse-attention', () => {
     });
 
     it.each<[string, GptOptions, RegExp]>([
-      ['an upper-triangular mask', { causalValues: 'upper' }, /causal mask %transformer\.h\.0\.attn\.bias is not a lower-triangular constant: it is upper-triangular/],
-      ['a mask that is not triangular', { causalValues: 'random' }, /is not a lower-triangular constant: it is not lower-triangular \(entry \[\d+, \d+\] is 1\)/],
+      [
+        'an upper-triangular mask',
+        { causalValues: 'upper' },
+        /causal mask %transformer\.h\.0\.attn\.bias is not a lower-triangular constant: it is upper-triangular/,
+      ],
+      [
+        'a mask that is not triangular',
+        { causalValues: 'random' },
+        /is not a lower-triangular constant: it is not lower-triangular \(entry \[\d+, \d+\] is 1\)/,
+      ],
       ['a folded mask that is upper-triangular', { causal: 'const', causalValues: 'upper' }, /is not a lower-triangular constant: it is upper-triangular/],
-      ['probabilities that are a graph output', { layers: 1, probsOutput: true }, /intermediate %probs \(from \/transformer\/h\.0\/attn\/Softmax\) is a graph output/],
+      [
+        'probabilities that are a graph output',
+        { layers: 1, probsOutput: true },
+        /intermediate %probs \(from \/transformer\/h\.0\/attn\/Softmax\) is a graph output/,
+      ],
       ['q, k and v split into unequal parts', { valueHidden: 64 }, /q, k and v are split into unequal parts \[32,32,64\]/],
       ['a fill of -100 at future keys', { maskValue: -100 }, /the causal Where writes -100 at future keys/],
     ])('does not fire on %s', (_, o, reason) => {

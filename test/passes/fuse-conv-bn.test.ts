@@ -15,7 +15,10 @@ const w = (dims: number[], std = 0.5, mean = 0) => floatTensor(dims, rng.fillNor
 const pos = (n: number) => floatTensor([n], rng.fillUniform(new Float32Array(n), 0.5, 2));
 
 function bn(b: GraphBuilder, x: Value, c: number, attrs: Record<string, unknown> = {}): Value {
-  return b.op('BatchNormalization', [x, b.const('g', w([c], 0.3, 1)), b.const('b', w([c], 0.3)), b.const('m', w([c], 0.3)), b.const('v', pos(c))], { epsilon: f(1e-3), ...attrs });
+  return b.op('BatchNormalization', [x, b.const('g', w([c], 0.3, 1)), b.const('b', w([c], 0.3)), b.const('m', w([c], 0.3)), b.const('v', pos(c))], {
+    epsilon: f(1e-3),
+    ...attrs,
+  });
 }
 
 describe('fuse-conv-bn', () => {

@@ -19,7 +19,10 @@ const tanhPhi = (b: GraphBuilder, x: Value, cube: 'pow' | 'muls') => {
   return b.op('Add', [b.op('Tanh', [b.op('Mul', [k(b, Math.sqrt(2 / Math.PI)), b.op('Add', [x, b.op('Mul', [x3, k(b, 0.044715)])])])]), k(b, 1)]);
 };
 const megatronPhi = (b: GraphBuilder, x: Value) =>
-  b.op('Add', [k(b, 1), b.op('Tanh', [b.op('Mul', [b.op('Mul', [x, k(b, 0.79788456)]), b.op('Add', [k(b, 1), b.op('Mul', [b.op('Mul', [x, x]), k(b, 0.044715)])])])])]);
+  b.op('Add', [
+    k(b, 1),
+    b.op('Tanh', [b.op('Mul', [b.op('Mul', [x, k(b, 0.79788456)]), b.op('Add', [k(b, 1), b.op('Mul', [b.op('Mul', [x, x]), k(b, 0.044715)])])])]),
+  ]);
 
 const SPELLINGS: [string, string, Build][] = [
   ['(x * 0.5) * (1 + erf(x / sqrt2))', 'gelu-erf', (b, x) => b.op('Mul', [b.op('Mul', [k(b, 0.5), x]), erfPhi(b, x)])],
@@ -27,7 +30,11 @@ const SPELLINGS: [string, string, Build][] = [
   ['(x * (1 + erf)) / 2', 'gelu-erf', (b, x) => b.op('Div', [b.op('Mul', [erfPhi(b, x), x]), k(b, 2)])],
   ['tanh form with Pow(x, 3)', 'gelu-tanh', (b, x) => b.op('Mul', [b.op('Mul', [x, k(b, 0.5)]), tanhPhi(b, x, 'pow')])],
   ['tanh form with x * (x * x)', 'gelu-tanh', (b, x) => b.op('Mul', [b.op('Mul', [x, tanhPhi(b, x, 'muls')]), k(b, 0.5)])],
-  ['Megatron: x * 0.5 * (1 + tanh(0.79788456 * x * (1 + 0.044715 * x * x)))', 'gelu-tanh', (b, x) => b.op('Mul', [b.op('Mul', [x, k(b, 0.5)]), megatronPhi(b, x)])],
+  [
+    'Megatron: x * 0.5 * (1 + tanh(0.79788456 * x * (1 + 0.044715 * x * x)))',
+    'gelu-tanh',
+    (b, x) => b.op('Mul', [b.op('Mul', [x, k(b, 0.5)]), megatronPhi(b, x)]),
+  ],
 ];
 
 function single(build: Build, opset: number) {
@@ -74,7 +81,12 @@ describe('fuse-gelu', () => {
     els.output(els.op('Neg', [x]), 'e', F);
     b.output(b.op('If', [cond], { then_branch: then.graph, else_branch: els.graph }), 'y', F);
     const { model: after } = await expectFusion(fuseGelu, model, { 'gelu-erf': 1 }, { equivalence: { sets: 4 } }); // both branches run
-    expect(after.graph.nodes[1].subgraphs()[0].nodes.filter((n) => n.opType !== 'Constant').map((n) => n.opType)).toEqual(['Gelu']);
+    expect(
+      after.graph.nodes[1]
+        .subgraphs()[0]
+        .nodes.filter((n) => n.opType !== 'Constant')
+        .map((n) => n.opType),
+    ).toEqual(['Gelu']);
     expect(after.opset()).toBe(20);
   });
 

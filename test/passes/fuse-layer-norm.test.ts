@@ -80,7 +80,7 @@ describe('fuse-layer-norm', () => {
     expect(model.opset()).toBe(18);
   });
 
-  it('on an opset-11 export: refuses to raise past Unsqueeze-11 for --target onnx, uses onnxruntime\'s LayerNormalization for ort', async () => {
+  it("on an opset-11 export: refuses to raise past Unsqueeze-11 for --target onnx, uses onnxruntime's LayerNormalization for ort", async () => {
     const bert = buildBert({ layers: 1, opset: 11 });
     const misses = expectNoFusion(fuseLayerNorm, bert);
     expect(misses.filter((n) => n.rule === 'layer-norm')[0].reason).toMatch(/needs opset 17 and opset 11 cannot be raised: .*Unsqueeze.*attribute 'axes'/);

@@ -50,7 +50,8 @@ function block(o: BlockOptions = {}): Model {
   const shapeX = () => (o.sharedShape ? (shared ??= b.op('Shape', [x])) : b.op('Shape', [x]));
   const u0 = (v: Value) => b.op('Unsqueeze', [v, b.const('ax0', ints([0]))]);
   const dim = (i: number) => u0(b.op('Gather', [shapeX(), b.const(`i${i}`, Tensor.scalar(DataType.INT64, i))], { axis: 0 }));
-  const s1 = o.first === 'arith' ? b.op('Concat', [b.const('m1', ints([-1])), dim(o.kIndex ?? xs.length - 1)], { axis: 0 }) : b.const('s1', ints(o.first ?? [-1, k]));
+  const s1 =
+    o.first === 'arith' ? b.op('Concat', [b.const('m1', ints([-1])), dim(o.kIndex ?? xs.length - 1)], { axis: 0 }) : b.const('s1', ints(o.first ?? [-1, k]));
   const flat = b.op('Reshape', [x, s1]);
   const W = o.weightInput ? b.input('W', F, [k, n]) : b.const('W', w(o.transB ? [n, k] : [k, n]));
   const bias = o.bias === 'none' ? [] : [b.const('b', o.bias === '2d' ? w([1, n], 0.2) : o.bias === 'scalar' ? w([], 0.2) : w([n], 0.2))];
@@ -177,7 +178,12 @@ describe('fuse-reshape-gemm', () => {
       ['a one-element bias', { bias: 'scalar' }],
       ['no bias', { bias: 'none' }],
     ])('%s', async (_, o) => {
-      const { model } = await expectFusion('fuse-reshape-gemm', block(o), { 'reshape-gemm': 1 }, { equivalence: { dims: { batch: 3 }, rtol: 1e-5, atol: 1e-6 } });
+      const { model } = await expectFusion(
+        'fuse-reshape-gemm',
+        block(o),
+        { 'reshape-gemm': 1 },
+        { equivalence: { dims: { batch: 3 }, rtol: 1e-5, atol: 1e-6 } },
+      );
       const h = histogram(model);
       expect(h.Gemm).toBeUndefined();
       expect(h.Reshape).toBeUndefined();
@@ -190,7 +196,12 @@ describe('fuse-reshape-gemm', () => {
 
     it('transB = 1: W is transposed into a new constant [K, N], numerically equal', async () => {
       const original = block({ transB: 1 });
-      const { model } = await expectFusion('fuse-reshape-gemm', original, { 'reshape-gemm': 1 }, { equivalence: { dims: { batch: 3 }, rtol: 1e-5, atol: 1e-6 } });
+      const { model } = await expectFusion(
+        'fuse-reshape-gemm',
+        original,
+        { 'reshape-gemm': 1 },
+        { equivalence: { dims: { batch: 3 }, rtol: 1e-5, atol: 1e-6 } },
+      );
       const mm = model.graph.nodes.find((n) => n.opType === 'MatMul')!;
       const wt = mm.input(1)!.initializer!;
       expect(wt.dims).toEqual([8, 6]);
@@ -214,13 +225,25 @@ describe('fuse-reshape-gemm', () => {
       ['on transA = 1', { transA: 1, xShape: ['batch', 8, 8], first: [-1, 8] }, /has transA = 1/],
       ['on alpha != 1', { alpha: 0.5 }, /has alpha = 0.5; only alpha = beta = 1/],
       ['on beta != 1', { beta: 2 }, /has beta = 2; only alpha = beta = 1/],
-      ['on a first Reshape that does not keep the last dimension', { xShape: [2, 6, 4], first: [-1, 8], second: [2, 3, 6] }, /x has last dimension 4, the Gemm reads rows of 8: the first Reshape does not keep the last dimension/],
+      [
+        'on a first Reshape that does not keep the last dimension',
+        { xShape: [2, 6, 4], first: [-1, 8], second: [2, 3, 6] },
+        /x has last dimension 4, the Gemm reads rows of 8: the first Reshape does not keep the last dimension/,
+      ],
       ['on a first Reshape of dimension 1 of x', { first: 'arith', kIndex: 1, xShape: ['batch', 8, 8] }, /keeps dimension 1 of x, not its last/],
-      ['on a second Reshape to another shape', { xShape: [2, 5, 8], second: [5, 2, 6] }, /targets \[5,2,6\], x has shape \[2,5,8\]: it does not restore x's leading dimensions/],
+      [
+        'on a second Reshape to another shape',
+        { xShape: [2, 5, 8], second: [5, 2, 6] },
+        /targets \[5,2,6\], x has shape \[2,5,8\]: it does not restore x's leading dimensions/,
+      ],
       ['on a second Reshape of another rank', { xShape: [2, 5, 8], second: [10, 6] }, /x has rank 3: it does not restore/],
       ['on a second constant target when x has symbolic dims', { second: [2, 5, 6] }, /it does not restore x's leading dimensions/],
       ['on a second target whose last entry is not N', { second: [-1, 5, 3], n: 6 }, /whose last dimension is not 6/],
-      ['on Gathers of too few leading dims', { xShape: ['batch', 3, 2, 8], second: 'gather', gathered: 2 }, /restores 2 leading dimensions of x, which has rank 4/],
+      [
+        'on Gathers of too few leading dims',
+        { xShape: ['batch', 3, 2, 8], second: 'gather', gathered: 2 },
+        /restores 2 leading dimensions of x, which has rank 4/,
+      ],
       ['on a non-constant W', { weightInput: true }, /W is not a constant/],
       ['when the Gemm output is also a graph output', { gemmOutput: true }, /intermediate .* is a graph output/],
     ])('%s', (_, o, reason) => {

@@ -12,12 +12,21 @@ const F = DataType.FLOAT;
 const rng = new Rng(17);
 const w = (dims: number[], std = 0.5, mean = 0) => floatTensor(dims, rng.fillNormal(new Float32Array(dims.reduce((a, b) => a * b, 1)), std, mean));
 const ln = (b: GraphBuilder, x: Value, C: number, attrs: Record<string, unknown> = {}, beta = true) =>
-  b.op('LayerNormalization', beta ? [x, b.const('g', w([C], 0.2, 1)), b.const('beta', w([C]))] : [x, b.const('g', w([C], 0.2, 1))], { axis: -1, epsilon: f(1e-6), ...attrs });
+  b.op('LayerNormalization', beta ? [x, b.const('g', w([C], 0.2, 1)), b.const('beta', w([C]))] : [x, b.const('g', w([C], 0.2, 1))], {
+    axis: -1,
+    epsilon: f(1e-6),
+    ...attrs,
+  });
 
 describe('fuse-skip-layer-norm', () => {
   it('fuses the 4 residual LayerNorms of the BERT fixture with their dense bias; leaves the embeddings LayerNorm', async () => {
     const lnFused = runFusion(fuseLayerNorm, buildBert(), 'ort').model;
-    const { model, nearMisses } = await expectFusion(fuseSkipLayerNorm, lnFused, { 'skip-layer-norm': 4 }, { target: 'ort', equivalence: { dims: { batch: 2, sequence: 16 } } });
+    const { model, nearMisses } = await expectFusion(
+      fuseSkipLayerNorm,
+      lnFused,
+      { 'skip-layer-norm': 4 },
+      { target: 'ort', equivalence: { dims: { batch: 2, sequence: 16 } } },
+    );
     const h = histogram(model);
     expect(h['com.microsoft:SkipLayerNormalization']).toBe(4);
     expect(h.LayerNormalization).toBe(1);
@@ -54,7 +63,11 @@ describe('fuse-skip-layer-norm', () => {
     m2.b.output(ln(m2.b, m2.b.op('Add', [x2, p]), 8), 'o3', F);
     m2.b.output(ln(m2.b, m2.b.op('Add', [m2.b.op('Add', [h2, m2.b.const('bias', w([1, 8]))]), x2]), 8), 'o4', F);
     const t = m2.b.op('Transpose', [x2], { perm: [0, 2, 1] });
-    m2.b.output(ln(m2.b, m2.b.op('Add', [m2.b.op('Add', [m2.b.op('MatMul', [t, m2.b.const('w', w([3, 3]))]), m2.b.const('bias', w([3]))]), t]), 3, { axis: 1 }), 'o5', F);
+    m2.b.output(
+      ln(m2.b, m2.b.op('Add', [m2.b.op('Add', [m2.b.op('MatMul', [t, m2.b.const('w', w([3, 3]))]), m2.b.const('bias', w([3]))]), t]), 3, { axis: 1 }),
+      'o5',
+      F,
+    );
     const reasons = expectNoFusion(fuseSkipLayerNorm, m2.model, 'ort').map((n) => n.reason);
     expect(reasons).toContainEqual(expect.stringMatching(/also used by Add/));
     expect(reasons).toContainEqual(expect.stringMatching(/shapes \[2,3,8\] and \[1,3,8\]/));

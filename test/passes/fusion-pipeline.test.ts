@@ -45,7 +45,13 @@ describe('fusion presets on the fixtures', () => {
       'fuse-matmul-add': { 'matmul-add': 2 },
     });
     const h = histogram(model);
-    expect(h).toMatchObject({ 'com.microsoft:Attention': 2, 'com.microsoft:SkipLayerNormalization': 4, 'com.microsoft:BiasGelu': 2, LayerNormalization: 1, Gemm: 2 });
+    expect(h).toMatchObject({
+      'com.microsoft:Attention': 2,
+      'com.microsoft:SkipLayerNormalization': 4,
+      'com.microsoft:BiasGelu': 2,
+      LayerNormalization: 1,
+      Gemm: 2,
+    });
     for (const gone of ['ReduceMean', 'Erf', 'Softmax', 'Sqrt', 'Pow', 'Div', 'Transpose']) expect(h[gone], gone).toBeUndefined();
     expect(report.nodesBefore).toBe(259);
     expect(report.nodesAfter).toBe(model.graph.nodes.length);
@@ -78,7 +84,11 @@ describe('fusion presets on the fixtures', () => {
     const w = (dims: number[], std = 0.4, mean = 0) => floatTensor(dims, rng.fillNormal(new Float32Array(dims.reduce((x, y) => x * y, 1)), std, mean));
     const x = b.input('x', DataType.FLOAT, ['batch', 3, 4, 4]);
     const c = b.op('Conv', [x, b.init('conv.w', w([4, 3, 3, 3])), b.init('conv.b', w([4]))], { pads: [1, 1, 1, 1] });
-    const bn = b.op('BatchNormalization', [c, b.init('bn.g', w([4], 0.2, 1)), b.init('bn.b', w([4])), b.init('bn.m', w([4])), b.init('bn.v', floatTensor([4], [0.5, 1, 1.5, 2]))], { epsilon: f(1e-5) });
+    const bn = b.op(
+      'BatchNormalization',
+      [c, b.init('bn.g', w([4], 0.2, 1)), b.init('bn.b', w([4])), b.init('bn.m', w([4])), b.init('bn.v', floatTensor([4], [0.5, 1, 1.5, 2]))],
+      { epsilon: f(1e-5) },
+    );
     const flat = b.op('Flatten', [b.op('Relu', [bn])], { axis: 1 });
     b.output(b.op('Add', [b.op('MatMul', [flat, b.init('fc.w', w([64, 5]))]), b.init('fc.b', w([5]))]), 'y', DataType.FLOAT, ['batch', 5]);
     const { counts, model: after } = await fuse(model, 'cnn', 'onnx', { batch: 2 });

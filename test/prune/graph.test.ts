@@ -23,7 +23,13 @@ function twoBranches(): Model {
   const x = b.input('x', F, ['n', 4]);
   const side = b.input('side', F, ['n', 4]);
   b.input('unused', F, [3]);
-  const w = b.init('w', floatTensor([4, 4], Array.from({ length: 16 }, (_, i) => (i % 5) - 2)));
+  const w = b.init(
+    'w',
+    floatTensor(
+      [4, 4],
+      Array.from({ length: 16 }, (_, i) => (i % 5) - 2),
+    ),
+  );
   b.init('orphan', floatTensor([2], [1, 2]));
   const h = b.op('Relu', [b.op('MatMul', [x, w], {}, { name: 'mm', outputs: ['h0'] })], {}, { name: 'relu', outputs: ['h'] });
   b.op('Neg', [b.op('Sigmoid', [h], {}, { name: 'dead1' })], {}, { name: 'dead2' });

@@ -28,7 +28,9 @@ describe('prune', () => {
     const weights = report.layers.reduce((a, l) => a + l.paramsBefore, 0);
     expect(report.parameters.removed).toBe(0);
     expect(report.parameters.zeroed).toBe(report.layers.reduce((a, l) => a + (l.paramsBefore - l.nonZeroAfter), 0) - zerosBefore);
-    expect(report.layers.reduce((a, l) => a + l.paramsBefore - l.nonZeroAfter, 0)).toBe(report.layers.reduce((a, l) => a + Math.round(0.75 * l.paramsBefore), 0));
+    expect(report.layers.reduce((a, l) => a + l.paramsBefore - l.nonZeroAfter, 0)).toBe(
+      report.layers.reduce((a, l) => a + Math.round(0.75 * l.paramsBefore), 0),
+    );
     expect(weights).toBe(2672);
     expect(report.notes).toContain(ZEROS_NOTE);
     expect(report.after.flops).toBe(report.before.flops);

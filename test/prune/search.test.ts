@@ -26,7 +26,15 @@ describe('sensitivity search', () => {
     const events: PruneProgress[] = [];
     const m = clone(original);
     const levels = [0.25, 0.5, 0.75];
-    const { report } = await prune(m, { method: 'structured', units: ['ffn', 'heads'], targetF1: 0.95, calibration, checkpoint, levels, onProgress: (p) => events.push(p) });
+    const { report } = await prune(m, {
+      method: 'structured',
+      units: ['ffn', 'heads'],
+      targetF1: 0.95,
+      calibration,
+      checkpoint,
+      levels,
+      onProgress: (p) => events.push(p),
+    });
     const s = report.search!;
     expect(s.met).toBe(true);
     expect(s.reached.f1).toBeGreaterThanOrEqual(0.95);
@@ -63,7 +71,9 @@ describe('sensitivity search', () => {
     expect(resumed.report.search!.config).toEqual(s.config);
 
     // other options, same file: refused
-    await expect(prune(clone(original), { method: 'structured', units: ['ffn', 'heads'], targetF1: 0.9, calibration, checkpoint, levels })).rejects.toThrow(UsageError);
+    await expect(prune(clone(original), { method: 'structured', units: ['ffn', 'heads'], targetF1: 0.9, calibration, checkpoint, levels })).rejects.toThrow(
+      UsageError,
+    );
   });
 
   it('--max-error on the CNN (outputs fallback): the error reached is within the bound', async () => {
@@ -90,7 +100,15 @@ describe('sensitivity search', () => {
     expect(report.notes.join(' ')).toMatch(/no sparsity level .* at or below 0.01x/);
     expect(Buffer.compare(Buffer.from(encodeModel(m)), bytes)).toBe(0); // left as it was
 
-    const easy = await prune(clone(original), { method: 'structured', units: ['channels'], targetF1: 0.5, targetLatency: 100, calibration, levels: [0.5], latencyRuns: 3 });
+    const easy = await prune(clone(original), {
+      method: 'structured',
+      units: ['channels'],
+      targetF1: 0.5,
+      targetLatency: 100,
+      calibration,
+      levels: [0.5],
+      latencyRuns: 3,
+    });
     expect(easy.report.search!.met).toBe(true);
     expect(easy.report.search!.reached.latencyRatio).toBeGreaterThan(0);
   });

@@ -121,7 +121,11 @@ function residualOnInput(): Model {
   const w = (name: string, dims: number[], std = 0.3, mean = 0) =>
     b.init(name, floatTensor(dims, rng.fork(name).fillNormal(new Float32Array(dims.reduce((x, y) => x * y, 1)), std, mean)));
   const bn = (x: ReturnType<typeof b.op>, p: string) =>
-    b.op('BatchNormalization', [x, w(`${p}.s`, [4], 0.1, 1), w(`${p}.b`, [4], 0.1), w(`${p}.m`, [4], 0.1), b.init(`${p}.v`, floatTensor([4], [1, 1.5, 0.7, 1.2]))], { epsilon: f(1e-5) });
+    b.op(
+      'BatchNormalization',
+      [x, w(`${p}.s`, [4], 0.1, 1), w(`${p}.b`, [4], 0.1), w(`${p}.m`, [4], 0.1), b.init(`${p}.v`, floatTensor([4], [1, 1.5, 0.7, 1.2]))],
+      { epsilon: f(1e-5) },
+    );
   const x = b.input('x', F, ['n', 4, 6, 6]);
   const conv = (input: ReturnType<typeof b.op>, name: string) => b.op('Conv', [input, w(name, [4, 4, 3, 3])], { pads: [1, 1, 1, 1] }, { name });
   let h = b.op('Relu', [bn(conv(x, 'conv_a'), 'bn_a')]);
@@ -167,7 +171,9 @@ describe('units that cannot be pruned safely are left alone and reported', () =>
       const r = pruneStructured(m, { units: ['ffn'], sparsity: 0.5 });
       expect(r.groups).toHaveLength(0);
       expect(params(m)).toBe(mlpParameterCount());
-      expect(r.skipped.find((s) => s.id === 'ffn:fc1/MatMul')!.reason).toMatch(extra === 'output' ? /graph output 'relu_out'/ : /Transpose 'side'.*moves the channel axis/);
+      expect(r.skipped.find((s) => s.id === 'ffn:fc1/MatMul')!.reason).toMatch(
+        extra === 'output' ? /graph output 'relu_out'/ : /Transpose 'side'.*moves the channel axis/,
+      );
     }
   });
 

@@ -98,7 +98,8 @@ describe('magnitude pruning', () => {
   it('activation-aware scores weigh each input feature by its activation norm', async () => {
     const base = buildBert({ layers: 1 });
     const feeds = synthesizeInputs(base, { dims: { batch: 2, sequence: 8 }, count: 2 });
-    const acts = (await probeModel(base, feeds, { activations: findPrunableWeights(base).weights.flatMap((w) => (w.activation ? [w.activation] : [])) })).activations;
+    const acts = (await probeModel(base, feeds, { activations: findPrunableWeights(base).weights.flatMap((w) => (w.activation ? [w.activation] : [])) }))
+      .activations;
     const a = clone(base);
     const b = clone(base);
     pruneMagnitude(a, { sparsity: 0.5, criterion: 'activation', activations: acts });
@@ -142,8 +143,7 @@ describe('N:M pruning', () => {
     const [O, I, H, W] = t.dims;
     const v = t.toFloat32();
     for (let o = 0; o < O; o++)
-      for (let s = 0; s < H * W; s++)
-        for (let i = 0; i < I; i += 4) expect([0, 1, 2, 3].filter((j) => v[(o * I + i + j) * H * W + s] !== 0).length).toBe(1);
+      for (let s = 0; s < H * W; s++) for (let i = 0; i < I; i += 4) expect([0, 1, 2, 3].filter((j) => v[(o * I + i + j) * H * W + s] !== 0).length).toBe(1);
     // the Gemm head (B [10, 8], transB) is grouped along its 8 inputs
     const fc = m.graph.initializers.get('fc.weight')!.initializer!.toFloat32();
     expect(fc.filter((x) => x !== 0).length).toBe(10 * 2);

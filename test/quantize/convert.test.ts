@@ -153,7 +153,13 @@ describe('LayerNormalization statistics', () => {
     const build = () => {
       const { model, b } = createModel({ opset: 17 });
       const x = b.input('x', F32, [2, 4]);
-      const [y, mean] = b.ops('LayerNormalization', [x, b.init('g', floatTensor([4], [1, 2, 3, 4])), b.init('beta', floatTensor([4], [0, 0.1, 0.2, 0.3]))], 2, {}, { name: 'ln' });
+      const [y, mean] = b.ops(
+        'LayerNormalization',
+        [x, b.init('g', floatTensor([4], [1, 2, 3, 4])), b.init('beta', floatTensor([4], [0, 0.1, 0.2, 0.3]))],
+        2,
+        {},
+        { name: 'ln' },
+      );
       b.output(y, 'y', F32, [2, 4]);
       b.output(b.op('Mul', [mean, b.const('two', scalar(2))], {}, { name: 'mean2' }), 'm', F32, [2, 1]);
       return model;
@@ -389,7 +395,9 @@ describe('Casts: placed where types change, no pairs left, topological order kep
     const ids = b.input('ids', DataType.INT64, [2, 3]);
     const x = b.input('x', F32, [2, 3]);
     b.output(b.op('Add', [b.op('Cast', [ids], { to: F32 }), x]), 'y');
-    const feeds: Feeds[] = [{ ids: new ort.Tensor('int64', BigInt64Array.from([1n, 2n, 3n, 4n, 5n, 6n]), [2, 3]), x: new ort.Tensor('float32', seeded(6, 3), [2, 3]) }];
+    const feeds: Feeds[] = [
+      { ids: new ort.Tensor('int64', BigInt64Array.from([1n, 2n, 3n, 4n, 5n, 6n]), [2, 3]), x: new ort.Tensor('float32', seeded(6, 3), [2, 3]) },
+    ];
     const { report, after, fidelity } = await convertAndCompare(model, { dtype: 'fp16' }, feeds);
     expectClose(fidelity);
     const casts = nodesOf(after, 'Cast');
@@ -410,7 +418,11 @@ describe('Casts: placed where types change, no pairs left, topological order kep
     expect(checkTypes(m)).toEqual([]);
     expect(r.nodes.kept.map((k) => k.opType)).toEqual(['HardSigmoid']);
     // x (bfloat16) -> one Cast to float32 for HardSigmoid, one back for Mul; the model's own no-op Casts are gone
-    expect(nodesOf(m, 'Cast').map((n) => n.getInt('to')).sort()).toEqual([F32, DataType.BFLOAT16].sort());
+    expect(
+      nodesOf(m, 'Cast')
+        .map((n) => n.getInt('to'))
+        .sort(),
+    ).toEqual([F32, DataType.BFLOAT16].sort());
     const { measureEmulated } = await import('../../src/quantize/compare.js');
     const em = await measureEmulated(model, { dtype: 'bf16' }, synthesizeInputs(model, { seed: 1 }));
     expect(em[0].maxRelError).toBeLessThan(2e-2);
@@ -462,7 +474,11 @@ describe('shape computations and integer values stay float32', () => {
     const { report, after, fidelity } = await convertAndCompare(model, { dtype: 'fp16' });
     expectClose(fidelity);
     expect(report.nodes.kept.map((k) => `${k.name}:${k.reason}`).sort()).toEqual(['floor:shape-computation', 'half_rows:shape-computation']);
-    expect(nodesOf(after, 'Cast').find((c) => c.name === 'rows_f')!.getInt('to')).toBe(F32);
+    expect(
+      nodesOf(after, 'Cast')
+        .find((c) => c.name === 'rows_f')!
+        .getInt('to'),
+    ).toBe(F32);
     expect(after.graph.initializers.get('W')!.initializer!.dataType).toBe(F16);
   });
 

@@ -36,7 +36,12 @@ function planted(inIf: boolean): Model {
   const { model, b } = createModel({ opset: 17 });
   const x = b.input('x', F32, ['batch', 64]);
   const h = b.op('MatMul', [x, b.init('W1', floatTensor([64, 64], weights(rng, 64 * 64, 35 / 8)))], {}, { name: 'proj' });
-  b.output(b.op('Relu', [b.op('MatMul', [h, b.init('W2', floatTensor([64, 8], weights(rng, 64 * 8, 0.01)))], {}, { name: 'head' })], {}, { name: 'act' }), 'y', F32, ['batch', 8]);
+  b.output(
+    b.op('Relu', [b.op('MatMul', [h, b.init('W2', floatTensor([64, 8], weights(rng, 64 * 8, 0.01)))], {}, { name: 'head' })], {}, { name: 'act' }),
+    'y',
+    F32,
+    ['batch', 8],
+  );
   const two = b.const('two', floatTensor([], [2]));
   const energy = (g: GraphBuilder) => g.op('ReduceSum', [g.op('Pow', [h, two], {}, { name: 'square' })], { keepdims: 1 }, { name: 'energy' });
   if (!inIf) {

@@ -31,7 +31,11 @@ function model(opts: { clamp?: boolean } = {}) {
 const fileBytes = (f: string) => fs.readFileSync(f);
 
 describe('deferred conversion of weights still in the model file', () => {
-  for (const [dtype, weightsOnly] of [['fp16', false], ['bf16', false], ['bf16', true]] as const) {
+  for (const [dtype, weightsOnly] of [
+    ['fp16', false],
+    ['bf16', false],
+    ['bf16', true],
+  ] as const) {
     it(`${dtype}${weightsOnly ? ' weights-only' : ''}: counted at conversion, encoded on save; same file and counts as in-memory conversion`, () => {
       const file = path.join(tmp, `m-${dtype}-${weightsOnly}.onnx`);
       saveModel(model(), file);
@@ -69,7 +73,18 @@ describe('deferred conversion of weights still in the model file', () => {
     const whole = lazy.read();
     expect(whole.length).toBe(N * N * 2);
     const chunkBytes = (1 << 20) * 2;
-    for (const [from, n] of [[0, 1], [1, 1], [1, 2], [3, 5], [chunkBytes - 3, 7], [chunkBytes - 1, 1], [chunkBytes, 100_000], [whole.length - 1, 1], [5, whole.length - 5], [0, 0]]) {
+    for (const [from, n] of [
+      [0, 1],
+      [1, 1],
+      [1, 2],
+      [3, 5],
+      [chunkBytes - 3, 7],
+      [chunkBytes - 1, 1],
+      [chunkBytes, 100_000],
+      [whole.length - 1, 1],
+      [5, whole.length - 5],
+      [0, 0],
+    ]) {
       const dst = new Uint8Array(n! + 2).fill(0xee);
       lazy.readInto(dst.subarray(1, 1 + n!), from!, n!);
       expect(Buffer.from(dst.subarray(1, 1 + n!)).equals(Buffer.from(whole.subarray(from!, from! + n!)))).toBe(true);
@@ -85,7 +100,10 @@ describe('deferred conversion of weights still in the model file', () => {
 
   // y sums 1100 products of N(0, 1) inputs and N(0, 0.05) weights: float16 weights, inputs and outputs keep it within
   // 0.1% of the output range; bfloat16 weights (8 significant bits) with float32 compute within 1%
-  for (const [dtype, weightsOnly, tolerance] of [['fp16', false, 1e-3], ['bf16', true, 1e-2]] as const) {
+  for (const [dtype, weightsOnly, tolerance] of [
+    ['fp16', false, 1e-3],
+    ['bf16', true, 1e-2],
+  ] as const) {
     it(`the saved ${dtype}${weightsOnly ? ' weights-only' : ''} model computes what the float32 one does (onnxruntime CPU, max rel error < ${tolerance})`, async () => {
       const file = path.join(tmp, `run-${dtype}.onnx`);
       const out = path.join(tmp, `run-${dtype}-low.onnx`);

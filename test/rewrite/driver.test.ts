@@ -28,7 +28,17 @@ const reluRelu: Rule = { name: 'relu-relu', pattern: relu(relu('x')), rewrite: (
 const addToSub: Rule = {
   name: 'add-to-sub',
   pattern: add('x', anyConst('w')),
-  rewrite: (m, r) => r.op('Sub', [m.value('x'), r.constant('neg_w', floatTensor(m.tensor('w').dims, m.numbers('w').map((v) => -v)))]),
+  rewrite: (m, r) =>
+    r.op('Sub', [
+      m.value('x'),
+      r.constant(
+        'neg_w',
+        floatTensor(
+          m.tensor('w').dims,
+          m.numbers('w').map((v) => -v),
+        ),
+      ),
+    ]),
 };
 
 describe('driver: acceptance checks', () => {
@@ -122,7 +132,14 @@ describe('driver: rule shape', () => {
     const [p, q] = b.ops('Split', [x, b.const('sizes', ints([2, 2]))], 2, { axis: 0 });
     b.output(p, 'p');
     b.output(q, 'q');
-    const rule: Rule = { name: 'split', pattern: op('Split', ['x', _]), rewrite: (m, r) => { const v = r.op('Slice', [m.value('x')]); return [v, v]; } };
+    const rule: Rule = {
+      name: 'split',
+      pattern: op('Split', ['x', _]),
+      rewrite: (m, r) => {
+        const v = r.op('Slice', [m.value('x')]);
+        return [v, v];
+      },
+    };
     const before = bytes(model);
     const { res, misses } = apply(model, [rule]);
     expect(res.applied).toBe(0);

@@ -86,10 +86,16 @@ describe('createSession / runSession', () => {
     b.output(b.op('Relu', [x]), 'r', DataType.FLOAT, [2]);
     b.output(b.op('Neg', [x]), 'n', DataType.FLOAT, [2]);
     const s = await createSession(model);
-    const out = await runSession(s, { x: new ort.Tensor('float32', Float32Array.from([-1, 2]), [2]), unused: new ort.Tensor('float32', new Float32Array(1), [1]) }, ['n']);
+    const out = await runSession(
+      s,
+      { x: new ort.Tensor('float32', Float32Array.from([-1, 2]), [2]), unused: new ort.Tensor('float32', new Float32Array(1), [1]) },
+      ['n'],
+    );
     expect(Object.keys(out)).toEqual(['n']);
     expect(Array.from(out.n.data as Float32Array)).toEqual([1, -2]);
-    await expect(runSession(s, { x: new ort.Tensor('float32', new Float32Array(2), [2]) }, ['nope'])).rejects.toThrow(/unknown output\(s\) nope; the model's outputs are r, n/);
+    await expect(runSession(s, { x: new ort.Tensor('float32', new Float32Array(2), [2]) }, ['nope'])).rejects.toThrow(
+      /unknown output\(s\) nope; the model's outputs are r, n/,
+    );
   });
 
   it('turns runtime errors into one-line OperationErrors', async () => {
@@ -124,7 +130,11 @@ describe('createSession / runSession', () => {
 
 describe('external data', () => {
   const mlpFile = path.join(FIXTURES, 'external/mlp.onnx');
-  const x = new ort.Tensor('float32', Float32Array.from({ length: 16 }, (_, i) => Math.sin(i)), [2, 8]);
+  const x = new ort.Tensor(
+    'float32',
+    Float32Array.from({ length: 16 }, (_, i) => Math.sin(i)),
+    [2, 8],
+  );
 
   async function run(src: Parameters<typeof createSession>[0]): Promise<Float32Array> {
     const s = await createSession(src);

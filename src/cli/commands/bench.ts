@@ -46,7 +46,6 @@ interface BenchFlags {
   seed?: string;
 }
 
-
 function int(flag: string, v: string | undefined, min = 0): number | undefined {
   if (v === undefined) return undefined;
   if (!/^\d+$/.test(v.trim()) || Number(v) < min) throw new UsageError(`--${flag} must be an integer >= ${min}, got '${v}'`);
@@ -59,7 +58,6 @@ function num(flag: string, v: string | undefined): number | undefined {
   if (v.trim() === '' || !Number.isFinite(x)) throw new UsageError(`--${flag} must be a number, got '${v}'`);
   return x;
 }
-
 
 const TITLES: Record<BenchPhase, string> = {
   prepare: 'loading models',
@@ -123,10 +121,15 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
     .action(async (candidates: string[], flags: BenchFlags) => {
       const at = (p: string): string => path.resolve(io.cwd, p);
       const optLevel = flags.optLevel as OptLevel | undefined;
-      if (optLevel !== undefined && !['disabled', 'basic', 'extended', 'all'].includes(optLevel)) throw new UsageError(`--opt-level must be disabled, basic, extended or all, got '${optLevel}'`);
+      if (optLevel !== undefined && !['disabled', 'basic', 'extended', 'all'].includes(optLevel))
+        throw new UsageError(`--opt-level must be disabled, basic, extended or all, got '${optLevel}'`);
       const ep = flags.ep as ExecutionProvider | undefined;
       if (ep !== undefined && ep !== 'cpu' && ep !== 'cuda') throw new UsageError(`--ep must be cpu or cuda, got '${ep}'`);
-      for (const [flag, file] of [['markdown', flags.markdown], ['junit', flags.junit], ['html', flags.html]] as const) {
+      for (const [flag, file] of [
+        ['markdown', flags.markdown],
+        ['junit', flags.junit],
+        ['html', flags.html],
+      ] as const) {
         if (file === undefined) continue;
         const dir = path.dirname(at(file));
         if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UsageError(`--${flag} ${file}: folder ${dir} does not exist`);

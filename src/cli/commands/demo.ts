@@ -35,7 +35,11 @@ export const DEMO_STEPS: { label: string; file: string; config: OptimizeConfig }
   {
     label: 'all',
     file: 'all.onnx',
-    config: { preset: 'transformer', prune: { method: 'structured', units: ['ffn'], sparsity: 0.5, measure: false }, quantize: { dtype: 'fp16', keepIoTypes: true } },
+    config: {
+      preset: 'transformer',
+      prune: { method: 'structured', units: ['ffn'], sparsity: 0.5, measure: false },
+      quantize: { dtype: 'fp16', keepIoTypes: true },
+    },
   },
 ];
 
@@ -59,7 +63,14 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
           const { model, report } = await optimize(loadModel(src), step.config);
           const out = path.join(dir, step.file);
           const saved = saveModel(model, out);
-          rows.push([step.label, report.steps.map((s) => s.step).join(' + ') || '—', `${report.steps.reduce((a, s) => a + s.ms, 0).toFixed(0)} ms`, report.after.nodes, report.after.params, `${(saved.bytes / 1024).toFixed(0)} KiB`]);
+          rows.push([
+            step.label,
+            report.steps.map((s) => s.step).join(' + ') || '—',
+            `${report.steps.reduce((a, s) => a + s.ms, 0).toFixed(0)} ms`,
+            report.after.nodes,
+            report.after.params,
+            `${(saved.bytes / 1024).toFixed(0)} KiB`,
+          ]);
           bar.tick(1, step.label);
         }
         bar.stop();

@@ -68,7 +68,11 @@ export interface FuseResult {
 }
 
 const LEVELS = ['basic', 'extended', 'all'];
-const split = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
+const split = (s: string) =>
+  s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
 
 export function register(program: Command, io: CliIO, _exit?: ExitCode): void {
   program
@@ -171,7 +175,9 @@ export function renderFuse(r: FuseResult, io: CliIO): string {
   const c = io.color;
   const lines: string[] = [];
   const opsets = (os: OpsetImport[]) => os.map((o) => `${o.domain || 'ai.onnx'} ${o.version}`).join(', ');
-  lines.push(`${c.bold('fuse')}       ${r.input} -> ${r.output}  (target ${r.target}, ${r.passList.length} passes, ${r.iterations} round${r.iterations === 1 ? '' : 's'})`);
+  lines.push(
+    `${c.bold('fuse')}       ${r.input} -> ${r.output}  (target ${r.target}, ${r.passList.length} passes, ${r.iterations} round${r.iterations === 1 ? '' : 's'})`,
+  );
   lines.push(`${c.bold('nodes')}      ${r.nodes.before} -> ${r.nodes.after}  (${r.fusions} fusion${r.fusions === 1 ? '' : 's'})`);
   if (opsets(r.opsets.before) !== opsets(r.opsets.after)) lines.push(`${c.bold('opsets')}     ${opsets(r.opsets.before)} -> ${opsets(r.opsets.after)}`);
   lines.push(`${c.bold('size')}       ${fmtBytes(r.files.input)} -> ${fmtBytes(r.files.output + r.files.outputExternal)}`);
@@ -180,9 +186,22 @@ export function renderFuse(r: FuseResult, io: CliIO): string {
   const rows = r.passes.map((p) => [p.name, p.runs, p.ms.toFixed(1), countsText(p.counts) || '-']);
   lines.push(renderTable(['pass', 'runs', 'ms', 'rewrites'], rows, { align: ['left', 'right', 'right', 'left'] }));
   for (const p of r.passes) for (const n of p.notes) lines.push(`${p.name}: ${n}`);
-  if (r.opChanges.length) lines.push(renderTable(['op', 'before', 'after'], r.opChanges.map((o) => [o.op, o.before, o.after])));
+  if (r.opChanges.length)
+    lines.push(
+      renderTable(
+        ['op', 'before', 'after'],
+        r.opChanges.map((o) => [o.op, o.before, o.after]),
+      ),
+    );
   if (r.nearMisses) {
-    if (r.nearMisses.length) lines.push(renderTable(['near miss', 'rule', 'node', 'why not'], r.nearMisses.map((m) => [m.pass, m.rule, m.node, m.reason]), { align: ['left', 'left', 'left', 'left'] }));
+    if (r.nearMisses.length)
+      lines.push(
+        renderTable(
+          ['near miss', 'rule', 'node', 'why not'],
+          r.nearMisses.map((m) => [m.pass, m.rule, m.node, m.reason]),
+          { align: ['left', 'left', 'left', 'left'] },
+        ),
+      );
     else lines.push('no near misses\n');
   }
   if (r.runtime) lines.push(renderRuntime(r.runtime));
@@ -191,24 +210,49 @@ export function renderFuse(r: FuseResult, io: CliIO): string {
 }
 
 function renderRuntime(rt: RuntimeReport): string {
-  const out = [`onnxruntime at level '${rt.level}': nodes original ${rt.nodes.original} -> ${rt.nodes.runtimeOriginal} by the runtime; fused ${rt.nodes.fused} -> ${rt.nodes.runtimeFused}\n`];
+  const out = [
+    `onnxruntime at level '${rt.level}': nodes original ${rt.nodes.original} -> ${rt.nodes.runtimeOriginal} by the runtime; fused ${rt.nodes.fused} -> ${rt.nodes.runtimeFused}\n`,
+  ];
   if (rt.verdicts.length)
-    out.push(renderTable(['fusion', 'ours', 'runtime too', 'additive', 'verdict'], rt.verdicts.map((v) => [v.pass, v.rewrites, v.runtimeToo, v.additive, v.verdict]), { align: ['left', 'right', 'right', 'right', 'left'] }));
+    out.push(
+      renderTable(
+        ['fusion', 'ours', 'runtime too', 'additive', 'verdict'],
+        rt.verdicts.map((v) => [v.pass, v.rewrites, v.runtimeToo, v.additive, v.verdict]),
+        { align: ['left', 'right', 'right', 'right', 'left'] },
+      ),
+    );
   const h = rt.histograms;
   const ops = [...new Set([...Object.keys(h.original), ...Object.keys(h.fused), ...Object.keys(h.runtimeOriginal), ...Object.keys(h.runtimeFused)])].sort();
-  out.push(renderTable(['op', 'original', 'runtime(original)', 'fused', 'runtime(fused)'], ops.map((o) => [o, h.original[o] ?? 0, h.runtimeOriginal[o] ?? 0, h.fused[o] ?? 0, h.runtimeFused[o] ?? 0])));
+  out.push(
+    renderTable(
+      ['op', 'original', 'runtime(original)', 'fused', 'runtime(fused)'],
+      ops.map((o) => [o, h.original[o] ?? 0, h.runtimeOriginal[o] ?? 0, h.fused[o] ?? 0, h.runtimeFused[o] ?? 0]),
+    ),
+  );
   return out.join('\n');
 }
 
 function renderList(io: CliIO): string {
   const c = io.color;
   const passes = fusePassCatalog();
-  const lines = [renderTable(['pass', 'kind', 'description'], passes.map((p) => [p.name, p.kind, p.description]), { align: ['left', 'left', 'left'] })];
+  const lines = [
+    renderTable(
+      ['pass', 'kind', 'description'],
+      passes.map((p) => [p.name, p.kind, p.description]),
+      { align: ['left', 'left', 'left'] },
+    ),
+  ];
   const all: Record<string, readonly string[]> = { cleanup: presets.cleanup, ...fusionPresets };
   // presets built on clean-up are shown as 'cleanup, <the rest>'
   const cleanup = presets.cleanup;
   const shown = (k: string, v: readonly string[]) => (k !== 'cleanup' && cleanup.every((n, i) => v[i] === n) ? ['cleanup', ...v.slice(cleanup.length)] : v);
-  lines.push(renderTable(['preset', 'passes'], Object.entries(all).map(([k, v]) => [k, shown(k, v).join(', ')]), { align: ['left', 'left'] }));
+  lines.push(
+    renderTable(
+      ['preset', 'passes'],
+      Object.entries(all).map(([k, v]) => [k, shown(k, v).join(', ')]),
+      { align: ['left', 'left'] },
+    ),
+  );
   lines.push(`${c.bold('default')}: ${DEFAULT_FUSE.join(', ')}`);
   return lines.join('\n') + '\n';
 }

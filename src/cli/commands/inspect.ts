@@ -26,18 +26,36 @@ export function renderInspect(r: InspectResult, io: CliIO): string {
   const lines: string[] = [];
   const p = r.parameters;
   if (r.file) {
-    lines.push(`${c.bold('file')}       ${printable(r.file.path)}  ${fmtBytes(r.file.size)}${r.file.externalBytes ? ` + ${fmtBytes(r.file.externalBytes)} external (${printable(r.file.externalFiles.join(', '))})` : ''}`);
+    lines.push(
+      `${c.bold('file')}       ${printable(r.file.path)}  ${fmtBytes(r.file.size)}${r.file.externalBytes ? ` + ${fmtBytes(r.file.externalBytes)} external (${printable(r.file.externalFiles.join(', '))})` : ''}`,
+    );
   }
   lines.push(`${c.bold('ir')}         ${r.irVersion}   ${c.bold('opsets')} ${printable(r.opsets.map((o) => `${o.domain} ${o.version}`).join(', '))}`);
   if (r.producer.name) lines.push(`${c.bold('producer')}   ${printable(`${r.producer.name} ${r.producer.version}`)}`);
   lines.push(`${c.bold('nodes')}      ${r.nodes.total} (main graph ${r.nodes.mainGraph}, subgraphs ${r.nodes.subgraphs}, functions ${r.nodes.functions})`);
-  lines.push(`${c.bold('parameters')} ${fmtCount(p.total)} (${p.total}), non-zero ${p.nonZero} (${p.total ? ((100 * p.nonZero) / p.total).toFixed(1) : '0.0'}%), ${fmtBytes(p.bytes)} in ${p.tensors} tensors`);
+  lines.push(
+    `${c.bold('parameters')} ${fmtCount(p.total)} (${p.total}), non-zero ${p.nonZero} (${p.total ? ((100 * p.nonZero) / p.total).toFixed(1) : '0.0'}%), ${fmtBytes(p.bytes)} in ${p.tensors} tensors`,
+  );
   lines.push('');
-  const io2 = [...r.inputs.map((v) => ['input', v.name, v.dtype, formatShape(v.shape ?? undefined)]), ...r.outputs.map((v) => ['output', v.name, v.dtype, formatShape(v.shape ?? undefined)])];
+  const io2 = [
+    ...r.inputs.map((v) => ['input', v.name, v.dtype, formatShape(v.shape ?? undefined)]),
+    ...r.outputs.map((v) => ['output', v.name, v.dtype, formatShape(v.shape ?? undefined)]),
+  ];
   lines.push(renderTable(['', 'name', 'dtype', 'shape'], io2, { align: ['left', 'left', 'left', 'left'] }));
   if (p.byDtype.length) {
-    lines.push(renderTable(['weights', 'params', 'non-zero', 'bytes', 'tensors'], p.byDtype.map((d) => [d.dtype, d.params, d.nonZero, fmtBytes(d.bytes), d.tensors])));
+    lines.push(
+      renderTable(
+        ['weights', 'params', 'non-zero', 'bytes', 'tensors'],
+        p.byDtype.map((d) => [d.dtype, d.params, d.nonZero, fmtBytes(d.bytes), d.tensors]),
+      ),
+    );
   }
-  lines.push(renderTable(['op', 'domain', 'count'], r.ops.map((o) => [o.opType, o.domain || 'ai.onnx', o.count]), { align: ['left', 'left', 'right'] }));
+  lines.push(
+    renderTable(
+      ['op', 'domain', 'count'],
+      r.ops.map((o) => [o.opType, o.domain || 'ai.onnx', o.count]),
+      { align: ['left', 'left', 'right'] },
+    ),
+  );
   return lines.join('\n');
 }

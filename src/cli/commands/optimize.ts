@@ -56,7 +56,6 @@ interface Flags {
   externalData?: boolean;
 }
 
-
 function number(flag: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const x = Number(v);
@@ -80,7 +79,10 @@ export function configFromFlags(flags: Flags, cwd: string): { config: OptimizeCo
     config.quantize = { ...(config.quantize || {}), dtype: flags.dtype };
   }
   if (quantFlags) {
-    if (!config.quantize) throw new UsageError('--keep-io-types, --weights-only, --op-block-list, --node-block-list, --mixed and --tolerance need --dtype (or quantize in the config)');
+    if (!config.quantize)
+      throw new UsageError(
+        '--keep-io-types, --weights-only, --op-block-list, --node-block-list, --mixed and --tolerance need --dtype (or quantize in the config)',
+      );
     const q = config.quantize;
     if (flags.keepIoTypes !== undefined) q.keepIoTypes = flags.keepIoTypes === true ? true : splitList(flags.keepIoTypes as string);
     if (flags.weightsOnly) q.weightsOnly = true;
@@ -140,7 +142,7 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
     .option('-o, --output <file>', 'output model (required unless --dry-run)')
     .option('-c, --config <file>', 'autoglm.config.json: pipeline and gates (flags override it)')
     .option('--preset <name>', 'transformer | cnn | web')
-    .option('--passes <list>', 'passes or pass presets to run, comma-separated (replaces the preset\'s)')
+    .option('--passes <list>', "passes or pass presets to run, comma-separated (replaces the preset's)")
     .option('--disable <list>', 'passes not to run')
     .option('--target <target>', 'onnx (standard ops only, default) | ort (may emit onnxruntime contrib ops)')
     .option('--dtype <dtype>', 'convert to fp16 or bf16 after fusion')
@@ -207,7 +209,16 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
         }
       }
       if (flags.json) {
-        const obj = { schema: 1, input: inputPath, output: flags.dryRun ? null : (outPath ?? null), dryRun: !!flags.dryRun, config, report, files: { input: inputSize, output: outSize ?? null }, bench: bench ? JSON.parse(renderBenchJson(bench)) : null };
+        const obj = {
+          schema: 1,
+          input: inputPath,
+          output: flags.dryRun ? null : (outPath ?? null),
+          dryRun: !!flags.dryRun,
+          config,
+          report,
+          files: { input: inputSize, output: outSize ?? null },
+          bench: bench ? JSON.parse(renderBenchJson(bench)) : null,
+        };
         io.out(JSON.stringify(obj, null, 2) + '\n');
         return;
       }

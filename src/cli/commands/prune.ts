@@ -63,7 +63,6 @@ export interface PruneCommandResult {
   written: boolean;
 }
 
-
 export function register(program: Command, io: CliIO, exit: ExitCode): void {
   program
     .command('prune')
@@ -72,7 +71,7 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
     .option('-o, --output <file>', 'output ONNX file')
     .option('--method <method>', 'graph (lossless only, default), magnitude, nm or structured')
     .option('--units <list>', `structured: units to prune, comma-separated (${UNIT_KINDS.join(',')}; default all)`)
-    .option('--sparsity <x>', 'fraction removed: of each layer (magnitude) or of each group\'s units (structured); default 0.5')
+    .option('--sparsity <x>', "fraction removed: of each layer (magnitude) or of each group's units (structured); default 0.5")
     .option('--global', 'magnitude: one threshold over all layers instead of the same fraction per layer')
     .option('--nm <N:M>', 'nm: keep N of every M weights along the reduction axis (default 2:4)')
     .option('--round-to <n>', 'structured: kept channels per group rounded to a multiple of n (e.g. 8)')
@@ -91,7 +90,9 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
       if (flags.json) io.out(JSON.stringify({ input: r.input, output: r.written ? r.output : null, ...r.report }, jsonReplacer, 2) + '\n');
       else io.out(renderPrune(r, io));
       if (!r.written) {
-        io.err(`autoglm: the search did not meet its target${r.report.notes.length ? `: ${printable(r.report.notes[r.report.notes.length - 1])}` : ''}; nothing was written\n`);
+        io.err(
+          `autoglm: the search did not meet its target${r.report.notes.length ? `: ${printable(r.report.notes[r.report.notes.length - 1])}` : ''}; nothing was written\n`,
+        );
         exit.code = 1;
       }
     });
@@ -107,7 +108,6 @@ function num(flag: string, v: string | undefined): number | undefined {
   if (v.trim() === '' || !Number.isFinite(x)) throw new UsageError(`${flag} must be a number, got '${v}'`);
   return x;
 }
-
 
 const list = (s: string): string[] =>
   s
@@ -199,7 +199,12 @@ export function renderPrune(r: PruneCommandResult, io: CliIO): string {
     ['  removed', '', fmtCount(p.removed), ''],
     ['  zeroed', '', fmtCount(p.zeroed), ''],
     ['non-zero', fmtCount(b.nonZero), fmtCount(a.nonZero), pct(a.nonZero, b.nonZero)],
-    ['FLOPs (est.)', b.flops === null ? '-' : fmtCount(b.flops), a.flops === null ? '-' : fmtCount(a.flops), b.flops !== null && a.flops !== null ? pct(a.flops, b.flops) : ''],
+    [
+      'FLOPs (est.)',
+      b.flops === null ? '-' : fmtCount(b.flops),
+      a.flops === null ? '-' : fmtCount(a.flops),
+      b.flops !== null && a.flops !== null ? pct(a.flops, b.flops) : '',
+    ],
     ['file size', fmtBytes(b.fileSize), fmtBytes(a.fileSize), pct(a.fileSize, b.fileSize)],
     ['nodes', b.nodes, a.nodes, pct(a.nodes, b.nodes)],
   ];
@@ -230,7 +235,13 @@ export function renderPrune(r: PruneCommandResult, io: CliIO): string {
     lines.push(
       renderTable(
         ['layer weight', 'shape', 'params', 'non-zero', 'sparsity'],
-        shown.map((l) => [printable(l.name), `[${l.shapeBefore.join(',')}]${l.paramsAfter !== l.paramsBefore ? ` -> [${l.shapeAfter.join(',')}]` : ''}`, l.paramsAfter, l.nonZeroAfter, `${(100 * l.sparsity).toFixed(1)}%`]),
+        shown.map((l) => [
+          printable(l.name),
+          `[${l.shapeBefore.join(',')}]${l.paramsAfter !== l.paramsBefore ? ` -> [${l.shapeAfter.join(',')}]` : ''}`,
+          l.paramsAfter,
+          l.nonZeroAfter,
+          `${(100 * l.sparsity).toFixed(1)}%`,
+        ]),
         { align: ['left', 'left', 'right', 'right', 'right'] },
       ),
     );
@@ -239,17 +250,33 @@ export function renderPrune(r: PruneCommandResult, io: CliIO): string {
   if (rep.search) {
     const sr = rep.search;
     const t = sr.target;
-    const target = [t.f1 !== null ? `graph F1 >= ${t.f1}` : '', t.maxError !== null ? `max error <= ${t.maxError}` : '', t.latency !== null ? `latency <= ${t.latency}x` : ''].filter((x) => x).join(', ');
+    const target = [
+      t.f1 !== null ? `graph F1 >= ${t.f1}` : '',
+      t.maxError !== null ? `max error <= ${t.maxError}` : '',
+      t.latency !== null ? `latency <= ${t.latency}x` : '',
+    ]
+      .filter((x) => x)
+      .join(', ');
     lines.push(
       `${c.bold('search')}     ${target}: ${sr.met ? c.green('met') : c.red('not met')}; reached graph F1 ${f3(sr.reached.f1)} (last layer ${f3(sr.reached.lastLayerF1)}), max error ${f3(sr.reached.maxError)}${sr.reached.latencyRatio !== null ? `, latency ${f3(sr.reached.latencyRatio)}x` : ''}; ${sr.evaluations} evaluation(s)${sr.fromCheckpoint ? ` + ${sr.fromCheckpoint} from the checkpoint` : ''} in ${(sr.ms / 1000).toFixed(1)} s`,
     );
-    lines.push(renderTable(['layer group', 'alone', 'chosen'], sr.perGroup.map((x) => [printable(x.label), x.sensitivity, x.chosen]), { align: ['left', 'right', 'right'] }));
+    lines.push(
+      renderTable(
+        ['layer group', 'alone', 'chosen'],
+        sr.perGroup.map((x) => [printable(x.label), x.sensitivity, x.chosen]),
+        { align: ['left', 'right', 'right'] },
+      ),
+    );
   }
   if (rep.fidelity) {
     const f = rep.fidelity.graphF1;
-    lines.push(`${c.bold('fidelity')}   graph F1 ${f3(f.allLayers)} (all layers), ${f3(f.lastLayer)} (last layer), source ${f.source}; max error ${f3(rep.fidelity.maxError)} of the output scale`);
+    lines.push(
+      `${c.bold('fidelity')}   graph F1 ${f3(f.allLayers)} (all layers), ${f3(f.lastLayer)} (last layer), source ${f.source}; max error ${f3(rep.fidelity.maxError)} of the output scale`,
+    );
   }
   for (const n of rep.notes) lines.push(`${c.yellow('note')}       ${printable(n)}`);
-  lines.push(`${c.bold('time')}       ${(rep.ms.total / 1000).toFixed(2)} s${rep.ms.search !== null ? ` (search ${(rep.ms.search / 1000).toFixed(2)} s)` : ''}`);
+  lines.push(
+    `${c.bold('time')}       ${(rep.ms.total / 1000).toFixed(2)} s${rep.ms.search !== null ? ` (search ${(rep.ms.search / 1000).toFixed(2)} s)` : ''}`,
+  );
   return lines.join('\n') + '\n';
 }

@@ -27,7 +27,15 @@ import type { Model } from '../../ir/model.js';
 import { loadModel, saveModel } from '../../onnx/io.js';
 import type { Feeds } from '../../runtime/session.js';
 import { convertFloat } from '../../quantize/convert.js';
-import { DEFAULT_OP_BLOCK_NAMES, LOW_NAME, parseNodeBlockList, resolveOpBlockList, splitList, type ConvertOptions, type LowDType } from '../../quantize/options.js';
+import {
+  DEFAULT_OP_BLOCK_NAMES,
+  LOW_NAME,
+  parseNodeBlockList,
+  resolveOpBlockList,
+  splitList,
+  type ConvertOptions,
+  type LowDType,
+} from '../../quantize/options.js';
 import type { QuantizeReport } from '../../quantize/report.js';
 import type { CliIO } from '../ui/io.js';
 import { collect, parseDims } from '../ui/options.js';
@@ -52,7 +60,6 @@ interface QuantizeFlags {
   force?: boolean;
   seed?: string;
 }
-
 
 export function register(program: Command, io: CliIO, _exit?: ExitCode): void {
   program
@@ -94,13 +101,12 @@ function parseDtype(v: string | undefined): LowDType {
   throw new UsageError(`--dtype must be fp16 or bf16, got '${v}'`);
 }
 
-
 /** Checks the flags against each other before any work. */
 function validate(flags: QuantizeFlags, dtype: LowDType): void {
   if (!flags.output) throw new UsageError('quantize needs an output file: -o <out.onnx>');
   if (flags.mixed && flags.weightsOnly) throw new UsageError('--mixed and --weights-only cannot be combined: weights-only computes in float32 already');
   if (flags.tolerance !== undefined && !flags.mixed) throw new UsageError('--tolerance is only used with --mixed');
-  if (flags.mixed && flags.tolerance === undefined) throw new UsageError('--mixed needs --tolerance <x> (e.g. --tolerance 0.01: 1% of each output\'s range)');
+  if (flags.mixed && flags.tolerance === undefined) throw new UsageError("--mixed needs --tolerance <x> (e.g. --tolerance 0.01: 1% of each output's range)");
   const runs = flags.mixed || flags.compare;
   if (flags.calibration !== undefined && !runs) throw new UsageError('--calibration is only used by --mixed or --compare');
   if (flags.dim.length && !runs) throw new UsageError('--dim is only used by --mixed or --compare (to size synthesized calibration inputs)');
@@ -120,7 +126,8 @@ function keepIo(flags: QuantizeFlags, model: Model): boolean | string[] {
   const names = splitList(k);
   const io = [...model.graph.inputs.filter((v) => !v.initializer), ...model.graph.outputs].map((v) => v.name);
   const unknown = names.filter((n) => !io.includes(n));
-  if (unknown.length) throw new UsageError(`--keep-io-types: ${unknown.map((n) => `'${n}'`).join(', ')} is not an input or output of the model; they are: ${io.join(', ')}`);
+  if (unknown.length)
+    throw new UsageError(`--keep-io-types: ${unknown.map((n) => `'${n}'`).join(', ')} is not an input or output of the model; they are: ${io.join(', ')}`);
   return names;
 }
 
@@ -131,7 +138,13 @@ async function loadRuntimeParts() {
     import('../../quantize/compare.js'),
     import('../../quantize/mixed.js'),
   ]);
-  return { loadInputs: load.loadInputs, synthesizeInputs: synthesize.synthesizeInputs, measureFidelity: compare.measureFidelity, measureEmulated: compare.measureEmulated, convertMixed: mixed.convertMixed };
+  return {
+    loadInputs: load.loadInputs,
+    synthesizeInputs: synthesize.synthesizeInputs,
+    measureFidelity: compare.measureFidelity,
+    measureEmulated: compare.measureEmulated,
+    convertMixed: mixed.convertMixed,
+  };
 }
 
 export async function quantizeCommand(file: string, flags: QuantizeFlags, io: CliIO): Promise<QuantizeReport> {
@@ -217,7 +230,9 @@ export function renderQuantize(r: QuantizeReport, io: CliIO, input: string, outp
   if (r.files) {
     const before = r.files.input + r.files.inputExternal;
     const after = r.files.output + r.files.outputExternal;
-    lines.push(`${c.bold('size')}       ${fmtBytes(before)} -> ${fmtBytes(after)} (${before ? ((100 * after) / before).toFixed(1) : '0'}%)${r.files.outputExternal ? `, ${fmtBytes(r.files.outputExternal)} in external data` : ''}`);
+    lines.push(
+      `${c.bold('size')}       ${fmtBytes(before)} -> ${fmtBytes(after)} (${before ? ((100 * after) / before).toFixed(1) : '0'}%)${r.files.outputExternal ? `, ${fmtBytes(r.files.outputExternal)} in external data` : ''}`,
+    );
   }
   const t = r.totals;
   if (t.tensors) {
@@ -226,7 +241,10 @@ export function renderQuantize(r: QuantizeReport, io: CliIO, input: string, outp
         `${t.raised ? `, ${t.raised} kept at the smallest subnormal` : ''}${t.duplicated ? `, ${t.duplicated} kept a float32 copy for float32 readers` : ''}`,
     );
   }
-  if (r.mode !== 'weights-only') lines.push(`${c.bold('nodes')}      ${r.nodes.converted} of ${r.nodes.total} converted, ${r.nodes.kept.length} kept float32; Casts ${r.castsInserted} inserted, ${r.castsRemoved} removed`);
+  if (r.mode !== 'weights-only')
+    lines.push(
+      `${c.bold('nodes')}      ${r.nodes.converted} of ${r.nodes.total} converted, ${r.nodes.kept.length} kept float32; Casts ${r.castsInserted} inserted, ${r.castsRemoved} removed`,
+    );
   lines.push('');
   // worst first: saturated values change results most, then NaN, then the largest share flushed to zero
   const flagged = r.tensors
@@ -242,16 +260,37 @@ export function renderQuantize(r: QuantizeReport, io: CliIO, input: string, outp
     if (flagged.length > 20) lines.push(`... and ${flagged.length - 20} more tensors with clamped or flushed values, fewer than those above (see --json)\n`);
   }
   if (r.nodes.kept.length) {
-    lines.push(renderTable(['kept float32', 'op', 'reason', 'why'], r.nodes.kept.slice(0, 30).map((k) => [k.name, k.opType, k.reason, k.detail]), { align: ['left', 'left', 'left', 'left'] }));
+    lines.push(
+      renderTable(
+        ['kept float32', 'op', 'reason', 'why'],
+        r.nodes.kept.slice(0, 30).map((k) => [k.name, k.opType, k.reason, k.detail]),
+        { align: ['left', 'left', 'left', 'left'] },
+      ),
+    );
     if (r.nodes.kept.length > 30) lines.push(`... and ${r.nodes.kept.length - 30} more (see --json)\n`);
   }
   if (r.mixed) {
     const m = r.mixed;
-    lines.push(`${c.bold('mixed')}      tolerance ${m.tolerance}: ${m.kept.length} of ${m.candidates} compute nodes kept float32 after ${m.evaluations} evaluations on ${m.calibrationSets} input set(s); error ${sci(m.error)} (fully converted: ${sci(m.errorAllConverted)})`);
-    if (m.kept.length) lines.push(renderTable(['kept by --mixed', 'op', 'graph', 'error if converted'], m.kept.map((k) => [k.name, k.opType, k.graph, sci(k.errorIfConverted)]), { align: ['left', 'left', 'left', 'right'] }));
+    lines.push(
+      `${c.bold('mixed')}      tolerance ${m.tolerance}: ${m.kept.length} of ${m.candidates} compute nodes kept float32 after ${m.evaluations} evaluations on ${m.calibrationSets} input set(s); error ${sci(m.error)} (fully converted: ${sci(m.errorAllConverted)})`,
+    );
+    if (m.kept.length)
+      lines.push(
+        renderTable(
+          ['kept by --mixed', 'op', 'graph', 'error if converted'],
+          m.kept.map((k) => [k.name, k.opType, k.graph, sci(k.errorIfConverted)]),
+          { align: ['left', 'left', 'left', 'right'] },
+        ),
+      );
   }
   const fid = (title: string, f: QuantizeReport['fidelity']) =>
-    f?.length && lines.push(renderTable([title, 'max abs err', 'max rel err', 'cosine', 'overflows'], f.map((o) => [o.name, sci(o.maxAbsError), sci(o.maxRelError), o.cosine.toFixed(6), o.nonFiniteMismatch])));
+    f?.length &&
+    lines.push(
+      renderTable(
+        [title, 'max abs err', 'max rel err', 'cosine', 'overflows'],
+        f.map((o) => [o.name, sci(o.maxAbsError), sci(o.maxRelError), o.cosine.toFixed(6), o.nonFiniteMismatch]),
+      ),
+    );
   fid('output (onnxruntime CPU)', r.fidelity);
   fid(`output (${r.dtype} storage emulated)`, r.fidelityEmulated);
   for (const w of r.warnings) lines.push(`${c.yellow('warning')}: ${w}`);

@@ -23,7 +23,6 @@ import { passOption } from '../../passes/util/options.js';
 
 const NAME = 'prune-magnitude';
 
-
 const pass: Pass = {
   name: NAME,
   description: 'zero the lowest-magnitude weights of MatMul/Gemm/Conv (per layer or global; lossy, shapes unchanged)',

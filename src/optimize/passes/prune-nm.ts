@@ -21,7 +21,6 @@ import { passOption } from '../../passes/util/options.js';
 
 const NAME = 'prune-nm';
 
-
 const pass: Pass = {
   name: NAME,
   description: 'N:M sparsity (default 2:4) along the reduction axis of MatMul/Gemm/Conv weights (lossy, shapes unchanged)',
@@ -37,7 +36,8 @@ const pass: Pass = {
       if (!p) throw new UsageError(`option nm of ${NAME}: '${spec}' is not N:M with 1 <= N < M`);
       ({ n, m } = p);
     }
-    if (!(Number.isInteger(n) && Number.isInteger(m) && n >= 1 && n < m)) throw new UsageError(`options n, m of ${NAME}: need integers 1 <= n < m, got ${n}:${m}`);
+    if (!(Number.isInteger(n) && Number.isInteger(m) && n >= 1 && n < m))
+      throw new UsageError(`options n, m of ${NAME}: need integers 1 <= n < m, got ${n}:${m}`);
     const criterion = passOption<Criterion>(ctx, NAME, 'criterion', 'l2', (v) => v === 'l1' || v === 'l2' || v === 'activation');
     const activations = passOption<ReadonlyMap<string, Float64Array> | undefined>(ctx, NAME, 'activations', undefined, (v) => v instanceof Map);
     const before = countZeroWeights(model);

@@ -12,7 +12,8 @@ import { constantInts, numbersOf } from '../../rewrite/constant.js';
 import type { Match } from '../../rewrite/driver.js';
 import { anyConst, anyScalar, attrIs, c, constWhere, oneOf, op, sub, type CheckResult, type Pattern, type PatternLike } from '../../rewrite/pattern.js';
 
-export const intsEq = (want: number[]) => constWhere(undefined, (t) => (String(numbersOf(t)) === String(want) ? true : `constant is [${numbersOf(t)}], expected [${want}]`));
+export const intsEq = (want: number[]) =>
+  constWhere(undefined, (t) => (String(numbersOf(t)) === String(want) ? true : `constant is [${numbersOf(t)}], expected [${want}]`));
 export const unsqueeze = (p: PatternLike, axes: number[]) => oneOf(op('Unsqueeze', [p, intsEq(axes)]), op('Unsqueeze', [p], { attrs: { axes } }));
 
 const oneIn = (allowed: number[]) =>
@@ -20,7 +21,8 @@ const oneIn = (allowed: number[]) =>
     const v = numbersOf(t);
     return t.size === 1 && v && allowed.includes(v[0]) ? true : `constant is [${v}], expected one of ${allowed.join(', ')}`;
   });
-const squeeze0 = (p: PatternLike) => oneOf(op('Squeeze', [p, intsEq([0])]), op('Squeeze', [p], { attrs: { axes: (a) => (a === undefined || String(a) === '0' ? true : `axes [${a}]`) } }));
+const squeeze0 = (p: PatternLike) =>
+  oneOf(op('Squeeze', [p, intsEq([0])]), op('Squeeze', [p], { attrs: { axes: (a) => (a === undefined || String(a) === '0' ? true : `axes [${a}]`) } }));
 
 /** Slice(shape, i, i + 1) along axis 0 with step 1, as torch writes shape[i:i+1] (shape[-1:] ends at INT64_MAX). */
 function oneElementSlice(n: Node): CheckResult {
@@ -69,7 +71,7 @@ export function lowerTriangular(t: Tensor): CheckResult {
   else {
     const k = vals.findIndex((x, i) => (x !== 0) !== lower(i));
     if (k >= 0) {
-      const upper = vals.every((x, i) => (x !== 0) === (i % n >= Math.floor(i / n)));
+      const upper = vals.every((x, i) => (x !== 0) === i % n >= Math.floor(i / n));
       r = upper ? 'it is upper-triangular' : `it is not lower-triangular (entry [${Math.floor(k / n)}, ${k % n}] is ${vals[k]})`;
     }
   }
@@ -113,8 +115,10 @@ export function packedProjection(m: Match): { din: number; hidden: number; dataT
   const third = w.dims[1] / 3;
   const parts = split.input(1) ? constantInts(split.input(1)) : (split.getInts('split') ?? [third, third, third]);
   if (!parts) return 'the sizes of the q/k/v Split are not constant';
-  if (parts.some((p) => p !== parts[0]) || !Number.isInteger(parts[0])) return `q, k and v are split into unequal parts [${parts}] (Attention would need qkv_hidden_sizes)`;
+  if (parts.some((p) => p !== parts[0]) || !Number.isInteger(parts[0]))
+    return `q, k and v are split into unequal parts [${parts}] (Attention would need qkv_hidden_sizes)`;
   if (3 * parts[0] !== w.dims[1]) return `the q/k/v Split takes [${parts}] of ${w.dims[1]} columns`;
-  if (m.has('bqkv') && (m.tensor('bqkv').size !== w.dims[1] || m.tensor('bqkv').dataType !== w.dataType)) return `the packed bias does not hold ${w.dims[1]} values`;
+  if (m.has('bqkv') && (m.tensor('bqkv').size !== w.dims[1] || m.tensor('bqkv').dataType !== w.dataType))
+    return `the packed bias does not hold ${w.dims[1]} values`;
   return { din: w.dims[0], hidden: parts[0], dataType: w.dataType };
 }

@@ -54,6 +54,7 @@ export function concatRows(ts: readonly Tensor[], rows: number, cols: number, di
   }
   const out = new Uint8Array(rows * rowBytes * ts.length);
   const raw = ts.map((t) => t.rawBytes());
-  for (let i = 0; i < rows; i++) for (let j = 0; j < ts.length; j++) out.set(raw[j]!.subarray(i * rowBytes, (i + 1) * rowBytes), (i * ts.length + j) * rowBytes);
+  for (let i = 0; i < rows; i++)
+    for (let j = 0; j < ts.length; j++) out.set(raw[j]!.subarray(i * rowBytes, (i + 1) * rowBytes), (i * ts.length + j) * rowBytes);
   return Tensor.fromRaw(ts[0]!.dataType, dims, out);
 }

@@ -69,7 +69,8 @@ export function evaluateNodes(nodes: readonly Node[], inputs: ReadonlyMap<Value,
   const map = new Map<Value, Value>();
   for (const [v, t] of inputs) map.set(v, g.addInitializer(v.name, t.clone(v.name)));
   for (const n of nodes) {
-    if ([...n.attributes.values()].some((a) => a.refAttrName || a.type === AttrType.GRAPH || a.type === AttrType.GRAPHS)) throw new Error(`${n.label} cannot be evaluated alone`);
+    if ([...n.attributes.values()].some((a) => a.refAttrName || a.type === AttrType.GRAPH || a.type === AttrType.GRAPHS))
+      throw new Error(`${n.label} cannot be evaluated alone`);
     const ins = n.inputs.map((v) => {
       if (!v) return null;
       const m = map.get(v);
@@ -86,7 +87,10 @@ export function evaluateNodes(nodes: readonly Node[], inputs: ReadonlyMap<Value,
     if (!m) throw new Error(`${w.name} is not computed by the nodes given`);
     g.addOutput(m);
   }
-  const model = new Model(g, { irVersion: Math.max(opts.irVersion, 4), opsetImports: opts.opsetImports.map((o) => ({ domain: o.domain, version: o.version })) });
+  const model = new Model(g, {
+    irVersion: Math.max(opts.irVersion, 4),
+    opsetImports: opts.opsetImports.map((o) => ({ domain: o.domain, version: o.version })),
+  });
   const bytes = encodeModel(model);
   const session = new b.InferenceSession();
   try {

@@ -20,7 +20,10 @@ import { knownRank } from './types.js';
 /** Why `node` would mean something else (or be invalid) once read under `to` instead of `from`; undefined if not. */
 type Check = (node: Node) => string | undefined;
 
-const hasAttr = (name: string): Check => (n) => (n.attributes.has(name) ? `uses the old form (attribute '${name}')` : undefined);
+const hasAttr =
+  (name: string): Check =>
+  (n) =>
+    n.attributes.has(name) ? `uses the old form (attribute '${name}')` : undefined;
 const always: (why: string) => Check = (why) => () => why;
 
 /** op type -> the versions at which its schema changed incompatibly, with what breaks an old-form node. */
@@ -46,10 +49,18 @@ const CHANGES: Record<string, [number, Check][]> = {
   BatchNormalization: [
     [7, hasAttr('is_test')],
     [9, hasAttr('spatial')],
-    [14, (n) => (n.outputs.slice(1).some((o) => o && (o.uses.length || o.isGraphOutput)) ? 'uses training-mode outputs, whose meaning changed in BatchNormalization-14' : undefined)],
+    [
+      14,
+      (n) =>
+        n.outputs.slice(1).some((o) => o && (o.uses.length || o.isGraphOutput))
+          ? 'uses training-mode outputs, whose meaning changed in BatchNormalization-14'
+          : undefined,
+    ],
   ],
   GroupNormalization: [[21, always('scale and bias change from per-group to per-channel in GroupNormalization-21')]],
-  GridSample: [[20, (n) => (['bilinear', 'bicubic'].includes(n.getString('mode', '')) ? `mode '${n.getString('mode')}' was renamed in GridSample-20` : undefined)]],
+  GridSample: [
+    [20, (n) => (['bilinear', 'bicubic'].includes(n.getString('mode', '')) ? `mode '${n.getString('mode')}' was renamed in GridSample-20` : undefined)],
+  ],
   DFT: [[20, hasAttr('axis')]],
   Reshape: [[5, hasAttr('shape')]],
   Scan: [[9, always('Scan-8 has a batch axis that Scan-9 removed')]],
@@ -68,8 +79,10 @@ for (const op of ['Softmax', 'LogSoftmax', 'Hardmax']) {
     ],
   ];
 }
-for (const op of ['ReduceMean', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp', 'ReduceSumSquare']) CHANGES[op] = [[18, hasAttr('axes')]];
-for (const op of ['Add', 'Sub', 'Mul', 'Div', 'Pow', 'And', 'Or', 'Xor', 'Equal', 'Greater', 'Less', 'Gemm', 'PRelu']) CHANGES[op] = [[7, hasAttr('broadcast')]];
+for (const op of ['ReduceMean', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp', 'ReduceSumSquare'])
+  CHANGES[op] = [[18, hasAttr('axes')]];
+for (const op of ['Add', 'Sub', 'Mul', 'Div', 'Pow', 'And', 'Or', 'Xor', 'Equal', 'Greater', 'Less', 'Gemm', 'PRelu'])
+  CHANGES[op] = [[7, hasAttr('broadcast')]];
 for (const op of ['Affine', 'ConstantFill', 'Crop', 'DynamicSlice', 'GRUUnit', 'GivenTensorFill', 'ImageScaler', 'ParametricSoftplus', 'Scale', 'ScaledTanh']) {
   CHANGES[op] = [[10, always(`${op} is an experimental operator removed in opset 10`)]];
 }

@@ -7,7 +7,7 @@ import type { PassContext } from '../../pass/pass.js';
 
 export function passOption<T>(ctx: PassContext, pass: string, key: string, dflt: T, check?: (v: unknown) => boolean): T {
   const scoped = ctx.options[pass];
-  let v: unknown ;
+  let v: unknown;
   if (scoped && typeof scoped === 'object' && key in (scoped as Record<string, unknown>)) v = (scoped as Record<string, unknown>)[key];
   else if (key in ctx.options) v = ctx.options[key];
   if (v === undefined) return dflt;

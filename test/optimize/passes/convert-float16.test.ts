@@ -41,7 +41,12 @@ describe('convert-float16', () => {
     const build = () => {
       const { model, b } = createModel({ opset: 17 });
       const x = b.input('x', DataType.FLOAT, [2, 4]);
-      b.output(b.op('Softmax', [b.op('MatMul', [x, b.init('W', floatTensor([4, 4], new Float32Array(16).fill(0.25)))], {}, { name: 'mm' })]), 'y', DataType.FLOAT, [2, 4]);
+      b.output(
+        b.op('Softmax', [b.op('MatMul', [x, b.init('W', floatTensor([4, 4], new Float32Array(16).fill(0.25)))], {}, { name: 'mm' })]),
+        'y',
+        DataType.FLOAT,
+        [2, 4],
+      );
       return model;
     };
     const flat = build();

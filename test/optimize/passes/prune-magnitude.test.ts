@@ -58,6 +58,8 @@ describe('prune-magnitude', () => {
     w.setData(new Int16Array(w.size), DataType.INT16); // an integer weight: not pruned
     const misses: NearMiss[] = [];
     pass.run(m, defaultContext({ explain: (x) => misses.push(x), options: { sparsity: 0.5 } }));
-    expect(misses).toEqual([{ pass: 'prune-magnitude', rule: 'weight', node: 'layer1.conv1.weight', reason: expect.stringMatching(/not a floating-point tensor/) }]);
+    expect(misses).toEqual([
+      { pass: 'prune-magnitude', rule: 'weight', node: 'layer1.conv1.weight', reason: expect.stringMatching(/not a floating-point tensor/) },
+    ]);
   });
 });

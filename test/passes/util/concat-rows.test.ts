@@ -26,7 +26,11 @@ describe('concatRows', () => {
     expect(eager.storage).toBe('lazy');
     expect(Buffer.from(eager.rawBytes()).equals(Buffer.from(expected.buffer))).toBe(true);
     // a small result is packed at once
-    const small = concatRows(ts.map((t) => floatTensor([10, 70], t.toFloat32().subarray(0, 700))), 10, 70);
+    const small = concatRows(
+      ts.map((t) => floatTensor([10, 70], t.toFloat32().subarray(0, 700))),
+      10,
+      70,
+    );
     expect(small.storage).toBe('raw');
     expect(Buffer.from(small.rawBytes()).equals(Buffer.from(expected.buffer, 0, 10 * 210 * 4))).toBe(true);
     // the same tensors read from a file (each 84 KB: kept lazy by the loader)
@@ -42,7 +46,14 @@ describe('concatRows', () => {
     expect(bytes).toBeInstanceOf(InterleavedRows);
     const whole = (bytes as InterleavedRows).read();
     expect(Buffer.from(whole).equals(Buffer.from(eager.rawBytes()))).toBe(true);
-    for (const [from, n] of [[0, 1], [279, 2], [280, 280], [839, 843], [whole.length - 3, 3], [5, whole.length - 5]]) {
+    for (const [from, n] of [
+      [0, 1],
+      [279, 2],
+      [280, 280],
+      [839, 843],
+      [whole.length - 3, 3],
+      [5, whole.length - 5],
+    ]) {
       const dst = new Uint8Array(n!);
       (bytes as InterleavedRows).readInto(dst, from!, n!);
       expect(Buffer.from(dst).equals(Buffer.from(whole.subarray(from!, from! + n!)))).toBe(true);
