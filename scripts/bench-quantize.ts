@@ -27,7 +27,9 @@ import { buildMlp } from '../fixtures/models/mlp.js';
 import { synthesizeInputs } from '../src/inputs/synthesize.js';
 import { ratioOfMediansCI, summarize } from '../src/measure/stats.js';
 import { loadModel, saveModel } from '../src/onnx/io.js';
-import { adaptFeeds, compareRuns, measureEmulated, measureFidelity } from '../src/quantize/compare.js';
+import { adaptFeed } from '../src/inputs/adapt.js';
+import { compareRuns, compareModels } from '../src/measure/compare-models.js';
+import { measureEmulated } from '../src/quantize/emulate.js';
 import { convertFloat } from '../src/quantize/convert.js';
 import { createSession, runSession } from '../src/runtime/session.js';
 
@@ -110,7 +112,7 @@ async function latencyAndFidelity(fp32Path: string, fp16Path: string, size32: nu
   const s16 = await createSession(fp16Path, opts);
   const create16 = performance.now() - t;
   const m16 = loadModel(fp16Path);
-  const feeds16 = adaptFeeds(feeds, m16);
+  const feeds16 = adaptFeed(feeds, m16);
   for (let i = 0; i < 3; i++) {
     await runSession(s32, feeds);
     await runSession(s16, feeds16);
@@ -154,7 +156,7 @@ async function latencyAndFidelity(fp32Path: string, fp16Path: string, size32: nu
   const emulated = await measureEmulated(ref, { dtype: 'fp16' }, [feeds]);
   const wo = loadModel(fp32Path);
   convertFloat(wo, { dtype: 'fp16', weightsOnly: true });
-  const weightsOnly = await measureFidelity(ref, wo, [feeds]);
+  const weightsOnly = await compareModels(ref, wo, [feeds]);
   console.log('\nfidelity of float16 against float32 on those inputs (max rel err: relative to the output range)');
   for (const [label, f] of [
     ['onnxruntime CPU', real],
@@ -163,7 +165,7 @@ async function latencyAndFidelity(fp32Path: string, fp16Path: string, size32: nu
   ] as const) {
     for (const o of f)
       console.log(
-        `  ${pad(label, 25)} ${pad(o.name, 18)} max abs ${o.maxAbsError.toExponential(2)}  max rel ${o.maxRelError.toExponential(2)}  cosine ${o.cosine.toFixed(6)}  overflows ${o.nonFiniteMismatch}`,
+        `  ${pad(label, 25)} ${pad(o.name, 18)} max abs ${o.maxAbsError?.toExponential(2)}  max rel ${o.rangeError?.toExponential(2)}  cosine ${o.cosine?.toFixed(6)}  overflows ${o.nonFinite}`,
       );
   }
 }
@@ -188,10 +190,10 @@ async function large(dir: string, child: string): Promise<void> {
   const s16 = await createSession(out);
   const feeds = synthesizeInputs(loadModel(src), { dims: { batch: 4 }, seed: 0, count: 1 })[0]!;
   const y32 = await runSession(s32, feeds);
-  const y16 = await runSession(s16, adaptFeeds(feeds, loadModel(out)));
+  const y16 = await runSession(s16, adaptFeed(feeds, loadModel(out)));
   for (const o of compareRuns([y16], [y32]))
     console.log(
-      `  onnxruntime CPU, batch 4: ${o.name} max rel ${o.maxRelError.toExponential(2)} cosine ${o.cosine.toFixed(6)} (sessions and runs ${ms(performance.now() - t)})`,
+      `  onnxruntime CPU, batch 4: ${o.name} max rel ${o.rangeError?.toExponential(2)} cosine ${o.cosine?.toFixed(6)} (sessions and runs ${ms(performance.now() - t)})`,
     );
   await s32.release();
   await s16.release();

@@ -40,6 +40,9 @@ export { optimize, presetPipeline, passListFor, type OptimizeReport, type StepRe
 export { loadConfig, checkConfig, type OptimizeConfig } from './optimize/config.js';
 export * from './prune/index.js';
 export { probeModel, channelEnergy, type ProbeOptions, type ProbeResult } from './measure/probe.js';
+export { compareModels, compareRuns } from './measure/compare-models.js';
+export { compareOutputs, worstError, type OutputSet, type FloatTensor } from './measure/fidelity.js';
+export { adaptFeeds, adaptFeed } from './inputs/adapt.js';
 export { fidelityReference, measureFidelity, normalizedMaxError, type FidelityReference, type FidelityMeasure } from './measure/fidelity-probe.js';
 export {
   quantize,
@@ -49,7 +52,6 @@ export {
   emulateConversion,
   checkTypes,
   inferElemTypes,
-  measureFidelity as measureQuantizeFidelity,
   measureEmulated,
   DEFAULT_OP_BLOCK_LIST,
   resolveOpBlockList,

@@ -18,8 +18,7 @@ import * as path from 'node:path';
 import type * as ort from 'onnxruntime-node';
 import { OperationError, UsageError } from '../errors.js';
 import { countParameters } from '../inspect.js';
-import { DataType, dtypeName } from '../ir/dtype.js';
-import { float32ToFloat16 } from '../ir/float-codecs.js';
+import { DataType, } from '../ir/dtype.js';
 import { createModel } from '../ir/builder.js';
 import type { Value } from '../ir/graph.js';
 import { Model } from '../ir/model.js';
@@ -29,15 +28,15 @@ import { encodeModel } from '../onnx/encode.js';
 import { encodeMessage } from '../onnx/schema.js';
 import { modelToMsg } from '../onnx/serde.js';
 import { forEachTensor, loadModel } from '../onnx/io.js';
-import { createSession, fromOrtTensor, ortToFloat32, runSession, toOrtTensor, type Feeds, type SessionOptions } from '../runtime/session.js';
+import { createSession, runSession, toOrtTensor, type Feeds, type SessionOptions } from '../runtime/session.js';
 import { pairedRatioCI } from '../measure/bootstrap.js';
 import { benchEnvironment } from './env.js';
-import { compareOutputs, computeGraphF1, matchOutputs, type AttentionCapture, type FloatTensor, type OutputSet } from '../measure/fidelity.js';
+import { compareOutputs, computeGraphF1, matchOutputs, toOutputSet, type AttentionCapture, type OutputSet } from '../measure/fidelity.js';
+import { adaptFeeds } from '../inputs/adapt.js';
 import { evaluateGates, gateFailed, loadBudget, parseBudget, parseGate, type Gate } from './gates.js';
 import { DEFAULT_EDGE_THRESHOLD } from '../measure/graph-f1.js';
 import { loadInputs } from '../inputs/load.js';
 import { synthesizeInputs } from '../inputs/synthesize.js';
-import { describeInputs } from '../inputs/describe.js';
 import { probeModel } from '../measure/probe.js';
 import { RssSampler } from './memory.js';
 import { profileModel } from './profile.js';
@@ -275,65 +274,6 @@ function resolveInputs(opts: BenchOptions, baseline: Model, seed: number, sets: 
   return { feeds, summary: { source: 'synthesized', path: null, sets, dims } };
 }
 
-const FLOAT_ORT = new Set(['float32', 'float16', 'float64']);
-const INT_ORT = new Set(['int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64']);
-
-/** The same values as the model's declared input type (float32 <-> float16 <-> float64, integer widths). */
-function convertFeed(t: ort.Tensor, target: number): ort.Tensor | null {
-  const src = fromOrtTensor(t);
-  const dims = src.dims;
-  const to = dtypeName(target);
-  if (FLOAT_ORT.has(t.type) && ['float32', 'float16', 'float64'].includes(to)) {
-    const f = src.toFloat32();
-    if (target === DataType.FLOAT) return toOrtTensor(Tensor.fromArray(target, dims, f));
-    if (target === DataType.FLOAT16) return toOrtTensor(Tensor.fromArray(target, dims, float32ToFloat16(f)));
-    return toOrtTensor(Tensor.fromArray(target, dims, t.type === 'float64' ? (t.data as Float64Array) : Float64Array.from(f)));
-  }
-  if ((INT_ORT.has(t.type) || t.type === 'bool') && (INT_ORT.has(to) || to === 'bool')) {
-    const vals = src.toNumbers();
-    return toOrtTensor(Tensor.fromArray(target, dims, vals));
-  }
-  return null;
-}
-
-/** The input sets as this model takes them; throws OperationError when they cannot be. */
-function adaptFeeds(sets: Feeds[], model: Model, notes: string[]): Feeds[] {
-  const infos = describeInputs(model);
-  const converted = new Set<string>();
-  const out = sets.map((set) => {
-    const f: Feeds = {};
-    for (const info of infos) {
-      const t = set[info.name];
-      if (!t) throw new OperationError(`it takes input '${info.name}', which the baseline does not (inputs given: ${Object.keys(set).join(', ')})`);
-      const want = info.elemType;
-      if (want === undefined || dtypeName(want) === t.type) {
-        f[info.name] = t;
-        continue;
-      }
-      const c = convertFeed(t, want);
-      if (!c)
-        throw new OperationError(`input '${info.name}' is ${t.type} for the baseline but ${dtypeName(want)} here, which the same values cannot be given as`);
-      converted.add(`${info.name} (${t.type} -> ${dtypeName(want)})`);
-      f[info.name] = c;
-    }
-    return f;
-  });
-  if (converted.size) notes.push(`inputs converted to this model's declared types: ${[...converted].join(', ')}`);
-  return out;
-}
-
-function toFloat(t: ort.Tensor): FloatTensor {
-  const dims = t.dims.map(Number);
-  if (t.type === 'string') return { data: new Float32Array(0), dims, type: 'string' };
-  const data = ortToFloat32(t);
-  return { data: t.type === 'float32' ? Float32Array.from(data) : data, dims, type: t.type };
-}
-
-function outputsOf(r: Record<string, ort.Tensor>): OutputSet {
-  const o: OutputSet = {};
-  for (const [k, v] of Object.entries(r)) o[k] = toFloat(v);
-  return o;
-}
 
 // ------------------------------------------------------------------------------------------------ main
 
@@ -393,13 +333,15 @@ export async function benchmark(opts: BenchOptions): Promise<BenchResult> {
       const r = e.report;
       let stage: 'create' | 'run' = 'create';
       try {
-        e.feeds = adaptFeeds(feeds, e.model, r.notes);
+        const adapted = adaptFeeds(feeds, e.model);
+        e.feeds = adapted.feeds;
+        if (adapted.converted.length) r.notes.push(`inputs converted to this model's declared types: ${adapted.converted.join(', ')}`);
         sampler?.start();
         const c0 = process.hrtime.bigint();
         e.session = await createSession(e.source, sessionOptions);
         r.sessionCreateMs.push(Number(process.hrtime.bigint() - c0) / 1e6);
         stage = 'run';
-        for (const f of e.feeds) e.outputs.push(outputsOf(await runSession(e.session, f)));
+        for (const f of e.feeds) e.outputs.push(toOutputSet(await runSession(e.session, f)));
         if (sampler) {
           const w = sampler.stop();
           r.memory = { peakDelta: Math.max(0, w.peak - w.before), retainedDelta: w.after - w.before, sampleIntervalMs: sampler.periodMs, samples: w.samples };

@@ -15,8 +15,10 @@
  * instance the candidate's attention was fused into com.microsoft Attention) or the layer counts differ, both are
  * measured on their outputs instead, and `source`/`note` say so.
  */
+import type * as ort from 'onnxruntime-node';
 import type { Node } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
+import { ortToFloat32 } from '../runtime/session.js';
 import { attentionGraphF1, averageAttention, outputGraphF1, type TensorLike } from './graph-f1.js';
 import type { GraphF1Report, OutputFidelity } from './types.js';
 
@@ -58,6 +60,8 @@ interface Acc {
   dot: number;
   nc: number;
   nb: number;
+  /** max |baseline| */
+  range: number;
   rows: number;
   agree: number;
   top1: boolean;
@@ -75,13 +79,12 @@ function accumulate(acc: Acc, c: FloatTensor, b: FloatTensor): void {
   for (let i = 0; i < cd.length; i++) {
     const x = cd[i]!;
     const y = bd[i]!;
-    if (!Number.isFinite(x)) {
-      if (Number.isFinite(y)) acc.nonFinite++;
-      continue;
-    }
-    if (!Number.isFinite(y)) continue;
+    const fx = Number.isFinite(x);
+    if (fx !== Number.isFinite(y) || (!fx && !Object.is(x, y))) acc.nonFinite++;
+    if (!fx || !Number.isFinite(y)) continue;
     const d = Math.abs(x - y);
     if (d > acc.maxAbs) acc.maxAbs = d;
+    if (Math.abs(y) > acc.range) acc.range = Math.abs(y);
     const r = d / Math.max(Math.abs(y), 1e-6);
     if (r > acc.maxRel) acc.maxRel = r;
     acc.dot += x * y;
@@ -122,7 +125,7 @@ export function matchOutputs(candidateNames: string[], baselineNames: string[]):
 /** Per-output errors pooled over the input sets (`candidate[k]` and `baseline[k]` ran on set k). */
 export function compareOutputs(candidate: OutputSet[], baseline: OutputSet[], pairs: [string, string][]): OutputFidelity[] {
   return pairs.map(([cn, bn]) => {
-    const acc: Acc = { maxAbs: 0, maxRel: 0, dot: 0, nc: 0, nb: 0, rows: 0, agree: 0, top1: true, nonFinite: 0, error: null };
+    const acc: Acc = { maxAbs: 0, maxRel: 0, dot: 0, nc: 0, nb: 0, range: 0, rows: 0, agree: 0, top1: true, nonFinite: 0, error: null };
     for (let k = 0; k < Math.min(candidate.length, baseline.length) && !acc.error; k++) {
       const c = candidate[k]![cn];
       const b = baseline[k]![bn];
@@ -137,13 +140,14 @@ export function compareOutputs(candidate: OutputSet[], baseline: OutputSet[], pa
       accumulate(acc, c, b);
     }
     if (acc.error)
-      return { name: cn, baselineName: bn, maxAbsError: null, maxRelError: null, cosine: null, top1: null, nonFinite: acc.nonFinite, error: acc.error };
+      return { name: cn, baselineName: bn, maxAbsError: null, rangeError: null, maxRelError: null, cosine: null, top1: null, nonFinite: acc.nonFinite, error: acc.error };
     const denom = Math.sqrt(acc.nc * acc.nb); // sqrt(fl(x*x)) === x, so identical outputs give exactly 1
     const cosine = acc.nc === 0 && acc.nb === 0 ? 1 : denom === 0 ? 0 : Math.max(-1, Math.min(1, acc.dot / denom));
     return {
       name: cn,
       baselineName: bn,
       maxAbsError: acc.maxAbs,
+      rangeError: acc.range > 0 ? acc.maxAbs / acc.range : acc.maxAbs,
       maxRelError: acc.maxRel,
       cosine,
       top1: acc.top1 && acc.rows > 0 ? acc.agree / acc.rows : null,
@@ -151,6 +155,34 @@ export function compareOutputs(candidate: OutputSet[], baseline: OutputSet[], pa
       error: null,
     };
   });
+}
+
+/** An onnxruntime output as a FloatTensor (a copy: runtime output buffers are not kept). */
+export function toFloatTensor(t: ort.Tensor): FloatTensor {
+  const dims = t.dims.map(Number);
+  if (t.type === 'string') return { data: new Float32Array(0), dims, type: 'string' };
+  const data = ortToFloat32(t);
+  return { data: t.type === 'float32' ? Float32Array.from(data) : data, dims, type: t.type };
+}
+
+/** One run's outputs as FloatTensors. */
+export function toOutputSet(r: Record<string, ort.Tensor>): OutputSet {
+  const o: OutputSet = {};
+  for (const [k, v] of Object.entries(r)) o[k] = toFloatTensor(v);
+  return o;
+}
+
+/**
+ * The single error a tolerance is compared with: the worst range-relative error over the outputs; Infinity when an
+ * output overflowed (non-finite where the reference is finite) or could not be compared.
+ */
+export function worstError(f: readonly OutputFidelity[]): number {
+  let w = 0;
+  for (const o of f) {
+    if (o.nonFinite > 0 || o.error !== null || o.rangeError === null) return Infinity;
+    w = Math.max(w, o.rangeError);
+  }
+  return w;
 }
 
 // ------------------------------------------------------------------------------------------------ graph F1

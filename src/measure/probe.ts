@@ -8,8 +8,8 @@
  * disabled, so every exposed value is computed by the node that defines it in the file.
  */
 import type * as ort from 'onnxruntime-node';
-import type { AttentionCapture, FloatTensor, OutputSet } from './fidelity.js';
-import { attentionUnavailable, averagedAttention } from './fidelity.js';
+import type { AttentionCapture, OutputSet } from './fidelity.js';
+import { attentionUnavailable, averagedAttention, toFloatTensor } from './fidelity.js';
 import { findAttentionSoftmax } from './attention.js';
 import { estimateFlops, flopsTargets } from './flops.js';
 import type { FlopsEstimate } from './types.js';
@@ -40,10 +40,6 @@ export interface ProbeResult {
   flops: FlopsEstimate | null;
   /** per-channel Σx² over every set, by value name */
   activations: Map<string, Float64Array>;
-}
-
-export function toFloatTensor(t: ort.Tensor): FloatTensor {
-  return { data: t.type === 'string' ? new Float32Array(0) : ortToFloat32(t), dims: t.dims.map(Number), type: t.type };
 }
 
 /** Runs `model` on every feed set with the requested values exposed. */

@@ -19,12 +19,16 @@ export interface OutputFidelity {
   /** baseline output name when it differs (positional match) */
   baselineName: string;
   maxAbsError: number | null;
+  /** max |c - b| / max |b| over the output (the error relative to the output's range: what tolerances compare) */
+  rangeError: number | null;
+  /** max over elements of |c - b| / max(|b|, 1e-6) (element-wise: large where the baseline is near zero) */
   maxRelError: number | null;
   cosine: number | null;
   /** share of rows (last axis) whose arg-max agrees; null when the last axis has fewer than 2 entries */
   top1: number | null;
-  /** elements that are NaN/Inf in the candidate but finite in the baseline */
+  /** positions where exactly one of the two is NaN or infinite (an overflow, or a lost one) */
   nonFinite: number;
+  /** why the output could not be compared (missing, string, shape differs); the numbers are null then */
   error: string | null;
 }
 

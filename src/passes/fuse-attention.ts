@@ -49,6 +49,7 @@ import { constantInts, constantOf, numbersOf } from '../rewrite/constant.js';
 import type { Match, Rule } from '../rewrite/driver.js';
 import { Matcher } from '../rewrite/matcher.js';
 import {
+  optCast,
   add,
   anyConst,
   anyScalar,
@@ -114,9 +115,8 @@ const outShape = oneOf(
 const attention = reshape(ctxT, outShape);
 
 // the HF extended mask: (1 - mask[:, None, None, :].to(float)) * fill
-const castOpt = (p: PatternLike) => oneOf(p, op('Cast', [p]));
 const ext = (p: PatternLike) => oneOf(unsqueeze(unsqueeze(p, [1]), [2]), unsqueeze(p, [1, 2]));
-const maskChain = mul(sub(c(1), oneOf(ext(castOpt('am')), op('Cast', [ext('am')]))), anyScalar('fill'));
+const maskChain = mul(sub(c(1), oneOf(ext(optCast('am')), op('Cast', [ext('am')]))), anyScalar('fill'));
 
 interface MaskInfo {
   input: Value;

@@ -23,6 +23,7 @@ import { AttrType, f, type Node, type Value } from '../ir/graph.js';
 import { constantInts } from '../rewrite/constant.js';
 import type { Match, Rule } from '../rewrite/driver.js';
 import {
+  optCast,
   add,
   anyConst,
   anyScalar,
@@ -55,7 +56,6 @@ function lastAxisOnly(n: Node): CheckResult {
 
 const meanLast = (x: PatternLike): Pattern => oneOf(op('ReduceMean', [x], { where: lastAxisOnly }), op('ReduceMean', [x, anyConst()], { where: lastAxisOnly }));
 /** p, or Cast(p): the plain form first, so a missing Cast never hides the real reason of a near miss */
-const cast = (p: PatternLike, as?: string): Pattern => oneOf(p, op('Cast', [p], { as }));
 
 /** d / sqrt(v + ε) in its spellings, with v = mean(sq) */
 function normalise(d: PatternLike, sq: Pattern): Pattern {
@@ -63,10 +63,10 @@ function normalise(d: PatternLike, sq: Pattern): Pattern {
   return oneOf(div(d, sqrt(vEps)), mul(d, reciprocal(sqrt(vEps))), mul(d, div(c(1), sqrt(vEps))), mul(d, pow(vEps, c(-0.5))));
 }
 
-const xin = cast('x', 'xcast');
+const xin = optCast('x', { as: 'xcast' });
 const centred = sub(xin, meanLast(xin), { as: 'd' });
-const lnNormed = cast(normalise(centred, oneOf(pow(cast(centred), c(2)), mul(centred, centred))), 'ncast');
-const rmsNormed = cast(normalise(xin, oneOf(pow(xin, c(2)), mul(xin, xin))), 'ncast');
+const lnNormed = optCast(normalise(centred, oneOf(pow(optCast(centred), c(2)), mul(centred, centred))), { as: 'ncast' });
+const rmsNormed = optCast(normalise(xin, oneOf(pow(xin, c(2)), mul(xin, xin))), { as: 'ncast' });
 
 const lnWithBeta = add(mul(lnNormed, anyConst('gamma')), anyConst('beta'));
 const lnNoBeta = mul(lnNormed, anyConst('gamma'));

@@ -20,6 +20,11 @@ import { Tensor } from '../ir/tensor.js';
 import type { ConvertOptions } from './options.js';
 import { makePlan, needsOf, newType, type Plan } from './plan.js';
 import { encodeConstant, float32Values } from './tensors.js';
+import { encodeModel } from '../onnx/encode.js';
+import { decodeModelBytes } from '../onnx/io.js';
+import type { Feeds } from '../runtime/session.js';
+import { compareModels } from '../measure/compare-models.js';
+import type { OutputFidelity } from '../measure/types.js';
 
 const FLOAT = DataType.FLOAT;
 
@@ -140,4 +145,11 @@ function roundValues(values: Float32Array, low: number): Float32Array {
 
 function roundedTensor(values: Float32Array, dims: number[], low: number): Tensor {
   return Tensor.fromArray(FLOAT, dims, roundValues(values, low));
+}
+
+/** Fidelity of a conversion with low-type storage emulated, measured against the float32 model. */
+export async function measureEmulated(reference: Model, opts: ConvertOptions, feeds: readonly Feeds[]): Promise<OutputFidelity[]> {
+  const emulated = decodeModelBytes(encodeModel(reference), reference.source?.baseDir);
+  emulateConversion(emulated, opts);
+  return compareModels(reference, emulated, feeds);
 }

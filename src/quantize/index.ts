@@ -5,7 +5,7 @@
 export { quantize, type QuantizeOptions } from './quantize.js';
 export { convertFloat } from './convert.js';
 export { convertMixed, type MixedOptions } from './mixed.js';
-export { emulateConversion } from './emulate.js';
+export { emulateConversion, measureEmulated } from './emulate.js';
 export {
   DEFAULT_OP_BLOCK_LIST,
   DEFAULT_OP_BLOCK_NAMES,
@@ -19,6 +19,5 @@ export {
   type BlockEntry,
 } from './options.js';
 export { checkTypes, inferElemTypes, type ElemTypes } from './type-check.js';
-export { compareArrays, compareRuns, worstError, adaptFeeds, measureFidelity, measureEmulated } from './compare.js';
 export { nodeKeys, FOLLOWERS } from './plan.js';
-export type { QuantizeReport, TensorReport, KeptNode, KeepReasonCode, MixedReport, MixedKept, OutputFidelity } from './report.js';
+export type { QuantizeReport, TensorReport, KeptNode, KeepReasonCode, MixedReport, MixedKept } from './report.js';

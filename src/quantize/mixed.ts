@@ -26,12 +26,15 @@ import { encodeModel } from '../onnx/encode.js';
 import { decodeModelBytes } from '../onnx/io.js';
 import { synthesizeInputs } from '../inputs/synthesize.js';
 import { createSession, runSession, type Feeds } from '../runtime/session.js';
-import { adaptFeeds, compareRuns, worstError } from './compare.js';
+import { adaptFeed } from '../inputs/adapt.js';
+import { compareRuns } from '../measure/compare-models.js';
+import { worstError } from '../measure/fidelity.js';
 import { emulateConversion } from './emulate.js';
 import { convertFloat } from './convert.js';
 import type { ConvertOptions } from './options.js';
 import { makePlan } from './plan.js';
-import type { MixedKept, OutputFidelity, QuantizeReport } from './report.js';
+import type { MixedKept, QuantizeReport } from './report.js';
+import type { OutputFidelity } from '../measure/types.js';
 
 export interface MixedOptions extends ConvertOptions {
   /** largest accepted error: max |converted - float32| / max |float32|, per output, over the calibration sets */
@@ -172,7 +175,7 @@ async function runAll(what: Uint8Array | Model, feeds: Feeds[], adaptTo: Model |
   const session = await createSession(what);
   try {
     const out: Record<string, ort.Tensor>[] = [];
-    for (const f of feeds) out.push(await runSession(session, adaptTo ? adaptFeeds(f, adaptTo) : f));
+    for (const f of feeds) out.push(await runSession(session, adaptTo ? adaptFeed(f, adaptTo) : f));
     return out;
   } finally {
     await session.release();

@@ -2,6 +2,7 @@
  * The result object of a conversion: data first; the CLI's table and --json are renderings of it.
  */
 import type { LowDType } from './options.js';
+import type { OutputFidelity } from '../measure/types.js';
 
 export interface TensorReport {
   name: string;
@@ -63,16 +64,6 @@ export interface MixedReport {
   calibrationSets: number;
   /** the evaluation budget ran out: the keep-set is within tolerance but may not be minimal */
   exhausted: boolean;
-}
-
-export interface OutputFidelity {
-  name: string;
-  maxAbsError: number;
-  /** max |a - b| / max |reference| (error relative to the output's range) */
-  maxRelError: number;
-  cosine: number;
-  /** positions where exactly one of the two is NaN or infinite */
-  nonFiniteMismatch: number;
 }
 
 export interface QuantizeReport {

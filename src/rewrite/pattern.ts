@@ -170,9 +170,12 @@ export function oneOf(...alts: PatternLike[]): OneOfPattern {
   return { kind: 'oneOf', alts: alts.map(toPattern) };
 }
 
-/** `p`, or `Cast(p)` (optionally only a Cast to `to`). */
-export function optCast(p: PatternLike, to?: number): OneOfPattern {
-  return oneOf(op('Cast', [p], to === undefined ? {} : { attrs: { to } }), p);
+/**
+ * `p`, or `Cast(p)`: exporters put a Cast where a type may differ. `to` accepts only a Cast to that type; `as` binds
+ * the Cast node when there is one. `p` is tried first, so a variable binds the outermost value (the Cast's output).
+ */
+export function optCast(p: PatternLike, opts: { to?: number; as?: string } = {}): OneOfPattern {
+  return oneOf(p, op('Cast', [p], { ...(opts.to === undefined ? {} : { attrs: { to: opts.to } }), ...(opts.as ? { as: opts.as } : {}) }));
 }
 
 export interface ConstOptions {

@@ -76,6 +76,7 @@ export function candidate(base: ModelReport, m: ModelReport, opts: { graphF1?: [
                 name: 'logits',
                 baselineName: 'logits',
                 maxAbsError: 1e-3,
+                rangeError: 1e-3,
                 maxRelError: 2e-3,
                 cosine: opts.cosine ?? 0.9999,
                 top1: 1,

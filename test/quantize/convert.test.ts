@@ -15,10 +15,11 @@ import { verify } from '../../src/ir/verify.js';
 import { encodeModel } from '../../src/onnx/encode.js';
 import { decodeModelBytes } from '../../src/onnx/io.js';
 import type { Feeds } from '../../src/runtime/session.js';
-import { adaptFeeds, compareRuns } from '../../src/quantize/compare.js';
+import { adaptFeed } from '../../src/inputs/adapt.js';
+import { compareRuns } from '../../src/measure/compare-models.js';
 import { convertFloat } from '../../src/quantize/convert.js';
 import type { ConvertOptions } from '../../src/quantize/options.js';
-import type { OutputFidelity } from '../../src/quantize/report.js';
+import type { OutputFidelity } from '../../src/measure/types.js';
 import { checkTypes } from '../../src/quantize/type-check.js';
 import { expectSameOutputs, runModel } from '../helpers/equivalence.js';
 
@@ -49,15 +50,15 @@ async function convertAndCompare(m: Model, opts: ConvertOptions, feeds?: Feeds[]
   const got = [];
   for (const f of sets) {
     ref.push(await runModel(before, f));
-    got.push(await runModel(after, adaptFeeds(f, after)));
+    got.push(await runModel(after, adaptFeed(f, after)));
   }
   return { report, after, fidelity: compareRuns(got, ref), got, ref };
 }
 
 function expectClose(f: OutputFidelity[], rel = 5e-3) {
   for (const o of f) {
-    expect(o.nonFiniteMismatch, o.name).toBe(0);
-    expect(o.maxRelError, o.name).toBeLessThan(rel);
+    expect(o.nonFinite, o.name).toBe(0);
+    expect(o.rangeError, o.name).toBeLessThan(rel);
   }
 }
 
@@ -142,9 +143,9 @@ describe('constants below the smallest subnormal', () => {
     expect(report.tensors.find((t) => t.name === 'tiny')).toMatchObject({ flushed: 1 });
     expect(report.tensors.find((t) => t.name === 'tiny')!.raised).toBeUndefined();
     // and so does the emulated float16 model
-    const { measureEmulated } = await import('../../src/quantize/compare.js');
+    const { measureEmulated } = await import('../../src/quantize/emulate.js');
     const em = await measureEmulated(model, { dtype: 'fp16' }, feeds);
-    expect(em.every((o) => o.nonFiniteMismatch === 0)).toBe(true);
+    expect(em.every((o) => o.nonFinite === 0)).toBe(true);
   });
 });
 
@@ -423,9 +424,9 @@ describe('Casts: placed where types change, no pairs left, topological order kep
         .map((n) => n.getInt('to'))
         .sort(),
     ).toEqual([F32, DataType.BFLOAT16].sort());
-    const { measureEmulated } = await import('../../src/quantize/compare.js');
+    const { measureEmulated } = await import('../../src/quantize/emulate.js');
     const em = await measureEmulated(model, { dtype: 'bf16' }, synthesizeInputs(model, { seed: 1 }));
-    expect(em[0].maxRelError).toBeLessThan(2e-2);
+    expect(em[0].rangeError).toBeLessThan(2e-2);
   });
 
   it("a model's own rounding (float32 -> float16 -> float32) is not folded away", async () => {

@@ -11,7 +11,10 @@ import { verify } from '../../src/ir/verify.js';
 import { encodeModel } from '../../src/onnx/encode.js';
 import { decodeModelBytes } from '../../src/onnx/io.js';
 import { UsageError } from '../../src/errors.js';
-import { adaptFeeds, compareRuns, measureEmulated, worstError } from '../../src/quantize/compare.js';
+import { adaptFeed } from '../../src/inputs/adapt.js';
+import { compareRuns } from '../../src/measure/compare-models.js';
+import { measureEmulated } from '../../src/quantize/emulate.js';
+import { worstError } from '../../src/measure/fidelity.js';
 import type { ConvertOptions } from '../../src/quantize/options.js';
 import { nodeKeys } from '../../src/quantize/plan.js';
 import { convertFloat } from '../../src/quantize/convert.js';
@@ -73,7 +76,7 @@ async function errorOf(before: Model, after: Model): Promise<number> {
   const got = [];
   for (const f of feeds) {
     ref.push(await runModel(before, f));
-    got.push(await runModel(after, adaptFeeds(f, after)));
+    got.push(await runModel(after, adaptFeed(f, after)));
   }
   return worstError(compareRuns(got, ref));
 }

@@ -132,17 +132,18 @@ function keepIo(flags: QuantizeFlags, model: Model): boolean | string[] {
 }
 
 async function loadRuntimeParts() {
-  const [load, synthesize, compare, mixed] = await Promise.all([
+  const [load, synthesize, compare, emulate, mixed] = await Promise.all([
     import('../../inputs/load.js'),
     import('../../inputs/synthesize.js'),
-    import('../../quantize/compare.js'),
+    import('../../measure/compare-models.js'),
+    import('../../quantize/emulate.js'),
     import('../../quantize/mixed.js'),
   ]);
   return {
     loadInputs: load.loadInputs,
     synthesizeInputs: synthesize.synthesizeInputs,
-    measureFidelity: compare.measureFidelity,
-    measureEmulated: compare.measureEmulated,
+    measureFidelity: compare.compareModels,
+    measureEmulated: emulate.measureEmulated,
     convertMixed: mixed.convertMixed,
   };
 }
@@ -288,7 +289,7 @@ export function renderQuantize(r: QuantizeReport, io: CliIO, input: string, outp
     lines.push(
       renderTable(
         [title, 'max abs err', 'max rel err', 'cosine', 'overflows'],
-        f.map((o) => [o.name, sci(o.maxAbsError), sci(o.maxRelError), o.cosine.toFixed(6), o.nonFiniteMismatch]),
+        f.map((o) => [o.name, o.error ?? sci(o.maxAbsError ?? NaN), sci(o.rangeError ?? NaN), o.cosine?.toFixed(6) ?? '—', o.nonFinite]),
       ),
     );
   fid('output (onnxruntime CPU)', r.fidelity);

@@ -10,7 +10,20 @@ import type { Node } from '../../ir/graph.js';
 import type { Tensor } from '../../ir/tensor.js';
 import { constantInts, numbersOf } from '../../rewrite/constant.js';
 import type { Match } from '../../rewrite/driver.js';
-import { anyConst, anyScalar, attrIs, c, constWhere, oneOf, op, sub, type CheckResult, type Pattern, type PatternLike } from '../../rewrite/pattern.js';
+import {
+  anyConst,
+  anyScalar,
+  attrIs,
+  c,
+  constWhere,
+  oneOf,
+  op,
+  optCast,
+  sub,
+  type CheckResult,
+  type Pattern,
+  type PatternLike,
+} from '../../rewrite/pattern.js';
 
 export const intsEq = (want: number[]) =>
   constWhere(undefined, (t) => (String(numbersOf(t)) === String(want) ? true : `constant is [${numbersOf(t)}], expected [${want}]`));
@@ -52,7 +65,7 @@ export function causalWhere(qHeads: Pattern, kHeads: Pattern, keyT: Pattern, sca
   const sliceOn = (data: PatternLike, start: PatternLike, end: PatternLike, axes: number[]) =>
     oneOf(op('Slice', [data, start, end, oneIn(axes)]), op('Slice', [data, start, end, oneIn(axes), c(1)]));
   const tril = sliceOn(sliceOn(anyConst('bias'), vec1(sub(keyLen, queryLen)), vec1(keyLen), [2, -2]), c(0), vec1(keyLen), [3, -1]);
-  const toBool = (p: PatternLike) => oneOf(p, op('Cast', [p], { attrs: { to: DataType.BOOL } }));
+  const toBool = (p: PatternLike) => optCast(p, { to: DataType.BOOL });
   return op('Where', [oneOf(toBool(tril), toBool(anyConst('cmask'))), scaled, anyScalar('minv')], { as: 'where' });
 }
 
