@@ -38,7 +38,6 @@ const schema = (op: string, opset: number, domain = ''): OpSchema => {
   if (!s) throw new Error(`no schema for ${op} at opset ${opset}`);
   return s;
 };
-const inAllows = (op: string, opset: number, i: number, t: number): boolean => slotAllows(schema(op, opset), inputSlot(schema(op, opset), i)!, t);
 
 describe('opschema (a): the generated table states the ONNX specification', () => {
   it('Resize: scales is tensor(float) by definition, in every version', () => {
@@ -130,7 +129,17 @@ describe('opschema (a): the generated table states the ONNX specification', () =
 
   it('keeps the com.microsoft contrib operators of the overlay, and adds the quantized ones', () => {
     const ms = knownOps('com.microsoft');
-    for (const op of ['Attention', 'MultiHeadAttention', 'SkipLayerNormalization', 'BiasGelu', 'FastGelu', 'EmbedLayerNormalization', 'DynamicQuantizeMatMul', 'MatMulNBits', 'QAttention'])
+    for (const op of [
+      'Attention',
+      'MultiHeadAttention',
+      'SkipLayerNormalization',
+      'BiasGelu',
+      'FastGelu',
+      'EmbedLayerNormalization',
+      'DynamicQuantizeMatMul',
+      'MatMulNBits',
+      'QAttention',
+    ])
       expect(ms, op).toContain(op);
     const dq = schema('DynamicQuantizeMatMul', 1, 'com.microsoft');
     expect(slotsOfVar(dq, 'T1')).toEqual({ inputs: [0, 2, 4], outputs: [0] });
@@ -310,6 +319,10 @@ describe('opschema (c): the committed table is the generator output', () => {
     // a mismatch means: run `npx tsx scripts/gen-opschema.ts` (the overlay or the extract changed, or the table was edited)
     expect(generateTable(extract) === committed, 'src/onnx/opschema-table.ts is stale: run npx tsx scripts/gen-opschema.ts').toBe(true);
     const m = /sha256 of the body: ([0-9a-f]{64})\n\/\* eslint-disable \*\/\n\n/.exec(committed)!;
-    expect(createHash('sha256').update(committed.slice(m.index + m[0].length)).digest('hex')).toBe(m[1]);
+    expect(
+      createHash('sha256')
+        .update(committed.slice(m.index + m[0].length))
+        .digest('hex'),
+    ).toBe(m[1]);
   });
 });
