@@ -122,6 +122,8 @@ function pickExtra(m: Msg, known: string[]): Msg {
 
 function opsetFromMsg(o: Msg): OpsetImport {
   const extra = pickExtra(o, ['domain', 'version']);
+  // the default domain is often written by leaving the field out (torch does): remember, to write it back the same way
+  if (o.domain === undefined) extra.$noDomain = true;
   return { domain: (o.domain as string | undefined) ?? '', version: Number(o.version ?? 0), ...(Object.keys(extra).length ? { extra } : {}) };
 }
 function kvFromMsg(e: Msg): { key: string; value: string } {
@@ -459,7 +461,8 @@ export function modelToMsg(model: Model, ctx: EncodeContext = {}): Msg {
 }
 
 function opsetToMsg(o: OpsetImport): Msg {
-  return { domain: o.domain, version: o.version, ...(o.extra ?? {}) };
+  const { $noDomain, ...extra } = o.extra ?? {};
+  return { domain: $noDomain && o.domain === '' ? undefined : o.domain, version: o.version, ...extra };
 }
 function kvToMsg(e: { key: string; value: string }): Msg {
   return { key: e.key, value: e.value };
