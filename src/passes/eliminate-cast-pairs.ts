@@ -10,13 +10,13 @@
  * function bodies.
  */
 import { dtypeName } from '../ir/dtype.js';
-import { rulePass, type Rule } from '../rewrite/driver.js';
+import { rule, rulePass, type Rule } from '../rewrite/driver.js';
 import { cast } from '../rewrite/pattern.js';
 import { representsExactly } from './util/dtypes.js';
 import { knownElemType } from './util/types.js';
 
 export const rules: Rule[] = [
-  {
+  rule({
     name: 'cast-round-trip',
     count: 'removed',
     pattern: cast(cast('x', { as: 'first' }), { as: 'second' }),
@@ -34,7 +34,7 @@ export const rules: Rule[] = [
       return true;
     },
     rewrite: (m) => m.value('x'),
-  },
+  }),
 ];
 
 export default rulePass({

@@ -12,11 +12,11 @@
  * training_mode) are removed with it. Recurses into subgraphs and function bodies.
  */
 import { constantOf, numbersOf } from '../rewrite/constant.js';
-import { rulePass, type Rule } from '../rewrite/driver.js';
+import { rule, rulePass, type Rule } from '../rewrite/driver.js';
 import { op } from '../rewrite/pattern.js';
 
 export const rules: Rule[] = [
-  {
+  rule({
     name: 'dropout',
     count: 'removed',
     pattern: op('Dropout', ['x'], { rest: true }),
@@ -35,7 +35,7 @@ export const rules: Rule[] = [
       return true;
     },
     rewrite: (m) => [m.value('x'), null],
-  },
+  }),
 ];
 
 export default rulePass({

@@ -9,16 +9,16 @@
  * enclosing scope, as If branches often do) straight to a graph output is kept, and --explain says why.
  * Recurses into If/Loop/Scan bodies and function bodies (through the driver).
  */
-import { rulePass, type Rule } from '../rewrite/driver.js';
+import { rule, rulePass, type Rule } from '../rewrite/driver.js';
 import { identity } from '../rewrite/pattern.js';
 
 export const rules: Rule[] = [
-  {
+  rule({
     name: 'identity',
     count: 'removed',
     pattern: identity('x'),
     rewrite: (m) => m.value('x'),
-  },
+  }),
 ];
 
 export default rulePass({

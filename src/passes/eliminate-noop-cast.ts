@@ -10,12 +10,12 @@
  * function bodies.
  */
 import { AttrType } from '../ir/graph.js';
-import { rulePass, type Rule } from '../rewrite/driver.js';
+import { rule, rulePass, type Rule } from '../rewrite/driver.js';
 import { cast } from '../rewrite/pattern.js';
 import { knownElemType } from './util/types.js';
 
 export const rules: Rule[] = [
-  {
+  rule({
     name: 'noop-cast',
     count: 'removed',
     pattern: cast('x'),
@@ -30,7 +30,7 @@ export const rules: Rule[] = [
       return from === to;
     },
     rewrite: (m) => m.value('x'),
-  },
+  }),
 ];
 
 export default rulePass({

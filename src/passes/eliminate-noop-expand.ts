@@ -9,12 +9,12 @@
  * (and then broadcast), so such nodes are kept with a reason. Graph outputs keep their names. Recurses into subgraphs
  * and function bodies.
  */
-import { rulePass, type Rule } from '../rewrite/driver.js';
+import { rule, rulePass, type Rule } from '../rewrite/driver.js';
 import { anyConst, expand } from '../rewrite/pattern.js';
 import { knownShape } from './util/types.js';
 
 export const rules: Rule[] = [
-  {
+  rule({
     name: 'noop-expand',
     count: 'removed',
     pattern: expand('x', anyConst('shape')),
@@ -35,7 +35,7 @@ export const rules: Rule[] = [
       return true;
     },
     rewrite: (m) => m.value('x'),
-  },
+  }),
 ];
 
 export default rulePass({

@@ -14,12 +14,12 @@
  * Reshape. Reshape before opset 5 (shape as an attribute) does not match. Graph outputs keep their names.
  * Recurses into subgraphs and function bodies.
  */
-import { rulePass, type Rule } from '../rewrite/driver.js';
+import { rule, rulePass, type Rule } from '../rewrite/driver.js';
 import { anyConst, reshape, _ } from '../rewrite/pattern.js';
 import { knownShape } from './util/types.js';
 
 export const rules: Rule[] = [
-  {
+  rule({
     name: 'noop-reshape',
     count: 'removed',
     pattern: reshape('x', anyConst('shape')),
@@ -47,8 +47,8 @@ export const rules: Rule[] = [
       return true;
     },
     rewrite: (m) => m.value('x'),
-  },
-  {
+  }),
+  rule({
     name: 'reshape-chain',
     count: 'collapsed',
     pattern: reshape(reshape('x', _), anyConst('shape')),
@@ -61,7 +61,7 @@ export const rules: Rule[] = [
       const az = m.root.getInt('allowzero');
       return r.op('Reshape', [m.value('x'), m.value('shape')], az === undefined ? {} : { allowzero: az }, { name: m.root.name || 'Reshape' });
     },
-  },
+  }),
 ];
 
 export default rulePass({

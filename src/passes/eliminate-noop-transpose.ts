@@ -6,12 +6,12 @@
  * Fires when `perm` is [0, 1, ..., n-1], or when `perm` is absent (which reverses the axes) and the input is known
  * to have rank 0 or 1. Graph outputs keep their names. Recurses into subgraphs and function bodies.
  */
-import { rulePass, type Rule } from '../rewrite/driver.js';
+import { rule, rulePass, type Rule } from '../rewrite/driver.js';
 import { transpose } from '../rewrite/pattern.js';
 import { isIdentityPerm, permOf } from './util/perm.js';
 
 export const rules: Rule[] = [
-  {
+  rule({
     name: 'noop-transpose',
     count: 'removed',
     pattern: transpose('x'),
@@ -22,7 +22,7 @@ export const rules: Rule[] = [
       return isIdentityPerm(perm);
     },
     rewrite: (m) => m.value('x'),
-  },
+  }),
 ];
 
 export default rulePass({

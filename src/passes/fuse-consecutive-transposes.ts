@@ -9,7 +9,7 @@
  * graph output (the driver refuses otherwise). Chains collapse pairwise over the driver's sweeps. Graph outputs keep
  * their names. Recurses into subgraphs and function bodies.
  */
-import { rulePass, type Match, type Rule } from '../rewrite/driver.js';
+import { rule, rulePass, type Match, type Rule } from '../rewrite/driver.js';
 import { transpose } from '../rewrite/pattern.js';
 import { composePerms, isIdentityPerm, isPermutation, permOf } from './util/perm.js';
 
@@ -22,7 +22,7 @@ function perms(m: Match): [number[] | undefined, number[] | undefined] {
 }
 
 export const rules: Rule[] = [
-  {
+  rule({
     name: 'transpose-pair',
     count: 'fused',
     pattern: transpose(transpose('x', { as: 'first' }), { as: 'second' }),
@@ -41,7 +41,7 @@ export const rules: Rule[] = [
       }
       return r.op('Transpose', [m.value('x')], { perm: p }, { name: m.root.name || 'Transpose' });
     },
-  },
+  }),
 ];
 
 export default rulePass({

@@ -16,7 +16,7 @@
  * be per-column ([N], [1, N] or one element). Recurses into subgraphs and function bodies.
  */
 import type { Node, Value } from '../ir/graph.js';
-import { rulePass, type Match, type Rule } from '../rewrite/driver.js';
+import { rule, rulePass, type Match, type Rule } from '../rewrite/driver.js';
 import { anyConst, oneOf, op, type Pattern } from '../rewrite/pattern.js';
 import type { Rewriter } from '../rewrite/rewriter.js';
 import { floatValues, outputChannels, perChannel, scaleOutputChannels, tensorOf } from './util/fusion.js';
@@ -132,9 +132,9 @@ function foldGemm(m: Match, r: Rewriter): Value {
 }
 
 export const rules: Rule[] = [
-  { name: 'conv-bn', pattern: bn('Conv'), condition: convCondition, rewrite: foldConv },
-  { name: 'conv-transpose-bn', pattern: bn('ConvTranspose'), condition: convCondition, rewrite: foldConv },
-  { name: 'gemm-bn', pattern: bn('Gemm'), condition: gemmCondition, rewrite: foldGemm },
+  rule({ name: 'conv-bn', pattern: bn('Conv'), condition: convCondition, rewrite: foldConv }),
+  rule({ name: 'conv-transpose-bn', pattern: bn('ConvTranspose'), condition: convCondition, rewrite: foldConv }),
+  rule({ name: 'gemm-bn', pattern: bn('Gemm'), condition: gemmCondition, rewrite: foldGemm }),
 ];
 
 export default rulePass({

@@ -13,7 +13,7 @@
  * a Clip with min/max attributes inside the match itself does not block, as it is removed). Recurses into subgraphs
  * and function bodies.
  */
-import type { Rule } from '../rewrite/driver.js';
+import { rule, type Rule } from '../rewrite/driver.js';
 import { add, attrIs, c, div, max, min, mul, oneOf, op, relu, type PatternLike, type Pattern } from '../rewrite/pattern.js';
 import { fusedName, fusionPass, type FusionEnv } from './util/fusion.js';
 
@@ -39,7 +39,7 @@ const pattern = oneOf(
 
 function rules(env: FusionEnv): Rule[] {
   return [
-    {
+    rule({
       name: 'hard-swish',
       pattern,
       explainMinDepth: 3,
@@ -48,7 +48,7 @@ function rules(env: FusionEnv): Rule[] {
         env.raise.want(m, 14);
         return r.op('HardSwish', [m.value('x')], {}, { name: fusedName(m.root, 'HardSwish') });
       },
-    },
+    }),
   ];
 }
 

@@ -21,7 +21,7 @@
  */
 import { AttrType, f, type Node, type Value } from '../ir/graph.js';
 import { constantInts } from '../rewrite/constant.js';
-import type { Match, Rule } from '../rewrite/driver.js';
+import { rule, type Match, type Rule } from '../rewrite/driver.js';
 import {
   optCast,
   add,
@@ -162,21 +162,21 @@ function rules(env: FusionEnv): Rule[] {
     return typeof a === 'string' ? a : opsetCheck(m, env, rmsForm);
   };
   return [
-    { name: 'layer-norm', pattern: lnWithBeta, explainMinDepth: 4, condition: check(false), rewrite: (m, r) => build(m, r, env, false) },
-    {
+    rule({ name: 'layer-norm', pattern: lnWithBeta, explainMinDepth: 4, condition: check(false), rewrite: (m, r) => build(m, r, env, false) }),
+    rule({
       name: 'layer-norm',
       pattern: lnNoBeta,
       explainMinDepth: QUIET,
       condition: (m) => (betaFollows(m) ? false : check(false)(m)),
       rewrite: (m, r) => build(m, r, env, false),
-    },
-    {
+    }),
+    rule({
       name: 'rms-norm',
       pattern: rms,
       explainMinDepth: QUIET,
       condition: (m) => (isCentred(m.value('x')) ? false : check(true)(m)),
       rewrite: (m, r) => build(m, r, env, true),
-    },
+    }),
   ];
 }
 

@@ -14,14 +14,14 @@
  * B and c are reused as they are. Recurses into subgraphs and function bodies.
  */
 import { DataType, dtypeName } from '../ir/dtype.js';
-import { rulePass, type Rule } from '../rewrite/driver.js';
+import { rule, rulePass, type Rule } from '../rewrite/driver.js';
 import { add, anyConst, matmul } from '../rewrite/pattern.js';
 import { inferRank, squeezeLeading } from './util/fusion.js';
 
 const GEMM_TYPES = new Set<number>([DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16, DataType.BFLOAT16]);
 
 export const rules: Rule[] = [
-  {
+  rule({
     name: 'matmul-add',
     pattern: add(matmul('a', anyConst('b'), { as: 'mm' }), anyConst('c')),
     condition: (m) => {
@@ -40,7 +40,7 @@ export const rules: Rule[] = [
       return true;
     },
     rewrite: (m, r) => r.op('Gemm', [m.value('a'), m.value('b'), m.value('c')], {}, { name: m.node('mm').name || 'Gemm' }),
-  },
+  }),
 ];
 
 export default rulePass({

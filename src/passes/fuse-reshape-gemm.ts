@@ -29,7 +29,7 @@ import { DataType, dtypeBits, dtypeName } from '../ir/dtype.js';
 import type { Node } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
 import { constantInts, INT_TYPES, numbersOf } from '../rewrite/constant.js';
-import { rulePass, type Match, type Rule } from '../rewrite/driver.js';
+import { rule, rulePass, type Match, type Rule } from '../rewrite/driver.js';
 import { anyConst, anyScalar, attrIs, constWhere, oneOf, op, reshape, type CheckResult, type Pattern, type PatternLike } from '../rewrite/pattern.js';
 import { unsqueeze } from './util/attention.js';
 import { fusedName, inferRank, squeezeLeading } from './util/fusion.js';
@@ -170,7 +170,7 @@ function transposeMatrix(t: Tensor): Tensor {
 }
 
 export const rules: Rule[] = [
-  {
+  rule({
     name: 'reshape-gemm',
     pattern,
     condition,
@@ -184,7 +184,7 @@ export const rules: Rule[] = [
       const bias = b.rank === 1 ? m.value('b') : r.constant(`${m.value('b').name}_1d`, Tensor.fromRaw(b.dataType, [b.size], b.rawBytes()));
       return r.op('Add', [mm, bias], {}, { name: fusedName(g, 'Add') });
     },
-  },
+  }),
 ];
 
 export default rulePass({

@@ -20,7 +20,7 @@
 import { f } from '../ir/graph.js';
 import type { Value } from '../ir/graph.js';
 import { isConstant } from '../rewrite/constant.js';
-import { rulePass, type Match, type Rule } from '../rewrite/driver.js';
+import { rule, rulePass, type Match, type Rule } from '../rewrite/driver.js';
 import { add, anyConst, op, type PatternLike } from '../rewrite/pattern.js';
 import type { Rewriter } from '../rewrite/rewriter.js';
 import { foldableType, fusedName, inferRank } from './util/fusion.js';
@@ -83,19 +83,19 @@ function fuse(m: Match, r: Rewriter, withBias: boolean): Value {
 }
 
 export const rules: Rule[] = [
-  {
+  rule({
     name: 'skip-layer-norm-bias',
     count: 'skip-layer-norm',
     pattern: ln(add(add('x', anyConst('bias')), 'skip')),
     condition: (m) => check(m, true),
     rewrite: (m, r) => fuse(m, r, true),
-  },
-  {
+  }),
+  rule({
     name: 'skip-layer-norm',
     pattern: ln(add('x', 'skip')),
     condition: (m) => check(m, false),
     rewrite: (m, r) => fuse(m, r, false),
-  },
+  }),
 ];
 
 export default rulePass({

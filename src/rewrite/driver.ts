@@ -37,17 +37,22 @@ import { RewriteFailure, Rewriter } from './rewriter.js';
 
 export type RewriteResult = Value | readonly (Value | null | undefined)[] | RewriteFailure;
 
-export interface Rule {
+/**
+ * A rule. `B` is the names its pattern binds; write rules with rule({ ... }) so that B is inferred from the pattern
+ * and the Match given to condition/rewrite accepts only those names (a misspelt `m.value('xx')` does not compile).
+ * Annotated as a plain `Rule`, the names are unchecked strings.
+ */
+export interface Rule<B extends string = string> {
   name: string;
-  pattern: PatternLike;
+  pattern: Pattern<B> | string | number | null;
   /**
    * Extra checks on the whole match. Return true to accept; a reason string to refuse with a near miss (the rule
    * could have fired: "input shape unknown"); false to refuse quietly (the node is simply not a candidate: a Cast
    * that really changes the type), which is reported only when the match reached explainMinDepth nodes.
    */
-  condition?: (m: Match) => CheckResult;
+  condition?(m: Match<B>): CheckResult;
   /** builds the replacement of the root's outputs: one value (output 0) or one per output (null: must be unused) */
-  rewrite: (m: Match, r: Rewriter) => RewriteResult;
+  rewrite(m: Match<B>, r: Rewriter): RewriteResult;
   /** counts key for each application (default: the rule's name); r.countAs() overrides it per application */
   count?: string;
   /**
@@ -57,8 +62,13 @@ export interface Rule {
   explainMinDepth?: number;
 }
 
-/** What a condition or rewrite sees of a successful match. */
-export class Match {
+/** A rule whose binding names are checked at compile time (see Rule). */
+export function rule<B extends string>(r: Rule<B>): Rule<B> {
+  return r;
+}
+
+/** What a condition or rewrite sees of a successful match; `B` is the names the pattern binds. */
+export class Match<B extends string = string> {
   constructor(
     /** the node producing the matched value (the pattern's outermost operator) */
     readonly root: Node,
@@ -75,31 +85,31 @@ export class Match {
     return this.values.has(name) || this.named.has(name);
   }
   /** The value bound to a variable or named constant. */
-  value(name: string): Value {
+  value(name: B): Value {
     const v = this.values.get(name);
     if (!v) throw new Error(`pattern binds no value '${name}'`);
     return v;
   }
   /** The node bound with `as: name`. */
-  node(name: string): Node {
+  node(name: B): Node {
     const n = this.named.get(name);
     if (!n) throw new Error(`pattern binds no node '${name}'`);
     return n;
   }
   /** The constant tensor bound to `name`. */
-  tensor(name: string): Tensor {
+  tensor(name: B): Tensor {
     const t = constantOf(this.value(name));
     if (!t) throw new Error(`'${name}' is not a constant`);
     return t;
   }
   /** The single element of the constant bound to `name`. */
-  scalar(name: string): number {
+  scalar(name: B): number {
     const vals = numbersOf(this.tensor(name));
     if (vals?.length !== 1) throw new Error(`'${name}' is not a one-element numeric constant`);
     return vals[0];
   }
   /** Elements of a constant bound to `name`, as numbers. */
-  numbers(name: string): number[] {
+  numbers(name: B): number[] {
     const vals = numbersOf(this.tensor(name));
     if (!vals) throw new Error(`'${name}' is not a numeric constant`);
     return vals;
@@ -162,90 +172,44 @@ export function applyRules(model: Model, rules: readonly Rule[], opts: ApplyOpti
 
   const tryRule = (p: Prepared, node: Node, g: Graph, scope: Scope): boolean => {
     const matcher = new Matcher(g, node);
-    let plan: { rw: Rewriter; reps: (Value | null)[]; nodes: Node[] } | undefined;
-    const BIG = 1000;
+    let plan: Plan | undefined;
+    // 1. structure: the matcher backtracks over operand orders and alternatives; each complete match is checked here
     const ok = matcher.matchRoot(p.pattern, () => {
       const nodes = [...new Set(matcher.stack)];
-      const set = new Set(nodes);
-      const root = nodes[0];
-      for (const x of nodes) {
-        if (x === root) continue;
-        for (const o of x.outputs) {
-          if (!o) continue;
-          if (o.isGraphOutput) return matcher.fail(`intermediate ${o} (from ${x.label}) is a graph output`, x, BIG);
-          const u = o.uses.find((use) => !set.has(use.node));
-          if (u) return matcher.fail(`intermediate ${o} (from ${x.label}) is also used by ${u.node.label}, outside the match`, x, BIG);
-        }
-      }
+      const root = nodes[0]!;
+      const escape = escapingIntermediate(nodes);
+      if (escape) return matcher.fail(escape.reason, escape.node, DEFINITE);
       const m = new Match(root, nodes, g, model, ctx, new Map(matcher.values), new Map(matcher.nodes), scope.fn);
-      if (p.rule.condition) {
-        const r = p.rule.condition(m);
-        // a reason string is a near miss; plain false only means "not a candidate" and ranks as a structural failure
-        if (r !== true) return typeof r === 'string' ? matcher.fail(r, root, BIG) : matcher.fail(`condition of rule ${p.rule.name} does not hold`, root);
-      }
+      const refused = conditionRefusal(p.rule, m);
+      if (refused) return matcher.fail(refused.reason, root, refused.nearMiss ? DEFINITE : undefined);
       const rw = new Rewriter(g, !!scope.fn, (d) => ensureDomain(model, scope.fn, d));
-      let res: RewriteResult;
-      try {
-        res = p.rule.rewrite(m, rw);
-      } catch (e) {
+      const reps = buildReplacement(p.rule, m, rw);
+      const problem = reps instanceof RewriteFailure ? reps.reason : unreplaceableOutput(root, reps, rw);
+      if (problem !== undefined) {
         rw.discard();
-        throw e;
+        return matcher.fail(problem, root, DEFINITE);
       }
-      if (res instanceof RewriteFailure) {
-        rw.discard();
-        return matcher.fail(res.reason, root, BIG);
-      }
-      const reps = (Array.isArray(res) ? res : [res]).map((v: Value | null | undefined) => v ?? null);
-      const forOutputs = new Set<Value>();
-      for (let i = 0; i < root.outputs.length; i++) {
-        const y = root.outputs[i];
-        const r = reps[i] ?? null;
-        if (!y) continue;
-        let problem = r
-          ? replacementProblem(y, r, rw.isNew(r))
-          : y.uses.length || y.isGraphOutput
-            ? `output ${y} of ${root.label} is still needed but the rewrite gives no replacement for it`
-            : undefined;
-        if (!problem && r && y.isGraphOutput) {
-          if (forOutputs.has(r)) problem = `${r} would replace two graph outputs`;
-          forOutputs.add(r);
-        }
-        if (problem) {
-          rw.discard();
-          return matcher.fail(problem, root, BIG);
-        }
-      }
-      plan = { rw, reps, nodes };
+      plan = { rw, reps: reps as (Value | null)[], nodes };
       return true;
     });
     if (!ok || !plan) {
-      const f = matcher.failure;
-      if (ctx.explain && f && f.depth >= p.minDepth) {
-        const key = `${p.rule.name}\u0000${f.node.label}\u0000${f.reason}`;
-        if (!reported.has(key)) {
-          reported.add(key);
-          ctx.explain({ pass: opts.pass ?? '', rule: p.rule.name, node: f.node.label, reason: f.reason } satisfies NearMiss);
-        }
-      }
+      reportNearMiss(p, matcher);
       return false;
     }
-    // ---- commit: the only mutations
-    const { rw, reps, nodes } = plan;
-    const resolve = rw.commit(node);
-    const named = new Set<Value>();
-    node.outputs.forEach((y, i) => {
-      const r0 = reps[i];
-      if (!y || !r0) return;
-      const r = resolve(r0);
-      const takeName = rw.isNew(r) && !named.has(r);
-      named.add(r);
-      replaceValue(y, r, { takeName });
-    });
-    removeDeadFrom([...rw.newNodes, ...nodes], g, model, { forceNodes: new Set([...nodes, ...rw.newNodes]) });
-    const key = rw.countKey ?? p.rule.count ?? p.rule.name;
+    commitRewrite(node, plan, g, model);
+    const key = plan.rw.countKey ?? p.rule.count ?? p.rule.name;
     counts[key] = (counts[key] ?? 0) + 1;
     applied++;
     return true;
+  };
+
+  const reportNearMiss = (p: Prepared, matcher: Matcher): void => {
+    const f = matcher.failure;
+    if (!ctx.explain || !f || f.depth < p.minDepth) return;
+    const key = `${p.rule.name}\u0000${f.node.label}\u0000${f.reason}`;
+    if (reported.has(key)) return;
+    reported.add(key);
+    ctx.explain({ pass: opts.pass ?? '', rule: p.rule.name, node: f.node.label, reason: f.reason } satisfies NearMiss);
   };
 
   const sweepGraph = (g: Graph, scope: Scope): number => {
@@ -273,6 +237,95 @@ export function applyRules(model: Model, rules: readonly Rule[], opts: ApplyOpti
     if (n === 0) break;
   }
   return { applied, counts, sweeps };
+}
+
+// ------------------------------------------------------------------------------------------------ the steps of a match
+
+/** Depth given to failures that happen after the structure matched: they always rank as the deepest. */
+const DEFINITE = 1000;
+
+interface Plan {
+  rw: Rewriter;
+  reps: (Value | null)[];
+  nodes: Node[];
+}
+
+/**
+ * 2. An intermediate value (an output of a matched node other than the root) that is a graph output or is read
+ * outside the match: the match would delete its producer.
+ */
+function escapingIntermediate(nodes: readonly Node[]): { node: Node; reason: string } | undefined {
+  const set = new Set(nodes);
+  for (const x of nodes.slice(1)) {
+    for (const o of x.outputs) {
+      if (!o) continue;
+      if (o.isGraphOutput) return { node: x, reason: `intermediate ${o} (from ${x.label}) is a graph output` };
+      const u = o.uses.find((use) => !set.has(use.node));
+      if (u) return { node: x, reason: `intermediate ${o} (from ${x.label}) is also used by ${u.node.label}, outside the match` };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * 3. The rule's condition. A reason string is a near miss (the rule could have fired); plain false only means "not a
+ * candidate" and ranks as a structural failure.
+ */
+function conditionRefusal(rule: Rule, m: Match): { reason: string; nearMiss: boolean } | undefined {
+  if (!rule.condition) return undefined;
+  const r = rule.condition(m);
+  if (r === true) return undefined;
+  return typeof r === 'string' ? { reason: r, nearMiss: true } : { reason: `condition of rule ${rule.name} does not hold`, nearMiss: false };
+}
+
+/** 4. The rewrite, building its replacement detached (through the Rewriter): one value per root output, or its refusal. */
+function buildReplacement(rule: Rule, m: Match, rw: Rewriter): (Value | null)[] | RewriteFailure {
+  let res: RewriteResult;
+  try {
+    res = rule.rewrite(m, rw);
+  } catch (e) {
+    rw.discard();
+    throw e;
+  }
+  if (res instanceof RewriteFailure) return res;
+  return (Array.isArray(res) ? res : [res]).map((v: Value | null | undefined) => v ?? null);
+}
+
+/** 5. Every root output that is read or is a graph output gets a replacement that can take its place. */
+function unreplaceableOutput(root: Node, reps: readonly (Value | null)[], rw: Rewriter): string | undefined {
+  const forOutputs = new Set<Value>();
+  for (let i = 0; i < root.outputs.length; i++) {
+    const y = root.outputs[i];
+    const r = reps[i] ?? null;
+    if (!y) continue;
+    if (!r) {
+      if (y.uses.length || y.isGraphOutput) return `output ${y} of ${root.label} is still needed but the rewrite gives no replacement for it`;
+      continue;
+    }
+    const problem = replacementProblem(y, r, rw.isNew(r));
+    if (problem) return problem;
+    if (y.isGraphOutput) {
+      if (forOutputs.has(r)) return `${r} would replace two graph outputs`;
+      forOutputs.add(r);
+    }
+  }
+  return undefined;
+}
+
+/** The only mutations: insert the new nodes before the root, replace its outputs, remove what became dead. */
+function commitRewrite(node: Node, plan: Plan, g: Graph, model: Model): void {
+  const { rw, reps, nodes } = plan;
+  const resolve = rw.commit(node);
+  const named = new Set<Value>();
+  node.outputs.forEach((y, i) => {
+    const r0 = reps[i];
+    if (!y || !r0) return;
+    const r = resolve(r0);
+    const takeName = rw.isNew(r) && !named.has(r);
+    named.add(r);
+    replaceValue(y, r, { takeName });
+  });
+  removeDeadFrom([...rw.newNodes, ...nodes], g, model, { forceNodes: new Set([...nodes, ...rw.newNodes]) });
 }
 
 function ensureDomain(model: Model, fn: ModelFunction | undefined, domain: string): void {

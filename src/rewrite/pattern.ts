@@ -77,11 +77,23 @@ export type CheckResult = boolean | string;
 export type AttrJS = number | number[] | string | string[] | Tensor | Graph | Tensor[] | Graph[] | unknown;
 export type AttrCheck = number | string | readonly number[] | ((value: AttrJS | undefined, node: Node) => CheckResult);
 
-export interface OpOptions {
+/**
+ * The names a pattern binds (variables, nodes bound with `as`, named constants), carried in its type only: a rule
+ * written with rule({ pattern, rewrite }) gets a Match whose value()/node()/tensor() accept exactly those names, so
+ * a misspelt binding is a compile error. Never set at run time.
+ */
+declare const BINDS: unique symbol;
+export interface Binds<B extends string> {
+  readonly [BINDS]?: B;
+}
+/** The binding names of a pattern-like: a string is a variable; numbers, null and unbound patterns bind nothing. */
+export type BindingsOf<P> = P extends string ? P : P extends Binds<infer B> ? B : never;
+
+export interface OpOptions<N extends string = string> {
   domain?: string;
   attrs?: Record<string, AttrCheck>;
   /** bind the matched node under this name (m.node(name)) */
-  as?: string;
+  as?: N;
   /** which output of the node the matched value must be (default 0) */
   output?: number;
   /** accept nodes with more inputs than the pattern lists */
@@ -91,7 +103,7 @@ export interface OpOptions {
   commutative?: boolean;
 }
 
-export interface OpPattern {
+export interface OpPattern<B extends string = string> extends Binds<B> {
   kind: 'op';
   opType: string;
   domain: string;
@@ -101,28 +113,28 @@ export interface OpPattern {
   /** commutative with two inputs that are not the same pattern: the matcher also tries them swapped */
   swappable: boolean;
 }
-export interface VarPattern {
+export interface VarPattern<B extends string = string> extends Binds<B> {
   kind: 'var';
   name: string;
   where?: (v: Value) => CheckResult;
 }
-export interface ConstPattern {
+export interface ConstPattern<B extends string = string> extends Binds<B> {
   kind: 'const';
   name?: string;
   describe: string;
   test: (t: Tensor, v: Value) => CheckResult;
 }
-export interface OneOfPattern {
+export interface OneOfPattern<B extends string = string> extends Binds<B> {
   kind: 'oneOf';
   alts: Pattern[];
 }
-export interface AnyPattern {
+export interface AnyPattern extends Binds<never> {
   kind: 'any';
 }
-export interface AbsentPattern {
+export interface AbsentPattern extends Binds<never> {
   kind: 'absent';
 }
-export type Pattern = OpPattern | VarPattern | ConstPattern | OneOfPattern | AnyPattern | AbsentPattern;
+export type Pattern<B extends string = string> = OpPattern<B> | VarPattern<B> | ConstPattern<B> | OneOfPattern<B> | AnyPattern | AbsentPattern;
 export type PatternLike = Pattern | string | number | null;
 
 export const COMMUTATIVE: ReadonlySet<string> = new Set([
@@ -150,7 +162,11 @@ export function toPattern(p: PatternLike): Pattern {
   return p;
 }
 
-export function op(opType: string, inputs: readonly PatternLike[], opts: OpOptions = {}): OpPattern {
+export function op<const I extends readonly PatternLike[], N extends string = never>(
+  opType: string,
+  inputs: I,
+  opts: OpOptions<N> = {},
+): NoInfer<OpPattern<BindingsOf<I[number]> | N>> {
   const domain = normDomain(opts.domain);
   const commutative = opts.commutative ?? (domain === '' && COMMUTATIVE.has(opType));
   const ins = inputs.map(toPattern);
@@ -158,7 +174,7 @@ export function op(opType: string, inputs: readonly PatternLike[], opts: OpOptio
   return { kind: 'op', opType, domain, inputs: ins, opts, commutative, swappable };
 }
 
-export function v(name: string, where?: (v: Value) => CheckResult): VarPattern {
+export function v<N extends string>(name: N, where?: (v: Value) => CheckResult): NoInfer<VarPattern<N>> {
   return { kind: 'var', name, where };
 }
 
@@ -166,7 +182,7 @@ export const any = (): AnyPattern => ({ kind: 'any' });
 export const _: AnyPattern = any();
 export const absent = (): AbsentPattern => ({ kind: 'absent' });
 
-export function oneOf(...alts: PatternLike[]): OneOfPattern {
+export function oneOf<const A extends readonly PatternLike[]>(...alts: A): NoInfer<OneOfPattern<BindingsOf<A[number]>>> {
   return { kind: 'oneOf', alts: alts.map(toPattern) };
 }
 
@@ -174,15 +190,15 @@ export function oneOf(...alts: PatternLike[]): OneOfPattern {
  * `p`, or `Cast(p)`: exporters put a Cast where a type may differ. `to` accepts only a Cast to that type; `as` binds
  * the Cast node when there is one. `p` is tried first, so a variable binds the outermost value (the Cast's output).
  */
-export function optCast(p: PatternLike, opts: { to?: number; as?: string } = {}): OneOfPattern {
+export function optCast<P extends PatternLike, N extends string = never>(p: P, opts: { to?: number; as?: N } = {}): NoInfer<OneOfPattern<BindingsOf<P> | N>> {
   return oneOf(p, op('Cast', [p], { ...(opts.to === undefined ? {} : { attrs: { to: opts.to } }), ...(opts.as ? { as: opts.as } : {}) }));
 }
 
-export interface ConstOptions {
+export interface ConstOptions<N extends string = string> {
   rtol?: number;
   atol?: number;
   /** bind the constant's value under this name */
-  as?: string;
+  as?: N;
   /** accept tensors of any size whose every element matches (default: exactly one element) */
   anyShape?: boolean;
 }
@@ -203,7 +219,7 @@ export function defaultRtol(dataType: number): number {
 }
 
 /** A constant equal to `value` (within tolerance for floats). */
-export function c(value: number, opts: ConstOptions = {}): ConstPattern {
+export function c<N extends string = never>(value: number, opts: ConstOptions<N> = {}): NoInfer<ConstPattern<N>> {
   return {
     kind: 'const',
     name: opts.as,
@@ -224,17 +240,17 @@ export function c(value: number, opts: ConstOptions = {}): ConstPattern {
 }
 
 /** Any constant with exactly one element. */
-export function anyScalar(name?: string): ConstPattern {
+export function anyScalar<N extends string = never>(name?: N): NoInfer<ConstPattern<N>> {
   return { kind: 'const', name, describe: name ?? 'scalar', test: (t) => (t.size === 1 ? true : `constant has ${t.size} elements, expected a scalar`) };
 }
 
 /** Any constant tensor. */
-export function anyConst(name?: string): ConstPattern {
+export function anyConst<N extends string = never>(name?: N): NoInfer<ConstPattern<N>> {
   return { kind: 'const', name, describe: name ?? 'const', test: () => true };
 }
 
 /** A constant accepted by `pred` (true, false or a reason). */
-export function constWhere(name: string | undefined, pred: (t: Tensor, v: Value) => CheckResult): ConstPattern {
+export function constWhere<N extends string = never>(name: N | undefined, pred: (t: Tensor, v: Value) => CheckResult): NoInfer<ConstPattern<N>> {
   return { kind: 'const', name, describe: name ?? 'const?', test: pred };
 }
 
@@ -364,11 +380,11 @@ export function variants(p: PatternLike): Pattern[] {
 type In = PatternLike;
 const unary =
   (t: string) =>
-  (x: In, o?: OpOptions): OpPattern =>
+  <X extends In, N extends string = never>(x: X, o?: OpOptions<N>): NoInfer<OpPattern<BindingsOf<X> | N>> =>
     op(t, [x], o);
 const binary =
   (t: string) =>
-  (a: In, b: In, o?: OpOptions): OpPattern =>
+  <A extends In, B extends In, N extends string = never>(a: A, b: B, o?: OpOptions<N>): NoInfer<OpPattern<BindingsOf<A> | BindingsOf<B> | N>> =>
     op(t, [a, b], o);
 
 export const add = binary('Add');
@@ -398,6 +414,20 @@ export const transpose = unary('Transpose');
 export const cast = unary('Cast');
 export const shape = unary('Shape');
 /** ReduceMean(x) with axes as an attribute (opset < 18) or, with `axes` given, as an input (opset 18+). */
-export const reduceMean = (x: In, axes?: In, o?: OpOptions): OpPattern => op('ReduceMean', axes === undefined ? [x] : [x, axes], o);
-export const whereOp = (cond: In, a: In, b: In, o?: OpOptions): OpPattern => op('Where', [cond, a, b], o);
-export const gemm = (a: In, b: In, cIn?: In, o?: OpOptions): OpPattern => op('Gemm', cIn === undefined ? [a, b] : [a, b, cIn], o);
+export const reduceMean = <X extends In, A extends In = never, N extends string = never>(
+  x: X,
+  axes?: A,
+  o?: OpOptions<N>,
+): NoInfer<OpPattern<BindingsOf<X> | BindingsOf<A> | N>> => op('ReduceMean', axes === undefined ? [x] : [x, axes], o);
+export const whereOp = <C extends In, A extends In, B extends In, N extends string = never>(
+  cond: C,
+  a: A,
+  b: B,
+  o?: OpOptions<N>,
+): NoInfer<OpPattern<BindingsOf<C> | BindingsOf<A> | BindingsOf<B> | N>> => op('Where', [cond, a, b], o);
+export const gemm = <A extends In, B extends In, C extends In = never, N extends string = never>(
+  a: A,
+  b: B,
+  cIn?: C,
+  o?: OpOptions<N>,
+): NoInfer<OpPattern<BindingsOf<A> | BindingsOf<B> | BindingsOf<C> | N>> => op('Gemm', cIn === undefined ? [a, b] : [a, b, cIn], o);
