@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ModelFormatError, UsageError } from '../errors.js';
-import { DataType, dtypeBits, dtypeName, isFloatType, ortTypeName } from '../ir/dtype.js';
+import { DataType, dtypeBits, dtypeName, isFloatType, isIntegerType, ortTypeName } from '../ir/dtype.js';
 import { float32ToFloat16 } from '../ir/float-codecs.js';
 import type { Model } from '../ir/model.js';
 import { Tensor } from '../ir/tensor.js';
@@ -180,7 +180,7 @@ function conform(t: Tensor, info: InputInfo, label: string): Tensor {
   const refuse = (why: string) => new UsageError(`${where} is ${fromName} but the model expects ${toName}, and ${why}`);
   if (t.dataType === DataType.STRING || target === DataType.STRING) throw refuse('strings do not convert');
   if (isFloatType(target)) {
-    if (!isFloatType(t.dataType) && !isIntType(t.dataType)) throw refuse('it does not convert');
+    if (!isFloatType(t.dataType) && !(t.dataType === DataType.BOOL || isIntegerType(t.dataType))) throw refuse('it does not convert');
     const f =
       t.dataType === DataType.DOUBLE
         ? (t.data() as Float64Array)
@@ -220,20 +220,6 @@ function conform(t: Tensor, info: InputInfo, label: string): Tensor {
     if (wrong >= 0) throw refuse(`value ${wrong} (${nums[wrong]}) is out of range`);
   }
   return out;
-}
-
-function isIntType(t: number): boolean {
-  return [
-    DataType.INT8,
-    DataType.INT16,
-    DataType.INT32,
-    DataType.INT64,
-    DataType.UINT8,
-    DataType.UINT16,
-    DataType.UINT32,
-    DataType.UINT64,
-    DataType.BOOL,
-  ].includes(t);
 }
 
 function withName(t: Tensor, name: string): Tensor {

@@ -86,6 +86,18 @@ export const dtypeName = (t: number): string => INFO[t]?.name ?? `dtype(${t})`;
 export const dtypeBits = (t: number): number => info(t).bits;
 export const dtypeField = (t: number): TypedFieldName => info(t).field;
 export const isFloatType = (t: number): boolean => INFO[t]?.float ?? false;
+/** The whole-number types of 8 bits or more (shape, index and count values; quantized weights). */
+export const INTEGER_TYPES: ReadonlySet<number> = new Set<number>([
+  DataType.INT8,
+  DataType.INT16,
+  DataType.INT32,
+  DataType.INT64,
+  DataType.UINT8,
+  DataType.UINT16,
+  DataType.UINT32,
+  DataType.UINT64,
+]);
+export const isIntegerType = (t: number): boolean => INTEGER_TYPES.has(t);
 export const ortTypeName = (t: number): string | undefined => INFO[t]?.ort;
 
 /** Bytes that `count` elements occupy in raw_data (sub-byte types are packed, the last byte padded). */

@@ -25,10 +25,10 @@
  * rank 2; a rank-2 x gives Gemm(x, W', b') without the Reshapes, which is what it should be).
  * Recurses into subgraphs and function bodies.
  */
-import { DataType, dtypeBits, dtypeName } from '../ir/dtype.js';
+import { DataType, dtypeBits, dtypeName, isIntegerType } from '../ir/dtype.js';
 import type { Node } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
-import { constantInts, INT_TYPES, numbersOf } from '../rewrite/constant.js';
+import { constantInts, numbersOf } from '../rewrite/constant.js';
 import { rule, rulePass, type Match, type Rule } from '../rewrite/driver.js';
 import { anyConst, anyScalar, attrIs, constWhere, oneOf, op, reshape, type CheckResult, type Pattern, type PatternLike } from '../rewrite/pattern.js';
 import { unsqueeze } from './util/attention.js';
@@ -50,7 +50,7 @@ const noAllowZero = (n: Node): CheckResult => (n.getInt('allowzero', 0) === 1 ? 
 const shapeOf = (x: PatternLike) => op('Shape', [x], { where: (n) => (n.attributes.has('start') || n.attributes.has('end') ? 'Shape with start/end' : true) });
 const intConst = (want: number) =>
   constWhere(undefined, (t) =>
-    INT_TYPES.has(t.dataType) && t.size === 1 && numbersOf(t)![0] === want ? true : `constant is [${numbersOf(t)}], expected ${want}`,
+    isIntegerType(t.dataType) && t.size === 1 && numbersOf(t)![0] === want ? true : `constant is [${numbersOf(t)}], expected ${want}`,
   );
 
 /** shape(x)[i] as a 1-element vector: Unsqueeze(Gather(Shape(x), i)) */

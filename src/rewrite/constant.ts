@@ -3,7 +3,7 @@
  * a `Constant` node in any of its forms (`value`, `value_float(s)`, `value_int(s)`; `value_string(s)` and sparse
  * values are not treated as constants here).
  */
-import { DataType } from '../ir/dtype.js';
+import { DataType, isIntegerType } from '../ir/dtype.js';
 import { AttrType, type Value } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
 import { isStandardDomain } from '../ir/model.js';
@@ -49,7 +49,7 @@ export function isConstant(v: Value | null | undefined): boolean {
 /** Integer values of a constant (shapes, axes, perms), or undefined when not a constant of an integer type. */
 export function constantInts(v: Value | null | undefined): number[] | undefined {
   const t = constantOf(v);
-  if (!t || !INT_TYPES.has(t.dataType)) return undefined;
+  if (!t || !isIntegerType(t.dataType)) return undefined;
   return t.toNumbers();
 }
 
@@ -72,20 +72,9 @@ export function scalarOf(t: Tensor): number | undefined {
 export function numbersOf(t: Tensor): number[] | undefined {
   if (t.dataType === DataType.STRING || t.dataType === DataType.COMPLEX64 || t.dataType === DataType.COMPLEX128) return undefined;
   try {
-    if (t.dataType === DataType.DOUBLE || INT_TYPES.has(t.dataType) || t.dataType === DataType.BOOL) return t.toNumbers();
+    if (t.dataType === DataType.DOUBLE || isIntegerType(t.dataType) || t.dataType === DataType.BOOL) return t.toNumbers();
     return Array.from(t.toFloat32());
   } catch {
     return undefined;
   }
 }
-
-export const INT_TYPES: ReadonlySet<number> = new Set<number>([
-  DataType.INT8,
-  DataType.INT16,
-  DataType.INT32,
-  DataType.INT64,
-  DataType.UINT8,
-  DataType.UINT16,
-  DataType.UINT32,
-  DataType.UINT64,
-]);
