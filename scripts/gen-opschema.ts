@@ -133,7 +133,6 @@ const ATTRS: Record<string, string[]> = {
   LayerNormalization: ['17 U@stash_type:1'],
   QuantizeLinear: ['10 T2@:2', '21 T2@output_dtype:2', '23 T3@output_dtype:2'],
   DequantizeLinear: ['23 T3@output_dtype~T2'],
-
 };
 
 /** Sequence / optional variables that hold the tensor variable's type (the docs constrain them separately). */
@@ -345,7 +344,7 @@ export function parseChangelog(text: string, source: Extract['source']): Extract
   }
   for (const [op, vs] of Object.entries(ops)) {
     vs.sort((a, b) => a.since - b.since);
-    for (const v of vs) if (!v.deprecated && (!v.inputs && !v.outputs)) throw new Error(`gen-opschema: ${op}-${v.since} has no inputs or outputs`);
+    for (const v of vs) if (!v.deprecated && !v.inputs && !v.outputs) throw new Error(`gen-opschema: ${op}-${v.since} has no inputs or outputs`);
   }
   return { source, ops: Object.fromEntries(Object.entries(ops).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) };
 }

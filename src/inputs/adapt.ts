@@ -49,7 +49,8 @@ export function adaptFeeds(sets: readonly Feeds[], model: Model): { feeds: Feeds
         continue;
       }
       const c = convertFeed(t, want);
-      if (!c) throw new OperationError(`input '${info.name}' is ${t.type} for the reference but ${dtypeName(want)} here, which the same values cannot be given as`);
+      if (!c)
+        throw new OperationError(`input '${info.name}' is ${t.type} for the reference but ${dtypeName(want)} here, which the same values cannot be given as`);
       converted.add(`${info.name} (${t.type} -> ${dtypeName(want)})`);
       f[info.name] = c;
     }

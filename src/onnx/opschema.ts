@@ -262,7 +262,6 @@ function register(domain: string, table: Table): void {
 register('', ONNX_OPS);
 register('com.microsoft', MS_OPS);
 
-
 /**
  * The schema of `opType` in `domain` that is current at `opset` (the latest version whose since-version is <= opset),
  * or undefined when the operator is not in the table, not yet defined at that opset, or deprecated by then.

@@ -266,8 +266,16 @@ function readPacked(r: Reader, t: PackedArray, wireType: number, prev: unknown):
   return values;
 }
 
+/**
+ * How deep messages may nest. A subgraph costs about 4 levels (Graph > Node > Attribute > Graph), so this allows some
+ * 60 levels of If/Loop/Scan bodies, far beyond any exporter; a file nested deeper is refused as malformed before the
+ * recursion could exhaust the stack (the IR and every pass recurse into subgraphs too).
+ */
+export const MAX_MESSAGE_DEPTH = 256;
+
 /** Decodes one message from a buffer or a file source (bytes [start, end)). */
-export function decodeMessage(type: string, src: Uint8Array | ByteSource, start = 0, end?: number): Msg {
+export function decodeMessage(type: string, src: Uint8Array | ByteSource, start = 0, end?: number, depth = 0): Msg {
+  if (depth > MAX_MESSAGE_DEPTH) throw new WireError(`messages nest deeper than ${MAX_MESSAGE_DEPTH} levels (subgraphs inside subgraphs): refused`);
   const s = schema(type);
   const r = new Reader(src, start, end);
   const out: Msg = {};
@@ -286,7 +294,7 @@ export function decodeMessage(type: string, src: Uint8Array | ByteSource, start 
     if (typeof t === 'object') {
       if (wt !== 2) throw new WireError(`${type}.${f.name}: expected a message`);
       const [ps, pe] = r.range();
-      const sub = decodeMessage(t.msg, r.src, ps, pe);
+      const sub = decodeMessage(t.msg, r.src, ps, pe, depth + 1);
       if (f.repeated) ((out[f.name] as Msg[] | undefined) ?? (out[f.name] = [])).push(sub);
       else out[f.name] = out[f.name] ? mergeMsg(out[f.name] as Msg, sub) : sub;
       continue;

@@ -31,7 +31,7 @@ import { defaultContext, type NearMiss, type Pass, type PassContext, type PassKi
 import { constantOf, numbersOf } from './constant.js';
 import { removeDeadFrom } from './dead.js';
 import { Matcher } from './matcher.js';
-import { opCount, rootOpTypes, toPattern, type CheckResult, type Pattern, } from './pattern.js';
+import { opCount, rootOpTypes, toPattern, type CheckResult, type Pattern } from './pattern.js';
 import { replaceValue, replacementProblem } from './replace.js';
 import { RewriteFailure, Rewriter } from './rewriter.js';
 

@@ -5,10 +5,11 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import type { Feeds } from '../../src/runtime/session.js';
 
-export const TORCH_DIR = path.resolve(__dirname, '../../fixtures/torch');
+export const TORCH_DIR = fileURLToPath(new URL('../../fixtures/torch', import.meta.url));
 export const torchFixture = (file: string): string => path.join(TORCH_DIR, file);
 
 export interface RefTensor {

@@ -21,7 +21,21 @@ describe('opschema: per-input type constraints', () => {
   it('knows the common operator set and the onnxruntime contrib ops', () => {
     const ops = knownOps();
     expect(ops.length).toBeGreaterThan(150);
-    for (const op of ['MatMul', 'Gemm', 'Conv', 'Resize', 'Cast', 'CastLike', 'ConstantOfShape', 'If', 'Loop', 'Scan', 'LayerNormalization', 'Softmax', 'Range'])
+    for (const op of [
+      'MatMul',
+      'Gemm',
+      'Conv',
+      'Resize',
+      'Cast',
+      'CastLike',
+      'ConstantOfShape',
+      'If',
+      'Loop',
+      'Scan',
+      'LayerNormalization',
+      'Softmax',
+      'Range',
+    ])
       expect(ops, op).toContain(op);
     expect(knownOps('com.microsoft')).toEqual(expect.arrayContaining(['Attention', 'SkipLayerNormalization', 'EmbedLayerNormalization', 'FastGelu']));
     expect(getOpSchema('Add', 'ai.onnx', 14)).toBe(getOpSchema('Add', '', 14));
