@@ -5,10 +5,12 @@
  *   1. static: parameters (total, non-zero), file size, node count of every model
  *   2. inputs: synthesized from the baseline's input metadata (seeded) or loaded from files; every model gets the
  *      same sets (converted to a candidate's declared input type, e.g. float16, when it differs; the report says so)
- *   3. sessions, one model at a time: creation time, memory growth (memory.ts), one run per input set whose outputs
- *      are kept for fidelity. A model the execution provider cannot run (bf16 compute on CPU) becomes a
- *      "not runnable" row; the others are still measured.
- *   4. session creation repeated (interleaved) for a creation-time median
+ *   3+4. sessions, in `sessionRepeats` rounds; in each round every model, in an order shuffled per round (seeded),
+ *      creates a session and runs the first input set while the RSS sampler watches (memory.ts): creation time and
+ *      memory growth per repeat, paired by round, so neither carries an order bias and gates decide on an interval.
+ *      The last round's sessions are kept: one run per input set whose outputs are kept for fidelity, then timing.
+ *      A model the execution provider cannot run (bf16 compute on CPU) becomes a "not runnable" row; the others
+ *      are still measured.
  *   5. timing: warm-up, then interleaved rounds (timing.ts)
  *   6. instrumented pass per model: attention probabilities (graph F1) and shapes (FLOPs)
  *   7. fidelity per candidate; 8. load test (--concurrency); 9. --profile; 10. gates
@@ -18,7 +20,7 @@ import * as path from 'node:path';
 import type * as ort from 'onnxruntime-node';
 import { OperationError, UsageError } from '../errors.js';
 import { countParameters } from '../inspect.js';
-import { DataType, } from '../ir/dtype.js';
+import { DataType } from '../ir/dtype.js';
 import { createModel } from '../ir/builder.js';
 import type { Value } from '../ir/graph.js';
 import { Model } from '../ir/model.js';
@@ -33,8 +35,9 @@ import { pairedRatioCI } from '../measure/bootstrap.js';
 import { benchEnvironment } from './env.js';
 import { compareOutputs, computeGraphF1, matchOutputs, toOutputSet, type AttentionCapture, type OutputSet } from '../measure/fidelity.js';
 import { adaptFeeds } from '../inputs/adapt.js';
-import { evaluateGates, gateFailed, loadBudget, parseBudget, parseGate, type Gate } from './gates.js';
-import { DEFAULT_EDGE_THRESHOLD } from '../measure/graph-f1.js';
+import { evaluateGates, gateBlocks, loadBudget, parseBudget, parseGate, type Gate } from './gates.js';
+import { type EdgeRule, formatEdgeRule, parseEdgeRule } from '../measure/graph-f1.js';
+import { Rng } from '../util/rng.js';
 import { loadInputs } from '../inputs/load.js';
 import { synthesizeInputs } from '../inputs/synthesize.js';
 import { probeModel } from '../measure/probe.js';
@@ -86,7 +89,12 @@ export interface BenchOptions {
   optLevel?: OptLevel;
   ep?: ExecutionProvider;
   concurrency?: number;
-  graphThreshold?: number;
+  /** graph F1 edge threshold: absolute (0.2, the default) or relative to uniform attention ('4/T') */
+  graphThreshold?: number | string;
+  /** graph F1 edges: 'threshold' (default) or 'topk:K' (the K largest entries of every row) */
+  graphEdges?: string;
+  /** skipped and inconclusive gates do not fail the run */
+  allowSkipped?: boolean;
   /** gate expressions or parsed gates */
   gates?: (string | Gate)[];
   /** a budget file path or its parsed JSON */
@@ -98,7 +106,7 @@ export interface BenchOptions {
   cvThreshold?: number;
   /** confidence level of intervals (default 0.95) */
   confidence?: number;
-  /** session creations per model, for the creation-time median (default 3) */
+  /** session creations per model, interleaved, for creation time and memory (default 3; 5 with a session or memory gate) */
   sessionRepeats?: number;
   /** skip the instrumented pass (graph F1, FLOPs) */
   analysis?: boolean;
@@ -130,12 +138,15 @@ function positiveInt(name: string, v: number | undefined, def: number, min = 1):
   return x;
 }
 
-function resolveSettings(opts: BenchOptions): Omit<BenchSettings, 'inputs'> & { inputSets: number; profileRuns: number } {
+function resolveSettings(
+  opts: BenchOptions,
+  gates: readonly Gate[],
+): Omit<BenchSettings, 'inputs'> & { inputSets: number; profileRuns: number; graphRule: EdgeRule } {
   const runs = positiveInt('runs', opts.runs, opts.minTime ? 10 : 50);
   const minTime = opts.minTime ?? 0;
   if (!(minTime >= 0) || !Number.isFinite(minTime)) throw new UsageError(`min-time must be a non-negative number of seconds, got ${opts.minTime}`);
-  const graphThreshold = opts.graphThreshold ?? DEFAULT_EDGE_THRESHOLD;
-  if (!(graphThreshold >= 0 && graphThreshold < 1)) throw new UsageError(`graph threshold must be in [0, 1), got ${opts.graphThreshold}`);
+  const graphRule = parseEdgeRule(opts.graphThreshold, opts.graphEdges);
+  const repeatsGated = gates.some((g) => g.metric === 'session' || g.metric === 'memory');
   const confidence = opts.confidence ?? 0.95;
   if (!(confidence > 0 && confidence < 1)) throw new UsageError(`confidence must be in (0, 1), got ${opts.confidence}`);
   const cvThreshold = opts.cvThreshold ?? 0.1;
@@ -155,9 +166,12 @@ function resolveSettings(opts: BenchOptions): Omit<BenchSettings, 'inputs'> & { 
     runs,
     minTime,
     concurrency: positiveInt('concurrency', opts.concurrency, 1),
-    sessionRepeats: positiveInt('session repeats', opts.sessionRepeats, 3),
+    sessionRepeats: positiveInt('session repeats', opts.sessionRepeats, repeatsGated ? 5 : 3),
     seed,
-    graphThreshold,
+    graphThreshold: graphRule.kind === 'absolute' ? graphRule.threshold : null,
+    graphEdges: formatEdgeRule(graphRule),
+    allowSkipped: !!opts.allowSkipped,
+    graphRule,
     cvThreshold,
     confidence,
     inputSets: positiveInt('input sets', opts.inputSets, 1),
@@ -274,13 +288,12 @@ function resolveInputs(opts: BenchOptions, baseline: Model, seed: number, sets: 
   return { feeds, summary: { source: 'synthesized', path: null, sets, dims } };
 }
 
-
 // ------------------------------------------------------------------------------------------------ main
 
 export async function benchmark(opts: BenchOptions): Promise<BenchResult> {
   const t0 = Date.now();
-  const s = resolveSettings(opts);
   const gates = collectGates(opts);
+  const s = resolveSettings(opts, gates);
   const progress = (phase: BenchPhase, done: number, total: number, label?: string) => opts.onProgress?.({ phase, done, total, label });
   const sessionOptions: SessionOptions = {
     optimizationLevel: s.optimizationLevel,
@@ -327,53 +340,77 @@ export async function benchmark(opts: BenchOptions): Promise<BenchResult> {
   try {
     // the runtime's one-time set-up (environment, thread pools) must not be charged to the first model measured
     await primeRuntime(sessionOptions);
-    // 3. sessions, one model at a time
+    // 3 + 4. sessions, in rounds: creation time and memory per repeat, every model in a shuffled order per round
     for (const e of entries) {
-      progress('sessions', e.index, entries.length, e.label);
-      const r = e.report;
-      let stage: 'create' | 'run' = 'create';
-      try {
-        const adapted = adaptFeeds(feeds, e.model);
-        e.feeds = adapted.feeds;
-        if (adapted.converted.length) r.notes.push(`inputs converted to this model's declared types: ${adapted.converted.join(', ')}`);
-        sampler?.start();
-        const c0 = process.hrtime.bigint();
-        e.session = await createSession(e.source, sessionOptions);
-        r.sessionCreateMs.push(Number(process.hrtime.bigint() - c0) / 1e6);
-        stage = 'run';
-        for (const f of e.feeds) e.outputs.push(toOutputSet(await runSession(e.session, f)));
-        if (sampler) {
-          const w = sampler.stop();
-          r.memory = { peakDelta: Math.max(0, w.peak - w.before), retainedDelta: w.after - w.before, sampleIntervalMs: sampler.periodMs, samples: w.samples };
-        }
-      } catch (err) {
-        sampler?.stop();
-        const c = classifyFailure(err, e.model, s.executionProvider);
-        if (stage === 'run' && c.status === 'failed') c.message = `its first run failed: ${c.message}`;
-        r.status = c.status;
-        r.error = c.message;
-        await e.session?.release().catch(() => undefined);
-        e.session = null;
-        if (e === baseline) {
-          throw new OperationError(`the baseline ${e.label} cannot be measured: ${c.message}`, { cause: err });
+      const adapted = adaptFeeds(feeds, e.model);
+      e.feeds = adapted.feeds;
+      if (adapted.converted.length) e.report.notes.push(`inputs converted to this model's declared types: ${adapted.converted.join(', ')}`);
+    }
+    const peaks = new Map<Entry, number[]>();
+    const retained = new Map<Entry, number[]>();
+    const rng = new Rng((s.seed ^ 0x5e55) >>> 0);
+    const rounds = s.sessionRepeats;
+    let alive = [...entries];
+    for (let round = 0; round < rounds; round++) {
+      const order = [...alive];
+      for (let i = order.length - 1; i > 0; i--) {
+        const j = rng.int(0, i + 1);
+        [order[i], order[j]] = [order[j]!, order[i]!];
+      }
+      const last = round === rounds - 1;
+      for (const e of order) {
+        progress('sessions', round * entries.length + order.indexOf(e), rounds * entries.length, e.label);
+        const r = e.report;
+        let stage: 'create' | 'run' = 'create';
+        let session: ort.InferenceSession | null = null;
+        try {
+          sampler?.start();
+          const c0 = process.hrtime.bigint();
+          session = await createSession(e.source, sessionOptions);
+          r.sessionCreateMs.push(Number(process.hrtime.bigint() - c0) / 1e6);
+          stage = 'run';
+          const first = await runSession(session, e.feeds[0]!);
+          if (sampler) {
+            const w = sampler.stop();
+            (peaks.get(e) ?? peaks.set(e, []).get(e)!).push(Math.max(0, w.peak - w.before));
+            (retained.get(e) ?? retained.set(e, []).get(e)!).push(w.after - w.before);
+          }
+          if (last) {
+            e.session = session;
+            e.outputs.push(toOutputSet(first));
+            for (const f of e.feeds.slice(1)) e.outputs.push(toOutputSet(await runSession(session, f)));
+          } else await session.release();
+        } catch (err) {
+          sampler?.stop();
+          const c = classifyFailure(err, e.model, s.executionProvider);
+          if (stage === 'run' && c.status === 'failed') c.message = `its first run failed: ${c.message}`;
+          r.status = c.status;
+          r.error = c.message;
+          await session?.release().catch(() => undefined);
+          e.session = null;
+          alive = alive.filter((x) => x !== e);
+          if (e === baseline) {
+            throw new OperationError(`the baseline ${e.label} cannot be measured: ${c.message}`, { cause: err });
+          }
         }
       }
     }
     const live = entries.filter((e) => e.session);
-    progress('sessions', entries.length, entries.length);
+    for (const e of live) {
+      e.report.sessionCreate = median(e.report.sessionCreateMs);
+      const p = peaks.get(e);
+      if (sampler && p?.length)
+        e.report.memory = {
+          peakDelta: median(p),
+          peakDeltas: p,
+          retainedDelta: median(retained.get(e)!),
+          sampleIntervalMs: sampler.periodMs,
+          samples: p.length,
+        };
+    }
+    progress('sessions', rounds * entries.length, rounds * entries.length);
     // the sampler's thread is not needed any more: gone before anything is timed
     await sampler?.close();
-
-    // 4. more session creations, interleaved, for the creation-time median
-    for (let k = 1; k < s.sessionRepeats; k++) {
-      for (const e of live) {
-        const c0 = process.hrtime.bigint();
-        const extra = await createSession(e.source, sessionOptions);
-        e.report.sessionCreateMs.push(Number(process.hrtime.bigint() - c0) / 1e6);
-        await extra.release();
-      }
-    }
-    for (const e of live) e.report.sessionCreate = median(e.report.sessionCreateMs);
 
     // 5. timing
     const runFns = live.map((e) => {
@@ -439,7 +476,7 @@ export async function benchmark(opts: BenchOptions): Promise<BenchResult> {
       for (const e of live) {
         progress('profile', i++, live.length, e.label);
         const src = e.source instanceof Model ? encodeModel(e.source) : e.source;
-        e.report.profile = await profileModel(src, sessionOptions, e.feeds, Math.max(1, Math.min(s.warmup, 5)), s.profileRuns);
+        e.report.profile = await profileModel(src, sessionOptions, e.feeds, Math.max(1, Math.min(s.warmup, 5)), s.profileRuns, e.report.latency?.p50 ?? null);
       }
       progress('profile', live.length, live.length);
     }
@@ -452,7 +489,7 @@ export async function benchmark(opts: BenchOptions): Promise<BenchResult> {
   const candidates: CandidateReport[] = entries.slice(1).map((e) => compare(e, baseline, s));
   notes.push(
     `latency: ${s.runs}${s.minTime ? `+ (>= ${s.minTime}s)` : ''} interleaved rounds after ${s.warmup} warm-up runs; ratio interval: paired bootstrap of the median ratio at ${Math.round(s.confidence * 100)}%`,
-    'memory: growth of process RSS during session creation and the first runs, sampled every 2 ms by a helper thread (see docs/bench.md)',
+    `session creation and memory: ${s.sessionRepeats} interleaved repeat(s) per model in a shuffled order per round, median shown; memory is the growth of process RSS during session creation and a first run, sampled every 2 ms by a helper thread (see docs/bench.md)`,
   );
   const result: BenchResult = {
     schema: BENCH_SCHEMA,
@@ -470,6 +507,8 @@ export async function benchmark(opts: BenchOptions): Promise<BenchResult> {
       sessionRepeats: s.sessionRepeats,
       seed: s.seed,
       graphThreshold: s.graphThreshold,
+      graphEdges: s.graphEdges,
+      allowSkipped: s.allowSkipped,
       cvThreshold: s.cvThreshold,
       confidence: s.confidence,
       inputs: inputsSummary,
@@ -481,7 +520,7 @@ export async function benchmark(opts: BenchOptions): Promise<BenchResult> {
     notes,
   };
   result.gates = evaluateGates(gates, result);
-  result.passed = !result.gates.some(gateFailed) && !candidates.some((c) => c.status === 'failed');
+  result.passed = !result.gates.some(gateBlocks) && !candidates.some((c) => c.status === 'failed');
   return result;
 }
 
@@ -541,7 +580,7 @@ function compare(e: Entry, b: Entry, s: ReturnType<typeof resolveSettings>): Can
     let graphF1 = null;
     try {
       graphF1 = computeGraphF1({
-        threshold: s.graphThreshold,
+        threshold: s.graphRule,
         baselineCapture: b.capture,
         candidateCapture: e.capture,
         baselineWhyNot: b.whyNoAttention,

@@ -14,14 +14,23 @@
  * median can sit between the two modes and jump with a few runs, which the ratio of medians alone would read as a
  * slowdown. Other metrics are deterministic and compared directly.
  *
- * A candidate that is not runnable on this execution provider has its runtime gates skipped (static ones such as
- * params and size are still decided); a candidate that failed for another reason errors its runtime gates, which
- * fails the build. A metric that was not measured (e.g. flops of a model whose shape pass failed) is an error too.
+ * Session creation and memory gates are decided the same way, on the interval over their interleaved repeats
+ * (paired per round for ratios); with fewer than MIN_REPEATS repeats such a gate is skipped: one creation time or
+ * one RSS reading is noise, not a verdict.
+ *
+ * A gate that did not run is not a pass. It is `skipped`, with a reason: the candidate is not runnable on this
+ * execution provider (static gates such as params and size are still decided), the metric was not measured, or it
+ * is inconclusive (graph F1 whose baseline graph has too few edges). Skipped gates fail the run unless
+ * `allowSkipped` (--allow-skipped). A candidate that failed for another reason errors its runtime gates.
  */
 import * as fs from 'node:fs';
 import { UsageError } from '../errors.js';
-import { ratioCI, statCI, type LatencyStat } from '../measure/bootstrap.js';
-import type { BenchResult, CandidateReport, GateResult, GateStatus } from './types.js';
+import { pairedRatioCI, ratioCI, statCI, type LatencyStat } from '../measure/bootstrap.js';
+import { graphF1Score } from '../measure/fidelity.js';
+import type { BenchResult, CandidateReport, GateResult, GateStatus, SkipReason } from './types.js';
+
+/** Repeats a session or memory gate needs (interleaved creations per model). */
+export const MIN_REPEATS = 3;
 
 export type GateOp = '<=' | '<' | '>=' | '>';
 type Unit = 'time' | 'rate' | 'fraction' | 'count' | 'bytes' | 'number';
@@ -55,9 +64,27 @@ export const METRICS: Record<string, MetricDef> = {
   ),
   throughput: { unit: 'rate', runtime: true, relativeAllowed: true, absoluteAllowed: true, describe: 'sequential inferences per second' },
   'load.throughput': { unit: 'rate', runtime: true, relativeAllowed: true, absoluteAllowed: true, describe: 'inferences per second under --concurrency' },
-  session: { unit: 'time', runtime: true, relativeAllowed: true, absoluteAllowed: true, describe: 'median session creation time' },
-  memory: { unit: 'bytes', runtime: true, relativeAllowed: true, absoluteAllowed: true, describe: 'peak RSS growth during creation and warm-up' },
-  graphF1: { unit: 'fraction', runtime: true, relativeAllowed: false, absoluteAllowed: true, describe: 'the lower of last-layer and all-layer graph F1' },
+  session: {
+    unit: 'time',
+    runtime: true,
+    relativeAllowed: true,
+    absoluteAllowed: true,
+    describe: 'median session creation time (on an interval over the repeats)',
+  },
+  memory: {
+    unit: 'bytes',
+    runtime: true,
+    relativeAllowed: true,
+    absoluteAllowed: true,
+    describe: 'median peak RSS growth during creation and a first run (on an interval over the repeats)',
+  },
+  graphF1: {
+    unit: 'fraction',
+    runtime: true,
+    relativeAllowed: false,
+    absoluteAllowed: true,
+    describe: 'the lower of last-layer and all-layer graph F1 (graphF1Score)',
+  },
   'graphF1.last': { unit: 'fraction', runtime: true, relativeAllowed: false, absoluteAllowed: true, describe: 'graph F1 of the last attention layer' },
   'graphF1.all': { unit: 'fraction', runtime: true, relativeAllowed: false, absoluteAllowed: true, describe: 'graph F1 micro-averaged over all layers' },
   cosine: { unit: 'fraction', runtime: true, relativeAllowed: false, absoluteAllowed: true, describe: 'lowest cosine similarity over the outputs' },
@@ -186,7 +213,29 @@ interface Measured {
   confirm?: { lo: number; hi: number; what: string };
   /** why value is null */
   missing?: string;
+  /** a skip other than 'not-measured' (graph F1 inconclusive) */
+  skip?: SkipReason;
   note?: string;
+}
+
+/** Interval gate over repeated measurements (session creation, memory): paired per-round ratios, or the median. */
+function repeated(g: Gate, what: string, c: readonly number[] | undefined, b: readonly number[] | undefined, level: number, seed: number): Measured {
+  if (!c?.length) return { value: null, interval: null, missing: `${what} was not measured` };
+  if (c.length < MIN_REPEATS)
+    return {
+      value: null,
+      interval: null,
+      missing: `${what} was measured ${c.length} time(s); a gate on it needs at least ${MIN_REPEATS} interleaved repeats (one reading is noise, not a verdict): use --session-repeats ${Math.max(5, MIN_REPEATS)}`,
+    };
+  if (g.relative) {
+    if (!b || b.length !== c.length) return { value: null, interval: null, missing: `the baseline's ${what} was not measured as often` };
+    if (b.some((x) => !(x > 0)))
+      return { value: null, interval: null, missing: `the baseline's ${what} was 0 in a repeat: too small to compare as a ratio; use an absolute gate` };
+    const ci = pairedRatioCI(c, b, { level, seed });
+    return { value: ci.value, interval: { lo: ci.lo, hi: ci.hi, level } };
+  }
+  const ci = statCI('p50', c, { level, seed });
+  return { value: ci.value, interval: { lo: ci.lo, hi: ci.hi, level } };
 }
 
 function holds(op: GateOp, v: number, t: number): boolean {
@@ -250,20 +299,19 @@ function measure(g: Gate, c: CandidateReport, r: BenchResult): Measured {
       return { value: c.load.throughput, interval: null };
     }
     case 'session':
-      return g.relative
-        ? { value: c.ratios.sessionCreate, interval: null, missing: 'session creation was not timed' }
-        : { value: c.sessionCreate, interval: null, missing: 'session creation was not timed' };
+      return repeated(g, 'session creation', c.sessionCreateMs, b.sessionCreateMs, level, seed);
     case 'memory':
-      return g.relative
-        ? { value: c.ratios.memory, interval: null, missing: 'memory was not measured' }
-        : { value: c.memory?.peakDelta ?? null, interval: null, missing: 'memory was not measured' };
+      return repeated(g, 'memory', c.memory?.peakDeltas, b.memory?.peakDeltas, level, seed);
     case 'graphF1':
     case 'graphF1.last':
     case 'graphF1.all': {
       const f = c.fidelity?.graphF1;
       if (!f) return { value: null, interval: null, missing: 'graph F1 was not measured' };
-      const v = metric === 'graphF1.last' ? f.lastLayer : metric === 'graphF1.all' ? f.allLayers : Math.min(f.lastLayer, f.allLayers);
-      return { value: v, interval: null, note: `source: ${f.source}` };
+      const sc = graphF1Score(f, metric === 'graphF1.last' ? 'last' : metric === 'graphF1.all' ? 'all' : 'min');
+      const e = f.edges;
+      const edges = `edges baseline/candidate: last layer ${e.last.baseline}/${e.last.candidate}, all layers ${e.all.baseline}/${e.all.candidate}`;
+      if (sc.value === null) return { value: null, interval: null, missing: sc.why!, skip: 'inconclusive' };
+      return { value: sc.value, interval: null, note: `source: ${f.source}, edge rule ${f.edgeRule}, ${edges}` };
     }
     case 'cosine':
     case 'top1':
@@ -318,21 +366,42 @@ export function formatGateValue(g: Pick<Gate, 'metric' | 'relative'>, v: number)
 export function evaluateGate(g: Gate, c: CandidateReport, r: BenchResult): GateResult {
   const def = METRICS[g.metric]!;
   const base = { gate: g.source, candidate: c.label, metric: g.metric, op: g.op, threshold: g.threshold, relative: g.relative };
-  const done = (status: GateStatus, value: number | null, interval: GateResult['interval'], inconclusive: boolean, message: string): GateResult => ({
+  const allow = !!r.settings.allowSkipped;
+  const done = (
+    status: GateStatus,
+    value: number | null,
+    interval: GateResult['interval'],
+    inconclusive: boolean,
+    message: string,
+    reason: SkipReason | null = null,
+  ): GateResult => ({
     ...base,
     status,
     value,
     interval,
     inconclusive,
-    message,
+    reason: status === 'skipped' ? reason : null,
+    blocks: status === 'fail' || status === 'error' || (status === 'skipped' && !allow),
+    message:
+      status === 'skipped'
+        ? `${message}${allow ? ' (allowed by --allow-skipped)' : ' -- a gate that did not run is not a pass (--allow-skipped accepts it)'}`
+        : message,
   });
   if (c.status === 'not-runnable' && def.runtime)
-    return done('skipped', null, null, false, `${c.label} is not runnable on this execution provider (${r.settings.executionProvider})`);
+    return done('skipped', null, null, false, `${c.label} is not runnable on this execution provider (${r.settings.executionProvider})`, 'not-runnable');
   if (c.status === 'failed' && def.runtime) return done('error', null, null, false, `${c.label} could not be measured: ${c.error}`);
   if (g.relative && r.baseline.status !== 'ok' && def.runtime) return done('error', null, null, false, 'the baseline could not be measured');
   const m = measure(g, c, r);
   const thr = formatGateValue(g, g.threshold);
-  if (m.value === null || !Number.isFinite(m.value)) return done('error', null, null, false, `cannot evaluate: ${m.missing ?? 'no value'}`);
+  if (m.value === null || !Number.isFinite(m.value))
+    return done(
+      'skipped',
+      null,
+      null,
+      false,
+      m.skip === 'inconclusive' ? `INCONCLUSIVE: ${m.missing}` : `not measured: ${m.missing ?? 'no value'}`,
+      m.skip ?? 'not-measured',
+    );
   const val = formatGateValue(g, m.value);
   const note = m.note ? ` (${m.note})` : '';
   if (m.interval) {
@@ -378,3 +447,5 @@ export function evaluateGates(gates: readonly Gate[], r: BenchResult): GateResul
 }
 
 export const gateFailed = (g: GateResult): boolean => g.status === 'fail' || g.status === 'error';
+/** The gate makes the run fail (failed, errored, or skipped without --allow-skipped). */
+export const gateBlocks = (g: GateResult): boolean => g.blocks;

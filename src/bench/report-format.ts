@@ -176,12 +176,36 @@ export function comparisonRows(r: BenchResult): Row[] {
     rows.push({ metric: 'cosine similarity (worst)', section: 'fidelity', cells: models.map((m, i) => fid(m, i, (c) => worst(c, 'cosine', true))) });
     rows.push({ metric: 'top-1 agreement (worst)', section: 'fidelity', cells: models.map((m, i) => fid(m, i, (c) => worst(c, 'top1', true))) });
     rows.push({
-      metric: `graph F1 last / all (thr ${r.settings.graphThreshold})`,
+      metric: `graph F1 last / all (edges ${r.settings.graphEdges})`,
+      section: 'fidelity',
+      cells: models.map((m, i) => {
+        const cell = fid(m, i, (c) => {
+          const g = c.fidelity!.graphF1;
+          if (!g) return '—';
+          const v = `${g.lastLayer.toFixed(3)} / ${g.allLayers.toFixed(3)}`;
+          return g.score === null ? `INCONCLUSIVE (${v})` : v;
+        });
+        const g = i > 0 ? cands[i - 1]!.fidelity?.graphF1 : null;
+        return g && g.score === null ? { ...cell, tone: 'warn' } : cell;
+      }),
+    });
+    rows.push({
+      metric: 'graph F1 edges baseline / candidate (last; all)',
+      section: 'fidelity',
+      cells: models.map((m, i) =>
+        fid(m, i, (c) => {
+          const e = c.fidelity!.graphF1?.edges;
+          return e ? `${e.last.baseline}/${e.last.candidate}; ${e.all.baseline}/${e.all.candidate} (need ${e.all.minBaseline})` : '—';
+        }),
+      ),
+    });
+    rows.push({
+      metric: 'graph F1 per layer (edges b/c)',
       section: 'fidelity',
       cells: models.map((m, i) =>
         fid(m, i, (c) => {
           const g = c.fidelity!.graphF1;
-          return g ? `${g.lastLayer.toFixed(3)} / ${g.allLayers.toFixed(3)}` : '—';
+          return g ? g.perLayer.map((f, l) => `${f.toFixed(2)} (${g.edges.perLayer[l]!.baseline}/${g.edges.perLayer[l]!.candidate})`).join(' · ') : '—';
         }),
       ),
     });
@@ -201,11 +225,57 @@ export function gateStatusText(g: GateResult): string {
     case 'fail':
       return 'FAIL';
     case 'skipped':
-      return 'SKIPPED';
+      return g.reason === 'inconclusive' ? 'INCONCLUSIVE' : 'SKIPPED';
     case 'error':
       return 'ERROR';
   }
 }
+
+export interface Verdict {
+  passed: boolean;
+  total: number;
+  /** failed or errored gates */
+  failed: number;
+  /** skipped (or inconclusive) gates */
+  skipped: number;
+  /** skipped gates that fail the run (no --allow-skipped) */
+  blockingSkipped: number;
+  /** the one summary line every report shows */
+  line: string;
+}
+
+/** The verdict of a run, one line that the table, Markdown, HTML and stderr summary all show (JSON: `passed`). */
+export function benchVerdict(r: BenchResult): Verdict {
+  const total = r.gates.length;
+  const failed = r.gates.filter((g) => g.status === 'fail' || g.status === 'error').length;
+  const skipped = r.gates.filter((g) => g.status === 'skipped').length;
+  const blockingSkipped = r.gates.filter((g) => g.status === 'skipped' && g.blocks).length;
+  const broken = r.candidates.some((c) => c.status === 'failed');
+  let line: string;
+  if (!total) line = broken ? 'a candidate could not be measured' : 'no gates were set';
+  else if (failed) line = `${failed} of ${total} gate(s) failed${skipped ? `, ${skipped} skipped or inconclusive` : ''}`;
+  else if (blockingSkipped) line = `${blockingSkipped} of ${total} gate(s) skipped or inconclusive: not a pass (--allow-skipped accepts them)`;
+  else if (skipped) line = `${total - skipped} of ${total} gate(s) passed, ${skipped} skipped (allowed by --allow-skipped)`;
+  else line = `all ${total} gate(s) passed`;
+  if (total && broken) line += '; a candidate could not be measured';
+  return { passed: r.passed, total, failed, skipped, blockingSkipped, line };
+}
+
+/** Profile cells: the share of profiled time (what to read) and the measured latency spread by it. */
+export function profileCell(o: { share: number; estMs: number | null } | undefined): string {
+  if (!o) return '—';
+  return `${fmtPct(o.share)}${o.estMs !== null ? ` (≈${fmtMs(o.estMs)})` : ''}`;
+}
+
+export const PROFILE_TITLE = 'operator share of profiled kernel time (≈ share x measured p50)';
+
+export function profileFooter(m: ModelReport): string {
+  const p = m.profile!;
+  return `profiled ${fmtMs(p.kernelMs)}/run${p.overhead !== null ? ` = ${p.overhead.toFixed(1)}x the measured p50` : ''}`;
+}
+
+export const PROFILE_NOTE =
+  "per-operator times come from onnxruntime's profiler, whose own overhead inflates them (on small models several times the real latency): read the shares; the ≈ times spread the measured, unprofiled p50 latency by those shares";
 
 export function settingsLine(r: BenchResult): string {
   const s = r.settings;
@@ -238,19 +308,26 @@ export function modelNotes(r: BenchResult): string[] {
     const f = (m as CandidateReport).fidelity;
     if (f) {
       if (f.graphF1 && f.graphF1.source !== 'attention') out.push(`${m.label}: graph F1 ${f.graphF1.note}`);
+      if (f.graphF1?.inconclusive) out.push(`${m.label}: ${f.graphF1.inconclusive}`);
       for (const n of f.notes) out.push(`${m.label}: ${n}`);
       for (const o of f.outputs) if (o.error) out.push(`${m.label}: output ${o.name}: ${o.error}`);
     }
   }
+  if ([r.baseline, ...r.candidates].some((m) => m.profile)) out.push(PROFILE_NOTE);
   return out;
 }
 
 /** One line saying why a run did not pass (for stderr, so a CI log shows the reason next to the exit code). */
 export function failureSummary(r: BenchResult): string {
   const failed = r.gates.filter((g) => g.status === 'fail' || g.status === 'error');
+  const skipped = r.gates.filter((g) => g.status === 'skipped' && g.blocks);
   const broken = r.candidates.filter((c) => c.status === 'failed');
   const parts: string[] = [];
   if (failed.length) parts.push(`${failed.length} of ${r.gates.length} gate(s) failed (${failed.map((g) => `${g.candidate} ${g.gate}`).join('; ')})`);
+  if (skipped.length)
+    parts.push(
+      `${skipped.length} of ${r.gates.length} gate(s) did not run, which is not a pass (${skipped.map((g) => `${g.candidate} ${g.gate}: ${gateStatusText(g).toLowerCase()}`).join('; ')}; --allow-skipped accepts them)`,
+    );
   if (broken.length) parts.push(`${broken.length} candidate(s) could not be measured (${broken.map((c) => `${c.label}: ${c.error ?? 'failed'}`).join('; ')})`);
   return parts.join('; ') || 'the bench did not pass';
 }

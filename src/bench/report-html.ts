@@ -4,7 +4,17 @@
  * per model on a shared axis, with p50 and p99 marked) and, with --profile, per-operator time as grouped bars.
  */
 import { quantile } from '../util/numerics.js';
-import { comparisonRows, gateStatusText, inputsLine, modelNotes, settingsLine, type Cell } from './report-format.js';
+import {
+  benchVerdict,
+  comparisonRows,
+  gateStatusText,
+  inputsLine,
+  modelNotes,
+  PROFILE_TITLE,
+  profileFooter,
+  settingsLine,
+  type Cell,
+} from './report-format.js';
 import { fmtMs, fmtPct } from '../util/format.js';
 import type { BenchResult, ModelReport } from './types.js';
 
@@ -81,7 +91,7 @@ export function operatorChart(models: ModelReport[]): string {
   const profiled = models.map((m, i) => ({ m, i })).filter(({ m }) => m.profile?.byOp.length);
   if (!profiled.length) return '';
   const ops = [...new Set(profiled.flatMap(({ m }) => m.profile!.byOp.slice(0, 10).map((o) => o.op)))].slice(0, 12);
-  const max = Math.max(...profiled.flatMap(({ m }) => m.profile!.byOp.filter((o) => ops.includes(o.op)).map((o) => o.ms)), 1e-9);
+  const maxShare = Math.max(...profiled.flatMap(({ m }) => m.profile!.byOp.filter((o) => ops.includes(o.op)).map((o) => o.share)), 1e-9);
   const barH = 12;
   const groupH = profiled.length * barH + 10;
   const left = 170;
@@ -96,20 +106,20 @@ export function operatorChart(models: ModelReport[]): string {
     parts.push(`<text x="${left - 8}" y="${y0 + (profiled.length * barH) / 2 + 4}" text-anchor="end" class="lbl">${htmlEscape(truncate(op, 24))}</text>`);
     profiled.forEach(({ m, i }, k) => {
       const o = m.profile!.byOp.find((x) => x.op === op);
-      const w = o ? (o.ms / max) * plotW : 0;
+      const w = o ? (o.share / maxShare) * plotW : 0;
       const y = y0 + k * barH;
       parts.push(
-        `<rect x="${left}" y="${y}" width="${n2(Math.max(w, 0.5))}" height="${barH - 2}" fill="${colorOf(i)}"><title>${htmlEscape(`${m.label}: ${o ? `${fmtMs(o.ms)} (${fmtPct(o.share)})` : 'none'}`)}</title></rect>`,
+        `<rect x="${left}" y="${y}" width="${n2(Math.max(w, 0.5))}" height="${barH - 2}" fill="${colorOf(i)}"><title>${htmlEscape(`${m.label}: ${o ? `${fmtPct(o.share)} of profiled time${o.estMs !== null ? `, ≈${fmtMs(o.estMs)} of the measured p50` : ''}` : 'none'}`)}</title></rect>`,
       );
-      parts.push(`<text x="${n2(left + w + 4)}" y="${y + barH - 3}" class="sub">${htmlEscape(o ? fmtMs(o.ms) : '—')}</text>`);
+      parts.push(
+        `<text x="${n2(left + w + 4)}" y="${y + barH - 3}" class="sub">${htmlEscape(o ? `${fmtPct(o.share)}${o.estMs !== null ? ` ≈${fmtMs(o.estMs)}` : ''}` : '—')}</text>`,
+      );
     });
   });
   const ly = ops.length * groupH + 12;
   profiled.forEach(({ m, i }, k) => {
     parts.push(`<rect x="${left}" y="${ly + k * 16}" width="10" height="10" fill="${colorOf(i)}"/>`);
-    parts.push(
-      `<text x="${left + 16}" y="${ly + k * 16 + 9}" class="sub">${htmlEscape(m.label)} (kernel time ${htmlEscape(fmtMs(m.profile!.kernelMs))} per run)</text>`,
-    );
+    parts.push(`<text x="${left + 16}" y="${ly + k * 16 + 9}" class="sub">${htmlEscape(m.label)} (${htmlEscape(profileFooter(m))})</text>`);
   });
   parts.push('</svg>');
   return parts.join('');
@@ -139,12 +149,8 @@ svg{max-width:100%;height:auto}
 
 export function renderBenchHtml(r: BenchResult): string {
   const models = [r.baseline, ...r.candidates];
-  const failed = r.gates.filter((g) => g.status === 'fail' || g.status === 'error').length;
-  const verdict = r.gates.length
-    ? failed
-      ? `<div class="verdict fail">${failed} of ${r.gates.length} gate(s) failed</div>`
-      : `<div class="verdict pass">All ${r.gates.length} gate(s) passed</div>`
-    : `<div class="verdict ${r.passed ? 'none' : 'fail'}">${r.passed ? 'No gates were set' : 'A candidate could not be measured'}</div>`;
+  const v = benchVerdict(r);
+  const verdict = `<div class="verdict ${r.passed ? (r.gates.length ? 'pass' : 'none') : 'fail'}">${htmlEscape(v.line.charAt(0).toUpperCase() + v.line.slice(1))}</div>`;
   const head = ['', `${r.baseline.label} (baseline)`, ...r.candidates.map((c) => c.label)];
   const rows = comparisonRows(r)
     .map(
@@ -156,7 +162,7 @@ export function renderBenchHtml(r: BenchResult): string {
     ? `<h2>Gates</h2><table><tr><th>status</th><th>candidate</th><th>gate</th><th>result</th></tr>${r.gates
         .map(
           (g) =>
-            `<tr><td class="gate-${g.inconclusive ? 'inconclusive' : g.status}">${htmlEscape(gateStatusText(g))}</td><td class="l">${htmlEscape(g.candidate)}</td><td class="l"><code>${htmlEscape(g.gate)}</code></td><td class="l">${htmlEscape(g.message)}</td></tr>`,
+            `<tr><td class="gate-${g.status === 'skipped' && g.blocks ? 'fail' : g.inconclusive ? 'inconclusive' : g.status}">${htmlEscape(gateStatusText(g))}</td><td class="l">${htmlEscape(g.candidate)}</td><td class="l"><code>${htmlEscape(g.gate)}</code></td><td class="l">${htmlEscape(g.message)}</td></tr>`,
         )
         .join('\n')}</table>`
     : '';
@@ -170,6 +176,14 @@ export function renderBenchHtml(r: BenchResult): string {
           `<tr><td>${htmlEscape(c.label)}</td><td class="l">${htmlEscape(o.name)}</td><td>${o.maxAbsError === null ? '—' : o.maxAbsError.toExponential(2)}</td><td>${o.maxRelError === null ? '—' : o.maxRelError.toExponential(2)}</td><td>${o.cosine === null ? '—' : o.cosine.toFixed(6)}</td><td>${o.top1 === null ? '—' : fmtPct(o.top1)}</td><td>${htmlEscape(o.error ?? '')}</td></tr>`,
       ),
     );
+  const graphRows = r.candidates
+    .filter((c) => c.fidelity?.graphF1)
+    .flatMap((c) => {
+      const g = c.fidelity!.graphF1!;
+      const row = (name: string, f: number, e: (typeof g.edges)['all']) =>
+        `<tr><td>${htmlEscape(c.label)}</td><td class="l">${htmlEscape(name)}</td><td${e.conclusive ? '' : ' class="warn"'}>${e.conclusive ? f.toFixed(3) : `inconclusive (${f.toFixed(3)})`}</td><td>${e.baseline}</td><td>${e.candidate}</td><td>${e.common}</td><td>${e.rows}</td><td>${e.minBaseline}</td></tr>`;
+      return [...g.perLayer.map((f, l) => row(`layer ${l}`, f, g.edges.perLayer[l]!)), row('all layers', g.allLayers, g.edges.all)];
+    });
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -192,7 +206,8 @@ ${gates}
 <h2>Latency distributions</h2>
 ${latencyChart(models)}
 ${fidelityRows.length ? `<h2>Fidelity per output</h2><table><tr><th>candidate</th><th>output</th><th>max abs</th><th>max rel</th><th>cosine</th><th>top-1</th><th></th></tr>${fidelityRows.join('\n')}</table>` : ''}
-${opChart ? `<h2>Time per operator (onnxruntime profiler)</h2>${opChart}` : ''}
+${graphRows.length ? `<h2>Graph F1 (edge rule ${htmlEscape(r.settings.graphEdges)})</h2><table><tr><th>candidate</th><th>part</th><th>F1</th><th>baseline edges</th><th>candidate edges</th><th>common</th><th>rows</th><th>edges needed</th></tr>${graphRows.join('\n')}</table>` : ''}
+${opChart ? `<h2>${htmlEscape(PROFILE_TITLE)}</h2>${opChart}` : ''}
 ${notes.length ? `<h2>Notes</h2><ul class="notes">${notes.map((n) => `<li>${htmlEscape(n)}</li>`).join('')}</ul>` : ''}
 </body>
 </html>

@@ -27,18 +27,25 @@ function testcase(g: GateResult): string {
     case 'error':
       return `${open}\n      <error type="gate" message="${msg}">${msg}</error>\n    </testcase>`;
     case 'skipped':
-      return `${open}\n      <skipped message="${msg}"/>\n    </testcase>`;
+      // a gate that did not run fails the run unless --allow-skipped: then it is a failure here too, so every report agrees
+      return g.blocks
+        ? `${open}\n      <failure type="${g.reason ?? 'skipped'}" message="${msg}">${msg}</failure>\n    </testcase>`
+        : `${open}\n      <skipped message="${msg}"/>\n    </testcase>`;
   }
 }
 
 export function renderBenchJunit(r: BenchResult): string {
-  const count = (gs: GateResult[], s: GateResult['status']) => gs.filter((g) => g.status === s).length;
+  const count = (gs: GateResult[], s: GateResult['status']) =>
+    gs.filter((g) =>
+      s === 'fail' ? g.status === 'fail' || (g.status === 'skipped' && g.blocks) : s === 'skipped' ? g.status === 'skipped' && !g.blocks : g.status === s,
+    ).length;
   const suites = r.candidates.map((c) => {
     const gs = r.gates.filter((g) => g.candidate === c.label);
     const props = [
       ['baseline', r.baseline.label],
       ['candidate.path', c.path ?? ''],
       ['candidate.status', c.status],
+      ['passed', String(r.passed)],
       ['settings', settingsLine(r)],
       ['schema', String(r.schema)],
     ]

@@ -2,9 +2,18 @@
  * Markdown report, for a CI job summary ($GITHUB_STEP_SUMMARY) or a pull-request comment: verdict first, then the
  * comparison table, gates, notes and the settings the numbers were measured with.
  */
-import { comparisonRows, gateStatusText, inputsLine, modelNotes, settingsLine } from './report-format.js';
-import { fmtMs, fmtPct } from '../util/format.js';
-import type { BenchResult } from './types.js';
+import {
+  benchVerdict,
+  comparisonRows,
+  gateStatusText,
+  inputsLine,
+  modelNotes,
+  PROFILE_TITLE,
+  profileCell,
+  profileFooter,
+  settingsLine,
+} from './report-format.js';
+import type { BenchResult, GateResult } from './types.js';
 
 const esc = (s: string): string => s.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
 
@@ -17,15 +26,15 @@ function table(headers: string[], rows: string[][], align?: ('l' | 'r')[]): stri
   ].join('\n');
 }
 
-const ICON: Record<string, string> = { pass: '✅', fail: '❌', skipped: '⏭️', error: '⚠️' };
+const icon = (g: GateResult): string => (g.status === 'pass' ? '✅' : g.status === 'error' ? '⚠️' : g.blocks ? '❌' : '⏭️');
 
 export function renderBenchMarkdown(r: BenchResult): string {
   const out: string[] = [];
-  const failed = r.gates.filter((g) => g.status === 'fail' || g.status === 'error').length;
+  const v = benchVerdict(r);
   out.push('## autoglm bench');
   out.push('');
-  if (r.gates.length) out.push(failed ? `**❌ ${failed} of ${r.gates.length} gate(s) failed**` : `**✅ all ${r.gates.length} gate(s) passed**`);
-  else out.push(r.passed ? 'No gates were set.' : '**❌ a candidate could not be measured**');
+  if (r.gates.length || !r.passed) out.push(`**${r.passed ? (v.skipped ? '⏭️' : '✅') : '❌'} ${v.line}**`);
+  else out.push('No gates were set.');
   out.push('');
   const headers = ['metric', `${r.baseline.label} (baseline)`, ...r.candidates.map((c) => c.label)];
   out.push(
@@ -41,7 +50,7 @@ export function renderBenchMarkdown(r: BenchResult): string {
     out.push(
       table(
         ['', 'candidate', 'gate', 'result'],
-        r.gates.map((g) => [`${ICON[g.status]} ${gateStatusText(g)}`, g.candidate, `\`${g.gate}\``, g.message]),
+        r.gates.map((g) => [`${icon(g)} ${gateStatusText(g)}`, g.candidate, `\`${g.gate}\``, g.message]),
         ['l', 'l', 'l', 'l'],
       ),
     );
@@ -49,19 +58,16 @@ export function renderBenchMarkdown(r: BenchResult): string {
   }
   const withProfile = [r.baseline, ...r.candidates].filter((m) => m.profile);
   if (withProfile.length) {
-    out.push('### Operator time per run');
+    out.push(`### ${PROFILE_TITLE}`);
     out.push('');
     const ops = [...new Set(withProfile.flatMap((m) => m.profile!.byOp.slice(0, 10).map((o) => o.op)))].slice(0, 12);
     out.push(
       table(
         ['operator', ...withProfile.map((m) => m.label)],
-        ops.map((op) => [
-          op,
-          ...withProfile.map((m) => {
-            const o = m.profile!.byOp.find((x) => x.op === op);
-            return o ? `${fmtMs(o.ms)} (${fmtPct(o.share)})` : '—';
-          }),
-        ]),
+        [
+          ...ops.map((op) => [op, ...withProfile.map((m) => profileCell(m.profile!.byOp.find((x) => x.op === op)))]),
+          ['profiler overhead', ...withProfile.map(profileFooter)],
+        ],
       ),
     );
     out.push('');

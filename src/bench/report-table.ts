@@ -5,8 +5,18 @@
  */
 import { Chalk, type ChalkInstance } from 'chalk';
 import { renderTable } from '../util/table.js';
-import { comparisonRows, gateStatusText, inputsLine, modelNotes, settingsLine, type Cell } from './report-format.js';
-import { fmtMs, fmtPct } from '../util/format.js';
+import {
+  benchVerdict,
+  comparisonRows,
+  gateStatusText,
+  inputsLine,
+  modelNotes,
+  PROFILE_TITLE,
+  profileCell,
+  profileFooter,
+  settingsLine,
+  type Cell,
+} from './report-format.js';
 import type { BenchResult, GateResult } from './types.js';
 
 export function renderBenchTable(r: BenchResult, color: ChalkInstance = new Chalk({ level: 0 })): string {
@@ -33,7 +43,8 @@ export function renderBenchTable(r: BenchResult, color: ChalkInstance = new Chal
   if (r.gates.length) {
     const gateRow = (g: GateResult): string[] => {
       const st = gateStatusText(g);
-      const painted = g.status === 'pass' ? (g.inconclusive ? color.yellow(st) : color.green(st)) : g.status === 'skipped' ? color.yellow(st) : color.red(st);
+      const painted =
+        g.status === 'pass' ? (g.inconclusive ? color.yellow(st) : color.green(st)) : g.status === 'skipped' && !g.blocks ? color.yellow(st) : color.red(st);
       return [painted, g.candidate, g.gate, g.message];
     };
     out.push(renderTable(['gate', 'candidate', 'expression', 'result'], r.gates.map(gateRow), { align: ['left', 'left', 'left', 'left'] }));
@@ -45,11 +56,11 @@ export function renderBenchTable(r: BenchResult, color: ChalkInstance = new Chal
       op,
       ...withProfile.map((m) => {
         const o = m.profile!.byOp.find((x) => x.op === op);
-        return o ? `${fmtMs(o.ms)} ${fmtPct(o.share)}` : '—';
+        return profileCell(o);
       }),
     ]);
-    rows.push(['total kernel time', ...withProfile.map((m) => fmtMs(m.profile!.kernelMs))]);
-    out.push(color.bold('operator time per run (onnxruntime profiler)'));
+    rows.push(['profiler overhead', ...withProfile.map(profileFooter)]);
+    out.push(color.bold(PROFILE_TITLE));
     out.push(renderTable(['operator', ...withProfile.map((m) => m.label)], rows));
   }
   const notes = modelNotes(r);
@@ -58,8 +69,7 @@ export function renderBenchTable(r: BenchResult, color: ChalkInstance = new Chal
     for (const n of notes) out.push(`  - ${n}`);
     out.push('');
   }
-  const failed = r.gates.filter((g) => g.status === 'fail' || g.status === 'error').length;
-  if (r.gates.length) out.push(failed ? color.red(`${failed} gate(s) failed`) : color.green(`all ${r.gates.length} gate(s) passed`));
-  else if (!r.passed) out.push(color.red('a candidate could not be measured'));
+  const v = benchVerdict(r);
+  if (r.gates.length || !r.passed) out.push(r.passed ? (v.skipped ? color.yellow(v.line) : color.green(v.line)) : color.red(v.line));
   return out.join('\n') + '\n';
 }

@@ -37,7 +37,12 @@ export interface BenchSettings {
   concurrency: number;
   sessionRepeats: number;
   seed: number;
-  graphThreshold: number;
+  /** absolute edge threshold of graph F1; null with a relative (`4/T`) or top-k rule (see graphEdges) */
+  graphThreshold: number | null;
+  /** the graph F1 edge rule as written: '0.2', '4/T', 'topk:2' */
+  graphEdges: string;
+  /** skipped and inconclusive gates do not fail the run (--allow-skipped) */
+  allowSkipped: boolean;
   cvThreshold: number;
   confidence: number;
   inputs: InputsSummary;
@@ -63,9 +68,11 @@ export interface LatencyStats extends Summary {
 }
 
 export interface MemoryStats {
-  /** peak process RSS during session creation and warm-up, minus RSS just before (bytes) */
+  /** median over the repeats of: peak process RSS during session creation and a first run, minus RSS just before (bytes) */
   peakDelta: number;
-  /** RSS after creation and warm-up minus RSS before (bytes); what the session keeps */
+  /** the peak growth of every repeat (interleaved with the other models' in a shuffled order per round) */
+  peakDeltas: number[];
+  /** median over the repeats of RSS after creation and a first run minus RSS before (bytes) */
   retainedDelta: number;
   /** sampling period of the RSS sampler thread (ms) */
   sampleIntervalMs: number;
@@ -74,18 +81,23 @@ export interface MemoryStats {
 
 export interface OperatorTime {
   op: string;
-  /** mean total time per run spent in this operator type (ms) */
+  /** mean kernel time per profiled run spent in this operator type (ms), as the profiler reports it (inflated by it) */
   ms: number;
   /** kernel invocations per run */
   calls: number;
+  /** share of the profiled kernel time (0..1): the number to read */
   share: number;
+  /** share x the measured (unprofiled) p50 latency: this operator's estimated part of a real run (ms); null without one */
+  estMs: number | null;
 }
 
 export interface ProfileStats {
   /** profiled runs (after warm-up) */
   runs: number;
-  /** mean per run of the sum of kernel times (ms); excludes the runtime's own overhead between kernels */
+  /** mean per profiled run of the sum of kernel times (ms), profiler overhead included */
   kernelMs: number;
+  /** kernelMs / measured p50 latency: how much the profiler inflates times (null without a latency) */
+  overhead: number | null;
   byOp: OperatorTime[];
 }
 
@@ -160,7 +172,13 @@ export interface CandidateReport extends ModelReport {
   fidelity: Fidelity | null;
 }
 
+/**
+ * pass; fail; error (the candidate could not be measured); skipped (the metric could not be decided: the model does
+ * not run on this execution provider, the metric was not measured, or graph F1 is inconclusive; see `reason`).
+ * A skipped gate is not a pass: it fails the run unless --allow-skipped (`blocks`).
+ */
 export type GateStatus = 'pass' | 'fail' | 'skipped' | 'error';
+export type SkipReason = 'not-runnable' | 'not-measured' | 'inconclusive';
 
 export interface GateResult {
   /** the expression as written */
@@ -177,6 +195,10 @@ export interface GateResult {
   interval: { lo: number; hi: number; level: number } | null;
   /** the interval straddles the threshold: not failed, but not shown to pass either */
   inconclusive: boolean;
+  /** why a gate was skipped (null unless status is 'skipped') */
+  reason: SkipReason | null;
+  /** this gate makes the run fail: fail, error, and skipped unless --allow-skipped */
+  blocks: boolean;
   message: string;
 }
 
@@ -189,7 +211,10 @@ export interface BenchResult {
   baseline: ModelReport;
   candidates: CandidateReport[];
   gates: GateResult[];
-  /** no gate failed or errored, and every candidate was measured or is not runnable here */
+  /**
+   * no gate blocks (failed, errored, or skipped/inconclusive without --allow-skipped), and every candidate was
+   * measured or is not runnable here
+   */
   passed: boolean;
   notes: string[];
 }

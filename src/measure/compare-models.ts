@@ -15,7 +15,11 @@ export function compareRuns(got: readonly Record<string, ort.Tensor>[], ref: rea
   const g: OutputSet[] = got.map(toOutputSet);
   const r: OutputSet[] = ref.map(toOutputSet);
   const names = ref.length ? Object.keys(ref[0]!) : [];
-  return compareOutputs(g, r, names.map((n): [string, string] => [n, n]));
+  return compareOutputs(
+    g,
+    r,
+    names.map((n): [string, string] => [n, n]),
+  );
 }
 
 /** Runs both models on every feed set and compares their outputs. */

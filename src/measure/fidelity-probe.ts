@@ -10,7 +10,7 @@
  */
 import { compareOutputs, computeGraphF1, matchOutputs, type OutputSet } from './fidelity.js';
 import type { GraphF1Report, OutputFidelity } from './types.js';
-import { DEFAULT_EDGE_THRESHOLD } from './graph-f1.js';
+import { DEFAULT_EDGE_RULE, type EdgeRule } from './graph-f1.js';
 import type { Model } from '../ir/model.js';
 import type { Feeds } from '../runtime/session.js';
 import { probeModel, type ProbeResult } from './probe.js';
@@ -18,7 +18,8 @@ import { probeModel, type ProbeResult } from './probe.js';
 export interface FidelityReference {
   feeds: readonly Feeds[];
   probe: ProbeResult;
-  threshold: number;
+  /** edge threshold or rule of graph F1 */
+  threshold: number | EdgeRule;
 }
 
 export interface FidelityMeasure {
@@ -29,7 +30,7 @@ export interface FidelityMeasure {
 }
 
 /** Probes the reference model once (outputs and attention of every set). */
-export async function fidelityReference(model: Model, feeds: readonly Feeds[], threshold = DEFAULT_EDGE_THRESHOLD): Promise<FidelityReference> {
+export async function fidelityReference(model: Model, feeds: readonly Feeds[], threshold: number | EdgeRule = DEFAULT_EDGE_RULE): Promise<FidelityReference> {
   return { feeds, probe: await probeModel(model, feeds, { attention: true, outputs: true }), threshold };
 }
 

@@ -19,8 +19,21 @@ import type * as ort from 'onnxruntime-node';
 import type { Node } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
 import { ortToFloat32 } from '../runtime/session.js';
-import { attentionGraphF1, averageAttention, outputGraphF1, type TensorLike } from './graph-f1.js';
-import type { GraphF1Report, OutputFidelity } from './types.js';
+import {
+  attentionGraphF1,
+  averageAttention,
+  baselineEdges,
+  candidateEdges,
+  DEFAULT_EDGE_RULE,
+  type EdgeCounts,
+  type EdgeRule,
+  formatEdgeRule,
+  type GraphF1Result,
+  minBaselineEdges,
+  outputGraphF1,
+  type TensorLike,
+} from './graph-f1.js';
+import type { EdgeCountReport, GraphF1Report, OutputFidelity } from './types.js';
 
 /** A tensor as float32 with its dims (outputs of one run). */
 export interface FloatTensor extends TensorLike {
@@ -140,7 +153,17 @@ export function compareOutputs(candidate: OutputSet[], baseline: OutputSet[], pa
       accumulate(acc, c, b);
     }
     if (acc.error)
-      return { name: cn, baselineName: bn, maxAbsError: null, rangeError: null, maxRelError: null, cosine: null, top1: null, nonFinite: acc.nonFinite, error: acc.error };
+      return {
+        name: cn,
+        baselineName: bn,
+        maxAbsError: null,
+        rangeError: null,
+        maxRelError: null,
+        cosine: null,
+        top1: null,
+        nonFinite: acc.nonFinite,
+        error: acc.error,
+      };
     const denom = Math.sqrt(acc.nc * acc.nb); // sqrt(fl(x*x)) === x, so identical outputs give exactly 1
     const cosine = acc.nc === 0 && acc.nb === 0 ? 1 : denom === 0 ? 0 : Math.max(-1, Math.min(1, acc.dot / denom));
     return {
@@ -205,12 +228,72 @@ export function attentionUnavailable(model: Model, capture: AttentionCapture | n
   return 'no attention Softmax (a Softmax feeding a MatMul with V) was found';
 }
 
+function edgeReport(c: EdgeCounts, rows: number): EdgeCountReport {
+  const b = baselineEdges(c);
+  const minBaseline = minBaselineEdges(rows);
+  return { baseline: b, candidate: candidateEdges(c), common: c.tp, rows, minBaseline, conclusive: b >= minBaseline };
+}
+
+/** Which part of a graph F1 a gate or a search reads: the lower of last layer and all layers (default), or one. */
+export type GraphF1Part = 'min' | 'last' | 'all';
+
+/**
+ * The one definition of "the graph F1 of a candidate" that the bench gates, the pruning search and the prune report
+ * use: the lower of last-layer and all-layer F1 ('min', the default), or one of them. `value` is null when the
+ * baseline graph has too few edges for the number to be evidence; `why` then says so and what to do.
+ */
+export function graphF1Score(r: GraphF1Report, part: GraphF1Part = 'min'): { value: number | null; why: string | null } {
+  const last = r.edges.last;
+  const all = r.edges.all;
+  const bad =
+    part === 'last'
+      ? last.conclusive
+        ? []
+        : [['the last layer', last] as const]
+      : part === 'all'
+        ? all.conclusive
+          ? []
+          : [['all layers', all] as const]
+        : [...(last.conclusive ? [] : [['the last layer', last] as const]), ...(all.conclusive ? [] : [['all layers', all] as const])];
+  if (bad.length) {
+    const what = bad.map(([w, e]) => `${w}: ${e.baseline} baseline edge(s) in ${e.rows} row(s), ${e.minBaseline} needed`).join('; ');
+    return { value: null, why: `graph F1 is inconclusive with edge rule ${r.edgeRule} (${what}): ${INCONCLUSIVE_ADVICE}` };
+  }
+  const value = part === 'last' ? r.lastLayer : part === 'all' ? r.allLayers : Math.min(r.lastLayer, r.allLayers);
+  return { value, why: null };
+}
+
+export const INCONCLUSIVE_ADVICE =
+  "the baseline's relation graph is (nearly) empty, as with near-uniform attention (random weights, short or synthetic inputs), so an F1 would say nothing; try a threshold relative to uniform attention (--graph-threshold 4/T), per-row top-k edges (--graph-edges topk:2), real --inputs, or more tokens (--dim sequence=...)";
+
+function toReport(rule: EdgeRule, perLayer: GraphF1Result[], all: GraphF1Result, source: GraphF1Report['source'], note: string): GraphF1Report {
+  const layerEdges = perLayer.map((p) => edgeReport(p.counts, p.rows));
+  const base: Omit<GraphF1Report, 'score' | 'inconclusive'> = {
+    threshold: rule.kind === 'absolute' ? rule.threshold : null,
+    edgeRule: formatEdgeRule(rule),
+    lastLayer: perLayer[perLayer.length - 1]!.microAverage,
+    allLayers: all.microAverage,
+    perLayer: perLayer.map((p) => p.microAverage),
+    layers: perLayer.length,
+    source,
+    note,
+    edges: { last: layerEdges[layerEdges.length - 1]!, all: edgeReport(all.counts, all.rows), perLayer: layerEdges },
+  };
+  const r = { ...base, score: null, inconclusive: null } as GraphF1Report;
+  const s = graphF1Score(r);
+  r.score = s.value;
+  r.inconclusive = s.why;
+  return r;
+}
+
 /**
  * Graph F1 of a candidate against the baseline. Uses the attention captures when both have the same number of
- * layers with matching [T, S], else the outputs (`pairs`), naming why in `note`.
+ * layers with matching [T, S], else the outputs (`pairs`), naming why in `note`. Edge counts (baseline, candidate,
+ * per layer) are reported; a baseline graph with too few edges makes the result inconclusive (`score` null).
  */
 export function computeGraphF1(opts: {
-  threshold: number;
+  /** an absolute threshold or an edge rule (default 0.2) */
+  threshold?: number | EdgeRule;
   baselineCapture: AttentionCapture | null;
   candidateCapture: AttentionCapture | null;
   baselineWhyNot: string | null;
@@ -219,7 +302,9 @@ export function computeGraphF1(opts: {
   candidateOutputs: OutputSet[];
   pairs: [string, string][];
 }): GraphF1Report {
-  const { threshold, baselineCapture: bc, candidateCapture: cc } = opts;
+  const { baselineCapture: bc, candidateCapture: cc } = opts;
+  const rule: EdgeRule =
+    opts.threshold === undefined ? DEFAULT_EDGE_RULE : typeof opts.threshold === 'number' ? { kind: 'absolute', threshold: opts.threshold } : opts.threshold;
   let fallbackWhy: string | null = null;
   if (opts.baselineWhyNot) fallbackWhy = `baseline: ${opts.baselineWhyNot}`;
   else if (opts.candidateWhyNot) fallbackWhy = `candidate: ${opts.candidateWhyNot}`;
@@ -236,21 +321,13 @@ export function computeGraphF1(opts: {
     const layers = bc.layers.length;
     const sets = Math.min(bc.sets.length, cc.sets.length);
     const collect = (cap: AttentionCapture, layer: number): TensorLike[] => Array.from({ length: sets }, (_, s) => cap.sets[s]![layer]!);
-    const perLayer = Array.from({ length: layers }, (_, l) => attentionGraphF1(collect(cc, l), collect(bc, l), threshold).microAverage);
+    const perLayer = Array.from({ length: layers }, (_, l) => attentionGraphF1(collect(cc, l), collect(bc, l), rule));
     const all = attentionGraphF1(
       Array.from({ length: layers }, (_, l) => collect(cc, l)).flat(),
       Array.from({ length: layers }, (_, l) => collect(bc, l)).flat(),
-      threshold,
+      rule,
     );
-    return {
-      threshold,
-      lastLayer: perLayer[layers - 1]!,
-      allLayers: all.microAverage,
-      perLayer,
-      layers,
-      source: 'attention',
-      note: `attention probabilities of ${layers} layer(s) over ${sets} input set(s)`,
-    };
+    return toReport(rule, perLayer, all, 'attention', `attention probabilities of ${layers} layer(s) over ${sets} input set(s)`);
   }
   // fallback: the outputs
   if (!opts.pairs.length) throw new Error(`graph F1: no outputs to fall back on (${fallbackWhy})`);
@@ -266,20 +343,18 @@ export function computeGraphF1(opts: {
     return c && b && c.type !== 'string' && c.dims.length === b.dims.length && c.dims.every((d, i) => d === b.dims[i]);
   });
   if (!usable.length) throw new Error(`graph F1: no output of matching shape to fall back on (${fallbackWhy})`);
-  const perOutput = usable.map(([cn, bn]) => outputGraphF1(gather(opts.candidateOutputs, cn), gather(opts.baselineOutputs, bn), threshold));
+  const perOutput = usable.map(([cn, bn]) => outputGraphF1(gather(opts.candidateOutputs, cn), gather(opts.baselineOutputs, bn), rule));
   const all = outputGraphF1(
     usable.flatMap(([cn]) => gather(opts.candidateOutputs, cn)),
     usable.flatMap(([, bn]) => gather(opts.baselineOutputs, bn)),
-    threshold,
+    rule,
   );
   const kinds = new Set(perOutput.map((p) => p.source));
-  return {
-    threshold,
-    lastLayer: perOutput[perOutput.length - 1]!.microAverage,
-    allLayers: all.microAverage,
-    perLayer: perOutput.map((p) => p.microAverage),
-    layers: perOutput.length,
-    source: kinds.size === 1 ? [...kinds][0]! : 'mixed',
-    note: `measured on the outputs (${usable.map(([cn]) => cn).join(', ')}) because ${fallbackWhy}`,
-  };
+  return toReport(
+    rule,
+    perOutput,
+    all,
+    kinds.size === 1 ? [...kinds][0]! : 'mixed',
+    `measured on the outputs (${usable.map(([cn]) => cn).join(', ')}) because ${fallbackWhy}`,
+  );
 }

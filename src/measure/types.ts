@@ -32,8 +32,27 @@ export interface OutputFidelity {
   error: string | null;
 }
 
+/** Edges of one part of a relation graph comparison (a layer, the last layer, or all layers together). */
+export interface EdgeCountReport {
+  /** edges of the baseline's graph */
+  baseline: number;
+  /** edges of the candidate's graph */
+  candidate: number;
+  /** edges in both */
+  common: number;
+  /** rows compared ([T, S] rows per layer and input set) */
+  rows: number;
+  /** baseline edges needed for the F1 to be evidence: max(3, ceil(rows / 10)) */
+  minBaseline: number;
+  /** baseline >= minBaseline */
+  conclusive: boolean;
+}
+
 export interface GraphF1Report {
-  threshold: number;
+  /** the absolute edge threshold; null with a relative (`4/T`) or top-k rule (see edgeRule) */
+  threshold: number | null;
+  /** the edge rule as written: '0.2', '4/T', 'topk:2' */
+  edgeRule: string;
   lastLayer: number;
   allLayers: number;
   perLayer: number[];
@@ -41,6 +60,14 @@ export interface GraphF1Report {
   source: GraphF1Result['source'];
   /** why the outputs were used, or what was compared */
   note: string;
+  edges: { last: EdgeCountReport; all: EdgeCountReport; perLayer: EdgeCountReport[] };
+  /**
+   * THE graph F1 (graphF1Score): the lower of last layer and all layers, or null when inconclusive. What the bench
+   * gate `graphF1`, the pruning search (--target-f1) and the prune report all use.
+   */
+  score: number | null;
+  /** why the graph F1 is not evidence (the baseline graph has too few edges), or null */
+  inconclusive: string | null;
 }
 
 export interface Fidelity {

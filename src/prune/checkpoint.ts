@@ -16,9 +16,14 @@ import type { Feeds } from '../runtime/session.js';
 export const CHECKPOINT_FORMAT = 'autoglm-prune-checkpoint';
 
 export interface Evaluation {
+  /** graphF1Score: min(last layer, all layers); 0 when inconclusive */
   f1: number;
   lastLayerF1: number;
+  allLayersF1?: number;
   maxError: number;
+  /** worst top-1 agreement / cosine over the outputs (null when no output has one) */
+  top1?: number | null;
+  cosine?: number | null;
   source: string;
 }
 
@@ -60,7 +65,18 @@ export class Checkpoint {
 
   get(key: string): Evaluation | undefined {
     const e = this.data.evaluations[key];
-    return e && { f1: Number(e.f1), lastLayerF1: Number(e.lastLayerF1), maxError: Number(e.maxError), source: String(e.source) };
+    const opt = (x: unknown): number | null => (x === null || x === undefined ? null : Number(x));
+    return (
+      e && {
+        f1: Number(e.f1),
+        lastLayerF1: Number(e.lastLayerF1),
+        allLayersF1: Number(e.allLayersF1 ?? e.f1),
+        maxError: Number(e.maxError),
+        top1: opt(e.top1),
+        cosine: opt(e.cosine),
+        source: String(e.source),
+      }
+    );
   }
   set(key: string, e: Evaluation): void {
     this.data.evaluations[key] = e;

@@ -4,6 +4,7 @@
  */
 import { UsageError } from '../errors.js';
 import type { Feeds } from '../runtime/session.js';
+import { parseEdgeRule } from '../measure/graph-f1.js';
 import { parseNM } from './nm.js';
 import type { SearchProgress } from './search.js';
 import { UNIT_KINDS, type Criterion, type PruneMethod, type UnitKind } from './types.js';
@@ -40,8 +41,14 @@ export interface PruneOptions {
   /** search levels (default 0.1 .. 0.9) */
   levels?: number[];
   latencyRuns?: number;
-  /** edge threshold of graph F1 (default 0.2) */
-  graphThreshold?: number;
+  /** edge threshold of graph F1: absolute (default 0.2) or relative to uniform attention ('4/T') */
+  graphThreshold?: number | string;
+  /** graph F1 edges: 'threshold' (default) or 'topk:K' */
+  graphEdges?: string;
+  /** search co-limit: worst top-1 agreement over the outputs (default 0.9 with --target-f1; 0 = off) */
+  minTop1?: number;
+  /** search co-limit: worst output cosine (default 0.99 with --target-f1; 0 = off) */
+  minCosine?: number;
   /** measure FLOPs and graph F1 with onnxruntime (default true; off: no runs unless a search or activations need them) */
   measure?: boolean;
   onProgress?: (p: PruneProgress) => void;
@@ -78,6 +85,15 @@ export function checkOptions(o: PruneOptions): void {
     throw new UsageError('a search (--target-f1, --max-error, --target-latency) needs a lossy --method (magnitude, nm or structured)');
   if (search && o.global) throw new UsageError('--global does not combine with a search, which picks a sparsity per layer');
   if (search && o.sparsity !== undefined) throw new UsageError('--sparsity does not combine with a search, which picks the sparsity');
+  for (const [flag, v] of [
+    ['--min-top1', o.minTop1],
+    ['--min-cosine', o.minCosine],
+  ] as const) {
+    if (v === undefined) continue;
+    if (!(v >= 0 && v <= 1)) throw new UsageError(`${flag} must be in [0, 1], got ${v}`);
+    if (!search) throw new UsageError(`${flag} applies to a search (--target-f1 or --max-error)`);
+  }
+  parseEdgeRule(o.graphThreshold, o.graphEdges);
   if (o.checkpoint && !search) throw new UsageError('--checkpoint applies to a search (--target-f1, --max-error or --target-latency)');
   if (o.calibrationSets !== undefined && !(Number.isInteger(o.calibrationSets) && o.calibrationSets >= 1))
     throw new UsageError('calibration sets must be a positive integer');

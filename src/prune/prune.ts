@@ -29,6 +29,7 @@ import { unitScores } from './importance.js';
 import { pruneMagnitude, type UnstructuredResult } from './magnitude.js';
 import { parseNM, pruneNM } from './nm.js';
 import { checkOptions, type PruneOptions, type PruneProgress } from './options.js';
+import { formatEdgeRule, parseEdgeRule } from '../measure/graph-f1.js';
 import { probeModel, type ProbeResult } from '../measure/probe.js';
 import { encodedSize, layerReports, modelStats, snapshotWeights, type PruneReport } from './report.js';
 import { searchSparsity, type SearchSpace } from './search.js';
@@ -125,7 +126,7 @@ export async function prune(model: Model, opts: PruneOptions = {}): Promise<{ mo
   };
 
   let reference: FidelityReference | null = null;
-  const threshold = opts.graphThreshold ?? 0.2;
+  const threshold = parseEdgeRule(opts.graphThreshold, opts.graphEdges);
   if (lossy) {
     const weightsBefore = snapshotWeights(model);
     let actNorms: Map<string, Float64Array> | undefined;
@@ -192,7 +193,10 @@ export async function prune(model: Model, opts: PruneOptions = {}): Promise<{ mo
         targetF1: opts.targetF1,
         maxError: opts.maxError,
         targetLatency: opts.targetLatency,
-        threshold,
+        threshold: formatEdgeRule(threshold),
+        f1: 'min(last,all)',
+        minTop1: opts.minTop1,
+        minCosine: opts.minCosine,
       });
       const ck = Checkpoint.open(opts.checkpoint, fp);
       progress('search', `searching ${space.groups.length} layer group(s)${ck.resumed ? ` (resuming: ${ck.resumed} result(s) in the checkpoint)` : ''}`);
@@ -200,6 +204,8 @@ export async function prune(model: Model, opts: PruneOptions = {}): Promise<{ mo
         targetF1: opts.targetF1,
         maxError: opts.maxError,
         targetLatency: opts.targetLatency,
+        minTop1: opts.minTop1,
+        minCosine: opts.minCosine,
         reference,
         checkpoint: ck,
         latencyRuns: opts.latencyRuns,
@@ -281,7 +287,7 @@ function searchSpace(
   const sorted = [...new Set(levels)].sort((a, b) => a - b);
   if (!sorted.length || sorted.some((l) => !(l > 0 && l < 1))) throw new UsageError('search levels must be in (0, 1)');
   if (method === 'structured') {
-    const groups = analyzeUnits(model, { units }).groups.map((g) => ({ id: g.id, label: `${g.kind} ${g.label}` }));
+    const groups = analyzeUnits(model, { units }).groups.map((g) => ({ id: g.id, label: `${g.kind} ${g.label}`, nodes: g.nodes }));
     return { groups, levels: sorted, apply: (m, c) => void apply(m, c) };
   }
   const weights = findPrunableWeights(model).weights.map((w) => ({ id: w.value.name, label: `${w.node.opType} ${w.node.name || w.value.name}` }));

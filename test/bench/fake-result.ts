@@ -6,6 +6,9 @@ import { pairedRatioCI } from '../../src/measure/bootstrap.js';
 import { outlierCount, ratioOfMediansCI, summarize } from '../../src/measure/stats.js';
 import type { BenchResult, CandidateReport, LatencyStats, ModelReport } from '../../src/bench/types.js';
 import { Rng } from '../../src/util/rng.js';
+import { graphF1Score } from '../../src/measure/fidelity.js';
+import { minBaselineEdges } from '../../src/measure/graph-f1.js';
+import type { EdgeCountReport, GraphF1Report } from '../../src/measure/types.js';
 
 export function samples(median: number, n: number, spread: number, seed: number): number[] {
   const rng = new Rng(seed);
@@ -34,14 +37,24 @@ export function model(label: string, opts: { ms?: number[]; params?: number; siz
     sessionCreate: 20,
     latency: lat,
     throughput: lat ? 1000 / lat.mean : null,
-    memory: { peakDelta: 8 << 20, retainedDelta: 6 << 20, sampleIntervalMs: 2, samples: 10 },
+    memory: { peakDelta: 8 << 20, peakDeltas: [8 << 20, 8 << 20, 8 << 20], retainedDelta: 6 << 20, sampleIntervalMs: 2, samples: 3 },
     load: null,
     profile: null,
     notes: [],
   };
 }
 
-export function candidate(base: ModelReport, m: ModelReport, opts: { graphF1?: [number, number]; cosine?: number } = {}): CandidateReport {
+/** Edge counts of a graph F1 report: `baseline` edges over `rows` rows (conclusive when baseline >= max(3, rows / 10)). */
+export function edges(baseline: number, candidate: number, rows: number): EdgeCountReport {
+  const minBaseline = minBaselineEdges(rows);
+  return { baseline, candidate, common: Math.min(baseline, candidate), rows, minBaseline, conclusive: baseline >= minBaseline };
+}
+
+export function candidate(
+  base: ModelReport,
+  m: ModelReport,
+  opts: { graphF1?: [number, number]; cosine?: number; baselineEdges?: number } = {},
+): CandidateReport {
   const r = (a: number | null | undefined, b: number | null | undefined) => (a == null || b == null || !b ? null : a / b);
   let latencyRatio: CandidateReport['latencyRatio'] = null;
   if (m.latency && base.latency) {
@@ -84,19 +97,32 @@ export function candidate(base: ModelReport, m: ModelReport, opts: { graphF1?: [
                 error: null,
               },
             ],
-            graphF1: {
-              threshold: 0.2,
-              lastLayer: opts.graphF1?.[0] ?? 1,
-              allLayers: opts.graphF1?.[1] ?? 1,
-              perLayer: [1, opts.graphF1?.[0] ?? 1],
-              layers: 2,
-              source: 'attention',
-              note: 'attention probabilities of 2 layer(s)',
-            },
+            graphF1: graphF1Report(opts.graphF1?.[0] ?? 1, opts.graphF1?.[1] ?? 1, opts.baselineEdges ?? 16),
             notes: [],
           }
         : null,
   };
+}
+
+/** A two-layer graph F1 report over 16 rows per layer with `be` baseline edges per layer. */
+export function graphF1Report(last: number, all: number, be: number): GraphF1Report {
+  const r: GraphF1Report = {
+    threshold: 0.2,
+    edgeRule: '0.2',
+    lastLayer: last,
+    allLayers: all,
+    perLayer: [1, last],
+    layers: 2,
+    source: 'attention',
+    note: 'attention probabilities of 2 layer(s)',
+    edges: { last: edges(be, be, 16), all: edges(2 * be, 2 * be, 32), perLayer: [edges(be, be, 16), edges(be, be, 16)] },
+    score: null,
+    inconclusive: null,
+  };
+  const s = graphF1Score(r);
+  r.score = s.value;
+  r.inconclusive = s.why;
+  return r;
 }
 
 export function result(baseline: ModelReport, candidates: CandidateReport[]): BenchResult {
@@ -123,6 +149,8 @@ export function result(baseline: ModelReport, candidates: CandidateReport[]): Be
       sessionRepeats: 3,
       seed: 0,
       graphThreshold: 0.2,
+      graphEdges: '0.2',
+      allowSkipped: false,
       cvThreshold: 0.1,
       confidence: 0.95,
       inputs: { source: 'synthesized', path: null, sets: 1, dims: { batch: 2 }, tensors: [{ name: 'x', dtype: 'float32', shape: [2, 8] }] },

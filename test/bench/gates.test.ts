@@ -172,13 +172,15 @@ describe('evaluating gates', () => {
     expect(out.filter(gateFailed).map((g) => g.candidate)).toEqual(['broken.onnx', 'broken.onnx']);
   });
 
-  it('errors a gate whose metric was not measured', () => {
+  it('skips a gate whose metric was not measured, and a skipped gate blocks the run unless allowed', () => {
     const c = candidate(base, model('c.onnx', { ms: samples(10, 60, 0.03, 7) }));
     c.static.flops = null;
     const r = result(base, [c]);
     const g = evaluateGate(parseGate('flops <= 1x'), c, r);
-    expect(g.status).toBe('error');
-    expect(g.message).toMatch(/FLOPs could not be estimated/);
+    expect(g).toMatchObject({ status: 'skipped', reason: 'not-measured', blocks: true });
+    expect(g.message).toMatch(/FLOPs could not be estimated.*not a pass/);
+    r.settings.allowSkipped = true;
+    expect(evaluateGate(parseGate('flops <= 1x'), c, r)).toMatchObject({ status: 'skipped', blocks: false });
     expect(evaluateGate(parseGate('load.throughput >= 1x'), c, r).message).toMatch(/--concurrency/);
   });
 });

@@ -24,9 +24,15 @@ describe('profile parsing', () => {
     expect(p.runs).toBe(2);
     expect(p.kernelMs).toBeCloseTo(0.06);
     expect(p.byOp).toEqual([
-      { op: 'MatMul', ms: 0.05, calls: 1, share: 100 / 120 },
-      { op: 'Add', ms: 0.01, calls: 1, share: 20 / 120 },
+      { op: 'MatMul', ms: 0.05, calls: 1, share: 100 / 120, estMs: null },
+      { op: 'Add', ms: 0.01, calls: 1, share: 20 / 120, estMs: null },
     ]);
+    expect(p.overhead).toBeNull();
+    // with the measured (unprofiled) latency: the profiler's inflation is stated and the latency spread by share
+    const q = parseProfile(events, 1, 0.012);
+    expect(q.overhead).toBeCloseTo(5);
+    expect(q.byOp[0]!.estMs).toBeCloseTo(0.01);
+    expect(q.byOp[1]!.estMs).toBeCloseTo(0.002);
   });
 
   it("reads onnxruntime's own profile of a model", async () => {

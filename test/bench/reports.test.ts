@@ -14,18 +14,20 @@ function sample(): BenchResult {
   base.profile = {
     runs: 10,
     kernelMs: 8,
+    overhead: null,
     byOp: [
-      { op: 'MatMul', ms: 6, calls: 12, share: 0.75 },
-      { op: 'Add', ms: 2, calls: 20, share: 0.25 },
+      { op: 'MatMul', ms: 6, calls: 12, share: 0.75, estMs: null },
+      { op: 'Add', ms: 2, calls: 20, share: 0.25, estMs: null },
     ],
   };
   const fast = candidate(base, model('fast <&"q"> | x.onnx', { ms: samples(6, 40, 0.03, 2), params: 500 }), { graphF1: [0.98, 0.99] });
   fast.profile = {
     runs: 10,
     kernelMs: 5,
+    overhead: null,
     byOp: [
-      { op: 'MatMul', ms: 4, calls: 12, share: 0.8 },
-      { op: 'Add', ms: 1, calls: 20, share: 0.2 },
+      { op: 'MatMul', ms: 4, calls: 12, share: 0.8, estMs: null },
+      { op: 'Add', ms: 1, calls: 20, share: 0.2, estMs: null },
     ],
   };
   const bf16 = candidate(base, {
@@ -79,30 +81,38 @@ describe('reports render one result object', () => {
     expect(plain).toMatch(/bf16\.onnx: not runnable on this execution provider \(cpu\)/);
     expect(plain).toMatch(/SKIPPED\s+bf16\.onnx\s+latency\.p50 <= 1\.05x/);
     expect(plain).toMatch(/FAIL\s+fast.*graphF1 >= 0\.99/);
-    expect(plain).toMatch(/operator time per run/);
-    expect(plain).toMatch(/2 gate\(s\) failed/);
+    expect(plain).toMatch(/operator share of profiled kernel time/);
+    expect(plain).toMatch(/75\.0%/);
+    expect(plain).toMatch(/2 of 6 gate\(s\) failed, 2 skipped or inconclusive/);
     expect(renderBenchTable(r, new Chalk({ level: 1 }))).toMatch(/\x1b\[3[12]m/);
   });
 
   it('Markdown: verdict, a well-formed table, escaped pipes, gates', () => {
     const md = renderBenchMarkdown(r);
     expect(md.startsWith('## autoglm bench\n')).toBe(true);
-    expect(md).toMatch(/\*\*❌ 2 of 6 gate\(s\) failed\*\*/);
+    expect(md).toMatch(/\*\*❌ 2 of 6 gate\(s\) failed, 2 skipped or inconclusive\*\*/);
     const rows = md.split('\n').filter((l) => l.startsWith('| '));
     const header = rows[0]!;
     const cols = (l: string) => l.replace(/\\\|/g, '').split('|').length;
     for (const l of rows.slice(0, 20)) expect(cols(l), l).toBe(cols(header));
     expect(md).toContain('fast <&"q"> \\| x.onnx');
-    expect(md).toMatch(/⏭️ SKIPPED \| bf16\.onnx/);
+    expect(md).toMatch(/❌ SKIPPED \| bf16\.onnx/);
   });
 
   it('JUnit: one testcase per gate, failures and skips counted, escaped, well-formed', () => {
     const xml = renderBenchJunit(r);
     expect(wellFormed(xml)).toBe(true);
     expect(xml.match(/<testcase /g)).toHaveLength(r.gates.length);
-    expect(xml).toMatch(/<testsuites name="autoglm bench" tests="6" failures="2" errors="0" skipped="2"/);
-    expect(xml.match(/<failure /g)).toHaveLength(2);
-    expect(xml.match(/<skipped /g)).toHaveLength(2);
+    // skipped gates fail the run, so they are failures here too (type="not-runnable"), unless --allow-skipped
+    expect(xml).toMatch(/<testsuites name="autoglm bench" tests="6" failures="4" errors="0" skipped="0"/);
+    expect(xml.match(/<failure /g)).toHaveLength(4);
+    expect(xml).toMatch(/<failure type="not-runnable"/);
+    const allowed = structuredClone(r);
+    allowed.settings.allowSkipped = true;
+    allowed.gates = evaluateGates(['latency.p50 <= 1.05x', 'graphF1 >= 0.99', 'params <= 0.6x'].map(parseGate), allowed);
+    const ax = renderBenchJunit(allowed);
+    expect(ax).toMatch(/<testsuites name="autoglm bench" tests="6" failures="2" errors="0" skipped="2"/);
+    expect(ax.match(/<skipped /g)).toHaveLength(2);
     expect(xml).toContain('fast &lt;&amp;&quot;q&quot;&gt; | x.onnx');
   });
 

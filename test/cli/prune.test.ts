@@ -169,7 +169,7 @@ describe('autoglm prune', () => {
     expect(r.code).toBe(0);
     expect(r.info).toMatch(/^search: \d+\/\d+/m);
     expect(r.err).toBe('');
-    expect(r.out).toMatch(/search\s+graph F1 >= 0.9: met; reached graph F1 (0\.9\d+|1\.000)/);
+    expect(r.out).toMatch(/search\s+graph F1 >= 0.9, top-1 >= 0.9, cosine >= 0.99: met; reached graph F1 (0\.9\d+|1\.000)/);
     expect(fs.existsSync(p('search.json'))).toBe(true);
     const again = await cli(...args, '--force', '--json');
     expect(again.code).toBe(0);
@@ -207,5 +207,157 @@ describe('autoglm prune', () => {
       expect(r.err.trim().split('\n'), args.join(' ')).toHaveLength(1);
     }
     expect(fs.existsSync(p('x.onnx'))).toBe(false);
+  });
+
+  // issue 13: the search, its report and the bench gate mean the same graph F1; the search holds output fidelity
+  const charA = path.resolve('fixtures/torch/char-tf-a.onnx');
+  const evalJson = path.resolve('fixtures/torch/char-tf-eval.json');
+  const haveCharTf = fs.existsSync(charA) && fs.existsSync(evalJson);
+  /** the first two held-out text windows of the trained char-level transformer, as a --inputs/--calibration file */
+  const textInputs = (): string => {
+    const file = p('char-text.json');
+    if (!fs.existsSync(file)) {
+      const ids = JSON.parse(fs.readFileSync(evalJson, 'utf8')).inputs.input_ids.data.slice(0, 128);
+      fs.writeFileSync(file, JSON.stringify({ input_ids: { dims: [2, 64], dtype: 'int64', data: ids } }));
+    }
+    return file;
+  };
+
+  it.skipIf(!haveCharTf)("prune --target-f1 X, then bench --gate 'graphF1 >= X' on its output passes, with the same number (trained char-tf)", async () => {
+    const out = p('char-pruned.onnx');
+    const inputs = textInputs();
+    const pr = await cli(
+      'prune',
+      charA,
+      '-o',
+      out,
+      '--method',
+      'structured',
+      '--units',
+      'ffn',
+      '--target-f1',
+      '0.8',
+      '--min-top1',
+      '0.8',
+      '--min-cosine',
+      '0.95',
+      '--calibration',
+      inputs,
+      '--json',
+    );
+    expect(pr.code, pr.err).toBe(0);
+    const rep = JSON.parse(pr.out);
+    const s = rep.search;
+    expect(s.met).toBe(true);
+    expect(Object.values(s.config as Record<string, number>).some((x) => x > 0)).toBe(true);
+    // one definition: the lower of last layer and all layers (the last layer is the lower one here)
+    expect(s.reached.f1).toBe(Math.min(s.reached.lastLayerF1, s.reached.allLayersF1));
+    expect(s.reached.f1).toBeGreaterThanOrEqual(0.8);
+    expect(s.reached.top1).toBeGreaterThanOrEqual(0.8);
+    expect(s.reached.cosine).toBeGreaterThanOrEqual(0.95);
+    expect(rep.fidelity.graphF1.score).toBeCloseTo(s.reached.f1, 12);
+    const b = await cli(
+      'bench',
+      out,
+      '--baseline',
+      charA,
+      '--inputs',
+      inputs,
+      '--runs',
+      '3',
+      '--warmup',
+      '1',
+      '--threads',
+      '1',
+      '--session-repeats',
+      '1',
+      '--gate',
+      'graphF1 >= 0.8',
+      '--json',
+    );
+    expect(b.code, b.err).toBe(0);
+    const r = JSON.parse(b.out);
+    expect(r.gates[0]).toMatchObject({ status: 'pass', blocks: false });
+    expect(r.gates[0].value).toBeCloseTo(s.reached.f1, 12);
+    expect(r.candidates[0].fidelity.graphF1.edges.all.baseline).toBeGreaterThan(0);
+  });
+
+  it.skipIf(!haveCharTf)('units after the last attention Softmax: held by the output co-limits, or left dense when those are off', async () => {
+    const inputs = textInputs();
+    const off = await cli(
+      'prune',
+      charA,
+      '-o',
+      p('char-off.onnx'),
+      '--method',
+      'structured',
+      '--units',
+      'ffn',
+      '--target-f1',
+      '0.9',
+      '--min-top1',
+      '0',
+      '--min-cosine',
+      '0',
+      '--calibration',
+      inputs,
+      '--json',
+    );
+    expect(off.code, off.err).toBe(0);
+    const rep = JSON.parse(off.out);
+    expect(rep.search.leftDense).toEqual(['ffn:/layers.1/intermediate/MatMul']);
+    expect(rep.notes.join('\n')).toMatch(/invisible to graph F1 and no output limit is set: left dense/);
+    expect(rep.groups.find((g: { id: string }) => g.id === 'ffn:/layers.1/intermediate/MatMul')?.kept ?? 256).toBe(256);
+    const on = await cli(
+      'prune',
+      charA,
+      '-o',
+      p('char-on.onnx'),
+      '--method',
+      'structured',
+      '--units',
+      'ffn',
+      '--target-f1',
+      '0.9',
+      '--calibration',
+      inputs,
+      '--json',
+    );
+    expect(on.code, on.err).toBe(0);
+    const r2 = JSON.parse(on.out);
+    expect(r2.search.target).toMatchObject({ minTop1: 0.9, minCosine: 0.99 });
+    expect(r2.search.leftDense).toEqual([]);
+    expect(r2.notes.join('\n')).toMatch(/invisible to graph F1: held by the output limits \(top-1 >= 0\.9, cosine >= 0\.99\)/);
+    expect(r2.search.reached.top1).toBeGreaterThanOrEqual(0.9);
+  });
+
+  it('--target-f1 on a model whose attention graph is empty (near-uniform attention) is refused with the reason', async () => {
+    const g = buildBert({ layers: 2, hidden: 32, heads: 2, intermediate: 64, classifier: 2 });
+    for (const sm of g.graph.nodes.filter((n) => n.opType === 'Softmax')) {
+      const k = g.graph.addConstant('flat', floatTensor([], [0.01]));
+      const scaled = g.graph.addNode('Mul', [sm.input(0)!, k], {}, { before: sm }).output(0);
+      sm.setInput(0, scaled);
+    }
+    const file = p('flat-bert.onnx');
+    saveModel(g, file);
+    const r = await cli(
+      'prune',
+      file,
+      '-o',
+      p('flat-out.onnx'),
+      '--method',
+      'structured',
+      '--units',
+      'ffn',
+      '--target-f1',
+      '0.95',
+      '--dim',
+      'batch=2',
+      '--dim',
+      'sequence=16',
+    );
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/--target-f1 cannot steer this search: graph F1 is inconclusive.*0 baseline edge/);
+    expect(fs.existsSync(p('flat-out.onnx'))).toBe(false);
   });
 });

@@ -8,7 +8,12 @@ import {
   argmaxEdges,
   attentionGraphF1,
   outputGraphF1,
+  parseEdgeRule,
+  formatEdgeRule,
+  edgesByRule,
+  minBaselineEdges,
 } from '../../src/measure/graph-f1.js';
+import { UsageError } from '../../src/errors.js';
 
 const t = (values: number[], dims: number[]) => ({ data: Float32Array.from(values), dims });
 
@@ -195,5 +200,55 @@ describe('output fallback', () => {
   it('throws on mismatched outputs', () => {
     expect(() => outputGraphF1([t([1, 2], [2])], [t([1, 2], [1, 2])])).toThrow(/shape differs/);
     expect(() => outputGraphF1([], [t([1], [1])])).toThrow(/0 outputs/);
+  });
+});
+
+describe('edge rules, edge counts and the inconclusive floor (issue 13)', () => {
+  it('parses --graph-threshold and --graph-edges', () => {
+    expect(parseEdgeRule()).toEqual({ kind: 'absolute', threshold: 0.2 });
+    expect(parseEdgeRule('0.3')).toEqual({ kind: 'absolute', threshold: 0.3 });
+    expect(parseEdgeRule('4/T')).toEqual({ kind: 'uniform', factor: 4 });
+    expect(parseEdgeRule(undefined, 'topk:2')).toEqual({ kind: 'topk', k: 2 });
+    expect(parseEdgeRule(undefined, 'threshold')).toEqual({ kind: 'absolute', threshold: 0.2 });
+    expect(formatEdgeRule(parseEdgeRule('1.5/T'))).toBe('1.5/T');
+    for (const bad of [() => parseEdgeRule('1.2'), () => parseEdgeRule('x'), () => parseEdgeRule(undefined, 'topk:0'), () => parseEdgeRule('0.2', 'topk:2')])
+      expect(bad).toThrow(UsageError);
+  });
+
+  it('4/T: an edge is an entry above 4 times uniform over the keys its row attends to (masked keys do not count)', () => {
+    // causal rows: row 0 attends to 1 key, row 1 to 2, row 3 to 4 (of width 4)
+    const m = Float32Array.from([1, 0, 0, 0, /**/ 0.9, 0.1, 0, 0, /**/ 0.5, 0.3, 0.2, 0, /**/ 0.04, 0.9, 0.03, 0.03]);
+    // 4/1 and 4/2 exceed any probability: rows 0 and 1 have no edge under 4/T although an absolute 0.2 sees them
+    expect(Array.from(edgesByRule(m, m, 4, { kind: 'uniform', factor: 4 }).b)).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    const two = edgesByRule(m, m, 4, { kind: 'uniform', factor: 2 }).b; // row 3: 2/4 = 0.5 -> 0.9 is an edge
+    expect(Array.from(two.slice(12))).toEqual([0, 1, 0, 0]);
+    expect(Array.from(edgesByRule(m, m, 4, 0.2).b)).toEqual([1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 0, 0, 0, 1, 0, 0]);
+  });
+
+  it('topk:k keeps the k largest positive entries of every row', () => {
+    const m = Float32Array.from([0.1, 0.5, 0.4, /**/ 0.3, 0.3, 0.4, /**/ 1, 0, 0]);
+    expect(Array.from(edgesByRule(m, m, 3, { kind: 'topk', k: 2 }).b)).toEqual([0, 1, 1, 1, 0, 1, 1, 0, 0]);
+  });
+
+  it('reports edge counts per layer; near-uniform attention has no edges and is inconclusive, never F1 = 1 as evidence', () => {
+    const T = 16;
+    const near = (seed: number) => {
+      const d = new Float32Array(T * T);
+      for (let i = 0; i < T; i++) for (let j = 0; j < T; j++) d[i * T + j] = (1 + 0.05 * Math.sin(seed * (i + 1) * (j + 3))) / T;
+      return { data: d, dims: [T, T] };
+    };
+    const r = attentionGraphF1([near(1), near(1)], [near(2), near(2)]);
+    expect(r.microAverage).toBe(1); // both edge sets empty: the number alone is vacuous
+    expect(r.rows).toBe(2 * T);
+    expect(r.perLayerRows).toEqual([T, T]);
+    expect(r.counts).toEqual({ tp: 0, fp: 0, fn: 0 });
+    expect(minBaselineEdges(r.rows)).toBe(4);
+    expect(minBaselineEdges(16)).toBe(3);
+    expect(minBaselineEdges(640)).toBe(64);
+    // per-row top-k always has edges; on near-uniform rows they are noise, so two different models disagree
+    const k = attentionGraphF1([near(1)], [near(2)], { kind: 'topk', k: 2 });
+    expect(k.counts.tp + k.counts.fn).toBe(2 * T);
+    expect(k.microAverage).toBeLessThan(0.5);
+    expect(attentionGraphF1([near(2)], [near(2)], { kind: 'topk', k: 2 }).microAverage).toBe(1);
   });
 });

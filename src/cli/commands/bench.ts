@@ -35,6 +35,9 @@ interface BenchFlags {
   ep?: string;
   concurrency?: string;
   graphThreshold?: string;
+  graphEdges?: string;
+  allowSkipped?: boolean;
+  sessionRepeats?: string;
   cvThreshold?: string;
   gate: string[];
   budget?: string;
@@ -109,7 +112,10 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
     .option('--opt-level <level>', 'onnxruntime graph optimisation: disabled|basic|extended|all (default all)')
     .option('--ep <provider>', 'execution provider: cpu|cuda (default cpu)')
     .option('--concurrency <n>', 'also measure throughput and latency under load with N worker threads')
-    .option('--graph-threshold <t>', 'edge threshold of graph F1 (default 0.2)')
+    .option('--graph-threshold <t>', 'edge threshold of graph F1: absolute (default 0.2) or relative to uniform attention (4/T = 4 times 1/T)')
+    .option('--graph-edges <rule>', 'graph F1 edges: threshold (default) or topk:K (the K largest entries of every attention row)')
+    .option('--session-repeats <n>', 'interleaved session creations per model, for creation time and memory (default 3; 5 with a session or memory gate)')
+    .option('--allow-skipped', 'gates that could not be decided (not runnable here, not measured, inconclusive) do not fail the run')
     .option('--cv-threshold <cv>', 'a latency coefficient of variation above this marks a measurement noisy (default 0.1)')
     .option('--gate <expr>', "CI gate, e.g. 'latency.p50 <= 1.05x', 'graphF1 >= 0.95', 'size <= 0.5x' (repeatable)", collect, [])
     .option('--budget <file>', 'JSON file of gates')
@@ -151,7 +157,10 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
           optLevel,
           ep,
           concurrency: int('concurrency', flags.concurrency, 1),
-          graphThreshold: num('graph-threshold', flags.graphThreshold),
+          graphThreshold: flags.graphThreshold,
+          graphEdges: flags.graphEdges,
+          allowSkipped: !!flags.allowSkipped,
+          sessionRepeats: int('session-repeats', flags.sessionRepeats, 1),
           cvThreshold: num('cv-threshold', flags.cvThreshold),
           gates: flags.gate,
           budget: flags.budget !== undefined ? at(flags.budget) : undefined,

@@ -11,6 +11,8 @@
  *   --outputs a,b                            keep only these outputs (extracts the sub-model computing them)
  *   --target-f1 X | --max-error X            search the largest sparsity per layer group meeting the target
  *   --target-latency R                       ... that also measures at most R x the original latency
+ *   --min-top1 X, --min-cosine X             output co-limits of a search (default 0.9 / 0.99 with --target-f1; 0 = off)
+ *   --graph-threshold T, --graph-edges R     graph F1's edge rule (as bench: 0.2, 4/T, topk:K)
  *   --calibration file|dir                   calibration inputs (.npy/.pb/.json, or a folder of sets)
  *   --dim k=v                                symbolic dimension sizes for synthesized inputs (repeatable)
  *   --checkpoint file                        resumable search state (JSON)
@@ -48,6 +50,10 @@ interface PruneFlags {
   targetF1?: string;
   maxError?: string;
   targetLatency?: string;
+  minTop1?: string;
+  minCosine?: string;
+  graphThreshold?: string;
+  graphEdges?: string;
   calibration?: string;
   dim: string[];
   checkpoint?: string;
@@ -77,7 +83,14 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
     .option('--round-to <n>', 'structured: kept channels per group rounded to a multiple of n (e.g. 8)')
     .option('--criterion <c>', 'importance: l1, l2 (default) or activation (weight x input activation norm on the calibration inputs)')
     .option('--outputs <names>', 'keep only these graph outputs (any value names, comma-separated): extracts the sub-model')
-    .option('--target-f1 <x>', 'search the largest sparsity per layer group keeping graph F1 >= x on the calibration inputs')
+    .option(
+      '--target-f1 <x>',
+      "search the largest sparsity per layer group keeping graph F1 >= x on the calibration inputs (bench's graphF1: min of last layer and all layers)",
+    )
+    .option('--min-top1 <x>', 'search co-limit: worst top-1 agreement over the outputs (default 0.9 with --target-f1; 0 = off)')
+    .option('--min-cosine <x>', 'search co-limit: worst output cosine similarity (default 0.99 with --target-f1; 0 = off)')
+    .option('--graph-threshold <t>', 'graph F1 edge threshold: absolute (default 0.2) or relative to uniform attention (4/T)')
+    .option('--graph-edges <rule>', 'graph F1 edges: threshold (default) or topk:K')
     .option('--max-error <x>', 'search the largest sparsity per layer group keeping max|pruned - original| <= x * max|original| per output')
     .option('--target-latency <ratio>', 'search: keep only configurations measuring at most ratio x the original latency')
     .option('--calibration <path>', 'calibration inputs: .npy, .pb or .json file, or a folder of input sets (default: 4 synthesized sets)')
@@ -131,6 +144,10 @@ export function optionsFromFlags(flags: PruneFlags): PruneOptions {
     targetF1: num('--target-f1', flags.targetF1),
     maxError: num('--max-error', flags.maxError),
     targetLatency: num('--target-latency', flags.targetLatency),
+    minTop1: num('--min-top1', flags.minTop1),
+    minCosine: num('--min-cosine', flags.minCosine),
+    graphThreshold: flags.graphThreshold,
+    graphEdges: flags.graphEdges,
     checkpoint: flags.checkpoint,
     dims: parseDims(flags.dim),
   };
@@ -254,11 +271,13 @@ export function renderPrune(r: PruneCommandResult, io: CliIO): string {
       t.f1 !== null ? `graph F1 >= ${t.f1}` : '',
       t.maxError !== null ? `max error <= ${t.maxError}` : '',
       t.latency !== null ? `latency <= ${t.latency}x` : '',
+      t.minTop1 ? `top-1 >= ${t.minTop1}` : '',
+      t.minCosine ? `cosine >= ${t.minCosine}` : '',
     ]
       .filter((x) => x)
       .join(', ');
     lines.push(
-      `${c.bold('search')}     ${target}: ${sr.met ? c.green('met') : c.red('not met')}; reached graph F1 ${f3(sr.reached.f1)} (last layer ${f3(sr.reached.lastLayerF1)}), max error ${f3(sr.reached.maxError)}${sr.reached.latencyRatio !== null ? `, latency ${f3(sr.reached.latencyRatio)}x` : ''}; ${sr.evaluations} evaluation(s)${sr.fromCheckpoint ? ` + ${sr.fromCheckpoint} from the checkpoint` : ''} in ${(sr.ms / 1000).toFixed(1)} s`,
+      `${c.bold('search')}     ${target}: ${sr.met ? c.green('met') : c.red('not met')}; reached graph F1 ${f3(sr.reached.f1)} (min of last layer ${f3(sr.reached.lastLayerF1)} and all layers ${f3(sr.reached.allLayersF1)}), top-1 ${f3(sr.reached.top1)}, cosine ${f3(sr.reached.cosine)}, max error ${f3(sr.reached.maxError)}${sr.reached.latencyRatio !== null ? `, latency ${f3(sr.reached.latencyRatio)}x` : ''}; ${sr.evaluations} evaluation(s)${sr.fromCheckpoint ? ` + ${sr.fromCheckpoint} from the checkpoint` : ''} in ${(sr.ms / 1000).toFixed(1)} s`,
     );
     lines.push(
       renderTable(
@@ -270,9 +289,11 @@ export function renderPrune(r: PruneCommandResult, io: CliIO): string {
   }
   if (rep.fidelity) {
     const f = rep.fidelity.graphF1;
+    const e = f.edges;
     lines.push(
-      `${c.bold('fidelity')}   graph F1 ${f3(f.allLayers)} (all layers), ${f3(f.lastLayer)} (last layer), source ${f.source}; max error ${f3(rep.fidelity.maxError)} of the output scale`,
+      `${c.bold('fidelity')}   graph F1 ${f.score === null ? c.yellow('INCONCLUSIVE') : f3(f.score)} (min of all layers ${f3(f.allLayers)}, last layer ${f3(f.lastLayer)}; edges ${f.edgeRule} baseline/pruned: all ${e.all.baseline}/${e.all.candidate}, last ${e.last.baseline}/${e.last.candidate}), source ${f.source}; max error ${f3(rep.fidelity.maxError)} of the output scale`,
     );
+    if (f.inconclusive) lines.push(`${c.yellow('note')}       ${printable(f.inconclusive)}`);
   }
   for (const n of rep.notes) lines.push(`${c.yellow('note')}       ${printable(n)}`);
   lines.push(
