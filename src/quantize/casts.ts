@@ -2,13 +2,48 @@
  * Cast nodes: insertion (one Cast per value, target type and scope, placed right after the value is defined so
  * topological order holds) and folding (no-op Casts, lossless round trips such as float16 -> float32 -> float16,
  * duplicate Casts of one value), so that a conversion never leaves Cast pairs behind.
+ *
+ * Inserted Casts follow the model's opset: Cast-1 (opsets 1-5) names its target type with a STRING attribute
+ * (`to = "FLOAT16"`, the TensorProto.DataType name) and allows no bfloat16; Cast-6 and later take the enum as an INT.
+ * onnxruntime refuses an int `to` on a Cast-1 ("Mismatched attribute type").
  */
 import { DataType } from '../ir/dtype.js';
 import { Attribute, Node, Value, type Graph } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
 import { isStandardDomain } from '../ir/model.js';
 import { tensorType, withElemType } from '../ir/types.js';
+import { getOpSchema, varAllows } from '../onnx/opschema.js';
 import { attrElemType, inferElemTypes } from './type-check.js';
+
+/** The `to` attribute of a Cast in a model whose default-domain opset is `opset`. */
+export function castTo(opset: number | undefined, to: number): Attribute {
+  if (opset !== undefined && opset < 6) return Attribute.string('to', DataType[to]);
+  return Attribute.int('to', to);
+}
+
+/** Element types Cast-1 (opsets 1-5) converts from and to. */
+const CAST1_TYPES: ReadonlySet<number> = new Set([
+  DataType.FLOAT16,
+  DataType.FLOAT,
+  DataType.DOUBLE,
+  DataType.INT8,
+  DataType.INT16,
+  DataType.INT32,
+  DataType.INT64,
+  DataType.UINT8,
+  DataType.UINT16,
+  DataType.UINT32,
+  DataType.UINT64,
+  DataType.BOOL,
+]);
+
+/** Whether the opset's Cast converts between `t` and float32 (bfloat16 needs opset 13). */
+export function castAllows(opset: number | undefined, t: number): boolean {
+  const v = opset ?? 21;
+  if (v < 6) return CAST1_TYPES.has(t);
+  const cast = getOpSchema('Cast', '', v);
+  return !!cast && varAllows(cast, 'T1', t) && varAllows(cast, 'T2', t);
+}
 
 const SUFFIX: Record<number, string> = { [DataType.FLOAT16]: 'fp16', [DataType.BFLOAT16]: 'bf16', [DataType.FLOAT]: 'fp32' };
 export const typeSuffix = (t: number): string => SUFFIX[t] ?? `t${t}`;
@@ -17,6 +52,8 @@ export const typeSuffix = (t: number): string => SUFFIX[t] ?? `t${t}`;
 export class CastFactory {
   inserted = 0;
   private readonly cache = new Map<Value, Map<Graph, Map<string, Value>>>();
+  /** the model's default-domain opset: which Cast version the inserted nodes are */
+  constructor(readonly opset?: number) {}
 
   /** A value holding `src` as `to`, computed in `g` (src's own graph unless given). */
   castOf(src: Value, to: number, g: Graph = src.graph!, at: 'defined' | 'end' = 'defined'): Value {
@@ -35,7 +72,7 @@ export class CastFactory {
 
   /** Inserts `out = Cast(src, to)` into g: after src's producer, at the start (inputs, initializers), or at the end. */
   insert(g: Graph, src: Value, out: Value, to: number, at: 'defined' | 'end'): Node {
-    const node = new Node('Cast', [src], [out], { name: g.freshName(`Cast_${out.name}`), attributes: [Attribute.int('to', to)] });
+    const node = new Node('Cast', [src], [out], { name: g.freshName(`Cast_${out.name}`), attributes: [castTo(this.opset, to)] });
     const prod = src.producer;
     if (at === 'end') g.appendNode(node);
     else if (prod && prod.graph === g) g.insertAfter(node, prod);

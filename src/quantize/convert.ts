@@ -31,6 +31,15 @@ export function convertFloat(model: Model, opts: ConvertOptions): QuantizeReport
     report.modified = res.tensors.length > 0;
     report.nodes.total = countNodes(model);
     report.warnings.push(...res.warnings);
+    for (const o of res.skippedOutOfRange) report.outOfRange.push({ ...o, action: 'kept', readers: [] });
+    for (const t of res.tensors) if (t.clamped > 0) report.outOfRange.push({ name: t.name, values: t.clamped, maxAbs: NaN, action: 'clamped', readers: [] });
+    if (res.skippedOutOfRange.length)
+      report.warnings.push(
+        `kept float32 (values beyond ${LOW_NAME[opts.dtype]}'s range, which storing would clamp; --clamp saturates them instead): ${res.skippedOutOfRange
+          .slice(0, 10)
+          .map((o) => o.name)
+          .join(', ')}${res.skippedOutOfRange.length > 10 ? ', ...' : ''}`,
+      );
     if (res.skippedShapeLike.length)
       report.warnings.push(
         `kept float32 (read as shapes or scales): ${res.skippedShapeLike.slice(0, 10).join(', ')}${res.skippedShapeLike.length > 10 ? ', ...' : ''}`,
@@ -50,6 +59,7 @@ export function convertFloat(model: Model, opts: ConvertOptions): QuantizeReport
   report.castsRemoved = res.castsRemoved;
   report.warnings.push(...res.warnings);
   report.nodes = { total: plan.order.length, converted: plan.order.filter((p) => p.mode === 'low').length, kept: keptNodes(plan) };
+  reportOutOfRange(plan, report);
   report.modified = res.tensors.length + res.retyped + res.attributes + res.castsInserted + res.castsRemoved > 0 || report.nodes.converted > 0;
   const cast = getOpSchema('Cast', '', model.opset(''));
   if (cast && !varAllows(cast, 'T2', LOW_TYPE[opts.dtype]))
@@ -63,6 +73,38 @@ export function convertFloat(model: Model, opts: ConvertOptions): QuantizeReport
   warnVanished(report);
   finish(model, opts, report, t0);
   return report;
+}
+
+/**
+ * Out-of-range constants: without clamp, the ones whose readers were kept float32; with clamp (or where nothing could
+ * keep them, such as a constant that is itself a model output), the tensors the conversion saturated.
+ */
+function reportOutOfRange(plan: Plan, report: QuantizeReport): void {
+  const lowName = LOW_NAME[report.dtype];
+  for (const o of plan.outOfRange)
+    report.outOfRange.push({ name: o.value.name, values: o.values, maxAbs: o.maxAbs, action: 'kept', readers: o.readers.map((n) => n.name || n.label) });
+  for (const t of report.tensors) if (t.clamped > 0) report.outOfRange.push({ name: t.name, values: t.clamped, maxAbs: NaN, action: 'clamped', readers: [] });
+  const kept = report.outOfRange.filter((o) => o.action === 'kept');
+  const clamped = report.outOfRange.filter((o) => o.action === 'clamped');
+  const list = (xs: typeof kept) =>
+    `${xs
+      .slice(0, 5)
+      .map((o) => `'${o.name}'`)
+      .join(', ')}${xs.length > 5 ? ', ...' : ''}`;
+  if (kept.length) {
+    const readers = kept.reduce((a, o) => a + o.readers.length, 0);
+    report.warnings.push(
+      `${kept.length} constant(s) hold values beyond ${lowName}'s range (${list(kept)}): the ${readers} node(s) reading them stay float32 instead of clamping them (reason 'out-of-range'); --clamp saturates them instead`,
+    );
+  }
+  if (clamped.length) {
+    const n = clamped.reduce((a, o) => a + o.values, 0);
+    report.warnings.push(
+      plan.opts.clamp
+        ? `clamped ${n} value(s) beyond ${lowName}'s range in ${clamped.length} tensor(s) (${list(clamped)}) to its largest finite value, as --clamp asked: the model may compute something else`
+        : `clamped ${n} value(s) beyond ${lowName}'s range in ${clamped.length} tensor(s) (${list(clamped)}) that no float32 reader could keep (model inputs and outputs): the model may compute something else`,
+    );
+  }
 }
 
 /** Constants entirely below the smallest subnormal were kept non-zero: say so, with the value that changed. */
@@ -128,6 +170,7 @@ function baseReport(model: Model, opts: ConvertOptions, mode: QuantizeReport['mo
     tensors,
     totals,
     nodes: { total: 0, converted: 0, kept: [] },
+    outOfRange: [],
     valuesRetyped: 0,
     attributesChanged: 0,
     castsInserted: 0,

@@ -17,6 +17,8 @@ import { bfloat16ToFloat32, float16ToFloat32, type ConversionStats } from '../ir
 import { Attribute, AttrType, Node, Value, type Graph } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
 import { Tensor } from '../ir/tensor.js';
+import { withElemType } from '../ir/types.js';
+import { castTo } from './casts.js';
 import type { ConvertOptions } from './options.js';
 import { makePlan, needsOf, newType, type Plan } from './plan.js';
 import { encodeConstant, float32Values } from './tensors.js';
@@ -32,11 +34,12 @@ const FLOAT = DataType.FLOAT;
 export function emulateConversion(model: Model, opts: ConvertOptions): Plan {
   const plan = makePlan(model, { ...opts, weightsOnly: false });
   const low = plan.low;
+  const opset = model.opset('');
   const round = (g: Graph, v: Value, name?: string): Value => {
-    const mid = new Value(g.freshName(`${v.name}_${low === DataType.FLOAT16 ? 'fp16' : 'bf16'}`));
+    const mid = new Value(g.freshName(`${v.name}_${low === DataType.FLOAT16 ? 'fp16' : 'bf16'}`), v.type ? withElemType(v.type, low) : undefined);
     const out = new Value(name ?? g.freshName(`${v.name}_rounded`), v.type);
-    const n1 = new Node('Cast', [v], [mid], { name: g.freshName(`Round_${v.name}_a`), attributes: [Attribute.int('to', low)] });
-    const n2 = new Node('Cast', [mid], [out], { name: g.freshName(`Round_${v.name}_b`), attributes: [Attribute.int('to', FLOAT)] });
+    const n1 = new Node('Cast', [v], [mid], { name: g.freshName(`Round_${v.name}_a`), attributes: [castTo(opset, low)] });
+    const n2 = new Node('Cast', [mid], [out], { name: g.freshName(`Round_${v.name}_b`), attributes: [castTo(opset, FLOAT)] });
     const prod = v.producer;
     if (prod && prod.graph === g) {
       g.insertAfter(n1, prod);

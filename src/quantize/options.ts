@@ -27,6 +27,15 @@ export interface ConvertOptions {
   weightsOnly?: boolean;
   /** weights-only: tensors with fewer elements stay float32 (default 16: scalars, epsilons, small shapes) */
   weightsMinElements?: number;
+  /**
+   * Constants holding finite values beyond the low type's range (a BatchNormalization variance above 65504 in
+   * float16; for bfloat16, whose range is float32's, only values within 0.4% of float32's maximum) are never clamped
+   * by default: the nodes that read them stay float32 (KeepReasonCode 'out-of-range'), so the model computes what it
+   * computed. `clamp: true` converts them anyway, saturating those values to the largest finite value (+-65504,
+   * +-3.39e38), counted per tensor in the report. Fusing first (BatchNormalization into the Conv before it, as
+   * `optimize --preset cnn` does) often folds such a constant into values that fit.
+   */
+  clamp?: boolean;
   /** @internal node keys (see nodeKeys) to keep in float32: how --mixed tries keep-sets */
   keepNodeKeys?: ReadonlySet<string>;
 }

@@ -13,6 +13,14 @@
  *   - shape computation: float arithmetic whose results only end in integer Casts or shape-like inputs (Reshape
  *     shape, Resize scales, Range) stays float32: above 2048 float16 no longer holds every integer.
  *
+ * Runtime limits (RUNTIME_KEEP): operators onnxruntime cannot load or run in the low type stay float32 whatever the
+ * block lists say (KeepReasonCode 'runtime'); in opsets 1-5 every node does (onnxruntime's own Casts are Cast-6).
+ *
+ * Out-of-range constants: a constant that the low type cannot hold (finite values beyond +-65504 in float16) is not
+ * clamped unless `clamp` is set: every node that would read it in the low type stays float32 (through data
+ * movement: a Reshape of it, and that Reshape's readers), KeepReasonCode 'out-of-range'. Data-dependent overflow of
+ * computed values is not decided here (--mixed measures it).
+ *
  * Readers: a converted node's convertible slot needs the low type; a kept node's float32 slot needs float32; a fixed
  * slot needs its fixed type; a free slot takes either; main-graph outputs need the low type unless kept by
  * --keep-io-types; subgraph outputs follow their control node.
@@ -24,6 +32,8 @@ import { isStandardDomain } from '../ir/model.js';
 import { getOpSchema, inputSlot, outputSlot, varAllows, type OpSchema } from '../onnx/opschema.js';
 import { keepsIo, LOW_NAME, LOW_TYPE, matchesNodeList, resolveOpBlockList, type ConvertOptions } from './options.js';
 import type { KeepReasonCode } from './report.js';
+import { castAllows } from './casts.js';
+import { rangeCheck, rangeCheckValues } from './tensors.js';
 import { attrElemType, inferElemTypes, type ElemTypes } from './type-check.js';
 
 const FLOAT = DataType.FLOAT;
@@ -99,6 +109,8 @@ export interface Plan {
   order: NodePlan[];
   /** constant sources (float32 initializers that are not inputs, Constant outputs) and their decided type */
   constants: Map<Value, number>;
+  /** constants the low type cannot hold, found when not clamping (their readers were kept float32) */
+  outOfRange: OutOfRange[];
   /**
    * Whether model inputs and outputs may take the low type: only when the opset's Cast can convert to and from it
    * (bfloat16 needs opset 13), since any float32 reader of an input needs a Cast.
@@ -126,9 +138,9 @@ export function nodeKeys(model: Model): Map<Node, { key: string; graphPath: stri
 export function makePlan(model: Model, opts: ConvertOptions): Plan {
   const low = LOW_TYPE[opts.dtype];
   const types = inferElemTypes(model);
-  const cast = getOpSchema('Cast', '', model.opset(''));
-  const ioLow = !!cast && varAllows(cast, 'T1', low);
-  const plan: Plan = { model, opts, low, lowName: LOW_NAME[opts.dtype], types, nodes: new Map(), order: [], constants: new Map(), ioLow };
+  // opsets 1-5 convert nothing (see runtimeLimit): their interface stays float32 too
+  const ioLow = (model.opset('') ?? 21) >= 6 && castAllows(model.opset(''), low);
+  const plan: Plan = { model, opts, low, lowName: LOW_NAME[opts.dtype], types, nodes: new Map(), order: [], constants: new Map(), outOfRange: [], ioLow };
   const blockOps = new Set(resolveOpBlockList(opts.opBlockList));
   const keys = nodeKeys(model);
   for (const [node, k] of keys) {
@@ -138,6 +150,10 @@ export function makePlan(model: Model, opts: ConvertOptions): Plan {
       if (blockOps.has(node.opType)) p.reason = { code: 'op-block-list', detail: `${node.opType} is in the op block list` };
       else if (hit !== undefined) p.reason = { code: 'node-block-list', detail: `matches ${String(hit)} in the node block list` };
       else if (opts.keepNodeKeys?.has(k.key)) p.reason = { code: 'mixed', detail: 'kept in float32 by the --mixed search' };
+      if (!p.reason) {
+        const why = runtimeLimit(model, node, plan.lowName, types);
+        if (why) p.reason = { code: 'runtime', detail: why };
+      }
       if (!p.reason && p.kind === 'compute') p.mode = 'low';
     }
     plan.nodes.set(node, p);
@@ -145,8 +161,124 @@ export function makePlan(model: Model, opts: ConvertOptions): Plan {
   }
   markShapeComputations(plan);
   settleFollowers(plan);
+  if (!opts.clamp) keepOutOfRange(plan);
   decideConstants(plan);
   return plan;
+}
+
+/**
+ * Operators that onnxruntime (CPU provider) cannot load or run in float16 / bfloat16, though their definitions allow
+ * it. Without a kernel for a node's types, the runtime runs it in float32 behind Casts it inserts ("precision-free
+ * casts"), which fails when the node's output type is set by an attribute and no float input can carry the cast.
+ */
+export const RUNTIME_KEEP: Readonly<Record<string, string>> = {
+  EyeLike: 'no float16 kernel in onnxruntime, and its dtype attribute fixes the output type, so the runtime cannot cast around it',
+  RandomNormalLike: 'no float16 kernel in onnxruntime, and its dtype attribute fixes the output type, so the runtime cannot cast around it',
+  RandomUniformLike: 'no float16 kernel in onnxruntime, and its dtype attribute fixes the output type, so the runtime cannot cast around it',
+  MelWeightMatrix: 'no float16 kernel in onnxruntime, and its output_datatype attribute fixes the output type, so the runtime cannot cast around it',
+  MeanVarianceNormalization:
+    'no float16 kernel in onnxruntime, which expands its function body instead, with float32 constants that do not match float16 data (the model fails to load)',
+};
+
+/** RUNTIME_KEEP entries that load when a float32 input can carry the runtime's Casts. */
+const ATTR_TYPED = new Set(['EyeLike', 'RandomNormalLike', 'RandomUniformLike']);
+
+/**
+ * Why onnxruntime cannot take `n` in the low type, or undefined. (RandomNormal and RandomUniform, which have no input
+ * at all, are in DEFAULT_OP_BLOCK_LIST instead: a user who unblocks them targets a provider with float16 generators.)
+ */
+function runtimeLimit(model: Model, n: Node, lowName: string, types: ElemTypes): string | undefined {
+  const opset = model.opset('');
+  if (opset !== undefined && opset < 6)
+    return `opset ${opset}: onnxruntime runs ${lowName} nodes that lack a ${lowName} kernel behind Casts it inserts as Cast-6 (an int 'to'), which an opset-${opset} model cannot hold; convert the model to opset 6 or newer first`;
+  if (!isStandardDomain(n.domain)) return undefined;
+  const why = RUNTIME_KEEP[n.opType];
+  // with a float32 input the runtime casts around it (EyeLike, Random*Like): only attribute-typed outputs without one fail
+  if (why && !(ATTR_TYPED.has(n.opType) && n.inputs.some((v) => v && types.get(v) === FLOAT))) return why.replace(/float16/g, lowName);
+  if ((n.opType === 'ScatterElements' || n.opType === 'ScatterND') && (n.getString('reduction') ?? 'none') !== 'none')
+    return `onnxruntime's ${lowName} ${n.opType} kernel refuses reduction='${n.getString('reduction')}' when it runs`;
+  return undefined;
+}
+
+/** The float32 data of a constant source (initializer or Constant node), for the range check. */
+function constantRange(v: Value, low: DataType): { values: number; maxAbs: number } {
+  if (v.initializer) return rangeCheck(v.initializer, low);
+  const prod = v.producer;
+  if (!prod) return { values: 0, maxAbs: 0 };
+  const t = prod.getTensor('value');
+  if (t) return rangeCheck(t, low);
+  const many = prod.getFloats('value_floats');
+  const one = prod.getFloat('value_float');
+  if (many) return rangeCheckValues(Float32Array.from(many), low);
+  if (one !== undefined) return rangeCheckValues(Float32Array.of(one), low);
+  return { values: 0, maxAbs: 0 };
+}
+
+/** A constant the low type cannot hold, and the nodes kept float32 because of it. */
+export interface OutOfRange {
+  value: Value;
+  values: number;
+  maxAbs: number;
+  readers: Node[];
+}
+
+/**
+ * Keeps float32 every node that would read an out-of-range constant in the low type: compute nodes, and data
+ * movement (whose float32 outputs are then followed to their own readers, which would otherwise get a runtime Cast
+ * that overflows to infinity). Records what it found on the plan.
+ */
+function keepOutOfRange(plan: Plan): void {
+  const { low, lowName } = plan;
+  for (const g of plan.model.graph.allGraphs()) {
+    const sources: Value[] = [];
+    for (const v of g.initializers.values()) if (!g.inputs.includes(v)) sources.push(v);
+    for (const n of g.nodes) if (plan.nodes.get(n)?.kind === 'constant' && n.outputs[0]) sources.push(n.outputs[0]);
+    for (const v of sources) {
+      if (plan.types.get(v) !== FLOAT || !needsOf(plan, v).some((x) => x.need === low)) continue;
+      const r = constantRange(v, low);
+      if (!r.values) continue;
+      const entry: OutOfRange = { value: v, values: r.values, maxAbs: r.maxAbs, readers: [] };
+      plan.outOfRange.push(entry);
+      const detail = (n: Node) =>
+        `reads '${v.name}', whose ${r.values} value(s) beyond ${lowName}'s range (largest ${r.maxAbs.toPrecision(6)}) converting would clamp; ` +
+        `kept float32 (clamp: true / --clamp saturates them instead)${n.opType === 'BatchNormalization' ? '; fusing it into the Conv before it (fuse-conv-bn, optimize --preset cnn) folds the value away' : ''}`;
+      const work: Value[] = [v];
+      const seen = new Set<Value>();
+      while (work.length) {
+        const x = work.pop()!;
+        if (seen.has(x)) continue;
+        seen.add(x);
+        for (const nd of needsOf(plan, x)) {
+          if (nd.need !== low) continue;
+          const node = nd.use?.node ?? nd.graph?.parentNode ?? undefined;
+          const p = node ? plan.nodes.get(node) : undefined;
+          if (p?.mode !== 'low') continue;
+          p.mode = 'keep';
+          p.reason = { code: 'out-of-range', detail: detail(p.node) };
+          entry.readers.push(p.node);
+          if (p.kind === 'follower' || p.kind === 'control') for (const o of floatOutputsOf(plan, p)) work.push(o);
+        }
+      }
+    }
+  }
+  // constants a kept reader still converts at the value level (ConstantOfShape's value) are out of range too
+  for (const p of plan.order) {
+    if (p.mode !== 'low' || !p.schema) continue;
+    for (const tvName of p.convVars) {
+      const tv = p.schema.vars.get(tvName);
+      const t = tv?.attr === 'value' ? p.node.getTensor('value') : undefined;
+      if (!t || t.dataType !== FLOAT) continue;
+      const r = rangeCheck(t, low);
+      if (!r.values) continue;
+      p.mode = 'keep';
+      p.reason = {
+        code: 'out-of-range',
+        detail: `its value attribute holds ${r.values} value(s) beyond ${lowName}'s range (largest ${r.maxAbs.toPrecision(6)}); kept float32 (clamp: true / --clamp saturates them instead)`,
+      };
+      const out = p.node.outputs[0];
+      if (out) plan.outOfRange.push({ value: out, values: r.values, maxAbs: r.maxAbs, readers: [p.node] });
+    }
+  }
 }
 
 function classify(plan: Plan, n: Node, key: string, graphPath: string): NodePlan {
@@ -209,7 +341,9 @@ function classify(plan: Plan, n: Node, key: string, graphPath: string): NodePlan
   for (const [name, t] of bound) {
     if (t !== FLOAT) continue;
     const tv = schema.vars.get(name)!;
-    if ((inCount.get(name) ?? 0) === 1 && !outCount.get(name) && !tv.attr) p.freeVars.add(name);
+    // EyeLike / Random*Like read their float input in the low type when converted: onnxruntime casts around a node
+    // without a float16 kernel only through a float16 input (see RUNTIME_KEEP)
+    if ((inCount.get(name) ?? 0) === 1 && !outCount.get(name) && !tv.attr && !(std && ATTR_TYPED.has(n.opType))) p.freeVars.add(name);
     else if (unknownIn.has(name)) unknown.push(name);
     // LayerNormalization's statistics type (stash_type) is a precision setting, not the data's type: it stays
     else if (tv.attr === 'stash_type') continue;
@@ -309,7 +443,11 @@ export function need(plan: Plan, u: Use): Need {
   if (slot.fixed !== undefined) return slot.fixed;
   const tv = slot.typeVar!;
   if (np.convVars.has(tv)) return np.mode === 'low' ? plan.low : FLOAT;
-  if (np.freeVars.has(tv)) return varAllows(schema, tv, plan.low) ? 'any' : FLOAT;
+  if (np.freeVars.has(tv)) {
+    // a float printed as a string prints its float16 digits: Cast(to=STRING) reads float32
+    if (isStandardDomain(n.domain) && n.opType === 'Cast' && attrElemType(n, 'to') === DataType.STRING) return FLOAT;
+    return varAllows(schema, tv, plan.low) ? 'any' : FLOAT;
+  }
   return orig ?? 'any';
 }
 

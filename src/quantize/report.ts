@@ -3,6 +3,7 @@
  */
 import type { LowDType } from './options.js';
 import type { OutputFidelity } from '../measure/types.js';
+import type { IntCheckReport } from './check.js';
 
 export interface TensorReport {
   name: string;
@@ -28,7 +29,42 @@ export interface TensorReport {
   scalar?: number;
 }
 
-export type KeepReasonCode = 'op-block-list' | 'node-block-list' | 'schema' | 'unknown-op' | 'unknown-types' | 'shape-computation' | 'mixed';
+/**
+ * Why a node stays float32:
+ *   op-block-list / node-block-list   the user's (or the default) block lists
+ *   schema              the operator's definition does not allow the low type for that input or output
+ *   unknown-op          not in the operator table (ai.onnx.ml, custom domains)
+ *   unknown-types       some of its inputs have no known element type
+ *   shape-computation   float arithmetic whose results only become integers or shapes
+ *   mixed               kept by the --mixed search
+ *   out-of-range        it reads a constant with values beyond the low type's range, which converting would clamp
+ *                       (see ConvertOptions.clamp)
+ *   runtime             onnxruntime cannot load or run it in the low type (no kernel, a function body it expands with
+ *                       float32 constants, a reduction its float16 kernel refuses, opsets whose Cast is Cast-1)
+ */
+export type KeepReasonCode =
+  | 'op-block-list'
+  | 'node-block-list'
+  | 'schema'
+  | 'unknown-op'
+  | 'unknown-types'
+  | 'shape-computation'
+  | 'mixed'
+  | 'out-of-range'
+  | 'runtime';
+
+/** A constant whose values do not fit the low type: kept float32 with its readers, or (with clamp) saturated. */
+export interface OutOfRangeConstant {
+  name: string;
+  /** finite values beyond the low type's largest finite value */
+  values: number;
+  /** the largest finite magnitude among them */
+  maxAbs: number;
+  /** 'kept': its readers stay float32; 'clamped': converted with clamp: true */
+  action: 'kept' | 'clamped';
+  /** the nodes kept float32 because of it (names) */
+  readers: string[];
+}
 
 export interface KeptNode {
   name: string;
@@ -92,6 +128,8 @@ export interface QuantizeReport {
     /** nodes that read or write float32 values and stay float32, with why */
     kept: KeptNode[];
   };
+  /** constants with values beyond the low type's range, and what was done about them */
+  outOfRange: OutOfRangeConstant[];
   /** values whose declared element type changed (inputs, outputs, value_info, subgraph inputs) */
   valuesRetyped: number;
   /** attributes that name a type or hold a float tensor and were changed (Cast to, ConstantOfShape value, ...) */
@@ -104,6 +142,8 @@ export interface QuantizeReport {
   warnings: string[];
   mixed?: MixedReport;
   /** the converted model run on onnxruntime's CPU provider against float32 (which computes float16 regions in float32) */
+  /** the self-check: the converted model against the float32 one on calibration or synthesized inputs */
+  check?: IntCheckReport;
   fidelity?: OutputFidelity[];
   /** the conversion with low-type storage emulated at every converted value (src/quantize/emulate.ts) */
   fidelityEmulated?: OutputFidelity[];

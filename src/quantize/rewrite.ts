@@ -16,7 +16,7 @@ import { Attribute, AttrType, Node, Value, type Graph, type Use } from '../ir/gr
 import { Tensor } from '../ir/tensor.js';
 import { tensorType, withElemType } from '../ir/types.js';
 import { outputSlot } from '../onnx/opschema.js';
-import { CastFactory, foldCasts, typeSuffix } from './casts.js';
+import { CastFactory, castTo, foldCasts, typeSuffix } from './casts.js';
 import { needsOf, newType, sharedConstants, type Need, type Plan } from './plan.js';
 import type { TensorReport } from './report.js';
 import { convertTensorInPlace, encodeConstant, lowCopy } from './tensors.js';
@@ -64,7 +64,7 @@ export function applyPlan(plan: Plan): RewriteResult {
       if (tv.attr === 'value') {
         if (a && a.type === AttrType.TENSOR) res.tensors.push(convertTensorInPlace(a.value as Tensor, low, 'attribute', `${p.node.label}.value`));
         else p.node.setAttr(Attribute.tensor('value', Tensor.fromArray(low, [1], new Uint16Array(1))));
-      } else p.node.setAttr(Attribute.int(tv.attr, low));
+      } else p.node.setAttr(p.node.opType === 'Cast' && tv.attr === 'to' ? castTo(model.opset(''), low) : Attribute.int(tv.attr, low));
       res.attributes++;
     });
   }
@@ -100,7 +100,7 @@ export function applyPlan(plan: Plan): RewriteResult {
   }
 
   // 4. casts
-  const casts = new CastFactory();
+  const casts = new CastFactory(model.opset(''));
   for (const x of pending) {
     for (const n of x.needs) {
       if (n.need === 'any' || n.need === x.type) continue;

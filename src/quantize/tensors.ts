@@ -154,3 +154,47 @@ export function lowCopy(t: Tensor, low: DataType, name: string, kind: TensorRepo
   report.bytesAfter = report.bytesBefore + report.bytesAfter;
   return { tensor: copy, report };
 }
+
+/** The largest finite value of each low type (bfloat16: 0x7F7F). */
+const LOW_MAX: Record<number, number> = { [DataType.FLOAT16]: 65504, [DataType.BFLOAT16]: 3.3895313892515355e38 };
+/** float32's largest finite value: torch.finfo(torch.float32).min/max, the "minus infinity" of attention masks. */
+const FLOAT32_MAX = 3.4028234663852886e38;
+
+/**
+ * What converting float32 values to the low type would clamp, for deciding whether a constant fits: finite values
+ * beyond its largest finite value (counted by the conversion kernel, without encoding) and the largest such magnitude.
+ * float32's own extremes (+-3.4028235e38, exported masks' stand-in for infinity) are sentinels, not data: saturating
+ * them to the low type's extreme keeps their meaning, so they are not counted here (the report still counts them as
+ * clamped). External and file-backed data is streamed, not cached; values are only scanned when the count is not 0.
+ */
+export function rangeCheck(t: Tensor, low: DataType): { values: number; maxAbs: number } {
+  if (t.dataType !== DataType.FLOAT || t.size === 0) return { values: 0, maxAbs: 0 };
+  const lazy = t.lazyBytes();
+  let counts: { clamped: number };
+  if (lazy) counts = countFloat32Stream(t.size, low as LowFloatType, (into, first, count) => lazy.readInto(into, first * 4, count * 4));
+  else {
+    const raw = t.readRawUncached();
+    counts = countFloat32Stream(t.size, low as LowFloatType, (into, first, count) => into.set(raw.subarray(first * 4, (first + count) * 4)));
+  }
+  if (!counts.clamped) return { values: 0, maxAbs: 0 };
+  return scanRange(float32Values(t), low);
+}
+
+/** The same check for values given as numbers (a Constant's value_float / value_floats). */
+export function rangeCheckValues(values: Float32Array, low: DataType): { values: number; maxAbs: number } {
+  return scanRange(values, low);
+}
+
+function scanRange(values: Float32Array, low: DataType): { values: number; maxAbs: number } {
+  const max = LOW_MAX[low];
+  let n = 0;
+  let m = 0;
+  for (let i = 0; i < values.length; i++) {
+    const a = Math.abs(values[i]);
+    if (a > max && a !== Number.POSITIVE_INFINITY && a !== FLOAT32_MAX) {
+      n++;
+      if (a > m) m = a;
+    }
+  }
+  return { values: n, maxAbs: m };
+}

@@ -151,7 +151,7 @@ function bindVars(schema: OpSchema, n: Node, types: ElemTypes, problems: string[
   return binding;
 }
 
-/** The element type an attribute names: an INT dtype, or a TENSOR's data type. Undefined when absent (or 0). */
+/** The element type an attribute names: an INT dtype, a TENSOR's data type, or (Cast-1) a type name. Undefined when absent (or 0). */
 export function attrElemType(n: Node, attr: string): number | undefined {
   const a = n.attributes.get(attr);
   if (!a || a.value === undefined) return undefined;
@@ -160,6 +160,12 @@ export function attrElemType(n: Node, attr: string): number | undefined {
     return v === 0 ? undefined : v;
   }
   if (a.type === AttrType.TENSOR) return (a.value as Tensor).dataType;
+  // Cast-1 (opsets 1-5): `to` is the TensorProto.DataType name, "FLOAT16"
+  if (a.type === AttrType.STRING) {
+    const name = (typeof a.value === 'string' ? a.value : new TextDecoder().decode(a.value as Uint8Array)).trim().toUpperCase();
+    const t = (DataType as unknown as Record<string, number | undefined>)[name];
+    return typeof t === 'number' && t !== 0 ? t : undefined;
+  }
   return undefined;
 }
 

@@ -9,18 +9,19 @@
  * the mode that runs on onnxruntime's CPU provider with bfloat16 storage.
  *
  * Tensors with fewer than `weightsMinElements` elements (default 16: scalars, epsilons) stay float32, and so do
- * tensors read as shapes, scales or indices (Resize scales, Range bounds), which rounding would change.
+ * tensors read as shapes, scales or indices (Resize scales, Range bounds), which rounding would change, and (unless
+ * `clamp`) tensors holding values beyond the low type's range, which storing would clamp.
  */
 import { DataType, dtypeName } from '../ir/dtype.js';
-import { Attribute, AttrType, Node, Value } from '../ir/graph.js';
+import { AttrType, Node, Value } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
 import type { Tensor } from '../ir/tensor.js';
-import { withElemType } from '../ir/types.js';
-import { getOpSchema, inputSlot, varAllows } from '../onnx/opschema.js';
-import { typeSuffix } from './casts.js';
+import { tensorType, withElemType } from '../ir/types.js';
+import { getOpSchema, inputSlot } from '../onnx/opschema.js';
+import { castAllows, castTo, typeSuffix } from './casts.js';
 import { LOW_TYPE, type ConvertOptions } from './options.js';
 import type { TensorReport } from './report.js';
-import { convertTensorInPlace } from './tensors.js';
+import { convertTensorInPlace, rangeCheck } from './tensors.js';
 import { inferElemTypes } from './type-check.js';
 
 export interface WeightsOnlyResult {
@@ -28,6 +29,8 @@ export interface WeightsOnlyResult {
   castsInserted: number;
   retyped: number;
   skippedShapeLike: string[];
+  /** tensors kept float32 because the low type cannot hold some of their values (without clamp) */
+  skippedOutOfRange: { name: string; values: number; maxAbs: number }[];
   warnings: string[];
 }
 
@@ -35,9 +38,16 @@ export function applyWeightsOnly(model: Model, opts: ConvertOptions): WeightsOnl
   const low = LOW_TYPE[opts.dtype];
   const minElements = opts.weightsMinElements ?? 16;
   const types = inferElemTypes(model);
-  const res: WeightsOnlyResult = { tensors: [], castsInserted: 0, retyped: 0, skippedShapeLike: [], warnings: [] };
-  const cast = getOpSchema('Cast', '', model.opset(''));
-  if (!cast || !varAllows(cast, 'T1', low)) {
+  const res: WeightsOnlyResult = { tensors: [], castsInserted: 0, retyped: 0, skippedShapeLike: [], skippedOutOfRange: [], warnings: [] };
+  const opset = model.opset('');
+  if (opset !== undefined && opset < 6) {
+    // Cast-1 has no kernel in onnxruntime: it runs one behind its own Casts, which are Cast-6 (an int `to`), invalid here
+    res.warnings.push(
+      `opset ${opset}: onnxruntime cannot run a Cast from ${dtypeName(low)} in an opset-${opset} model (its Cast kernels start at Cast-6); convert the model to opset 6 or newer first`,
+    );
+    return res;
+  }
+  if (!castAllows(opset, low)) {
     res.warnings.push(`opset ${model.opset('')} cannot Cast from ${dtypeName(low)} (bfloat16 arrives with opset 13): convert the model to a newer opset first`);
     return res;
   }
@@ -57,14 +67,22 @@ export function applyWeightsOnly(model: Model, opts: ConvertOptions): WeightsOnl
         res.skippedShapeLike.push(v.name);
         continue;
       }
+      if (!opts.clamp) {
+        const r = rangeCheck(tensor, low);
+        if (r.values) {
+          res.skippedOutOfRange.push({ name: v.name, values: r.values, maxAbs: r.maxAbs });
+          continue;
+        }
+      }
       res.tensors.push(convertTensorInPlace(tensor, low, constant ? 'constant' : 'initializer', v.name));
-      const out = new Value(g.freshName(`${v.name}_${typeSuffix(DataType.FLOAT)}`), v.type);
+      // declared: Cast-1 (opsets 1-5) has no type inference in onnxruntime
+      const out = new Value(g.freshName(`${v.name}_${typeSuffix(DataType.FLOAT)}`), v.type ?? tensorType(DataType.FLOAT, tensor.dims));
       if (v.type) {
         v.type = withElemType(v.type, low);
         res.retyped++;
       }
       v.replaceAllUsesWith(out, { includeOutputs: true });
-      const cast = new Node('Cast', [v], [out], { name: g.freshName(`Cast_${out.name}`), attributes: [Attribute.int('to', DataType.FLOAT)] });
+      const cast = new Node('Cast', [v], [out], { name: g.freshName(`Cast_${out.name}`), attributes: [castTo(opset, DataType.FLOAT)] });
       if (constant) g.insertAfter(cast, constant);
       else if (g.nodes.length) g.insertBefore(cast, g.nodes[0]);
       else g.appendNode(cast);

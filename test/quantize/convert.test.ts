@@ -101,15 +101,17 @@ describe('fixed-float inputs: Resize scales stay float32', () => {
 });
 
 describe('weights: round to nearest even, saturate at +-65504 (never at 1e4), flush per the format, count per tensor', () => {
-  it('clamps, flushes and rounds each value and reports the counts on its tensor', async () => {
+  it('with clamp: true, clamps, flushes and rounds each value and reports the counts on its tensor', async () => {
     const w = Float32Array.from([70000, -1e6, 65519, 65520, 1e-9, 3e-8, 1 + 2 ** -11, 1 + 3 * 2 ** -11, 12345.678, 0.1, -2, 0.5, 9999, 10001, -40000, 0]);
     const { model, b } = createModel({ opset: 17 });
     const x = b.input('x', F32, [2, 4]);
     b.output(b.op('MatMul', [x, b.init('W', floatTensor([4, 4], w))]), 'y');
     b.output(b.op('Add', [x, b.init('small', floatTensor([4], [1, 2, 3, 4]))]), 'z');
     const feeds: Feeds[] = [{ x: new ort.Tensor('float32', Float32Array.from([1, 0, 0, 0, 0, 0, 0, 1]), [2, 4]) }];
-    const { report, after, got } = await convertAndCompare(model, { dtype: 'fp16', keepIoTypes: true }, feeds);
+    const { report, after, got } = await convertAndCompare(model, { dtype: 'fp16', keepIoTypes: true, clamp: true }, feeds);
     const entry = report.tensors.find((t) => t.name === 'W')!;
+    expect(report.outOfRange).toEqual([expect.objectContaining({ name: 'W', values: 4, action: 'clamped' })]);
+    expect(report.warnings.join('\n')).toMatch(/clamped 4 value\(s\) beyond float16's range in 1 tensor\(s\) \('W'\).*as --clamp asked/);
     expect(entry).toMatchObject({ elements: 16, clamped: 4, flushed: 1, nan: 0, bytesBefore: 64, bytesAfter: 32, duplicated: false });
     expect(report.tensors.find((t) => t.name === 'small')).toMatchObject({ clamped: 0, flushed: 0 });
     expect(report.totals).toMatchObject({ tensors: 2, clamped: 4, flushed: 1 });

@@ -40,13 +40,13 @@ describe('deferred conversion of weights still in the model file', () => {
       const file = path.join(tmp, `m-${dtype}-${weightsOnly}.onnx`);
       saveModel(model(), file);
       const fromFile = loadModel(file);
-      const a = convertFloat(fromFile, { dtype, keepIoTypes: true, weightsOnly });
+      const a = convertFloat(fromFile, { dtype, keepIoTypes: true, weightsOnly, clamp: true });
       const w = fromFile.graph.initializers.get('w')!.initializer!;
       expect(w.storage).toBe('lazy');
       expect(w.isLoaded).toBe(false);
       expect(w.rawForWrite()).toBeInstanceOf(ConvertedWeight);
       const inMemory = decodeModelBytes(encodeModel(model()));
-      const b = convertFloat(inMemory, { dtype, keepIoTypes: true, weightsOnly });
+      const b = convertFloat(inMemory, { dtype, keepIoTypes: true, weightsOnly, clamp: true });
       expect(inMemory.graph.initializers.get('w')!.initializer!.storage).toBe('raw');
       expect(a.totals).toEqual(b.totals);
       if (dtype === 'fp16') expect([a.totals.clamped, a.totals.flushed]).toEqual([1, b.totals.flushed]);
@@ -68,7 +68,7 @@ describe('deferred conversion of weights still in the model file', () => {
     const file = path.join(tmp, 'ranges.onnx');
     saveModel(model(), file);
     const m = loadModel(file);
-    convertFloat(m, { dtype: 'fp16', keepIoTypes: true });
+    convertFloat(m, { dtype: 'fp16', keepIoTypes: true, clamp: true });
     const lazy = m.graph.initializers.get('w')!.initializer!.rawForWrite() as ConvertedWeight;
     const whole = lazy.read();
     expect(whole.length).toBe(N * N * 2);
@@ -124,10 +124,10 @@ describe('deferred conversion of weights still in the model file', () => {
     const ref = path.join(tmp, 'inplace-ref.onnx');
     saveModel(model(), file);
     const expected = loadModel(file);
-    convertFloat(expected, { dtype: 'fp16' });
+    convertFloat(expected, { dtype: 'fp16', clamp: true });
     saveModel(expected, ref);
     const m = loadModel(file);
-    convertFloat(m, { dtype: 'fp16' });
+    convertFloat(m, { dtype: 'fp16', clamp: true });
     saveModel(m, file, { overwriteInput: true });
     expect(fileBytes(file).equals(fileBytes(ref))).toBe(true);
     // the tensors still read the original (now replaced) file: saving again gives the same bytes
@@ -144,13 +144,13 @@ describe('deferred conversion of weights still in the model file', () => {
     // reference: the same model converted in memory, saved with external data elsewhere
     const refDir = fs.mkdtempSync(path.join(tmp, 'ext-ref-'));
     const inMemory = decodeModelBytes(encodeModel(model()));
-    const b = convertFloat(inMemory, { dtype: 'fp16' });
+    const b = convertFloat(inMemory, { dtype: 'fp16', clamp: true });
     saveModel(inMemory, path.join(refDir, 'm.onnx'), { externalData: true });
 
     const m = loadModel(file);
     const w = m.graph.initializers.get('w')!.initializer!;
     expect(w.isExternal).toBe(true);
-    const a = convertFloat(m, { dtype: 'fp16' });
+    const a = convertFloat(m, { dtype: 'fp16', clamp: true });
     expect(a.totals).toEqual(b.totals);
     expect(w.rawForWrite()).toBeInstanceOf(ConvertedWeight);
     // save over the input: the new data file replaces the one the conversion reads from
@@ -170,7 +170,7 @@ describe('deferred conversion of weights still in the model file', () => {
       const file = path.join(dir, 'm.onnx');
       saveModel(model(), file, { externalData: external });
       const m = loadModel(file);
-      convertFloat(m, { dtype: 'fp16' });
+      convertFloat(m, { dtype: 'fp16', clamp: true });
       fs.truncateSync(external ? `${file}.data` : file, 100_000);
       const out = path.join(dir, 'out.onnx');
       let err: unknown;
@@ -185,6 +185,21 @@ describe('deferred conversion of weights still in the model file', () => {
       expect(fs.readdirSync(dir).filter((n) => n.startsWith('out') || n.startsWith('.out'))).toEqual([]);
     });
   }
+
+  it('without clamp, a weight with a value beyond 65504 stays float32 with its reader, checked without loading it', async () => {
+    const file = path.join(tmp, 'out-of-range.onnx');
+    saveModel(model(), file);
+    const m = loadModel(file);
+    const report = convertFloat(m, { dtype: 'fp16', keepIoTypes: true });
+    const t = m.graph.initializers.get('w')!.initializer!;
+    expect(t.dataType).toBe(DataType.FLOAT);
+    expect(t.isLoaded).toBe(false);
+    expect(report.outOfRange).toEqual([{ name: 'w', values: 1, maxAbs: 70000, action: 'kept', readers: [expect.stringMatching(/^MatMul/)] }]);
+    expect(report.nodes.kept).toEqual([expect.objectContaining({ opType: 'MatMul', reason: 'out-of-range' })]);
+    const original = loadModel(file);
+    const f = await compareModels(original, m, synthesizeInputs(original, { dims: { batch: 2 }, seed: 1 }));
+    expect(f[0].maxAbsError).toBe(0);
+  });
 
   it('a weight whose every value flushes is converted in memory, raised to the smallest subnormal (not deferred)', () => {
     const file = path.join(tmp, 'tiny.onnx');
