@@ -11,6 +11,13 @@
  *   3. fidelity of the float16 model on those inputs: the CPU run, the emulated float16 storage, and as a yardstick
  *      the weights-only conversion (float32 compute, float16 weights: the error weight rounding alone causes).
  *
+ *   5. integer quantization (INT=0 skips it; INT_ONLY=1 runs only this part): int8 dynamic (DynamicQuantizeMatMul,
+ *      per channel, embeddings int8) and int4 (MatMulNBits, block 32, accuracy level 4) of the same BERT-base-sized
+ *      model: load + quantize + save in a fresh process (RUNS times, medians, peak RSS; target under 3 s), session
+ *      creation, latency interleaved with float32 (fp32, int8, int4, then the reverse order, LATENCY_RUNS rounds),
+ *      file size and output cosine; then the output cosine of a second BERT-base with Hugging Face's initialisation
+ *      (normal(0, 0.02), as a real BERT starts training: buildBert({ init: 'hf' })) next to the random fixture's.
+ *
  *   4. with LARGE=1: a model over protobuf's 2 GB limit (an MLP 17000 -> 17000 -> 17000, 578 M parameters, 2.3 GB of
  *      external data), converted once in a fresh process: time, peak RSS, and both models run by onnxruntime.
  *
@@ -32,6 +39,7 @@ import { compareRuns, compareModels } from '../src/measure/compare-models.js';
 import { measureEmulated } from '../src/quantize/emulate.js';
 import { convertFloat } from '../src/quantize/convert.js';
 import { createSession, runSession } from '../src/runtime/session.js';
+import { quantizeDynamic, quantizeInt4 } from '../src/quantize/int8/index.js';
 
 const RUNS = Number(process.env.RUNS ?? 3);
 const LATENCY_RUNS = Number(process.env.LATENCY_RUNS ?? 20);
@@ -52,9 +60,13 @@ async function main(): Promise<void> {
     saveModel(buildBert(BERT_BASE), fp32Path);
     const size32 = fs.statSync(fp32Path).size;
     console.log(`built and saved BERT-base in ${ms(performance.now() - t)}: ${mib(size32)}`);
+    const child = path.join(path.dirname(fileURLToPath(import.meta.url)), 'quantize-child.mjs');
+    if (process.env.INT_ONLY === '1') {
+      await integer(dir, child, fp32Path, size32);
+      return;
+    }
 
     // 1. load + convert + save, each run in a fresh process; then the CLI command as a whole
-    const child = path.join(path.dirname(fileURLToPath(import.meta.url)), 'quantize-child.mjs');
     const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'autoglm.js');
     const phases: Record<'load' | 'convert' | 'save' | 'total' | 'peak' | 'cli', number[]> = { load: [], convert: [], save: [], total: [], peak: [], cli: [] };
     let message = '';
@@ -92,6 +104,7 @@ async function main(): Promise<void> {
         .join(' ')} on ${os.cpus().length} cores`,
     );
     if (LATENCY_RUNS > 0) await latencyAndFidelity(fp32Path, fp16Path, size32, size16);
+    if (process.env.INT !== '0') await integer(dir, child, fp32Path, size32);
     if (process.env.LARGE === '1') await large(dir, child);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -167,6 +180,84 @@ async function latencyAndFidelity(fp32Path: string, fp16Path: string, size32: nu
       console.log(
         `  ${pad(label, 25)} ${pad(o.name, 18)} max abs ${o.maxAbsError?.toExponential(2)}  max rel ${o.rangeError?.toExponential(2)}  cosine ${o.cosine?.toFixed(6)}  overflows ${o.nonFinite}`,
       );
+  }
+}
+
+/** Part 5: int8 and int4 of the BERT-base-sized model: conversion, latency against float32, size, fidelity. */
+async function integer(dir: string, child: string, fp32Path: string, size32: number): Promise<void> {
+  const kinds = ['int8', 'int4'] as const;
+  const paths = { int8: path.join(dir, 'bert-base-int8.onnx'), int4: path.join(dir, 'bert-base-int4.onnx') };
+  console.log(`\ninteger quantization of BERT-base (${RUNS} runs each in a fresh process; medians (min..max))`);
+  for (const k of kinds) {
+    const runs: { load: number; convert: number; save: number; total: number; peakRssBytes: number; message: string }[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      fs.rmSync(paths[k], { force: true });
+      runs.push(JSON.parse(execFileSync(process.execPath, [child, fp32Path, paths[k], k], { encoding: 'utf8' })));
+    }
+    const s = (f: (r: (typeof runs)[0]) => number) => summarize(runs.map(f));
+    const tot = s((r) => r.total);
+    console.log(`  ${k}: ${runs[0].message}`);
+    console.log(
+      `    load ${ms(s((r) => r.load).p50)}, quantize ${ms(s((r) => r.convert).p50)}, save ${ms(s((r) => r.save).p50)}; load+quantize+save ${ms(tot.p50)} (${tot.min.toFixed(0)}..${tot.max.toFixed(0)}), target < 3000 ms: ${tot.p50 < 3000 ? 'met' : 'MISSED'}; peak RSS ${mib(s((r) => r.peakRssBytes).p50)}`,
+    );
+  }
+  const ref = loadModel(fp32Path);
+  const feeds = synthesizeInputs(ref, { dims: DIMS, seed: 0, count: 1 })[0]!;
+  const names = ['float32', ...kinds] as const;
+  const files = { float32: fp32Path, ...paths };
+  const sessions: Record<string, Awaited<ReturnType<typeof createSession>>> = {};
+  const created: Record<string, number> = {};
+  for (const n of names) {
+    const t0 = performance.now();
+    sessions[n] = await createSession(files[n], { intraOpThreads: THREADS });
+    created[n] = performance.now() - t0;
+  }
+  for (const n of names) for (let i = 0; i < 3; i++) await runSession(sessions[n]!, feeds);
+  const lat: Record<string, number[]> = { float32: [], int8: [], int4: [] };
+  const outs: Record<string, Awaited<ReturnType<typeof runSession>>> = {};
+  const rounds = Math.max(LATENCY_RUNS, 1);
+  for (let i = 0; i < rounds; i++)
+    for (const n of i % 2 ? [...names].reverse() : names) {
+      const t0 = performance.now();
+      outs[n] = await runSession(sessions[n]!, feeds);
+      lat[n]!.push(performance.now() - t0);
+    }
+  for (const n of names) await sessions[n]!.release();
+  console.log(`\n  latency, onnxruntime CPU, batch ${DIMS.batch} sequence ${DIMS.sequence}, ${rounds} interleaved rounds (threads: ${THREADS ?? 'default'})`);
+  console.log(
+    `  ${pad('model', 8)} ${'median'.padStart(8)} ${'p90'.padStart(8)} ${'ratio (95% CI)'.padStart(22)} ${'session'.padStart(9)} ${'file'.padStart(18)} ${'cosine'.padStart(9)}`,
+  );
+  for (const n of names) {
+    const a = summarize(lat[n]!);
+    const ci = n === 'float32' ? undefined : ratioOfMediansCI(lat[n]!, lat.float32!);
+    const size = fs.statSync(files[n]).size;
+    const cos =
+      n === 'float32'
+        ? ''
+        : compareRuns([outs[n]!], [outs.float32!])
+            .map((o) => o.cosine!.toFixed(5))
+            .join('/');
+    console.log(
+      `  ${pad(n, 8)} ${ms(a.p50).padStart(8)} ${ms(a.p90).padStart(8)} ${(ci ? `${ci.ratio.toFixed(3)} (${ci.lo.toFixed(2)}..${ci.hi.toFixed(2)})` : 'baseline').padStart(22)} ${`${ms(created[n]!)} ${n === 'float32' ? '' : `${(created[n]! / created.float32!).toFixed(2)}x`}`.padStart(9)} ${`${mib(size)} ${(size / size32).toFixed(2)}x`.padStart(18)} ${cos.padStart(9)}`,
+    );
+  }
+  // fidelity of the same rewrite on a better-conditioned model of the same shape (Hugging Face initialisation)
+  console.log('\n  output cosine (last_hidden_state), float32 vs quantized, batch 1 sequence 128, 2 input sets');
+  for (const [label, build] of [
+    ['random fixture (buildBert)', () => loadModel(fp32Path)],
+    ["HF init (buildBert({ init: 'hf' }))", () => buildBert({ ...BERT_BASE, init: 'hf' })],
+  ] as const) {
+    const base = build();
+    const f = synthesizeInputs(base, { dims: DIMS, seed: 3, count: 2 });
+    const row: string[] = [];
+    for (const k of kinds) {
+      const m = build();
+      if (k === 'int8') quantizeDynamic(m);
+      else quantizeInt4(m);
+      const fid = await compareModels(base, m, f);
+      row.push(`${k} ${fid.map((o) => `${o.cosine!.toFixed(5)} (range err ${o.rangeError!.toExponential(1)})`).join(', ')}`);
+    }
+    console.log(`  ${pad(label, 36)} ${row.join('   ')}`);
   }
 }
 

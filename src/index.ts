@@ -6,6 +6,7 @@
  *   runPasses(model, ['cleanup', 'transformer']);                        // fuse, in place
  *   const { model: small } = await prune(model, { method: 'structured', units: ['ffn'], sparsity: 0.5 });
  *   await quantize(small, { dtype: 'fp16', keepIoTypes: true });          // in place
+ *   quantizeDynamic(model, { perChannel: true });                         // int8 MatMul/Gemm (DynamicQuantizeMatMul), in place
  *   saveModel(small, 'model.opt.onnx');
  *   const result = await benchmark({ baseline: 'model.onnx', candidates: ['model.opt.onnx'], dims: { batch: 1, sequence: 128 }, gates: ['graphF1 >= 0.95'] });
  */
@@ -60,5 +61,30 @@ export {
   type MixedOptions,
   type QuantizeReport,
   type LowDType,
+  quantizeDynamic,
+  quantizeInt4,
+  quantizeStatic,
+  quantizeEmbeddings,
+  quantizeGuided,
+  checkQuantized,
+  calibrateRanges,
+  recommendInt8,
+  detectCpuFeatures,
+  parseCpuFlags,
+  DEFAULT_MIN_COSINE,
+  type DynamicQuantizeOptions,
+  type Int4Options,
+  type StaticQuantizeOptions,
+  type StaticQuantizeReport,
+  type EmbeddingOptions,
+  type GuidedOptions,
+  type GuidedReport,
+  type IntCheckReport,
+  type IntTolerance,
+  type IntQuantizeReport,
+  type QuantizedNode,
+  type SkippedNode,
+  type CpuFeatures,
+  type Int8Recommendation,
 } from './quantize/index.js';
 export { getOpSchema, inputTypeVar, outputTypeVar, fixedFloatInputs } from './onnx/opschema.js';

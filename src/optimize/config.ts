@@ -8,7 +8,7 @@
  *     "passes": ["cleanup", "fuse-gelu"], // instead of / on top of the preset's passes
  *     "disable": ["fold-constants"],
  *     "prune": { "method": "structured", "units": ["ffn"], "sparsity": 0.5 },
- *     "quantize": { "dtype": "fp16", "keepIoTypes": true },
+ *     "quantize": { "dtype": "fp16", "keepIoTypes": true },   // or { "dtype": "int8" }, { "dtype": "int4", "blockSize": 32 }
  *     "bench": { "dims": { "batch": 1, "sequence": 64 }, "runs": 50, "gates": ["latency.p50 <= 1.05x", "graphF1 >= 0.95"] }
  *   }
  */
@@ -20,12 +20,47 @@ import type { Target } from '../pass/pass.js';
 
 export type PresetName = 'transformer' | 'cnn' | 'web';
 
-export interface QuantizeConfig extends Omit<ConvertOptions, 'keepNodeKeys' | 'nodeBlockList'> {
+/** float16 / bfloat16 conversion (src/quantize/convert.ts) */
+export interface FloatQuantizeConfig extends Omit<ConvertOptions, 'keepNodeKeys' | 'nodeBlockList'> {
   nodeBlockList?: readonly string[];
   /** accuracy-guided mixed precision: keep the fewest nodes in float32 that hold outputs within `tolerance` */
   mixed?: boolean;
+  /** with mixed: the search's target; and the self-check's largest range-relative error (default 1e-2 fp16, 5e-2 bf16) */
   tolerance?: number;
+  /** the self-check's smallest output cosine (default 0.999 fp16, 0.99 bf16) */
+  minCosine?: number;
+  /** the numeric self-check after conversion (default true) */
+  check?: boolean;
 }
+
+/**
+ * Integer quantization (src/quantize/int8): int8 dynamic (MatMul/Gemm -> DynamicQuantizeMatMul, the default), int8
+ * static QDQ (`static: true`, calibrated on synthesized inputs of `dims`), or int4 weights-only (MatMulNBits). The
+ * result is checked against the float model (`check`, default true) and the pipeline fails when it is beyond
+ * `minCosine` (default 0.99 int8, 0.98 int4) or `tolerance` (range-relative error).
+ */
+export interface IntQuantizeConfig {
+  dtype: 'int8' | 'int4';
+  static?: boolean;
+  method?: 'minmax' | 'percentile';
+  /** int8: one scale per output channel (default true) */
+  perChannel?: boolean;
+  /** node names left float */
+  exclude?: string[];
+  /** int4 */
+  blockSize?: 32 | 64 | 128;
+  accuracyLevel?: 0 | 1 | 2 | 3 | 4;
+  /** keep the most sensitive layers float until within minCosine / tolerance */
+  mixed?: boolean;
+  minCosine?: number;
+  tolerance?: number;
+  /** the numeric self-check after quantization (default true) */
+  check?: boolean;
+}
+
+export type QuantizeConfig = FloatQuantizeConfig | IntQuantizeConfig;
+
+export const isIntQuantize = (q: QuantizeConfig): q is IntQuantizeConfig => q.dtype === 'int8' || q.dtype === 'int4';
 
 export interface BenchConfig {
   dims?: Record<string, number>;
@@ -86,7 +121,17 @@ export function checkConfig(doc: unknown, label = 'config'): OptimizeConfig {
   for (const k of ['prune', 'quantize', 'bench', 'dims'])
     if (c[k] !== undefined && c[k] !== false && (typeof c[k] !== 'object' || Array.isArray(c[k]))) throw new UsageError(`${label}: '${k}' must be an object`);
   const q = c.quantize as Record<string, unknown> | undefined;
-  if (q && q.dtype !== 'fp16' && q.dtype !== 'bf16') throw new UsageError(`${label}: quantize.dtype must be fp16 or bf16`);
+  if (q && !['fp16', 'bf16', 'int8', 'int4'].includes(q.dtype as string)) throw new UsageError(`${label}: quantize.dtype must be fp16, bf16, int8 or int4`);
+  if (q && (q.dtype === 'int8' || q.dtype === 'int4')) {
+    const known = ['dtype', 'static', 'method', 'perChannel', 'exclude', 'blockSize', 'accuracyLevel', 'mixed', 'minCosine', 'tolerance', 'check'];
+    for (const k of Object.keys(q))
+      if (!known.includes(k)) throw new UsageError(`${label}: quantize.${k} does not apply to ${q.dtype} (known: ${known.join(', ')})`);
+    if (q.dtype === 'int4' && q.static) throw new UsageError(`${label}: quantize.static applies to int8 (int4 is weights-only)`);
+    if (q.blockSize !== undefined && ![32, 64, 128].includes(q.blockSize as number)) throw new UsageError(`${label}: quantize.blockSize must be 32, 64 or 128`);
+    if (q.method !== undefined && q.method !== 'minmax' && q.method !== 'percentile')
+      throw new UsageError(`${label}: quantize.method must be minmax or percentile`);
+    strList('quantize.exclude', q.exclude);
+  }
   const b = c.bench as Record<string, unknown> | undefined;
   if (b) strList('bench.gates', b.gates);
   return c as OptimizeConfig;

@@ -191,7 +191,7 @@ describe('autoglm quantize', () => {
     }
     b.output(h, 'y', DataType.FLOAT, ['batch', 8]);
     saveModel(model, path.join(cwd, 'm.onnx'));
-    const r = await cli(['quantize', 'm.onnx', '-o', 'h.onnx', '--dtype', 'fp16'], cwd);
+    const r = await cli(['quantize', 'm.onnx', '-o', 'h.onnx', '--dtype', 'fp16', '--clamp', '--no-check'], cwd);
     expect(r.code).toBe(0);
     const rows = r.out
       .split('\n')
@@ -205,19 +205,32 @@ describe('autoglm quantize', () => {
   describe('usage errors exit 2 with one clear sentence', () => {
     const bert = path.join(fixtures, 'bert-tiny.onnx');
     const cases: [string, string[], RegExp][] = [
-      ['no --dtype', ['-o', 'x.onnx'], /needs --dtype fp16 or --dtype bf16/],
-      ['a bad --dtype', ['-o', 'x.onnx', '--dtype', 'int8'], /--dtype must be fp16 or bf16, got 'int8'/],
+      ['no --dtype', ['-o', 'x.onnx'], /needs --dtype fp16, bf16, int8 or int4/],
+      ['a bad --dtype', ['-o', 'x.onnx', '--dtype', 'int2'], /--dtype must be fp16, bf16, int8 or int4, got 'int2'/],
+      ['an int8 flag with fp16', ['-o', 'x.onnx', '--dtype', 'fp16', '--explain'], /--explain applies to --dtype int8 or int4/],
+      [
+        '--no-check with a check threshold',
+        ['-o', 'x.onnx', '--dtype', 'fp16', '--no-check', '--min-cosine', '0.9'],
+        /--min-cosine and --tolerance set the self-check, which --no-check turns off/,
+      ],
       ['no output', ['--dtype', 'fp16'], /needs an output file: -o <out\.onnx>/],
       [
         '--mixed with --weights-only',
         ['-o', 'x.onnx', '--dtype', 'fp16', '--mixed', '--tolerance', '0.1', '--weights-only'],
         /--mixed and --weights-only cannot be combined/,
       ],
-      ['--tolerance without --mixed', ['-o', 'x.onnx', '--dtype', 'fp16', '--tolerance', '0.1'], /--tolerance is only used with --mixed/],
       ['--mixed without --tolerance', ['-o', 'x.onnx', '--dtype', 'fp16', '--mixed'], /--mixed needs --tolerance/],
       ['a bad --tolerance', ['-o', 'x.onnx', '--dtype', 'fp16', '--mixed', '--tolerance', 'abc'], /--tolerance must be a positive number, got 'abc'/],
-      ['--calibration without --mixed', ['-o', 'x.onnx', '--dtype', 'fp16', '--calibration', 'c.json'], /--calibration is only used by --mixed or --compare/],
-      ['--dim without --mixed', ['-o', 'x.onnx', '--dtype', 'fp16', '--dim', 'batch=1'], /--dim is only used by --mixed or --compare/],
+      [
+        '--calibration with --no-check',
+        ['-o', 'x.onnx', '--dtype', 'fp16', '--no-check', '--calibration', 'c.json'],
+        /--calibration is only used by --mixed, --compare or the self-check/,
+      ],
+      [
+        '--dim with --no-check',
+        ['-o', 'x.onnx', '--dtype', 'fp16', '--no-check', '--dim', 'batch=1'],
+        /--dim is only used by --mixed, --compare or the self-check/,
+      ],
       ['a bad --dim', ['-o', 'x.onnx', '--dtype', 'fp16', '--compare', '--dim', 'batch'], /--dim 'batch': write name=size/],
       [
         'an unknown --keep-io-types name',

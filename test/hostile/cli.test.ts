@@ -47,6 +47,8 @@ const OPTION_VALUES: Record<string, string[]> = {
   '--warmup': ['0'],
   '--method': ['graph'],
 };
+/** options that mean different things per command: given only to these commands */
+const OPTION_COMMANDS: Record<string, string[]> = { '--method': ['prune'] };
 
 type CommandKind = 'read' | 'transform' | 'run';
 
@@ -76,7 +78,7 @@ function describeCommand(c: Command): Cli {
     else if (!OPTION_VALUES[o.long]) unknownMandatory.push(o.long);
   }
   const extras = Object.entries(OPTION_VALUES)
-    .filter(([flag]) => has(flag))
+    .filter(([flag]) => has(flag) && (!OPTION_COMMANDS[flag] || OPTION_COMMANDS[flag].includes(c.name())))
     .flatMap(([flag, v]) => [flag, ...v]);
   const output = has('--output') ? '--output' : undefined;
   const kind: CommandKind = output ? 'transform' : slots.length > 1 ? 'run' : 'read';
@@ -303,8 +305,8 @@ const cases: Case[] = [
   },
   {
     name: 'an operator of an unknown opset domain',
-    what: 'kept as it is; bench: onnxruntime cannot run it (exit 1)',
-    expect: { read: [0], transform: [0, 2], run: [1, 2] },
+    what: 'kept as it is; quantize/optimize: the self-check cannot run it (exit 1, --no-check converts); bench: onnxruntime cannot run it (exit 1)',
+    expect: { read: [0], transform: [0, 1, 2], run: [1, 2] },
     make: (d) => {
       const m = asMsg();
       (m.opset_import as Msg[]).push({ domain: 'com.example.unknown', version: 1 });
@@ -316,8 +318,8 @@ const cases: Case[] = [
   },
   {
     name: 'a node domain with no opset import',
-    what: 'kept or refused; bench: onnxruntime cannot run it (exit 1)',
-    expect: { read: [0, 2], transform: [0, 2], run: [1, 2] },
+    what: 'kept or refused; quantize/optimize: the self-check cannot run it (exit 1); bench: onnxruntime cannot run it (exit 1)',
+    expect: { read: [0, 2], transform: [0, 1, 2], run: [1, 2] },
     make: (d) => {
       const m = asMsg();
       const n = (graphOf(m).node as Msg[])[2];

@@ -13,7 +13,7 @@ import type { BenchResult } from '../../bench/types.js';
 import { failureSummary } from '../../bench/report-format.js';
 import { UsageError } from '../../errors.js';
 import { loadModel, saveModel, writeFileAtomic } from '../../onnx/io.js';
-import { checkConfig, loadConfig, type OptimizeConfig } from '../../optimize/config.js';
+import { checkConfig, isIntQuantize, loadConfig, type FloatQuantizeConfig, type OptimizeConfig, type QuantizeConfig } from '../../optimize/config.js';
 import { optimize, type OptimizeReport } from '../../optimize/pipeline.js';
 import { splitList } from '../../quantize/index.js';
 import type { ExitCode } from '../exit.js';
@@ -30,6 +30,14 @@ interface Flags {
   disable?: string;
   target?: string;
   dtype?: string;
+  static?: boolean;
+  perTensor?: boolean;
+  blockSize?: string;
+  exclude?: string;
+  minCosine?: string;
+  check?: boolean;
+  clamp?: boolean;
+  allowSkipped?: boolean;
   keepIoTypes?: boolean | string;
   weightsOnly?: boolean;
   opBlockList?: string;
@@ -73,27 +81,65 @@ export function configFromFlags(flags: Flags, cwd: string): { config: OptimizeCo
   if (flags.disable) config.disable = splitList(flags.disable);
   if (flags.dim.length) config.dims = { ...config.dims, ...parseDims(flags.dim) };
   if (flags.externalData) config.externalData = true;
-  const quantFlags = flags.keepIoTypes !== undefined || flags.weightsOnly || flags.opBlockList || flags.nodeBlockList || flags.mixed || flags.tolerance;
+  const quantFlags =
+    flags.keepIoTypes !== undefined || flags.weightsOnly || flags.opBlockList || flags.nodeBlockList || flags.mixed || flags.tolerance || flags.clamp;
+  const intFlags = flags.static || flags.perTensor || flags.blockSize || flags.exclude;
+  if (flags.check === false && (flags.minCosine || flags.tolerance))
+    throw new UsageError('--min-cosine and --tolerance set the self-check, which --no-check turns off');
+  if ((flags.minCosine || flags.check === false) && !flags.dtype && !config.quantize)
+    throw new UsageError('--min-cosine and --no-check set the self-check after quantization: they need --dtype (or quantize in the config)');
   if (flags.dtype) {
-    if (flags.dtype !== 'fp16' && flags.dtype !== 'bf16') throw new UsageError(`--dtype must be fp16 or bf16, got '${flags.dtype}'`);
-    config.quantize = { ...(config.quantize || {}), dtype: flags.dtype };
+    if (!['fp16', 'bf16', 'int8', 'int4'].includes(flags.dtype)) throw new UsageError(`--dtype must be fp16, bf16, int8 or int4, got '${flags.dtype}'`);
+    const prev = config.quantize || undefined;
+    // a config's settings carry over only to the same family of dtypes
+    config.quantize = (
+      prev && isIntQuantize(prev) === ['int8', 'int4'].includes(flags.dtype) ? { ...prev, dtype: flags.dtype } : { dtype: flags.dtype }
+    ) as QuantizeConfig;
   }
+  if (config.quantize) {
+    if (flags.minCosine) config.quantize.minCosine = number('min-cosine', flags.minCosine);
+    if (flags.check === false) config.quantize.check = false;
+  }
+  if (config.quantize && isIntQuantize(config.quantize)) {
+    const q = config.quantize;
+    if (flags.keepIoTypes !== undefined || flags.weightsOnly || flags.opBlockList || flags.nodeBlockList || flags.clamp)
+      throw new UsageError('--keep-io-types, --weights-only, --op-block-list, --node-block-list and --clamp apply to fp16/bf16, not int8/int4');
+    if (flags.static) q.static = true;
+    if (flags.perTensor) q.perChannel = false;
+    if (flags.blockSize) q.blockSize = number('block-size', flags.blockSize) as 32;
+    if (flags.exclude)
+      q.exclude = flags.exclude
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean);
+    if (flags.mixed) q.mixed = true;
+    if (flags.tolerance !== undefined) q.tolerance = number('tolerance', flags.tolerance);
+    if (q.blockSize !== undefined && q.dtype !== 'int4') throw new UsageError('--block-size applies to --dtype int4');
+    if (q.static && q.dtype === 'int4') throw new UsageError('--static applies to int8: int4 is weights-only');
+    return { config: checkConfig(finish(config, flags, cwd)), configDir };
+  }
+  if (intFlags) throw new UsageError('--static, --per-tensor, --block-size and --exclude need --dtype int8 or int4');
   if (quantFlags) {
     if (!config.quantize)
       throw new UsageError(
-        '--keep-io-types, --weights-only, --op-block-list, --node-block-list, --mixed and --tolerance need --dtype (or quantize in the config)',
+        '--keep-io-types, --weights-only, --op-block-list, --node-block-list, --clamp, --mixed and --tolerance need --dtype (or quantize in the config)',
       );
-    const q = config.quantize;
+    const q = config.quantize as FloatQuantizeConfig;
     if (flags.keepIoTypes !== undefined) q.keepIoTypes = flags.keepIoTypes === true ? true : splitList(flags.keepIoTypes as string);
     if (flags.weightsOnly) q.weightsOnly = true;
+    if (flags.clamp) q.clamp = true;
     if (flags.opBlockList) q.opBlockList = splitList(flags.opBlockList);
     if (flags.nodeBlockList) q.nodeBlockList = splitList(flags.nodeBlockList);
     if (flags.mixed) q.mixed = true;
     if (flags.tolerance !== undefined) q.tolerance = number('tolerance', flags.tolerance);
   }
-  if (config.quantize && config.quantize.tolerance !== undefined && !config.quantize.mixed) throw new UsageError('--tolerance applies to --mixed');
-  const q = config.quantize || undefined;
+  const q = (config.quantize || undefined) as FloatQuantizeConfig | undefined;
   if (q?.mixed && q.weightsOnly) throw new UsageError('--mixed and --weights-only cannot be combined');
+  return { config: checkConfig(finish(config, flags, cwd)), configDir };
+}
+
+/** The prune and bench flags, and the default pass list. */
+function finish(config: OptimizeConfig, flags: Flags, cwd: string): OptimizeConfig {
   const pruneFlags = flags.units || flags.sparsity || flags.nm || flags.roundTo || flags.criterion;
   if (flags.prune) config.prune = { ...(config.prune || {}), method: flags.prune as 'graph' };
   if (pruneFlags) {
@@ -114,7 +160,7 @@ export function configFromFlags(flags: Flags, cwd: string): { config: OptimizeCo
   }
   // nothing chosen: the lossless clean-up passes
   if (!config.preset && !config.passes && !config.prune && !config.quantize) config.passes = ['cleanup'];
-  return { config: checkConfig(config), configDir };
+  return config;
 }
 
 export function renderOptimize(r: OptimizeReport, io: CliIO, files?: { input: number; output?: number }): string {
@@ -130,6 +176,22 @@ export function renderOptimize(r: OptimizeReport, io: CliIO, files?: { input: nu
   ];
   if (files?.output !== undefined) sizeRows.push(['file size', fmtBytes(files.input), fmtBytes(files.output), ratio(files.input, files.output)]);
   out += '\n' + renderTable(['', 'before', 'after', 'ratio'], sizeRows);
+  const ch = r.check;
+  if (ch) {
+    out +=
+      '\n' +
+      renderTable(
+        ['output vs input', 'cosine', 'range err', 'top-1', 'check'],
+        ch.outputs.map((o) => [
+          o.name,
+          o.cosine?.toFixed(6) ?? '—',
+          o.rangeError === null ? '—' : o.rangeError.toExponential(2),
+          o.top1 === null ? '—' : `${(100 * o.top1).toFixed(1)}%`,
+          o.passed ? 'ok' : 'FAIL',
+        ]),
+      );
+    out += `check: ${ch.passed ? 'passed' : 'FAILED'} (cosine >= ${ch.tolerance.minCosine}${ch.tolerance.maxError !== null ? `, range error <= ${ch.tolerance.maxError}` : ''}) on ${ch.inputSets} synthesized input set(s)\n`;
+  }
   for (const w of r.warnings) out += io.color.yellow(`warning: ${w}`) + '\n';
   return out;
 }
@@ -145,13 +207,20 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
     .option('--passes <list>', "passes or pass presets to run, comma-separated (replaces the preset's)")
     .option('--disable <list>', 'passes not to run')
     .option('--target <target>', 'onnx (standard ops only, default) | ort (may emit onnxruntime contrib ops)')
-    .option('--dtype <dtype>', 'convert to fp16 or bf16 after fusion')
+    .option('--dtype <dtype>', 'fp16 or bf16 conversion, or int8 / int4 quantization (checked against the input), after fusion')
+    .option('--static', 'int8: static QDQ calibrated on synthesized inputs (CNNs)')
+    .option('--per-tensor', 'int8: one weight scale per tensor')
+    .option('--block-size <n>', 'int4: 32 (default), 64 or 128')
+    .option('--exclude <nodes>', 'int8/int4: node names left float')
+    .option('--min-cosine <c>', 'smallest accepted output cosine of the self-check (default 0.999 fp16, 0.99 bf16 and int8, 0.98 int4)')
+    .option('--no-check', 'write the result without the self-check against the input')
+    .option('--clamp', "fp16/bf16: saturate constants beyond the type's range instead of keeping their readers float32")
     .option('--keep-io-types [names]', 'keep float32 inputs/outputs (all, or the listed names)')
     .option('--weights-only', 'store weights in the low type, compute in float32')
     .option('--op-block-list <ops>', 'operator types kept in float32')
     .option('--node-block-list <names>', 'node names or /regex/ kept in float32')
     .option('--mixed', 'accuracy-guided mixed precision (with --tolerance)')
-    .option('--tolerance <x>', 'largest accepted relative output error for --mixed')
+    .option('--tolerance <x>', "largest accepted range-relative output error: the self-check (and --mixed's target)")
     .option('--prune <method>', 'graph | magnitude | nm | structured (runs first)')
     .option('--units <list>', 'structured pruning units: ffn,heads,channels')
     .option('--sparsity <x>', 'fraction pruned')
@@ -164,6 +233,7 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
     .option('--runs <n>', 'timed runs per model in the bench')
     .option('--warmup <n>', 'warm-up runs per model in the bench')
     .option('--bench', 'bench the result against the input even without gates')
+    .option('--allow-skipped', 'a gate that could not be evaluated does not fail the run (it does by default)')
     .option('--markdown <file>', 'write the bench report as Markdown (e.g. $GITHUB_STEP_SUMMARY)')
     .option('--dry-run', 'show what would change; write nothing')
     .option('--json', 'print a JSON object instead of tables')
@@ -183,12 +253,17 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
       const onStep = flags.json ? undefined : (_: string, msg: string) => io.info(`${msg}...\n`);
       const { model: result, report } = await optimize(model, config, { verify: flags.verify, onStep, log: (m) => io.info(`${m}\n`) });
       let outSize: number | undefined;
-      if (!flags.dryRun && outPath) {
+      const failedCheck = report.check && !report.check.passed;
+      if (failedCheck) {
+        exit.code = 1;
+        io.err(`autoglm: ${config.quantize ? config.quantize.dtype : ''} self-check failed (${report.check!.failures.join('; ')}); nothing written\n`);
+      }
+      if (!flags.dryRun && outPath && !failedCheck) {
         const saved = saveModel(result, outPath, { overwriteInput: !!flags.force, externalData: config.externalData ? true : 'auto' });
         outSize = saved.bytes + saved.externalBytes;
       }
       const inputSize = (model.source?.fileSize ?? 0) + (model.source?.externalBytes ?? 0);
-      const wantBench = !!(config.bench?.gates?.length || config.bench?.budget || flags.bench);
+      const wantBench = !failedCheck && !!(config.bench?.gates?.length || config.bench?.budget || flags.bench);
       let bench: BenchResult | undefined;
       if (wantBench) {
         bench = await benchmark({
@@ -201,6 +276,7 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
           inputs: config.bench?.inputs ? path.resolve(configDir, config.bench.inputs) : undefined,
           gates: config.bench?.gates,
           budget: config.bench?.budget,
+          allowSkipped: !!flags.allowSkipped,
         });
         if (flags.markdown) writeFileAtomic(at(flags.markdown), [Buffer.from(renderBenchMarkdown(bench), 'utf8')]);
         if (!bench.passed) {
@@ -212,7 +288,7 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
         const obj = {
           schema: 1,
           input: inputPath,
-          output: flags.dryRun ? null : (outPath ?? null),
+          output: flags.dryRun || failedCheck ? null : (outPath ?? null),
           dryRun: !!flags.dryRun,
           config,
           report,
@@ -224,7 +300,7 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
       }
       io.out(renderOptimize(report, io, { input: inputSize, output: outSize }));
       if (flags.dryRun) io.out('dry run: nothing written\n');
-      else io.out(`wrote ${flags.output}\n`);
+      else if (!failedCheck) io.out(`wrote ${flags.output}\n`);
       if (bench) io.out('\n' + renderBenchTable(bench, io.color));
     });
 }

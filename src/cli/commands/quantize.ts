@@ -1,5 +1,6 @@
 /**
- * `autoglm quantize <in.onnx> -o <out.onnx> --dtype fp16|bf16`: float16 / bfloat16 conversion (src/quantize).
+ * `autoglm quantize <in.onnx> -o <out.onnx> --dtype fp16|bf16|int8|int4`: float16 / bfloat16 conversion
+ * (src/quantize); integer quantization and its self-check live in quantize-int.ts (their flags are listed there).
  *
  *   --keep-io-types [names]     keep float32 model inputs/outputs (all, or a comma-separated list of names)
  *   --op-block-list <ops>       operator types kept float32: replaces the default; '+A,B' extends it; 'none'
@@ -40,16 +41,18 @@ import type { QuantizeReport } from '../../quantize/report.js';
 import type { CliIO } from '../ui/io.js';
 import { collect, parseDims } from '../ui/options.js';
 import type { ExitCode } from '../exit.js';
+import { defaultDims, intQuantizeCommand, rejectIntFlags, renderCheck, renderIntQuantize, type IntFlags } from './quantize-int.js';
 import { fmtBytes } from '../../util/format.js';
 import { renderTable } from '../../util/table.js';
 
-interface QuantizeFlags {
+interface QuantizeFlags extends IntFlags {
   output?: string;
   dtype?: string;
   keepIoTypes?: boolean | string;
   opBlockList?: string;
   nodeBlockList?: string;
   weightsOnly?: boolean;
+  clamp?: boolean;
   mixed?: boolean;
   tolerance?: string;
   dim: string[];
@@ -61,19 +64,29 @@ interface QuantizeFlags {
   seed?: string;
 }
 
-export function register(program: Command, io: CliIO, _exit?: ExitCode): void {
+export function register(program: Command, io: CliIO, exit?: ExitCode): void {
   program
     .command('quantize')
-    .description('convert a model to float16 or bfloat16: full, weights-only, or mixed precision within a tolerance')
+    .description('convert a model to float16 / bfloat16, or quantize it to int8 / int4 with a numeric self-check')
     .argument('<model>', 'ONNX model file (float32)')
     .option('-o, --output <file>', 'output ONNX file')
-    .option('--dtype <type>', 'fp16 or bf16')
+    .option('--dtype <type>', 'fp16, bf16, int8 (dynamic; static with --static) or int4 (weights-only)')
     .option('--keep-io-types [names]', 'keep float32 model inputs/outputs: all, or a comma-separated list of names')
     .option('--op-block-list <ops>', `operator types kept float32 (default ${DEFAULT_OP_BLOCK_NAMES.join(',')}; '+A,B' extends, 'none' empties)`)
     .option('--node-block-list <names>', 'node names or /regex/ kept float32 (comma-separated)')
-    .option('--weights-only', 'store weights as fp16/bf16 with a Cast to float32 after each; compute stays float32')
-    .option('--mixed', 'keep the fewest nodes float32 that hold outputs within --tolerance (fp16)')
-    .option('--tolerance <x>', 'with --mixed: largest max|fp16 - fp32| / max|fp32| per output')
+    .option('--clamp', "fp16/bf16: saturate constants beyond the type's range instead of keeping their readers float32")
+    .option('--weights-only', 'store weights as fp16/bf16 with a Cast to float32 after each; compute stays float32 (int4 is always weights-only)')
+    .option('--mixed', 'keep the fewest nodes float32 that hold outputs within --tolerance (fp16; int8/int4: also --min-cosine)')
+    .option('--tolerance <x>', "largest max|q - fp32| / max|fp32| per output: the self-check (and --mixed's target)")
+    .option('--per-tensor', 'int8: one weight scale per tensor instead of per output channel')
+    .option('--static', 'int8: static QDQ with activation ranges calibrated on --calibration (CNNs)')
+    .option('--method <m>', 'int8 --static calibration: minmax (default) or percentile')
+    .option('--block-size <n>', 'int4: 32 (default), 64 or 128 weights per scale')
+    .option('--accuracy-level <n>', 'int4: MatMulNBits accuracy_level 0..4 (default 4: int8 compute)')
+    .option('--exclude <nodes>', 'int8/int4: node names left float (comma-separated)')
+    .option('--min-cosine <c>', 'smallest accepted output cosine of the self-check (default 0.999 fp16, 0.99 bf16 and int8, 0.98 int4)')
+    .option('--no-check', 'write without the self-check against the float model')
+    .option('--explain', 'int8/int4: print the CPU decision and every skipped node with its reason')
     .option('--dim <name=value>', 'size of a symbolic input dimension for calibration inputs (repeatable)', collect, [])
     .option('--calibration <path>', 'calibration inputs: .npy, .pb or .json file, or a folder of input sets')
     .option('--seed <n>', 'seed of synthesized calibration inputs (default 0)')
@@ -82,7 +95,13 @@ export function register(program: Command, io: CliIO, _exit?: ExitCode): void {
     .option('--external-data', 'write tensor data to <output>.data')
     .option('--force', 'overwrite an existing output file')
     .action(async (file: string, flags: QuantizeFlags) => {
-      const report = await quantizeCommand(file, flags, io);
+      const int = intDtype(flags.dtype);
+      if (int) {
+        const r = await intQuantizeCommand(file, flags, int, io, exit);
+        io.out(flags.json ? JSON.stringify(r, jsonReplacer, 2) + '\n' : renderIntQuantize(r, io, !!flags.explain));
+        return;
+      }
+      const report = await quantizeCommand(file, flags, io, exit);
       if (flags.json) io.out(JSON.stringify(report, jsonReplacer, 2) + '\n');
       else io.out(renderQuantize(report, io, file, flags.output!));
     });
@@ -93,24 +112,31 @@ function jsonReplacer(_k: string, v: unknown): unknown {
   return typeof v === 'number' && !Number.isFinite(v) ? (Number.isNaN(v) ? 'nan' : v > 0 ? 'inf' : '-inf') : v;
 }
 
+function intDtype(v: string | undefined): 'int8' | 'int4' | undefined {
+  const s = v?.toLowerCase();
+  return s === 'int8' || s === 'int4' ? s : undefined;
+}
+
 function parseDtype(v: string | undefined): LowDType {
-  if (v === undefined) throw new UsageError('quantize needs --dtype fp16 or --dtype bf16');
+  if (v === undefined) throw new UsageError('quantize needs --dtype fp16, bf16, int8 or int4');
   const s = v.toLowerCase();
   if (s === 'fp16' || s === 'float16' || s === 'half') return 'fp16';
   if (s === 'bf16' || s === 'bfloat16') return 'bf16';
-  throw new UsageError(`--dtype must be fp16 or bf16, got '${v}'`);
+  throw new UsageError(`--dtype must be fp16, bf16, int8 or int4, got '${v}'`);
 }
 
 /** Checks the flags against each other before any work. */
 function validate(flags: QuantizeFlags, dtype: LowDType): void {
   if (!flags.output) throw new UsageError('quantize needs an output file: -o <out.onnx>');
   if (flags.mixed && flags.weightsOnly) throw new UsageError('--mixed and --weights-only cannot be combined: weights-only computes in float32 already');
-  if (flags.tolerance !== undefined && !flags.mixed) throw new UsageError('--tolerance is only used with --mixed');
   if (flags.mixed && flags.tolerance === undefined) throw new UsageError("--mixed needs --tolerance <x> (e.g. --tolerance 0.01: 1% of each output's range)");
-  const runs = flags.mixed || flags.compare;
-  if (flags.calibration !== undefined && !runs) throw new UsageError('--calibration is only used by --mixed or --compare');
-  if (flags.dim.length && !runs) throw new UsageError('--dim is only used by --mixed or --compare (to size synthesized calibration inputs)');
-  if (flags.seed !== undefined && !runs) throw new UsageError('--seed is only used by --mixed or --compare');
+  const runs = flags.mixed || flags.compare || flags.check !== false;
+  const users = '--mixed, --compare or the self-check (it is off with --no-check)';
+  if (flags.calibration !== undefined && !runs) throw new UsageError(`--calibration is only used by ${users}`);
+  if (flags.dim.length && !runs) throw new UsageError(`--dim is only used by ${users} (to size synthesized inputs)`);
+  if (flags.seed !== undefined && !runs) throw new UsageError(`--seed is only used by ${users}`);
+  if (flags.check === false && (flags.minCosine !== undefined || (flags.tolerance !== undefined && !flags.mixed)))
+    throw new UsageError('--min-cosine and --tolerance set the self-check, which --no-check turns off');
 }
 
 function tolerance(v: string): number {
@@ -132,24 +158,29 @@ function keepIo(flags: QuantizeFlags, model: Model): boolean | string[] {
 }
 
 async function loadRuntimeParts() {
-  const [load, synthesize, compare, emulate, mixed] = await Promise.all([
+  const [load, synthesize, describe, compare, emulate, mixed, check] = await Promise.all([
     import('../../inputs/load.js'),
     import('../../inputs/synthesize.js'),
+    import('../../inputs/describe.js'),
     import('../../measure/compare-models.js'),
     import('../../quantize/emulate.js'),
     import('../../quantize/mixed.js'),
+    import('../../quantize/check.js'),
   ]);
   return {
     loadInputs: load.loadInputs,
     synthesizeInputs: synthesize.synthesizeInputs,
+    symbolicDims: describe.symbolicDims,
     measureFidelity: compare.compareModels,
     measureEmulated: emulate.measureEmulated,
     convertMixed: mixed.convertMixed,
+    checkFloatConversion: check.checkFloatConversion,
   };
 }
 
-export async function quantizeCommand(file: string, flags: QuantizeFlags, io: CliIO): Promise<QuantizeReport> {
+export async function quantizeCommand(file: string, flags: QuantizeFlags, io: CliIO, exit?: ExitCode): Promise<QuantizeReport> {
   const dtype = parseDtype(flags.dtype);
+  rejectIntFlags(flags);
   validate(flags, dtype);
   const inPath = path.resolve(io.cwd, file);
   const outPath = path.resolve(io.cwd, flags.output!);
@@ -166,11 +197,17 @@ export async function quantizeCommand(file: string, flags: QuantizeFlags, io: Cl
     opBlockList: flags.opBlockList === undefined ? undefined : resolveOpBlockList(splitList(flags.opBlockList)),
     nodeBlockList: flags.nodeBlockList === undefined ? undefined : parseNodeBlockList(flags.nodeBlockList),
     weightsOnly: !!flags.weightsOnly,
+    clamp: !!flags.clamp,
   };
+  const checking = flags.check !== false;
   // onnxruntime is loaded only when something runs a model (it adds to every start-up otherwise)
-  const runtime = flags.mixed || flags.compare ? await loadRuntimeParts() : undefined;
+  const runtime = flags.mixed || flags.compare || checking ? await loadRuntimeParts() : undefined;
+  const synthDims = runtime ? defaultDims(runtime.symbolicDims(model), dims) : dims;
   const feeds = (): Feeds[] =>
-    flags.calibration ? runtime!.loadInputs(path.resolve(io.cwd, flags.calibration), model) : runtime!.synthesizeInputs(model, { dims, seed, count: 2 });
+    flags.calibration
+      ? runtime!.loadInputs(path.resolve(io.cwd, flags.calibration), model)
+      : runtime!.synthesizeInputs(model, { dims: synthDims, seed, count: 2 });
+  const checkRef = checking ? loadModel(inPath) : undefined;
   let report: QuantizeReport;
   let reference: Model | undefined;
   let calib: Feeds[] | undefined;
@@ -192,6 +229,33 @@ export async function quantizeCommand(file: string, flags: QuantizeFlags, io: Cl
     // bfloat16 compute has no CPU kernels: only its emulation runs
     if (dtype === 'fp16' || opts.weightsOnly) report.fidelity = await runtime!.measureFidelity(reference, model, calib);
     if (!opts.weightsOnly) report.fidelityEmulated = await runtime!.measureEmulated(reference, opts, calib);
+  }
+  if (checkRef) {
+    // the written model must load in onnxruntime and compute what the float32 one does, within the stated tolerance
+    const tol = {
+      minCosine: flags.minCosine === undefined ? undefined : Number(flags.minCosine),
+      maxError: flags.tolerance === undefined ? undefined : tolerance(flags.tolerance),
+      inputs: flags.calibration ? ('calibration' as const) : ('synthesized' as const),
+    };
+    if (tol.minCosine !== undefined && !(tol.minCosine > 0 && tol.minCosine <= 1))
+      throw new UsageError(`--min-cosine must be in (0, 1], got '${flags.minCosine}'`);
+    // inputs as the float32 model takes them (the converted model's may be float16 now)
+    const checkFeeds =
+      calib ??
+      (flags.calibration
+        ? runtime!.loadInputs(path.resolve(io.cwd, flags.calibration), checkRef)
+        : runtime!.synthesizeInputs(checkRef, { dims: synthDims, seed, count: 2 }));
+    const checked = await runtime!.checkFloatConversion(checkRef, model, checkFeeds, { ...tol, convert: opts });
+    report.check = checked.check;
+    report.warnings.push(...checked.warnings);
+    if (!report.check.passed) {
+      if (exit) exit.code = 1;
+      io.err(
+        `autoglm: self-check failed (${report.check.failures.join('; ')}); nothing written to ${flags.output}. ` +
+          `Try --mixed --tolerance <x> to keep the nodes that cause it float32, or pass --no-check to write it unchecked\n`,
+      );
+      return report;
+    }
   }
   const saved = saveModel(model, outPath, { externalData: flags.externalData ? true : 'auto', overwriteInput: !!flags.force });
   const tSave = performance.now();
@@ -294,6 +358,7 @@ export function renderQuantize(r: QuantizeReport, io: CliIO, input: string, outp
     );
   fid('output (onnxruntime CPU)', r.fidelity);
   fid(`output (${r.dtype} storage emulated)`, r.fidelityEmulated);
+  lines.push(...renderCheck(r.check, null, output, io));
   for (const w of r.warnings) lines.push(`${c.yellow('warning')}: ${w}`);
   return lines.join('\n').replace(/\n*$/, '\n');
 }
