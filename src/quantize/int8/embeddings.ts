@@ -21,7 +21,7 @@ import type { Node, Value } from '../../ir/graph.js';
 import type { Model } from '../../ir/model.js';
 import { addWeight, dropIfUnused, graphsWithPaths, nodeName, replaceKeepingOutput } from './graph-util.js';
 import type { QuantizedNode, SkippedNode, WeightReport } from './report.js';
-import { floatValues, quantizeRows8 } from './weights.js';
+import { floatValues, quantizeRows8, tinyScaleWarning } from './weights.js';
 
 export interface EmbeddingOptions {
   /** tables with fewer elements stay float32 (default 65536) */
@@ -86,7 +86,14 @@ export function quantizeEmbeddings(model: Model, opts: EmbeddingOptions = {}): E
     }
     const t = v.constTensor()!;
     const [V, D] = t.dims;
-    const { q, scale } = quantizeRows8(floatValues(t), V, D, true);
+    const { q, scale, nonFinite, tinyScales } = quantizeRows8(floatValues(t), V, D, true);
+    if (nonFinite) {
+      const detail = `table ${v.name} holds ${nonFinite} NaN or infinite value(s), which no int8 scale represents: kept float32`;
+      for (const g of gathers) skip(g.node, g.path, 'weight-non-finite', detail);
+      continue;
+    }
+    const tiny = tinyScaleWarning(`table ${v.name}`, tinyScales, scale.length);
+    if (tiny) res.warnings.push(tiny);
     const scope = v.graph ?? gathers[0].node.graph!;
     const qv = addWeight(scope, `${v.name}_quantized`, DataType.INT8, [V, D], q);
     if (form === 'dequantize') {
