@@ -4,7 +4,8 @@
  *
  *   form 'dequantize' (opset >= 13, per-axis DequantizeLinear):
  *     T:[V,D] f32 ──Gather(ids)──> y   =>   Tq:[V,D] i8 ──DequantizeLinear(s:[V], axis=0)──> T' ──Gather(ids)──> y
- *   form 'gather' (any opset): gather the int8 rows and their scales, then scale only the rows that were read
+ *   form 'gather' (opset >= 7: the Mul broadcasts [.., D] by [.., 1], which Mul-6 and onnxruntime cannot): gather the
+ *   int8 rows and their scales, then scale only the rows that were read
  *     Tq ──Gather(ids)──> Cast(float) ──Mul──> y
  *     S:[V,1] ──Gather(ids)──────────────┘             (S gathered to [..., 1] broadcasts over D)
  *
@@ -66,6 +67,10 @@ export function quantizeEmbeddings(model: Model, opts: EmbeddingOptions = {}): E
       const axis = n.getInt('axis', 0);
       if (axis !== 0 && axis !== -2) {
         skip(n, path, 'gather-axis', `Gather along axis ${axis}; only row lookups (axis 0) are quantized`);
+        continue;
+      }
+      if (form === 'gather' && opset < 7) {
+        skip(n, path, 'opset', `the int8 rows are scaled by a broadcasting Mul, which needs opset 7 (model has ${opset})`);
         continue;
       }
       if (form === 'dequantize' && opset < 13) {
