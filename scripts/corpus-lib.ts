@@ -59,7 +59,7 @@ export function freezeWeights(model: Model, feeds: Feeds): { feeds: Feeds; froze
       frozen.push(v.name);
       continue;
     }
-    if (!t || t.type !== 'float32' || v.initializer) continue;
+    if (t?.type !== 'float32' || v.initializer) continue;
     // only when every use reads it as a weight (an input that is also an activation stays an input)
     if (!v.uses.length || !v.uses.every(isWeightUse) || v.isGraphOutput) continue;
     g.addInitializer(v.name, fromOrtTensor(t, v.name));
