@@ -21,11 +21,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadInputsDir } from '../src/inputs/load.js';
-import { adaptFeed } from '../src/inputs/adapt.js';
 import type { Model } from '../src/ir/model.js';
 import { encodeModel } from '../src/onnx/encode.js';
 import { decodeModelBytes, loadModel } from '../src/onnx/io.js';
-import { createSession, ortMessage, runSession, type Feeds } from '../src/runtime/session.js';
+import { ortMessage, type Feeds } from '../src/runtime/session.js';
+import { CORPUS_DIR, corpusModels, runOnce } from './corpus-lib.js';
 import { compareRuns } from '../src/measure/compare-models.js';
 import { convertFloat } from '../src/quantize/convert.js';
 import type { ConvertOptions } from '../src/quantize/options.js';
@@ -48,7 +48,7 @@ const MODES: { name: string; opts: ConvertOptions; tol: number }[] = [
 
 function args() {
   const a = process.argv.slice(2);
-  const out = { dir: '/usr/share/libonnx-testdata/data', filter: undefined as RegExp | undefined, verbose: false, json: undefined as string | undefined };
+  const out = { dir: CORPUS_DIR, filter: undefined as RegExp | undefined, verbose: false, json: undefined as string | undefined };
   for (let i = 0; i < a.length; i++) {
     if (a[i] === '--dir') out.dir = a[++i];
     else if (a[i] === '--filter') out.filter = new RegExp(a[++i]);
@@ -59,31 +59,7 @@ function args() {
   return out;
 }
 
-/** Every <dir>/<suite>/<test> holding model.onnx and test_data_set_0. */
-export function corpusModels(dir: string): string[] {
-  const out: string[] = [];
-  if (!fs.existsSync(dir)) return out;
-  for (const suite of fs.readdirSync(dir).sort()) {
-    const sd = path.join(dir, suite);
-    if (!fs.statSync(sd).isDirectory()) continue;
-    for (const t of fs.readdirSync(sd).sort()) {
-      const td = path.join(sd, t);
-      if (fs.existsSync(path.join(td, 'model.onnx')) && fs.existsSync(path.join(td, 'test_data_set_0'))) out.push(td);
-    }
-  }
-  return out;
-}
-
 const clone = (m: Model): Model => decodeModelBytes(encodeModel(m));
-
-async function runOnce(model: Model, feeds: Feeds) {
-  const s = await createSession(model, { logLevel: 'fatal' });
-  try {
-    return await runSession(s, adaptFeed(feeds, model));
-  } finally {
-    await s.release();
-  }
-}
 
 async function checkOne(testDir: string): Promise<Row[] | string> {
   let model: Model;

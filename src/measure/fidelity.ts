@@ -215,6 +215,8 @@ export interface AttentionCapture {
   sets: TensorLike[][];
   /** Softmax node names (or output names), in layer order */
   layers: string[];
+  /** how many of the layers are fused Attention nodes read through their decomposed twin (attention-twin.ts) */
+  twinned?: number;
 }
 
 /** Why a model has no usable attention capture, or null when it has one. */
@@ -327,7 +329,9 @@ export function computeGraphF1(opts: {
       Array.from({ length: layers }, (_, l) => collect(bc, l)).flat(),
       rule,
     );
-    return toReport(rule, perLayer, all, 'attention', `attention probabilities of ${layers} layer(s) over ${sets} input set(s)`);
+    const twins = [cc.twinned ? `the candidate's ${cc.twinned}` : '', bc.twinned ? `the baseline's ${bc.twinned}` : ''].filter(Boolean).join(' and ');
+    const how = twins ? `; ${twins} fused Attention layer(s) read through a decomposed twin with the same weights` : '';
+    return toReport(rule, perLayer, all, 'attention', `attention probabilities of ${layers} layer(s) over ${sets} input set(s)${how}`);
   }
   // fallback: the outputs
   if (!opts.pairs.length) throw new Error(`graph F1: no outputs to fall back on (${fallbackWhy})`);

@@ -11,6 +11,7 @@ import type * as ort from 'onnxruntime-node';
 import type { AttentionCapture, OutputSet } from './fidelity.js';
 import { attentionUnavailable, averagedAttention, toFloatTensor } from './fidelity.js';
 import { findAttentionSoftmax } from './attention.js';
+import { addAttentionTwins, type AttentionTwins } from './attention-twin.js';
 import { estimateFlops, flopsTargets } from './flops.js';
 import type { FlopsEstimate } from './types.js';
 import type { Value } from '../ir/graph.js';
@@ -49,18 +50,30 @@ export async function probeModel(model: Model, feeds: readonly Feeds[], opts: Pr
   const outputNames = original.map((v) => v.name);
   const expose = (vs: Iterable<Value>): string[] => exposeValues(model, vs);
   const softmax = opts.attention ? findAttentionSoftmax(model.graph) : [];
+  // fused com.microsoft Attention: its probabilities through a side-branch twin (same inputs, same weights)
+  let twins: AttentionTwins | null = null;
   let session: ort.InferenceSession;
   let attnNames: string[];
   let shapeNames: string[];
   const acts = (opts.activations ?? []).filter((a) => a.value.graph === g);
   const uniqueActs = acts.filter((a, i) => acts.findIndex((b) => b.value === a.value) === i);
+  let sites = softmax.map((n) => ({ node: n, probs: n.output(0) }));
   try {
-    attnNames = expose(softmax.map((n) => n.output(0)));
+    if (opts.attention) {
+      twins = addAttentionTwins(model);
+      if (twins.unsupported.length) sites = [];
+      else if (twins.sites.length) {
+        const order = new Map(g.nodes.map((n, i) => [n, i]));
+        sites = [...sites, ...twins.sites].sort((a, b) => (order.get(a.node) ?? 0) - (order.get(b.node) ?? 0));
+      }
+    }
+    attnNames = expose(sites.map((s) => s.probs));
     shapeNames = opts.flops ? expose(flopsTargets(model)) : [];
     expose(acts.map((a) => a.value));
     session = await createSession(model, { ...opts.sessionOptions, optimizationLevel: 'disabled' });
   } finally {
     g.setOutputs(original);
+    twins?.remove();
   }
   const result: ProbeResult = { outputs: [], outputNames, capture: null, whyNoAttention: null, flops: null, activations: new Map() };
   try {
@@ -90,8 +103,14 @@ export async function probeModel(model: Model, feeds: readonly Feeds[], opts: Pr
       }
     }
     if (opts.flops) result.flops = estimateFlops(model, shapes);
-    result.capture = attnNames.length ? { sets, layers: softmax.map((n) => n.name || n.output(0).name) } : null;
-    result.whyNoAttention = opts.attention ? attentionUnavailable(model, result.capture) : null;
+    const twinned = twins?.sites.length ?? 0;
+    result.capture = attnNames.length ? { sets, layers: sites.map((s) => s.node.name || s.node.output(0).name), ...(twinned ? { twinned } : {}) } : null;
+    const untwinned = twins?.unsupported[0];
+    result.whyNoAttention = !opts.attention
+      ? null
+      : untwinned
+        ? `attention is fused and ${twins!.unsupported.length} com.microsoft::Attention node(s) cannot be read through a decomposed twin (${untwinned.node.name || untwinned.node.output(0).name}: ${untwinned.why})`
+        : attentionUnavailable(model, result.capture);
   } finally {
     await session.release();
   }

@@ -11,10 +11,12 @@
  * `maxError`. Defaults: float16 cosine >= 0.999 and range error <= 1e-2; bfloat16 >= 0.99 and <= 5e-2 (its 8-bit
  * mantissa); int8 (dynamic or static) cosine >= 0.99; int4 >= 0.98 (no range-error default for the integer kinds: a
  * few saturated logits are normal there). A non-finite output where the reference is finite, or an output that could
- * not be compared, always fails.
+ * not be compared, always fails. A failed check names the worst output and the first node, in topological order, whose
+ * value (matched by name) is beyond the same tolerance (measure/divergence.ts): checkFailureMessage says all three.
  */
 import type { Model } from '../ir/model.js';
 import { compareModels } from '../measure/compare-models.js';
+import { describeDivergence, firstDivergence, type Divergence } from '../measure/divergence.js';
 import { worstError } from '../measure/fidelity.js';
 import type { OutputFidelity } from '../measure/types.js';
 import type { Feeds } from '../runtime/session.js';
@@ -53,6 +55,33 @@ export interface IntCheckReport {
   error: number;
   /** one sentence per violated threshold */
   failures: string[];
+  /** the output furthest from the float model's (lowest cosine, then largest range error); null when it passed */
+  worstOutput?: string | null;
+  /** when it failed: the first value, in topological order, beyond the tolerance (null: none found or not run) */
+  firstDivergence?: Divergence | null;
+  /** when it failed: one sentence on where the divergence first appears (firstDivergence, or why none was found) */
+  divergence?: string | null;
+  /** when it failed: what the commands print (checkFailureMessage) */
+  message?: string;
+}
+
+/** The failure sentence of a check: the violated thresholds, the worst output, where the divergence first appears. */
+export function checkFailureMessage(r: IntCheckReport): string {
+  return [r.failures.join('; '), r.worstOutput ? `worst output: ${r.worstOutput}` : '', r.divergence ?? ''].filter(Boolean).join('; ');
+}
+
+/** The output furthest from the reference: one that could not be compared, else the lowest cosine, then range error. */
+export function worstOutputOf(outputs: readonly OutputFidelity[]): string | null {
+  let worst: OutputFidelity | null = null;
+  const key = (o: OutputFidelity): [number, number] => [o.error !== null || o.nonFinite > 0 ? -2 : (o.cosine ?? -1), -(o.rangeError ?? 0)];
+  for (const o of outputs) {
+    if (!worst) worst = o;
+    else {
+      const [a, b] = [key(o), key(worst)];
+      if (a[0] < b[0] || (a[0] === b[0] && a[1] < b[1])) worst = o;
+    }
+  }
+  return worst?.name ?? null;
 }
 
 /** Resolves the thresholds for a rewrite kind. */
@@ -89,7 +118,26 @@ export async function checkQuantized(
 ): Promise<IntCheckReport> {
   const tolerance = resolveTolerance(opts.kind ?? 'dynamic-int8', opts);
   const outputs = await compareModels(reference, candidate, feeds);
-  return { tolerance, inputSets: feeds.length, inputs: opts.inputs ?? 'synthesized', ...judgeFidelity(outputs, tolerance) };
+  const report: IntCheckReport = { tolerance, inputSets: feeds.length, inputs: opts.inputs ?? 'synthesized', ...judgeFidelity(outputs, tolerance) };
+  if (!report.passed) {
+    await diagnose(report, reference, candidate, feeds);
+    report.message = checkFailureMessage(report);
+  }
+  return report;
+}
+
+/** Adds the worst output and the first diverging value to a failed check (best effort: a failure to locate is said). */
+async function diagnose(report: IntCheckReport, reference: Model, candidate: Model, feeds: readonly Feeds[]): Promise<void> {
+  report.worstOutput = worstOutputOf(report.outputs);
+  if (!feeds[0]) return;
+  try {
+    const d = await firstDivergence(reference, candidate, feeds[0], report.tolerance);
+    report.firstDivergence = d.first;
+    report.divergence = describeDivergence(d);
+  } catch (e) {
+    report.firstDivergence = null;
+    report.divergence = `the first diverging node could not be located (${(e as Error).message.split('\n')[0]})`;
+  }
 }
 
 /** Judges fidelity measured elsewhere (e.g. an emulated bfloat16 conversion, which has no CPU kernels to run). */
@@ -99,7 +147,12 @@ export function judgeMeasured(
   opts: IntTolerance & { kind: CheckKind; inputs?: 'calibration' | 'synthesized' },
 ): IntCheckReport {
   const tolerance = resolveTolerance(opts.kind, opts);
-  return { tolerance, inputSets: feeds, inputs: opts.inputs ?? 'synthesized', ...judgeFidelity(outputs, tolerance) };
+  const r: IntCheckReport = { tolerance, inputSets: feeds, inputs: opts.inputs ?? 'synthesized', ...judgeFidelity(outputs, tolerance) };
+  if (!r.passed) {
+    r.worstOutput = worstOutputOf(r.outputs);
+    r.message = checkFailureMessage(r);
+  }
+  return r;
 }
 
 /**

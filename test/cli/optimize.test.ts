@@ -159,6 +159,7 @@ describe('autoglm optimize', () => {
       const f = await cli('optimize', fixture('bert-tiny.onnx'), '-o', bad, '--dtype', 'int8', '--min-cosine', '0.9999999');
       expect(f.code).toBe(1);
       expect(f.err).toMatch(/int8 self-check failed \(.*cosine 0\.99\d+ < 0\.9999999.*\); nothing written/);
+      expect(f.err).toMatch(/; worst output: \S+; the divergence first appears at node \S+ \(\w+\)/);
       expect(fs.existsSync(bad)).toBe(false);
     });
 

@@ -140,6 +140,8 @@ describe('autoglm quantize --dtype int8 (dynamic)', () => {
     expect(r.out).toMatch(/^check {6}FAILED \(cosine >= 0\.9999999, range error <= 0\.0001\) .*: nothing written to f\.onnx$/m);
     expect(r.out).toMatch(/^logits .* FAIL$/m);
     expect(r.err).toMatch(/^autoglm: self-check failed \(last_hidden_state: cosine 0\.99\d+ < 0\.9999999; .*\); nothing written to f\.onnx\. Try --mixed/m);
+    // the worst output and the first node whose value is beyond the same tolerance (a quantized MatMul of layer 0)
+    expect(r.err).toMatch(/; worst output: (logits|last_hidden_state|pooler_output); the divergence first appears at node \S+ \(\w+\), value \S+: cosine/);
     expect(fs.existsSync(path.join(cwd, 'f.onnx'))).toBe(false);
   });
 

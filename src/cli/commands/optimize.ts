@@ -256,7 +256,9 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
       const failedCheck = report.check && !report.check.passed;
       if (failedCheck) {
         exit.code = 1;
-        io.err(`autoglm: ${config.quantize ? config.quantize.dtype : ''} self-check failed (${report.check!.failures.join('; ')}); nothing written\n`);
+        io.err(
+          `autoglm: ${config.quantize ? config.quantize.dtype : ''} self-check failed (${report.check!.message ?? report.check!.failures.join('; ')}); nothing written\n`,
+        );
       }
       if (!flags.dryRun && outPath && !failedCheck) {
         const saved = saveModel(result, outPath, { overwriteInput: !!flags.force, externalData: config.externalData ? true : 'auto' });

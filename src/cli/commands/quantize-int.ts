@@ -297,7 +297,7 @@ export async function intQuantizeCommand(file: string, flags: IntFlags, dtype: '
   if (checked && !checked.passed) {
     if (exit) exit.code = 1;
     io.err(
-      `autoglm: self-check failed (${checked.failures.join('; ')}); nothing written to ${flags.output}. ` +
+      `autoglm: self-check failed (${checked.message ?? checked.failures.join('; ')}); nothing written to ${flags.output}. ` +
         `${flags.mixed ? 'Loosen the tolerance or add --exclude' : 'Try --mixed to keep the most sensitive layers float'}, or pass --no-check to write it unchecked\n`,
     );
     return result;

@@ -251,7 +251,7 @@ export async function quantizeCommand(file: string, flags: QuantizeFlags, io: Cl
     if (!report.check.passed) {
       if (exit) exit.code = 1;
       io.err(
-        `autoglm: self-check failed (${report.check.failures.join('; ')}); nothing written to ${flags.output}. ` +
+        `autoglm: self-check failed (${report.check.message ?? report.check.failures.join('; ')}); nothing written to ${flags.output}. ` +
           `Try --mixed --tolerance <x> to keep the nodes that cause it float32, or pass --no-check to write it unchecked\n`,
       );
       return report;

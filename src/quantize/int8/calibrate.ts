@@ -23,8 +23,11 @@ export interface CalibrationOptions {
 }
 
 export interface TensorRange {
+  /** range of the finite values (0 when there were none) */
   lo: number;
   hi: number;
+  /** values that were NaN or infinite (an activation that overflows float32): no scale represents them */
+  nonFinite?: number;
 }
 
 const BINS = 4096;
@@ -53,6 +56,7 @@ export async function calibrateRanges(
   const names = wanted.filter((v) => !v.isGraphInput).map((v) => v.name);
   const lo = new Map<Value, number>(wanted.map((v) => [v, Infinity]));
   const hi = new Map<Value, number>(wanted.map((v) => [v, -Infinity]));
+  const bad = new Map<Value, number>();
   const valuesOf = async (f: Feeds, use: (v: Value, data: Float32Array) => void) => {
     const out = names.length ? await runSession(session, f, names) : {};
     for (const v of wanted) {
@@ -66,17 +70,23 @@ export async function calibrateRanges(
       await valuesOf(f, (v, d) => {
         let a = lo.get(v)!;
         let b = hi.get(v)!;
+        let n = 0;
         for (let i = 0; i < d.length; i++) {
           const x = d[i];
+          if (x - x !== 0) {
+            n++;
+            continue;
+          }
           if (x < a) a = x;
           if (x > b) b = x;
         }
         lo.set(v, a);
         hi.set(v, b);
+        if (n) bad.set(v, (bad.get(v) ?? 0) + n);
       });
     const ranges = new Map<Value, TensorRange>();
     if (method === 'minmax' || p === 100) {
-      for (const v of wanted) ranges.set(v, { lo: finite(lo.get(v)!), hi: finite(hi.get(v)!) });
+      for (const v of wanted) ranges.set(v, withBad({ lo: finite(lo.get(v)!), hi: finite(hi.get(v)!) }, bad.get(v)));
       return ranges;
     }
     const hist = new Map<Value, Float64Array>(wanted.map((v) => [v, new Float64Array(BINS)]));
@@ -101,7 +111,7 @@ export async function calibrateRanges(
       for (let acc = 0; i0 < BINS && acc + h[i0] <= cut; i0++) acc += h[i0];
       let i1 = BINS - 1;
       for (let acc = 0; i1 > 0 && acc + h[i1] <= cut; i1--) acc += h[i1];
-      ranges.set(v, { lo: finite(a + i0 * w), hi: finite(a + (i1 + 1) * w) });
+      ranges.set(v, withBad({ lo: finite(a + i0 * w), hi: finite(a + (i1 + 1) * w) }, bad.get(v)));
     }
     return ranges;
   } finally {
@@ -110,3 +120,4 @@ export async function calibrateRanges(
 }
 
 const finite = (x: number): number => (Number.isFinite(x) ? x : 0);
+const withBad = (r: TensorRange, n: number | undefined): TensorRange => (n ? { ...r, nonFinite: n } : r);

@@ -4,7 +4,8 @@
  *
  *   form 'dequantize' (opset >= 13, per-axis DequantizeLinear):
  *     T:[V,D] f32 ──Gather(ids)──> y   =>   Tq:[V,D] i8 ──DequantizeLinear(s:[V], axis=0)──> T' ──Gather(ids)──> y
- *   form 'gather' (any opset): gather the int8 rows and their scales, then scale only the rows that were read
+ *   form 'gather' (opset >= 7: the Mul broadcasts [.., D] by [.., 1], which Mul-6 and onnxruntime cannot): gather the
+ *   int8 rows and their scales, then scale only the rows that were read
  *     Tq ──Gather(ids)──> Cast(float) ──Mul──> y
  *     S:[V,1] ──Gather(ids)──────────────┘             (S gathered to [..., 1] broadcasts over D)
  *
@@ -21,7 +22,7 @@ import type { Node, Value } from '../../ir/graph.js';
 import type { Model } from '../../ir/model.js';
 import { addWeight, dropIfUnused, graphsWithPaths, nodeName, replaceKeepingOutput } from './graph-util.js';
 import type { QuantizedNode, SkippedNode, WeightReport } from './report.js';
-import { floatValues, quantizeRows8 } from './weights.js';
+import { floatValues, quantizeRows8, tinyScaleWarning } from './weights.js';
 
 export interface EmbeddingOptions {
   /** tables with fewer elements stay float32 (default 65536) */
@@ -68,6 +69,10 @@ export function quantizeEmbeddings(model: Model, opts: EmbeddingOptions = {}): E
         skip(n, path, 'gather-axis', `Gather along axis ${axis}; only row lookups (axis 0) are quantized`);
         continue;
       }
+      if (form === 'gather' && opset < 7) {
+        skip(n, path, 'opset', `the int8 rows are scaled by a broadcasting Mul, which needs opset 7 (model has ${opset})`);
+        continue;
+      }
       if (form === 'dequantize' && opset < 13) {
         skip(n, path, 'opset', `per-row DequantizeLinear needs opset 13 (model has ${opset}); use form 'gather'`);
         continue;
@@ -86,7 +91,14 @@ export function quantizeEmbeddings(model: Model, opts: EmbeddingOptions = {}): E
     }
     const t = v.constTensor()!;
     const [V, D] = t.dims;
-    const { q, scale } = quantizeRows8(floatValues(t), V, D, true);
+    const { q, scale, nonFinite, tinyScales } = quantizeRows8(floatValues(t), V, D, true);
+    if (nonFinite) {
+      const detail = `table ${v.name} holds ${nonFinite} NaN or infinite value(s), which no int8 scale represents: kept float32`;
+      for (const g of gathers) skip(g.node, g.path, 'weight-non-finite', detail);
+      continue;
+    }
+    const tiny = tinyScaleWarning(`table ${v.name}`, tinyScales, scale.length);
+    if (tiny) res.warnings.push(tiny);
     const scope = v.graph ?? gathers[0].node.graph!;
     const qv = addWeight(scope, `${v.name}_quantized`, DataType.INT8, [V, D], q);
     if (form === 'dequantize') {

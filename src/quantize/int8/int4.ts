@@ -29,7 +29,7 @@ import { addWeight, dropIfUnused, ensureOpset, graphsWithPaths, MS_DOMAIN, nodeN
 import { finishReport, type IntQuantizeReport, type QuantizedNode, type SkippedNode, type SkipReasonCode, type WeightReport } from './report.js';
 import { examine, type Candidate } from './dynamic.js';
 import { quantizeEmbeddings, type EmbeddingOptions } from './embeddings.js';
-import { floatValues, quantizeNBits4, type NBitsWeights } from './weights.js';
+import { floatValues, quantizeNBits4, tinyScaleWarning, type NBitsWeights } from './weights.js';
 
 export interface Int4Options {
   /** 16, 32 (default), 64, 128 or 256 */
@@ -104,6 +104,13 @@ export function quantizeInt4(model: Model, opts: Int4Options = {}): IntQuantizeR
     const values = floatValues(w.constTensor()!);
     // quantizeNBits4 reads W as [K, N]; a Gemm with transB = 1 stores it [N, K]
     const q: NBitsWeights = quantizeNBits4(transposed ? transpose2d(values, N, K) : values, K, N, bs, symmetric);
+    if (q.nonFinite) {
+      const detail = `weight ${w.name} holds ${q.nonFinite} NaN or infinite value(s), which no 4-bit scale represents: kept float32`;
+      for (const c of cs) skip(c.node, c.path, 'weight-non-finite', detail);
+      continue;
+    }
+    const tiny = tinyScaleWarning(`weight ${w.name}`, q.tinyScales, q.scales.length);
+    if (tiny) warnings.push(tiny);
     // MatMulNBits has no alpha: Gemm's alpha scales every dequantized weight, so it multiplies every block's scale
     if (alpha !== 1) for (let i = 0; i < q.scales.length; i++) q.scales[i] *= alpha;
     const qv = addWeight(scope, `${w.name}_q4`, DataType.UINT8, [N, q.nBlocks, bs / 2], q.packed);

@@ -18,7 +18,11 @@ export type SkipReasonCode =
   | 'excluded'
   | 'function-body'
   | 'not-calibrated'
-  | 'output-is-graph-output';
+  | 'output-is-graph-output'
+  /** a weight holds NaN or +-inf: no scale represents it, the node stays float */
+  | 'weight-non-finite'
+  /** static: a calibrated activation range is not finite (the activation overflows), the node stays float */
+  | 'activation-range';
 
 export interface QuantizedNode {
   name: string;

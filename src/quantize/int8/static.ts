@@ -27,7 +27,7 @@ import type { Feeds } from '../../runtime/session.js';
 import { calibrateRanges, type CalibrationOptions, type TensorRange } from './calibrate.js';
 import { addWeight, dropIfUnused, nodeName } from './graph-util.js';
 import { finishReport, type IntQuantizeReport, type QuantizedNode, type SkippedNode, type SkipReasonCode, type WeightReport } from './report.js';
-import { activationParams, floatValues, quantizeColumns8, quantizeRows8, rne } from './weights.js';
+import { activationParams, countNonFinite, finiteRange, floatValues, quantizeBias32, quantizeColumns8, quantizeRows8, tinyScaleWarning } from './weights.js';
 
 export interface StaticQuantizeOptions extends CalibrationOptions {
   /** input sets to calibrate on (Record<input name, ort.Tensor>), typically 10-100 representative samples */
@@ -110,6 +110,8 @@ export async function quantizeStatic(model: Model, opts: StaticQuantizeOptions):
     else if (n.opType === 'Conv' && t.rank < 3) skip(n, 'weight-rank', `Conv weight of rank ${t.rank}`);
     else if (n.opType !== 'Conv' && t.rank !== 2) skip(n, 'weight-rank', `weight ${w.name} has shape [${t.dims}]; only 2-D weights are quantized`);
     else if (n.opType === 'Gemm' && n.getInt('transA', 0) !== 0) skip(n, 'gemm-trans-a', 'Gemm with transA = 1');
+    else if (countNonFinite(floatValues(t)) > 0)
+      skip(n, 'weight-non-finite', `weight ${w.name} holds NaN or infinite values, which no int8 scale represents: kept float32`);
     else {
       const axis = n.opType === 'Conv' ? 0 : n.opType === 'Gemm' && n.getInt('transB', 0) !== 0 ? 0 : 1;
       let bias = n.opType === 'MatMul' ? undefined : n.input(2);
@@ -150,6 +152,39 @@ export async function quantizeStatic(model: Model, opts: StaticQuantizeOptions):
   }
   const measure = [...acts].map((v) => relus.get(v)?.output(0) ?? v);
   const ranges = targets.length ? await calibrateRanges(model, measure, opts.calibration, opts) : new Map<Value, TensorRange>();
+  // an activation whose calibrated range is not finite (it overflows float32 on the calibration inputs) has no scale:
+  // the nodes that read or write it stay float, with their Relu, and the activation gets no Q/DQ
+  const rangeOf = (v: Value) => ranges.get(relus.get(v)?.output(0) ?? v);
+  const badRange = (v: Value) => {
+    const r = rangeOf(v);
+    return !!r && (!!r.nonFinite || !finiteRange(r.lo, r.hi));
+  };
+  for (let i = targets.length - 1; i >= 0; i--) {
+    const tg = targets[i]!;
+    const o = tg.node.output(0);
+    const bad = [tg.x, o].find((v) => acts.has(v) && badRange(v));
+    if (!bad) continue;
+    const r = rangeOf(bad)!;
+    skip(
+      tg.node,
+      'activation-range',
+      `activation ${bad.name} has ${r.nonFinite ?? 0} NaN or infinite value(s) on the calibration inputs (finite range [${r.lo}, ${r.hi}]), which no int8 scale represents: kept float32`,
+    );
+    targets.splice(i, 1);
+    const relu = relus.get(o);
+    if (relu) {
+      relus.delete(o);
+      folded.delete(relu.output(0));
+      // readers of the Relu read it again (it is no longer folded into this node)
+      for (const t2 of targets) if (t2.x === o) t2.x = relu.output(0);
+    }
+  }
+  acts.clear();
+  for (const tg of targets) {
+    acts.add(tg.x);
+    if (!tg.node.output(0).isGraphOutput) acts.add(tg.node.output(0));
+  }
+  for (const v of acts) if (badRange(v)) acts.delete(v);
 
   // 3. rewrite: fold Relus, Q/DQ on activations, DQ on weights and biases
   for (const [o, r] of relus) {
@@ -162,7 +197,8 @@ export async function quantizeStatic(model: Model, opts: StaticQuantizeOptions):
   const qType = actType === 'uint8' ? DataType.UINT8 : DataType.INT8;
   for (const v of acts) {
     const range = ranges.get(v)!;
-    const { scale, zeroPoint } = activationParams(range.lo, range.hi, actType, symAct);
+    const { scale, zeroPoint, tiny } = activationParams(range.lo, range.hi, actType, symAct);
+    if (tiny) warnings.push(tinyScaleWarning(`activation ${v.name} (range [${range.lo}, ${range.hi}])`, 1, 1)!);
     activations.push({ name: v.name, lo: range.lo, hi: range.hi, scale, zeroPoint });
     actScale.set(v, scale);
     const sv = addWeight(g, `${v.name}_scale`, DataType.FLOAT, [], Float32Array.of(scale));
@@ -180,8 +216,10 @@ export async function quantizeStatic(model: Model, opts: StaticQuantizeOptions):
     if (!qw) {
       const vals = floatValues(t);
       const M = t.dims[tg.axis];
-      const { q, scale } = tg.axis === 0 ? quantizeRows8(vals, M, t.size / M, perChannel) : quantizeColumns8(vals, t.dims[0], M, perChannel);
+      const { q, scale, tinyScales } = tg.axis === 0 ? quantizeRows8(vals, M, t.size / M, perChannel) : quantizeColumns8(vals, t.dims[0], M, perChannel);
       const base = tg.weight.name;
+      const tiny = tinyScaleWarning(`weight ${base}`, tinyScales, scale.length);
+      if (tiny) warnings.push(tiny);
       const qv = addWeight(g, `${base}_quantized`, DataType.INT8, t.dims, q);
       const sdims = perChannel ? [M] : [];
       const sv = addWeight(g, `${base}_scale`, DataType.FLOAT, sdims, scale);
@@ -200,14 +238,20 @@ export async function quantizeStatic(model: Model, opts: StaticQuantizeOptions):
       const sx = actScale.get(tg.x)!;
       const b = floatValues(tg.bias.constTensor()!);
       const bs = Float32Array.from(b, (_, m) => sx * qw!.scale[perChannel ? m : 0]);
-      const bq = Int32Array.from(b, (x, m) => Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, rne(x / bs[m]))));
-      const bv = addWeight(g, `${tg.bias.name}_quantized`, DataType.INT32, [b.length], bq);
-      const bsv = addWeight(g, `${tg.bias.name}_scale`, DataType.FLOAT, [b.length], bs);
-      const dq = g.addNode('DequantizeLinear', [bv, bsv], { axis: 0 }, { before: g.nodes[0], name: g.freshName(`${tg.bias.name}_DequantizeLinear`) });
-      const old = tg.bias;
-      tg.node.setInput(2, dq.output(0));
-      dropIfUnused(old);
-      weights.push({ name: old.name, elements: b.length, bytesBefore: 4 * b.length, bytesAfter: 8 * b.length, users: 1, floatKept: old.uses.length > 0 });
+      const bq = quantizeBias32(b, bs);
+      if (!bq) {
+        warnings.push(
+          `${nodeName(tg.node)}: bias ${tg.bias.name} does not fit int32 at scale input_scale x weight_scale (a value beyond 2^31 steps, or a scale below the smallest normal float32): kept float32; onnxruntime will not fuse this node`,
+        );
+      } else {
+        const bv = addWeight(g, `${tg.bias.name}_quantized`, DataType.INT32, [b.length], bq);
+        const bsv = addWeight(g, `${tg.bias.name}_scale`, DataType.FLOAT, [b.length], bs);
+        const dq = g.addNode('DequantizeLinear', [bv, bsv], { axis: 0 }, { before: g.nodes[0], name: g.freshName(`${tg.bias.name}_DequantizeLinear`) });
+        const old = tg.bias;
+        tg.node.setInput(2, dq.output(0));
+        dropIfUnused(old);
+        weights.push({ name: old.name, elements: b.length, bytesBefore: 4 * b.length, bytesAfter: 8 * b.length, users: 1, floatKept: old.uses.length > 0 });
+      }
     }
     quantized.push({ name: nodeName(tg.node), opType: tg.node.opType, graph: 'main', as: 'QDQ', weight: tg.weight.name, shape: [...t.dims] });
   }

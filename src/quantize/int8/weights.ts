@@ -9,11 +9,24 @@
  *     symmetric:  s = max|w| / 8 with the sign of the extreme value (q = -8..7 around zero point 8; ORT's own choice)
  *
  * qmax is 127 (63 with reduce_range). A column of zeros gets scale 1 (any non-zero scale gives q = 0 exactly).
+ * Scales that would not be a normal float32 (weights so small that max|w| / qmax is subnormal or underflows to 0) are
+ * raised to FLT_MIN, the smallest normal float32, and counted (`tinyScales`): q stays in range and the error stays
+ * below FLT_MIN / 2 per weight, where a subnormal scale may be flushed to zero by the runtime. Non-finite weights
+ * (NaN, +-inf) cannot be quantized at all: they are counted (`nonFinite`) and the callers keep such nodes float.
  * `rne` rounds half to even, like the runtime's std::nearbyint, so a value quantized here and re-quantized by a
  * QuantizeLinear lands on the same integer.
  */
 import { DataType } from '../../ir/dtype.js';
 import { viewAs, type Tensor } from '../../ir/tensor.js';
+
+/** The smallest normal float32: no quantization scale is written below it. */
+export const FLT_MIN = 1.1754943508222875e-38;
+
+/** The scale `range / q` as the float32 that is written, raised to FLT_MIN when it is not normal (see the header). */
+export function safeScale(range: number, q: number): { scale: number; tiny: boolean } {
+  const s = Math.fround(range / q);
+  return s >= FLT_MIN ? { scale: s, tiny: false } : { scale: FLT_MIN, tiny: true };
+}
 
 export function rne(x: number): number {
   const r = Math.round(x);
@@ -37,6 +50,10 @@ export interface Int8Weights {
   scale: Float32Array;
   /** uint8 only: same length as scale */
   zeroPoint?: Uint8Array;
+  /** weights that are NaN or infinite (the node must stay float) */
+  nonFinite: number;
+  /** scales raised to FLT_MIN */
+  tinyScales: number;
 }
 
 export interface Int8Options {
@@ -84,9 +101,15 @@ export function quantizeMatrix8(w: Float32Array, K: number, N: number, transpose
   const qmax = sym ? (opts.reduceRange ? 63 : 127) : opts.reduceRange ? 127 : 255;
   const qmin = sym ? -qmax : 0;
   const zp = sym ? undefined : new Uint8Array(groups);
+  let tinyScales = 0;
+  let nonFinite = 0;
   for (let g = 0; g < groups; g++) {
     const range = sym ? Math.max(-lo[g], hi[g]) : hi[g] - lo[g];
-    scale[g] = range > 0 && Number.isFinite(range) ? range / qmax : 1;
+    if (range > 0 && Number.isFinite(range)) {
+      const s = safeScale(range, qmax);
+      scale[g] = s.scale;
+      if (s.tiny) tinyScales++;
+    } else scale[g] = 1;
     inv[g] = 1 / scale[g];
     if (zp) zp[g] = Math.min(qmax, Math.max(0, rne(-lo[g] / scale[g])));
   }
@@ -104,6 +127,7 @@ export function quantizeMatrix8(w: Float32Array, K: number, N: number, transpose
     const base = k * rowStride;
     for (let n = 0; n < N; n++) {
       const x = w[base + n * colStride] * sN[n];
+      if (x - x !== 0) nonFinite++; // NaN or +-inf
       // round half to even: floor(x + 0.5), minus one on exact ties that landed on an odd integer
       let r = Math.floor(x + 0.5);
       if (r - x === 0.5 && (r & 1) !== 0) r--;
@@ -111,14 +135,20 @@ export function quantizeMatrix8(w: Float32Array, K: number, N: number, transpose
       q[out + n] = r > qmax ? qmax : r < qmin ? qmin : r;
     }
   }
-  return zp ? { q, scale, zeroPoint: zp } : { q, scale };
+  return zp ? { q, scale, zeroPoint: zp, nonFinite, tinyScales } : { q, scale, nonFinite, tinyScales };
 }
 
 /**
  * Symmetric int8 along `axis` 0 of a tensor viewed as [rows, rowSize] (Conv weights [M, C/g, kh, kw] per output
  * channel, embedding tables [V, D] per row). One scale per row, or one for all when `perRow` is false.
  */
-export function quantizeRows8(w: Float32Array, rows: number, rowSize: number, perRow: boolean, qmax = 127): { q: Int8Array; scale: Float32Array } {
+export function quantizeRows8(
+  w: Float32Array,
+  rows: number,
+  rowSize: number,
+  perRow: boolean,
+  qmax = 127,
+): { q: Int8Array; scale: Float32Array; nonFinite: number; tinyScales: number } {
   const groups = perRow ? rows : 1;
   const amax = new Float64Array(groups);
   for (let r = 0; r < rows; r++) {
@@ -131,25 +161,40 @@ export function quantizeRows8(w: Float32Array, rows: number, rowSize: number, pe
     amax[g] = a;
   }
   const scale = new Float32Array(groups);
-  for (let g = 0; g < groups; g++) scale[g] = amax[g] > 0 && Number.isFinite(amax[g]) ? amax[g] / qmax : 1;
+  let tinyScales = 0;
+  let nonFinite = 0;
+  for (let g = 0; g < groups; g++) {
+    if (amax[g] > 0 && Number.isFinite(amax[g])) {
+      const s = safeScale(amax[g], qmax);
+      scale[g] = s.scale;
+      if (s.tiny) tinyScales++;
+    } else scale[g] = 1;
+  }
   const q = new Int8Array(rows * rowSize);
   for (let r = 0; r < rows; r++) {
     // the float64 reciprocal, as in quantizeMatrix8 (differs from dividing only within 1e-16 of a tie)
     const inv = 1 / scale[perRow ? r : 0];
     for (let i = r * rowSize, e = i + rowSize; i < e; i++) {
       const x = w[i] * inv;
+      if (x - x !== 0) nonFinite++;
       let v = Math.floor(x + 0.5);
       if (v - x === 0.5 && (v & 1) !== 0) v--;
       q[i] = v > qmax ? qmax : v < -qmax ? -qmax : v;
     }
   }
-  return { q, scale };
+  return { q, scale, nonFinite, tinyScales };
 }
 
 /** Symmetric int8 along the last axis of a row-major [K, N] matrix (per column); used for static MatMul weights. */
-export function quantizeColumns8(w: Float32Array, K: number, N: number, perColumn: boolean, qmax = 127): { q: Int8Array; scale: Float32Array } {
+export function quantizeColumns8(
+  w: Float32Array,
+  K: number,
+  N: number,
+  perColumn: boolean,
+  qmax = 127,
+): { q: Int8Array; scale: Float32Array; nonFinite: number; tinyScales: number } {
   const r = quantizeMatrix8(w, K, N, false, { perChannel: perColumn, weightType: 'int8', reduceRange: qmax === 63 });
-  return { q: r.q as Int8Array, scale: r.scale };
+  return { q: r.q as Int8Array, scale: r.scale, nonFinite: r.nonFinite, tinyScales: r.tinyScales };
 }
 
 export interface NBitsWeights {
@@ -160,6 +205,10 @@ export interface NBitsWeights {
   /** uint8 [N, ceil(nBlocks / 2)] packed like B; absent for symmetric (runtime default zero point 8) */
   zeroPoints?: Uint8Array;
   nBlocks: number;
+  /** weights that are NaN or infinite (the node must stay float) */
+  nonFinite: number;
+  /** block scales raised to +-FLT_MIN */
+  tinyScales: number;
 }
 
 /**
@@ -175,6 +224,8 @@ export function quantizeNBits4(w: Float32Array, K: number, N: number, block: num
   const zpBytes = Math.ceil(nBlocks / 2);
   const zeroPoints = symmetric ? undefined : new Uint8Array(N * zpBytes);
   const qs = new Uint8Array(block);
+  let nonFinite = 0;
+  let tinyScales = 0;
   for (let n = 0; n < N; n++)
     for (let b = 0; b < nBlocks; b++) {
       const k0 = b * block;
@@ -188,7 +239,11 @@ export function quantizeNBits4(w: Float32Array, K: number, N: number, block: num
           const v = w[k * N + n];
           if (Math.abs(v) > Math.abs(ext)) ext = v;
         }
-        scale = ext !== 0 && Number.isFinite(ext) ? ext / -8 : 1;
+        if (ext !== 0 && Number.isFinite(ext)) {
+          const s = safeScale(Math.abs(ext), 8);
+          scale = ext > 0 ? -s.scale : s.scale;
+          if (s.tiny) tinyScales++;
+        } else scale = 1;
         zp = 8;
       } else {
         let lo = 0;
@@ -199,13 +254,19 @@ export function quantizeNBits4(w: Float32Array, K: number, N: number, block: num
           if (v > hi) hi = v;
         }
         const range = hi - lo;
-        scale = range > 0 && Number.isFinite(range) ? range / 15 : 1;
+        if (range > 0 && Number.isFinite(range)) {
+          const s = safeScale(range, 15);
+          scale = s.scale;
+          if (s.tiny) tinyScales++;
+        } else scale = 1;
         zp = Math.min(15, Math.max(0, rne(-lo / scale)));
       }
       scales[n * nBlocks + b] = scale;
       qs.fill(zp);
       for (let k = k0; k < k1; k++) {
-        const v = rne(w[k * N + n] / scale) + zp;
+        const x = w[k * N + n] / scale;
+        if (x - x !== 0) nonFinite++;
+        const v = rne(x) + zp;
         qs[k - k0] = v > 15 ? 15 : v < 0 ? 0 : v;
       }
       const base = (n * nBlocks + b) * blob;
@@ -215,7 +276,7 @@ export function quantizeNBits4(w: Float32Array, K: number, N: number, block: num
         zeroPoints[zi] |= (b & 1) === 0 ? zp : zp << 4;
       }
     }
-  return { packed, scales, zeroPoints, nBlocks };
+  return { packed, scales, zeroPoints, nBlocks, nonFinite, tinyScales };
 }
 
 /** The float32 matrix [K, N] that MatMulNBits computes with (for tests and error estimates). */
@@ -238,18 +299,51 @@ export function dequantizeNBits4(q: NBitsWeights, K: number, N: number, block: n
   return out;
 }
 
-/** Activation quantization parameters from a calibrated range (the range always includes 0, so 0 is exact). */
-export function activationParams(lo: number, hi: number, type: 'uint8' | 'int8', symmetric: boolean): { scale: number; zeroPoint: number } {
+/**
+ * Activation quantization parameters from a calibrated range (the range always includes 0, so 0 is exact). A range
+ * whose scale would not be a normal float32 gets FLT_MIN (`tiny`); a non-finite range cannot be quantized (callers
+ * check finiteRange first).
+ */
+export function activationParams(lo: number, hi: number, type: 'uint8' | 'int8', symmetric: boolean): { scale: number; zeroPoint: number; tiny: boolean } {
   lo = Math.min(0, lo);
   hi = Math.max(0, hi);
   const [qmin, qmax] = type === 'uint8' ? [0, 255] : [-128, 127];
-  if (symmetric) {
-    const a = Math.max(-lo, hi);
-    const scale = a > 0 && Number.isFinite(a) ? (2 * a) / (qmax - qmin) : 1;
-    return { scale, zeroPoint: type === 'uint8' ? 128 : 0 };
+  const span = symmetric ? 2 * Math.max(-lo, hi) : hi - lo;
+  const s = span > 0 && Number.isFinite(span) ? safeScale(span, qmax - qmin) : { scale: 1, tiny: false };
+  if (symmetric) return { scale: s.scale, zeroPoint: type === 'uint8' ? 128 : 0, tiny: s.tiny };
+  const zeroPoint = Math.min(qmax, Math.max(qmin, rne(qmin - lo / s.scale)));
+  return { scale: s.scale, zeroPoint, tiny: s.tiny };
+}
+
+/** The warning for scales raised to FLT_MIN, or null when there were none. */
+export function tinyScaleWarning(what: string, tiny: number, total: number): string | null {
+  return tiny
+    ? `${what}: ${tiny} of ${total} scale(s) would be below the smallest normal float32 (values that small, near 1e-36, round to 0 in a subnormal scale the runtime may flush); written as ${FLT_MIN.toExponential(3)} instead`
+    : null;
+}
+
+/** How many values are NaN or infinite. */
+export function countNonFinite(w: Float32Array): number {
+  let n = 0;
+  for (let i = 0; i < w.length; i++) if (w[i] - w[i] !== 0) n++;
+  return n;
+}
+
+/** Whether a calibrated range can be quantized (both ends finite numbers). */
+export const finiteRange = (lo: number, hi: number): boolean => Number.isFinite(lo) && Number.isFinite(hi);
+
+/**
+ * A float bias as int32 at scale `scale[m]` (static int8: input scale x weight scale), or null when a value does not
+ * fit: |b / s| beyond int32, or a scale that is not a normal positive float32. Such a bias must stay float.
+ */
+export function quantizeBias32(b: Float32Array, scale: Float32Array): Int32Array | null {
+  const out = new Int32Array(b.length);
+  for (let m = 0; m < b.length; m++) {
+    const s = scale[m];
+    if (!(s >= FLT_MIN) || !Number.isFinite(s)) return null;
+    const r = rne(b[m] / s);
+    if (!(r >= -(2 ** 31) && r <= 2 ** 31 - 1)) return null;
+    out[m] = r;
   }
-  const range = hi - lo;
-  const scale = range > 0 && Number.isFinite(range) ? range / (qmax - qmin) : 1;
-  const zeroPoint = Math.min(qmax, Math.max(qmin, rne(qmin - lo / scale)));
-  return { scale, zeroPoint };
+  return out;
 }

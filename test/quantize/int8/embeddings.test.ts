@@ -92,4 +92,26 @@ describe('quantizeEmbeddings', () => {
     expect(quantizeDynamic(m, { embeddings: { minElements: 1000 } }).modified).toBe(false);
     expect(Buffer.compare(encodeModel(m), bytes)).toBe(0);
   });
+
+  it('below opset 7 (no broadcasting Mul, which onnxruntime does not implement) the table stays float, so the model still loads', async () => {
+    // found by npm run check:int8-corpus: pytorch-converted/test_Embedding (opset 6) did not load after quantizing
+    const lookup = (opset: number) => {
+      const { model, b } = createModel({ opset });
+      b.output(b.op('Gather', [b.init('emb.w', floatTensor([V, D], table)), b.input('ids', DataType.INT64, ['batch', 'seq'])]), 'y', DataType.FLOAT);
+      return model;
+    };
+    const one = { ids: feeds.ids };
+    const m = lookup(6);
+    const q = copyModel(m);
+    const r = quantizeEmbeddings(q, { minElements: 0 });
+    expect(r.quantized).toHaveLength(0);
+    expect(r.skipped.map((x) => x.reason)).toEqual(['opset']);
+    expect(r.skipped[0]!.detail).toMatch(/broadcasting Mul, which needs opset 7 \(model has 6\)/);
+    const [a, c] = [await run(m, one), await run(q, one)];
+    expect(c.y).toEqual(a.y);
+    // from opset 7 the gather form loads and runs
+    const q7 = copyModel(lookup(7));
+    expect(quantizeEmbeddings(q7, { minElements: 0 }).quantized).toHaveLength(1);
+    expect((await run(q7, one)).y!.length).toBe(2 * 7 * D);
+  });
 });
