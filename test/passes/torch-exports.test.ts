@@ -4,7 +4,10 @@
  * the fused model still computes torch's reference outputs on every committed case (padded and unpadded).
  */
 import { describe, expect, it } from 'vitest';
+import { DataType } from '../../src/ir/dtype.js';
 import type { Model } from '../../src/ir/model.js';
+import { Tensor } from '../../src/ir/tensor.js';
+import type { NearMiss } from '../../src/pass/pass.js';
 import { loadModel } from '../../src/onnx/io.js';
 import { runPasses } from '../../src/optimize/registry.js';
 import { resolveFusePasses } from '../../src/passes/index.js';
@@ -67,5 +70,39 @@ describe('fusion on torch exports (--target ort)', () => {
       'a padded case',
     ).toBe(true);
     expect(await worstError(model, cases)).toBeLessThan(1e-4);
+  });
+});
+
+describe('fusion on nn.TransformerEncoder exports (nn.MultiheadAttention, key padding mask)', () => {
+  it.each(['mha-encoder-tiny-op14.onnx', 'mha-encoder-tiny-op17.onnx'])(
+    '%s: both attentions fuse with the padding mask as mask_index, outputs equal torch',
+    async (file) => {
+      const { model } = fuse(file);
+      const h = histogram(model);
+      expect(h['com.microsoft:Attention']).toBe(2);
+      for (const gone of ['Softmax', 'Where', 'Expand', 'Slice', 'Div']) expect(h[gone], gone).toBeUndefined();
+      const attn = model.graph.nodes.filter((x) => x.opType === 'Attention');
+      expect(attn[0]!.inputs[0]!.name, 'the batch-first input itself').toBe('src');
+      for (const n of attn) {
+        expect(n.getInt('num_heads')).toBe(4);
+        expect(n.inputs[3]!.producer!.opType).toBe('Cast');
+      }
+      const { cases } = exportCases('mha-encoder-tiny.json');
+      expect(
+        cases.some((c) => (c.inputs.src_key_padding_mask!.data as boolean[]).includes(true)),
+        'a padded case',
+      ).toBe(true);
+      expect(await worstError(model, cases)).toBeLessThan(1e-4);
+    },
+  );
+
+  it('a padding mask whose fill does not vanish in the Softmax is a near miss, not a fusion', () => {
+    const model = loadModel(torchFixture('mha-encoder-tiny-op17.onnx'));
+    for (const n of model.graph.nodes.filter((x) => x.opType === 'Where' && x.name.includes('Where_1')))
+      n.setInput(1, model.graph.addConstant('fill_minus_one', Tensor.scalar(DataType.FLOAT, -1)));
+    const misses: NearMiss[] = [];
+    runPasses(model, resolveFusePasses(['transformer']), { target: 'ort', explain: (x) => misses.push(x) });
+    expect(histogram(model)['com.microsoft:Attention']).toBeUndefined();
+    expect(misses.map((x) => x.reason)).toContainEqual(expect.stringMatching(/padded keys get -1, not a value ≤ -10000/));
   });
 });
