@@ -3,17 +3,17 @@
  *
  *     x:A ──Cast(to=B)──> t ──Cast(to=A)──> y          x ──> (users of y)
  *
- * Fires when A (the input's element type) is known, the second Cast goes back to A, t is read only by it, and B
- * represents every value of A exactly (see util/dtypes.ts): float16 -> float32 -> float16, int32 -> int64 -> int32,
- * uint8 -> float16 -> uint8 ... but never float32 -> float16 -> float32 (rounds), int64 -> float64 -> int64 (loses
- * bits above 2^53) or int32 -> uint32 -> int32 (wraps). Graph outputs keep their names. Recurses into subgraphs and
+ * Fires when A (the input's element type) is known (declared, or inferred by util/infer.ts), the second Cast goes
+ * back to A, t is read only by it, and B represents every value of A exactly (see util/dtypes.ts): float16 ->
+ * float32 -> float16, int32 -> int64 -> int32, uint8 -> float16 -> uint8 ... but never float32 -> float16 -> float32
+ * (rounds), int64 -> float64 -> int64 (loses bits above 2^53) or int32 -> uint32 -> int32 (wraps). Graph outputs keep their names. Recurses into subgraphs and
  * function bodies.
  */
 import { dtypeName } from '../ir/dtype.js';
 import { rule, rulePass, type Rule } from '../rewrite/driver.js';
 import { cast } from '../rewrite/pattern.js';
 import { representsExactly } from './util/dtypes.js';
-import { knownElemType } from './util/types.js';
+import { inferElemType } from './util/infer.js';
 
 export const rules: Rule[] = [
   rule({
@@ -23,7 +23,7 @@ export const rules: Rule[] = [
     // A -> B -> C (not a round trip) is no near miss: only reasons (strings) are reported
     explainMinDepth: 3,
     condition: (m) => {
-      const a = knownElemType(m.value('x'));
+      const a = inferElemType(m.value('x'));
       const b = m.node('first').getInt('to');
       const back = m.node('second').getInt('to');
       if (b === undefined || back === undefined) return 'a Cast has no integer `to` attribute (opset < 6)';

@@ -12,21 +12,25 @@
  * itself (the candidates of a graph run together in one small model; when it refuses that model, each node is tried
  * alone and the ones it refuses are skipped), so every operator and dtype it supports folds exactly as it would run.
  * Shape(x) folds without running anything when x's shape is fully static in its type (start/end of Shape-15
- * honoured); Shape of a dynamic value never folds.
+ * honoured); Shape of a dynamic value never folds, but shape arithmetic on it whose result util/infer.ts derives
+ * as numbers does (torch's `sqrt(v.size(-1))` reads the head size, static, from heads whose sequence is dynamic:
+ * Slice(Shape(v), -1, MAX) folds to [16], and the Cast/Pow after it then fold as ordinary constants). Only int64,
+ * int32 and bool results of Shape, Gather, Slice, Squeeze, Unsqueeze, Concat and Cast fold this way, at most 64
+ * elements: integers are exact, so the constant is what the graph would compute.
  * Size caps, so folding never bloats the file: each produced tensor at most `maxFoldBytes` (default 1 MiB), and all
- * of a node's outputs together at most `maxFoldRatio` (default 2) times the bytes of its constant inputs (Shape from
- * a static type is exempt: it reads no data). A node over a cap is left as it is, and so are the nodes that depend
- * on it; --explain lists them, and later runs in a fixed-point loop skip them without evaluating them again.
+ * of a node's outputs together at most `maxFoldRatio` (default 2) times the bytes of its constant inputs (exempt:
+ * Shape from a static type, and results of 64 bytes or less, as torch's `torch.full([], x)` ConstantOfShape). A node
+ * over a cap is left as it is, and so are the nodes that depend on it; --explain lists them, and later runs in a
+ * fixed-point loop skip them without evaluating them again.
  * Folded outputs that are graph outputs become Constant nodes under the output's name; other folded outputs become
  * initializers (Constant nodes inside function bodies) that keep the value's name. Constants that only fed folded
  * nodes are removed. Recurses into subgraphs (outer constants are visible there) and function bodies.
  * Counts: folded, shapes.
  */
-import { DataType } from '../ir/dtype.js';
 import { Attribute, type Graph, Node, Value } from '../ir/graph.js';
 import type { Model, OpsetImport } from '../ir/model.js';
 import { isStandardDomain } from '../ir/model.js';
-import { Tensor } from '../ir/tensor.js';
+import type { Tensor } from '../ir/tensor.js';
 import { constantOf } from '../rewrite/constant.js';
 import { removeDeadFrom } from '../rewrite/dead.js';
 import { replaceValue, replacementProblem } from '../rewrite/replace.js';
@@ -34,26 +38,13 @@ import type { Pass, PassContext, PassResult } from '../pass/pass.js';
 import { evaluateNodes, ortAvailable } from './util/evaluate.js';
 import { passOption } from './util/options.js';
 import { estimateBytes, tensorBytes } from './util/sizes.js';
-import { staticShape } from './util/types.js';
+import { foldInferred, foldShape } from './util/fold-shapes.js';
+import { Inference } from './util/infer.js';
 
 const NAME = 'fold-constants';
+/** results of at most this many bytes in all are exempt from the ratio (a scalar ConstantOfShape reads 0 bytes) */
+const SMALL = 64;
 const NON_DETERMINISTIC = new Set(['RandomNormal', 'RandomUniform', 'RandomNormalLike', 'RandomUniformLike', 'Multinomial', 'Bernoulli', 'Dropout']);
-
-/** Shape(x) from x's static type: the int64 tensor of its dims (start/end applied). */
-function foldShape(n: Node): Tensor | undefined {
-  const dims = staticShape(n.input(0));
-  if (!dims) return undefined;
-  const r = dims.length;
-  const clamp = (i: number) => Math.min(Math.max(i < 0 ? i + r : i, 0), r);
-  const start = clamp(n.getInt('start', 0));
-  const end = clamp(n.getInt('end', r));
-  const sel = dims.slice(start, Math.max(start, end));
-  return Tensor.fromArray(
-    DataType.INT64,
-    [sel.length],
-    BigInt64Array.from(sel, (d) => BigInt(d)),
-  );
-}
 
 function foldable(n: Node): string | true {
   if (!isStandardDomain(n.domain)) return `operator of domain ${n.domain}`;
@@ -91,9 +82,10 @@ function foldGraph(g: Graph, opsets: readonly OpsetImport[], inFunction: boolean
   const shapes = new Map<Node, Tensor>();
   const known = new Map<Value, Tensor>(); // outputs of Shape nodes folded from static types
   const constant = (v: Value) => known.get(v) ?? constantOf(v);
+  const inf = new Inference();
   for (const n of g.nodes) {
     if (n.opType === 'Shape' && isStandardDomain(n.domain) && n.input(0) && !constant(n.input(0)!) && !computed.has(n.input(0)!)) {
-      const t = foldShape(n);
+      const t = foldShape(n, inf);
       if (t && n.outputs[0]) {
         shapes.set(n, t);
         known.set(n.outputs[0], t);
@@ -101,7 +93,14 @@ function foldGraph(g: Graph, opsets: readonly OpsetImport[], inFunction: boolean
       continue;
     }
     if (foldable(n) !== true) continue;
-    if (!n.inputs.every((v) => !v || computed.has(v) || constant(v))) continue;
+    if (!n.inputs.every((v) => !v || computed.has(v) || constant(v))) {
+      const t = foldInferred(n, inf);
+      if (t) {
+        shapes.set(n, t);
+        known.set(n.outputs[0]!, t);
+      }
+      continue;
+    }
     const before = refused.get(n);
     if (before && before.key === refusalKey(n, c)) {
       c.ctx.explain?.({ pass: NAME, rule: 'fold', node: n.label, reason: before.reason });
@@ -162,7 +161,7 @@ function foldGraph(g: Graph, opsets: readonly OpsetImport[], inFunction: boolean
     const inBytes = [...new Set(n.inputs.filter((v): v is Value => !!v))].reduce((s, v) => s + tensorBytes(constantOf(v)!), 0);
     const outBytes = outs.reduce((s, t) => s + (t ? tensorBytes(t) : 0), 0);
     const over = outs.find((t) => t && tensorBytes(t) > c.maxBytes);
-    if (over || outBytes > c.ratio * inBytes) {
+    if (over || (outBytes > c.ratio * inBytes && outBytes > SMALL)) {
       refuse(
         n,
         c,

@@ -1,6 +1,6 @@
 /**
  * fuse-attention (--target ort): BERT-style and causal (GPT-2-style) multi-head self-attention becomes one
- * com.microsoft Attention.
+ * com.microsoft Attention; so does torch's nn.MultiheadAttention export (rule attention-mha: util/attention-mha.ts).
  *
  *   x ─MatMul(Wq)─Add(bq)─Reshape[B,S,H,D]─Transpose(0,2,1,3)────────────┐ q
  *   x ─MatMul(Wk)─Add(bk)─Reshape[B,S,H,D]─Transpose(0,2,3,1)─────────────MatMul─Div(√D)─Add(mask)─Softmax(-1)─┐
@@ -69,6 +69,7 @@ import {
 } from '../rewrite/pattern.js';
 import type { Rewriter } from '../rewrite/rewriter.js';
 import { causalMaskFilter, causalWhere, checkCausal, packedProjection, unsqueeze } from './util/attention.js';
+import { mhaRule } from './util/attention-mha.js';
 import { concatRows } from './util/concat-rows.js';
 import { fusedName, fusionPass, inferRank, tensorOf } from './util/fusion.js';
 import { knownElemType } from './util/types.js';
@@ -238,11 +239,11 @@ function fuse(m: Match, r: Rewriter): Value {
 }
 
 function rules(): Rule[] {
-  return [{ name: 'attention', pattern: attention, explainMinDepth: 6, condition: check, rewrite: fuse }];
+  return [{ name: 'attention', pattern: attention, explainMinDepth: 6, condition: check, rewrite: fuse }, mhaRule];
 }
 
 export default fusionPass({
   name: 'fuse-attention',
-  description: 'fuse BERT- and GPT-2-style (causal) self-attention into com.microsoft Attention (packed QKV, raw mask_index); --target ort',
+  description: 'fuse BERT-, GPT-2- (causal) and nn.MultiheadAttention self-attention into com.microsoft Attention; --target ort',
   rules,
 });

@@ -12,13 +12,16 @@
  * Reshape can only have made [prod(lead), K] with K the last dim of x.
  * Fires when:
  *   - the first target is a 2-element constant [-1 | P, K] or torch's Concat([-1], Unsqueeze(Gather(Shape(x), i)));
- *     when x's last dim or rank is known it must be K (i must be -1 or rank - 1);
+ *     when x's last dim or rank is known it must be K (i must be -1 or rank - 1); or any target whose values
+ *     util/infer.ts derives as [-1, K] (torch 1.13 writes x.size(-1) as Squeeze(Slice(Shape(x), -1, MAX)));
  *   - the Gemm has transA = 0, alpha = beta = 1 (other values are a near miss; Conv1D exports have 1 and folding
  *     them would round differently), W a constant matrix (K = its rows, or columns with transB = 1), C absent or a
  *     constant of one element or of shape [N] / [1, N]; opset >= 7 (Gemm-6 broadcasts C only with `broadcast`);
  *   - the second target is Concat(Slice(Shape(x), 0, -1), [N]) (any rank of x), Concat(Unsqueeze(Gather(Shape(x),
  *     0)), .., Unsqueeze(Gather(Shape(x), r - 2)), [N]) with the rank r of x known, or a constant equal to x's known
- *     static leading dims + [N] (one -1 allowed when x's last dim is statically K);
+ *     static leading dims + [N] (one -1 allowed when x's last dim is statically K), or any target whose inferred
+ *     values are x's inferred leading dims (numbers, or the same symbolic dims, e.g. [batch, sequence]) + [N];
+ *   - x's shape and rank: declared, or inferred by util/infer.ts from its producers (exports carry no value_info);
  *   - neither Reshape has allowzero = 1, and every intermediate (the flattened x, the Gemm output, the Shape
  *     arithmetic) is read only inside the match and is not a graph output (the driver checks).
  * Lossless: MatMul + Add compute the same products and sums as Gemm. fuse-matmul-add cannot undo it (it needs A of
@@ -32,8 +35,8 @@ import { constantInts, numbersOf } from '../rewrite/constant.js';
 import { rule, rulePass, type Match, type Rule } from '../rewrite/driver.js';
 import { anyConst, anyScalar, attrIs, constWhere, oneOf, op, reshape, type CheckResult, type Pattern, type PatternLike } from '../rewrite/pattern.js';
 import { unsqueeze } from './util/attention.js';
-import { fusedName, inferRank, squeezeLeading } from './util/fusion.js';
-import { knownShape } from './util/types.js';
+import { fusedName, squeezeLeading } from './util/fusion.js';
+import { Inference, type IDim, type IVal } from './util/infer.js';
 
 const MATMUL_TYPES = new Set<number>([
   DataType.FLOAT,
@@ -65,11 +68,13 @@ const lead = op('Slice', [shapeOf('x'), intConst(0), intConst(-1)], {
 const firstShape = oneOf(
   constWhere('s1', (t) => (t.rank === 1 && t.size === 2 ? true : `target of shape [${t.dims}] is not [-1, K]`)),
   op('Concat', [intConst(-1), unsqueeze(op('Gather', [shapeOf('x'), anyScalar('kidx')], { attrs: { axis: attrIs(0, 0) } }), [0])], { attrs: { axis: 0 } }),
+  't1',
 );
 const secondShape = oneOf(
   op('Concat', [lead, anyScalar('n')], { attrs: { axis: 0 } }),
   ...[1, 2, 3, 4].map((j) => op('Concat', [...Array.from({ length: j }, (_, i) => dim(i)), anyScalar('n')], { attrs: { axis: 0 }, as: `gathered${j}` })),
   constWhere('s2', (t) => (t.rank === 1 ? true : `target of shape [${t.dims}] is not a shape`)),
+  't2',
 );
 const flat = reshape('x', firstShape, { as: 'first', where: noAllowZero });
 const gemmP: Pattern = oneOf(op('Gemm', [flat, anyConst('w'), anyConst('b')], { as: 'gemm' }), op('Gemm', [flat, anyConst('w')], { as: 'gemm' }));
@@ -87,7 +92,37 @@ function sizes(m: Match): Sizes | string {
   return tb ? { k: w.dims[1], n: w.dims[0] } : { k: w.dims[0], n: w.dims[1] };
 }
 
-function checkFirst(m: Match, { k }: Sizes, xs: ReturnType<typeof knownShape>, rank: number | undefined): CheckResult {
+type Shape = IDim[] | undefined;
+
+/** A target whose values inference knows: [-1 | P, K], K a number or x's own last dim. */
+function checkInferredFirst(t: IVal[] | undefined, k: number, xs: Shape): CheckResult {
+  if (!t) return 'the first Reshape target is not a constant and its values could not be inferred';
+  const [p, kk] = t;
+  if (t.length !== 2 || !(kk === k || (kk !== null && kk === xs?.at(-1) && typeof xs?.at(-1) === 'string')))
+    return `the first Reshape targets [${t.map((d) => d ?? '?')}], not [-1, ${k}]`;
+  if (p === -1) return true;
+  const lead = xs?.slice(0, -1);
+  return typeof p === 'number' && lead?.every((d) => typeof d === 'number') && lead.reduce<number>((a, d) => a * (d as number), 1) === p
+    ? true
+    : `the first Reshape targets [${t.map((d) => d ?? '?')}]: ${p} rows are not provably x's leading dims`;
+}
+
+/** A target whose values inference knows: x's leading dims (each proven equal, or one -1 with K static) + [N]. */
+function checkInferredSecond(t: IVal[] | undefined, k: number, n: number, xs: Shape): CheckResult {
+  if (!t) return 'the second Reshape target is not a constant and its values could not be inferred';
+  const show = `[${t.map((d) => d ?? '?')}]`;
+  if (t.at(-1) !== n) return `the second Reshape targets ${show}, whose last dimension is not ${n}`;
+  if (!xs || xs.length !== t.length) return `the second Reshape targets ${show}, which does not provably restore x's leading dimensions`;
+  const minus = t.slice(0, -1).filter((d) => d === -1).length;
+  if (minus > 1 || (minus === 1 && xs.at(-1) !== k)) return `the second Reshape targets ${show}: -1 is not provably x's dimension`;
+  for (let i = 0; i < t.length - 1; i++)
+    if (t[i] !== -1 && (t[i] === null || t[i] === 0 || t[i] !== xs[i]))
+      return `the second Reshape targets ${show}, x has shape [${xs.map((d) => d ?? '?')}]: it does not provably restore x's leading dimensions`;
+  return true;
+}
+
+function checkFirst(m: Match, { k }: Sizes, xs: Shape, rank: number | undefined, inf: Inference): CheckResult {
+  if (m.has('t1')) return checkInferredFirst(inf.values(m.value('t1')), k, xs);
   const last = xs?.at(-1);
   if (typeof last === 'number' && last !== k)
     return `x has last dimension ${last}, the Gemm reads rows of ${k}: the first Reshape does not keep the last dimension`;
@@ -105,7 +140,8 @@ function checkFirst(m: Match, { k }: Sizes, xs: ReturnType<typeof knownShape>, r
   return true;
 }
 
-function checkSecond(m: Match, { k, n }: Sizes, xs: ReturnType<typeof knownShape>, rank: number | undefined): CheckResult {
+function checkSecond(m: Match, { k, n }: Sizes, xs: Shape, rank: number | undefined, inf: Inference): CheckResult {
+  if (m.has('t2')) return checkInferredSecond(inf.values(m.value('t2')), k, n, xs);
   if (m.has('s2')) {
     const t = m.numbers('s2');
     if (t.at(-1) !== n) return `the second Reshape targets [${t}], whose last dimension is not ${n}`;
@@ -148,10 +184,11 @@ function condition(m: Match): CheckResult {
       return `C of shape [${b.dims}] is not one value per column ([${s.n}] or [1, ${s.n}])`;
   }
   const x = m.value('x');
-  const xs = knownShape(x);
-  const rank = inferRank(x);
-  const first = checkFirst(m, s, xs, rank);
-  return first === true ? checkSecond(m, s, xs, rank) : first;
+  const inf = new Inference();
+  const xs = inf.shape(x);
+  const rank = xs?.length;
+  const first = checkFirst(m, s, xs, rank, inf);
+  return first === true ? checkSecond(m, s, xs, rank, inf) : first;
 }
 
 /** [R, C] -> [C, R], moving whole elements as bits (no float conversion), through an integer view of their width. */

@@ -83,6 +83,25 @@ describe('autoglm fuse', () => {
     );
   });
 
+  it('--coverage: per block type found, how many fused and why not the rest (torch exports)', async () => {
+    const gpt2 = path.join(FIXTURES, 'torch', 'gpt2-tiny-op14.onnx');
+    const ort = await cli('fuse', gpt2, '-o', out('gpt2-cov.onnx'), '--target', 'ort', '--coverage', '--json');
+    expect(ort.code).toBe(0);
+    const rows = JSON.parse(ort.out).coverage;
+    expect(rows.map((r: any) => [r.block, r.found, r.fused, r.left])).toEqual([
+      ['attention', 2, 2, 0],
+      ['normalization', 5, 5, 0],
+      ['activation', 2, 2, 0],
+    ]);
+    // --target onnx: attention cannot fuse, and the table says why
+    const std = await cli('fuse', gpt2, '-o', out('gpt2-cov-onnx.onnx'), '--coverage');
+    expect(std.code).toBe(0);
+    expect(std.out).toMatch(/^attention\s+2\s+0\s+2\s+Attention is an onnxruntime contrib operator: use --target ort \(2x, fuse-attention\)/m);
+    const llama = await cli('fuse', path.join(FIXTURES, 'torch', 'llama-tiny.onnx'), '-o', out('llama-cov.onnx'), '--target', 'ort', '--coverage');
+    expect(llama.out).toMatch(/^activation\s+2\s+0\s+2\s+x·sigmoid\(x\) \(SiLU\): no autoglm pass fuses it/m);
+    expect(llama.out).toMatch(/^normalization\s+5\s+5\s+0\s+-/m);
+  });
+
   it('--list describes every pass and preset without a model', async () => {
     const { code, out: text } = await cli('fuse', '--list');
     expect(code).toBe(0);

@@ -60,9 +60,17 @@ describe('eliminate-cast-pairs', () => {
   it('does not guess the source type', () => {
     const { model, b } = createModel();
     const x = b.input('x', T.FLOAT16, [2]);
-    const r = b.op('Relu', [x]);
+    const r = b.op('Hardmax', [x]); // no value_info and no type rule in util/infer.ts
     b.output(b.op('Cast', [b.op('Cast', [r], { to: T.FLOAT })], { to: T.FLOAT16 }), 'y', T.FLOAT16, [2]);
     expect(expectNoChange('eliminate-cast-pairs', model).nearMisses[0].reason).toMatch(/unknown/);
+  });
+
+  it('infers the source type of an untyped value from its producer', async () => {
+    const { model, b } = createModel();
+    const r = b.op('Relu', [b.input('x', T.FLOAT16, [2])]); // float16 by Relu's type rule
+    b.output(b.op('Abs', [b.op('Cast', [b.op('Cast', [r], { to: T.FLOAT })], { to: T.FLOAT16 })]), 'y', T.FLOAT16, [2]);
+    const { model: after } = await expectPass('eliminate-cast-pairs', model, { removed: 1 });
+    expect(ops(after)).toEqual(['Relu', 'Abs']);
   });
 
   it('knows which types hold which exactly', () => {

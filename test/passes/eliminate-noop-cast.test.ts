@@ -29,10 +29,23 @@ describe('eliminate-noop-cast', () => {
   it('does not guess an unknown input type', () => {
     const { model, b } = createModel();
     const x = b.input('x', F, [2]);
-    const r = b.op('Relu', [x]); // no value_info: type unknown
+    const r = b.op('Hardmax', [x]); // no value_info, and no type rule in util/infer.ts: type unknown
     b.output(b.op('Cast', [r], { to: F }), 'y', F, [2]);
     const { nearMisses } = expectNoChange('eliminate-noop-cast', model);
-    expect(nearMisses[0].reason).toMatch(/element type of %Relu_out is unknown/);
+    expect(nearMisses[0].reason).toMatch(/element type of %Hardmax_out is unknown/);
+  });
+
+  it("infers an untyped value's type from its producers (torch's Cast after a float Softmax)", async () => {
+    const { model, b } = createModel();
+    const x = b.input('x', F, [2]);
+    const r = b.op('Softmax', [b.op('Relu', [x])]); // no value_info: float32 by the ops' type rules
+    b.output(b.op('Abs', [b.op('Cast', [r], { to: F })]), 'y', F, [2]);
+    const { model: after } = await expectPass('eliminate-noop-cast', model, { removed: 1 });
+    expect(ops(after)).toEqual(['Relu', 'Softmax', 'Abs']);
+    const { model: m2, b: b2 } = createModel();
+    const r2 = b2.op('Relu', [b2.input('x', F, [2])]);
+    b2.output(b2.op('Cast', [r2], { to: DataType.FLOAT16 }), 'y', DataType.FLOAT16, [2]);
+    expect(expectNoChange('eliminate-noop-cast', m2).nearMisses).toEqual([]); // inferred float32: a real conversion
   });
 
   it('leaves opset < 6 Casts (string `to`) alone', () => {

@@ -46,6 +46,23 @@ describe('fold-constants', () => {
     expect(constantOf(after.graph.outputs[0])!.toNumbers()).toEqual([3]);
   });
 
+  it("folds integer shape arithmetic whose result is static on a dynamic shape (torch's sqrt(v.size(-1)))", async () => {
+    const { model, b } = createModel({ opset: 17 });
+    const x = b.input('x', F, ['batch', 4, 'seq', 16]);
+    const t = b.op('Transpose', [x], { perm: [0, 2, 1, 3] }); // untyped: [batch, seq, 4, 16] by inference
+    const last = b.op('Squeeze', [
+      b.op('Slice', [b.op('Shape', [t]), b.const('s', ints([-1])), b.const('e', ints([2 ** 53])), b.const('a', ints([0]))]),
+      b.const('ax', ints([0])),
+    ]);
+    const scale = b.op('Pow', [b.op('Cast', [last], { to: F }), b.const('half', scalar(0.5))]);
+    const seq = b.op('Gather', [b.op('Shape', [t]), b.const('i', int64Tensor([], [1]))], { axis: 0 }); // dynamic: stays
+    b.output(b.op('Div', [t, scale]), 'y', F, ['batch', 'seq', 4, 16]);
+    b.output(seq, 'n', DataType.INT64, []);
+    const { model: after } = await expectPass('fold-constants', model, { shapes: 1, folded: 3 }, { equivalence: { dims: { batch: 2, seq: 3 } } });
+    expect(ops(after)).toEqual(['Transpose', 'Shape', 'Gather', 'Div']);
+    expect(constantOf(after.graph.nodes[3].inputs[1])!.toNumbers()).toEqual([4]);
+  });
+
   it('skips non-deterministic ops, ops holding subgraphs and non-constant inputs', () => {
     const { model, b } = createModel({ opset: 17 });
     const x = b.input('x', F, [2]);

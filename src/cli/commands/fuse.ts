@@ -6,6 +6,7 @@
  *   --disable c,d             leave these passes (or a preset's passes) out
  *   --list                    list passes and presets, one line each, and exit
  *   --explain                 print near misses: where a fusion almost fired and why it did not
+ *   --coverage                per block type found (attention, normalization, activation): found, fused, left, why not
  *   --runtime-report          ask onnxruntime which rewrites it would do itself (--level basic|extended|all, default all)
  *   --verify                  check the IR after every pass (the failing pass is named)
  *   --json                    print the result object instead of tables
@@ -21,6 +22,7 @@ import { UsageError } from '../../errors.js';
 import type { OpsetImport } from '../../ir/model.js';
 import { loadModel, saveModel } from '../../onnx/io.js';
 import { DEFAULT_FUSE, expandNames, fusePassCatalog, fusionPresets, resolveFusePasses } from '../../passes/index.js';
+import { blockCounts, fusionCoverage, type CoverageRow } from '../../optimize/coverage.js';
 import { opHistogram, runtimeReport, type RuntimeLevel, type RuntimeReport } from '../../optimize/runtime-report.js';
 import type { PassReport } from '../../pass/manager.js';
 import { runPasses } from '../../optimize/registry.js';
@@ -38,6 +40,7 @@ export interface FuseFlags {
   disable?: string;
   list?: boolean;
   explain?: boolean;
+  coverage?: boolean;
   runtimeReport?: boolean;
   level?: string;
   verify?: boolean;
@@ -62,6 +65,7 @@ export interface FuseResult {
   opChanges: { op: string; before: number; after: number }[];
   opsets: { before: OpsetImport[]; after: OpsetImport[] };
   nearMisses?: NearMiss[];
+  coverage?: CoverageRow[];
   runtime?: RuntimeReport;
   files: { input: number; output: number; outputExternal: number };
   timings: { loadMs: number; fuseMs: number; saveMs: number; runtimeReportMs?: number };
@@ -85,6 +89,7 @@ export function register(program: Command, io: CliIO, _exit?: ExitCode): void {
     .option('--disable <list>', 'comma-separated passes or presets to leave out')
     .option('--list', 'list the passes and presets and exit')
     .option('--explain', 'print near misses: why a fusion did not fire')
+    .option('--coverage', 'per block type found (attention, normalization, activation): how many fused, why not the rest')
     .option('--runtime-report', "compare with onnxruntime's own graph optimisations")
     .option('--level <level>', 'with --runtime-report: basic, extended or all (default all)')
     .option('--verify', 'check the IR after every pass')
@@ -134,9 +139,15 @@ export async function fuseCommand(file: string | undefined, flags: FuseFlags, io
   const model = loadModel(inPath);
   const original = flags.runtimeReport ? loadModel(inPath) : undefined;
   const opsBefore = opHistogram(model);
+  const blocksBefore = flags.coverage ? blockCounts(model) : undefined;
   const opsetsBefore = model.opsetImports.map((o) => ({ domain: o.domain, version: o.version }));
   const tLoad = performance.now();
-  const run = runPasses(model, resolveFusePasses(passList), { target, explain: !!flags.explain, verify: !!flags.verify, log: (m) => io.info(`${m}\n`) });
+  const run = runPasses(model, resolveFusePasses(passList), {
+    target,
+    explain: !!(flags.explain || flags.coverage),
+    verify: !!flags.verify,
+    log: (m) => io.info(`${m}\n`),
+  });
   const tFuse = performance.now();
   const saved = saveModel(model, outPath, { externalData: flags.externalData ? true : 'auto', overwriteInput: !!flags.force });
   const tSave = performance.now();
@@ -158,6 +169,7 @@ export async function fuseCommand(file: string | undefined, flags: FuseFlags, io
     timings: { loadMs: tLoad - t0, fuseMs: tFuse - tLoad, saveMs: tSave - tFuse },
   };
   if (flags.explain) result.nearMisses = run.nearMisses;
+  if (blocksBefore) result.coverage = fusionCoverage(blocksBefore, model, run.nearMisses);
   if (original) {
     const tr = performance.now();
     result.runtime = await runtimeReport(original, model, run, level);
@@ -204,9 +216,21 @@ export function renderFuse(r: FuseResult, io: CliIO): string {
       );
     else lines.push('no near misses\n');
   }
+  if (r.coverage) lines.push(renderCoverage(r.coverage));
   if (r.runtime) lines.push(renderRuntime(r.runtime));
   if (!r.converged) lines.push(`${c.yellow('warning')}: the passes did not reach a fixed point`);
   return lines.join('\n').replace(/\n*$/, '\n');
+}
+
+function renderCoverage(rows: CoverageRow[]): string {
+  if (!rows.length) return 'coverage: no attention, normalization or activation block found\n';
+  const why = (r: CoverageRow) =>
+    !r.left ? '-' : r.reasons.length ? r.reasons.map((x) => `${x.reason} (${x.count}x, ${x.pass})`).join('; ') : 'no near miss: no pattern came close';
+  return renderTable(
+    ['block', 'found', 'fused', 'left', 'why not'],
+    rows.map((r) => [r.block, r.found, r.fused, r.left, why(r)]),
+    { align: ['left', 'right', 'right', 'right', 'left'] },
+  );
 }
 
 function renderRuntime(rt: RuntimeReport): string {

@@ -7,14 +7,12 @@ import { DataType, dtypeName } from '../../ir/dtype.js';
 import { float32ToBFloat16, float32ToFloat16 } from '../../ir/float-codecs.js';
 import type { Node, Value } from '../../ir/graph.js';
 import type { Model } from '../../ir/model.js';
-import { isStandardDomain } from '../../ir/model.js';
 import { Tensor } from '../../ir/tensor.js';
-import { constantOf } from '../../rewrite/constant.js';
 import { applyRules, type Rule } from '../../rewrite/driver.js';
 import type { CheckResult } from '../../rewrite/pattern.js';
 import type { Pass, PassContext, PassResult } from '../../pass/pass.js';
 import { OpsetRaise } from './opset.js';
-import { knownShape } from './types.js';
+import { Inference } from './infer.js';
 
 export interface FusionEnv {
   raise: OpsetRaise;
@@ -125,76 +123,12 @@ export function outputChannels(dims: readonly number[], opType: string, group: n
 
 // ------------------------------------------------------------------------------------------------ ranks
 
-const SAME_RANK = new Set([
-  'Relu',
-  'LeakyRelu',
-  'Elu',
-  'Selu',
-  'Sigmoid',
-  'HardSigmoid',
-  'HardSwish',
-  'Tanh',
-  'Softplus',
-  'Softsign',
-  'Exp',
-  'Log',
-  'Neg',
-  'Abs',
-  'Sqrt',
-  'Reciprocal',
-  'Erf',
-  'Gelu',
-  'Cast',
-  'Identity',
-  'Dropout',
-  'Clip',
-  'Softmax',
-  'LogSoftmax',
-  'BatchNormalization',
-  'LayerNormalization',
-  'InstanceNormalization',
-  'PRelu',
-  'Floor',
-  'Ceil',
-  'Round',
-  'Sign',
-]);
-const BROADCAST = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Where', 'Sum']);
-
 /**
  * The rank of a value when the model states it or its producers imply it (Flatten and Gemm give 2, elementwise ops
- * keep their input's rank, ...). Memoised per call, so a walk up a deep residual network stays linear.
+ * keep their input's rank, Reshape to a target whose length is known, ...): util/infer.ts's shape inference.
  */
-export function inferRank(v: Value | null | undefined, memo = new Map<Value, number | undefined>(), depth = 0): number | undefined {
-  if (!v) return undefined;
-  if (memo.has(v)) return memo.get(v);
-  memo.set(v, undefined);
-  const r = rankOf(v, memo, depth);
-  memo.set(v, r);
-  return r;
-}
-
-function rankOf(v: Value, memo: Map<Value, number | undefined>, depth: number): number | undefined {
-  const s = knownShape(v);
-  if (s) return s.length;
-  const p = v.producer;
-  if (!p || depth > 64 || !isStandardDomain(p.domain) || v.producerIndex !== 0) return undefined;
-  const rank = (x: Value | undefined) => inferRank(x, memo, depth + 1);
-  if (p.opType === 'Flatten' || p.opType === 'Gemm') return 2;
-  if (SAME_RANK.has(p.opType)) return rank(p.input(0));
-  if (p.opType === 'Reshape') return constantOf(p.input(1))?.size;
-  if (p.opType.startsWith('Reduce') && p.getInt('keepdims', 1) === 1) return rank(p.input(0));
-  if (p.opType === 'Gather') {
-    const [d, i] = [rank(p.input(0)), rank(p.input(1))];
-    return d === undefined || i === undefined ? undefined : d - 1 + i;
-  }
-  if (BROADCAST.has(p.opType) || p.opType === 'MatMul') {
-    const rs = p.inputs.map((x) => rank(x ?? undefined));
-    if (rs.some((r) => r === undefined)) return undefined;
-    const r = Math.max(...(rs as number[]));
-    return p.opType === 'MatMul' && (rs as number[]).some((x) => x < 2) ? undefined : r;
-  }
-  return undefined;
+export function inferRank(v: Value | null | undefined, inference = new Inference()): number | undefined {
+  return inference.rank(v);
 }
 
 /** True or a reason: the value is a float tensor type that can be folded. */

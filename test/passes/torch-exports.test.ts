@@ -1,0 +1,108 @@
+/**
+ * Fusion on what torch.onnx.export really writes (fixtures/torch/, made by torch 1.13's exporter): with --target ort
+ * every attention block fuses (no Softmax left), the norms and activations fuse, a second run changes nothing, and
+ * the fused model still computes torch's reference outputs on every committed case (padded and unpadded).
+ */
+import { describe, expect, it } from 'vitest';
+import { DataType } from '../../src/ir/dtype.js';
+import type { Model } from '../../src/ir/model.js';
+import { Tensor } from '../../src/ir/tensor.js';
+import type { NearMiss } from '../../src/pass/pass.js';
+import { loadModel } from '../../src/onnx/io.js';
+import { runPasses } from '../../src/optimize/registry.js';
+import { resolveFusePasses } from '../../src/passes/index.js';
+import { createSession, ortToFloat32, runSession } from '../../src/runtime/session.js';
+import { exportCases, feedsOf, torchFixture, type RefCase } from '../helpers/torch-fixtures.js';
+import { clone, histogram } from './fusion-helpers.js';
+
+function fuse(file: string): { original: Model; model: Model } {
+  const original = loadModel(torchFixture(file));
+  const model = clone(original);
+  const report = runPasses(model, resolveFusePasses(['transformer']), { target: 'ort', verify: true });
+  expect(report.converged).toBe(true);
+  const again = runPasses(model, resolveFusePasses(['transformer']), { target: 'ort', verify: true });
+  expect(again.modified, 'a second run changes nothing').toBe(false);
+  return { original, model };
+}
+
+/**
+ * Worst |got - want| / max|want| over every output of every case (relative to the output's scale: torch's values are
+ * rounded to 7 digits and single logits near 0 carry float32 noise of ~1e-6 before any rewrite).
+ */
+export async function worstError(model: Model, cases: RefCase[]): Promise<number> {
+  const s = await createSession(model);
+  let worst = 0;
+  try {
+    for (const c of cases) {
+      const got = await runSession(s, feedsOf(c.inputs));
+      for (const [name, want] of Object.entries(c.outputs)) {
+        expect([...got[name]!.dims].map(Number), name).toEqual(want.shape);
+        const g = ortToFloat32(got[name]!);
+        const scale = Math.max(...want.data.map((w) => Math.abs(w as number)));
+        want.data.forEach((w, i) => {
+          const d = Math.abs(g[i]! - (w as number)) / scale;
+          worst = Number.isNaN(d) ? Infinity : Math.max(worst, d);
+        });
+      }
+    }
+  } finally {
+    await s.release();
+  }
+  return worst;
+}
+
+describe('fusion on torch exports (--target ort)', () => {
+  it.each(['gpt2-tiny-op14.onnx', 'gpt2-tiny-op17.onnx'])('%s: both causal attentions fuse, outputs equal torch on padded and unpadded cases', async (file) => {
+    const { model } = fuse(file);
+    const h = histogram(model);
+    expect(h['com.microsoft:Attention']).toBe(2);
+    expect(h['com.microsoft:FastGelu']).toBe(2);
+    for (const gone of ['Softmax', 'Where', 'Split', 'Gemm', 'Tanh', 'ReduceMean']) expect(h[gone], gone).toBeUndefined();
+    const attn = model.graph.nodes.filter((n) => n.opType === 'Attention');
+    for (const n of attn) {
+      expect(n.getInt('unidirectional')).toBe(1);
+      expect(n.getInt('num_heads')).toBe(4);
+      expect(n.inputs.length, 'the padding mask becomes mask_index').toBe(4);
+    }
+    const { cases } = exportCases('gpt2-tiny.json');
+    expect(
+      cases.some((c) => (c.inputs.attention_mask!.data as number[]).includes(0)),
+      'a padded case',
+    ).toBe(true);
+    expect(await worstError(model, cases)).toBeLessThan(1e-4);
+  });
+});
+
+describe('fusion on nn.TransformerEncoder exports (nn.MultiheadAttention, key padding mask)', () => {
+  it.each(['mha-encoder-tiny-op14.onnx', 'mha-encoder-tiny-op17.onnx'])(
+    '%s: both attentions fuse with the padding mask as mask_index, outputs equal torch',
+    async (file) => {
+      const { model } = fuse(file);
+      const h = histogram(model);
+      expect(h['com.microsoft:Attention']).toBe(2);
+      for (const gone of ['Softmax', 'Where', 'Expand', 'Slice', 'Div']) expect(h[gone], gone).toBeUndefined();
+      const attn = model.graph.nodes.filter((x) => x.opType === 'Attention');
+      expect(attn[0]!.inputs[0]!.name, 'the batch-first input itself').toBe('src');
+      for (const n of attn) {
+        expect(n.getInt('num_heads')).toBe(4);
+        expect(n.inputs[3]!.producer!.opType).toBe('Cast');
+      }
+      const { cases } = exportCases('mha-encoder-tiny.json');
+      expect(
+        cases.some((c) => (c.inputs.src_key_padding_mask!.data as boolean[]).includes(true)),
+        'a padded case',
+      ).toBe(true);
+      expect(await worstError(model, cases)).toBeLessThan(1e-4);
+    },
+  );
+
+  it('a padding mask whose fill does not vanish in the Softmax is a near miss, not a fusion', () => {
+    const model = loadModel(torchFixture('mha-encoder-tiny-op17.onnx'));
+    for (const n of model.graph.nodes.filter((x) => x.opType === 'Where' && x.name.includes('Where_1')))
+      n.setInput(1, model.graph.addConstant('fill_minus_one', Tensor.scalar(DataType.FLOAT, -1)));
+    const misses: NearMiss[] = [];
+    runPasses(model, resolveFusePasses(['transformer']), { target: 'ort', explain: (x) => misses.push(x) });
+    expect(histogram(model)['com.microsoft:Attention']).toBeUndefined();
+    expect(misses.map((x) => x.reason)).toContainEqual(expect.stringMatching(/padded keys get -1, not a value ≤ -10000/));
+  });
+});
