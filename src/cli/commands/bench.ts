@@ -21,6 +21,7 @@ import type { CliIO } from '../ui/io.js';
 import { collect, parseDims } from '../ui/options.js';
 import { startProgress, type Progress } from '../ui/progress.js';
 import type { ExitCode } from '../exit.js';
+import { helpEpilogue } from '../ui/usage.js';
 
 interface BenchFlags {
   baseline?: string;
@@ -99,6 +100,13 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
   program
     .command('bench')
     .description('compare candidate models with a baseline on the same inputs: size, params, FLOPs, latency, memory, fidelity, graph F1; CI gates')
+    .addHelpText(
+      'after',
+      helpEpilogue([
+        'autoglm bench fused.onnx --baseline model.onnx --dim batch=1 --dim sequence=32',
+        "autoglm bench fp16.onnx -b model.onnx --gate 'latency.p50 <= 1.05x' --gate 'graphF1 >= 0.95' --junit bench.xml",
+      ]),
+    )
     .argument('<candidates...>', 'candidate ONNX model(s)')
     .requiredOption('-b, --baseline <model>', 'baseline ONNX model')
     .option('--dim <name=size>', 'size of a symbolic input dimension (repeatable)', collect, [])

@@ -21,6 +21,7 @@ import type { CliIO } from '../ui/io.js';
 import { collect, parseDims } from '../ui/options.js';
 import { fmtBytes } from '../../util/format.js';
 import { renderTable } from '../../util/table.js';
+import { helpEpilogue } from '../ui/usage.js';
 
 interface Flags {
   output?: string;
@@ -200,6 +201,14 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
   program
     .command('optimize')
     .description('prune, fuse and convert in one pass over the model, then bench the result against the input with CI gates')
+    .addHelpText(
+      'after',
+      helpEpilogue([
+        "autoglm optimize model.onnx -o out.onnx --preset transformer --dtype fp16 --gate 'graphF1 >= 0.95'",
+        'autoglm optimize model.onnx -o out.onnx --config autoglm.config.json --junit bench.xml',
+        'autoglm optimize model.onnx --preset cnn --dry-run',
+      ]),
+    )
     .argument('<model>', 'input ONNX model')
     .option('-o, --output <file>', 'output model (required unless --dry-run)')
     .option('-c, --config <file>', 'autoglm.config.json: pipeline and gates (flags override it)')

@@ -36,6 +36,7 @@ import { collect, parseDims } from '../ui/options.js';
 import { startProgress, type Progress } from '../ui/progress.js';
 import { fmtBytes, fmtCount } from '../../util/format.js';
 import { renderTable } from '../../util/table.js';
+import { helpEpilogue } from '../ui/usage.js';
 
 interface PruneFlags {
   output?: string;
@@ -73,6 +74,14 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
   program
     .command('prune')
     .description('graph pruning (lossless) and weight pruning: magnitude, N:M, structured (FFN neurons, heads, channels)')
+    .addHelpText(
+      'after',
+      helpEpilogue([
+        'autoglm prune model.onnx -o sub.onnx --outputs logits',
+        'autoglm prune model.onnx -o small.onnx --method structured --units ffn --sparsity 0.5',
+        'autoglm prune model.onnx -o small.onnx --method structured --units ffn,heads --target-f1 0.95 --dim batch=1 --dim sequence=32',
+      ]),
+    )
     .argument('<model>', 'ONNX model file')
     .option('-o, --output <file>', 'output ONNX file')
     .option('--method <method>', 'graph (lossless only, default), magnitude, nm or structured')

@@ -44,6 +44,7 @@ import type { ExitCode } from '../exit.js';
 import { defaultDims, intQuantizeCommand, rejectIntFlags, renderCheck, renderIntQuantize, type IntFlags } from './quantize-int.js';
 import { fmtBytes } from '../../util/format.js';
 import { renderTable } from '../../util/table.js';
+import { helpEpilogue } from '../ui/usage.js';
 
 interface QuantizeFlags extends IntFlags {
   output?: string;
@@ -68,6 +69,14 @@ export function register(program: Command, io: CliIO, exit?: ExitCode): void {
   program
     .command('quantize')
     .description('convert a model to float16 / bfloat16, or quantize it to int8 / int4 with a numeric self-check')
+    .addHelpText(
+      'after',
+      helpEpilogue([
+        'autoglm quantize model.onnx -o model.fp16.onnx --dtype fp16 --keep-io-types',
+        'autoglm quantize model.onnx -o model.int8.onnx --dtype int8 --inputs inputs/',
+        'autoglm quantize decoder.onnx -o decoder.int4.onnx --dtype int4 --block-size 32',
+      ]),
+    )
     .argument('<model>', 'ONNX model file (float32)')
     .option('-o, --output <file>', 'output ONNX file')
     .option('--dtype <type>', 'fp16, bf16, int8 (dynamic; static with --static) or int4 (weights-only)')
