@@ -4,24 +4,20 @@
  * from its one result object. Exit code 1 when a gate fails (or a candidate could not be measured for a reason
  * other than its execution provider), 0 otherwise; 2 for bad usage or a bad model file.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { benchmark, type BenchPhase, type BenchProgress } from '../../bench/benchmark.js';
-import { renderBenchHtml } from '../../bench/report-html.js';
 import { renderBenchJson } from '../../bench/report-json.js';
-import { renderBenchJunit } from '../../bench/report-junit.js';
-import { renderBenchMarkdown } from '../../bench/report-markdown.js';
 import { renderBenchTable } from '../../bench/report-table.js';
 import { failureSummary } from '../../bench/report-format.js';
 import type { BenchResult, ExecutionProvider, OptLevel } from '../../bench/types.js';
 import { UsageError } from '../../errors.js';
-import { writeFileAtomic } from '../../onnx/io.js';
 import type { CliIO } from '../ui/io.js';
 import { collect, parseDims } from '../ui/options.js';
 import { startProgress, type Progress } from '../ui/progress.js';
 import type { ExitCode } from '../exit.js';
 import { helpEpilogue } from '../ui/usage.js';
+import { checkReportTargets, reportOption, writeReports } from '../ui/reports.js';
 
 interface BenchFlags {
   baseline?: string;
@@ -47,6 +43,7 @@ interface BenchFlags {
   markdown?: string;
   junit?: string;
   html?: string;
+  force?: boolean;
   seed?: string;
 }
 
@@ -129,9 +126,10 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
     .option('--budget <file>', 'JSON file of gates')
     .option('--profile', "per-operator time from onnxruntime's profiler")
     .option('--json', 'print the result as JSON (schema 1) instead of tables')
-    .option('--markdown <file>', 'write a Markdown report (e.g. $GITHUB_STEP_SUMMARY)')
-    .option('--junit <file>', 'write a JUnit XML report, one test case per gate')
-    .option('--html <file>', 'write a self-contained HTML report')
+    .addOption(reportOption('markdown'))
+    .addOption(reportOption('junit'))
+    .addOption(reportOption('html'))
+    .option('--force', 'overwrite existing report files')
     .action(async (candidates: string[], flags: BenchFlags) => {
       const at = (p: string): string => path.resolve(io.cwd, p);
       const optLevel = flags.optLevel as OptLevel | undefined;
@@ -139,15 +137,7 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
         throw new UsageError(`--opt-level must be disabled, basic, extended or all, got '${optLevel}'`);
       const ep = flags.ep as ExecutionProvider | undefined;
       if (ep !== undefined && ep !== 'cpu' && ep !== 'cuda') throw new UsageError(`--ep must be cpu or cuda, got '${ep}'`);
-      for (const [flag, file] of [
-        ['markdown', flags.markdown],
-        ['junit', flags.junit],
-        ['html', flags.html],
-      ] as const) {
-        if (file === undefined) continue;
-        const dir = path.dirname(at(file));
-        if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UsageError(`--${flag} ${file}: folder ${dir} does not exist`);
-      }
+      checkReportTargets(io, flags);
       const progress = progressReporter(io, !!flags.json);
       let result: BenchResult;
       try {
@@ -178,18 +168,7 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
       } finally {
         progress.stop();
       }
-      const write = (file: string, text: string, what: string) => {
-        const p = at(file);
-        try {
-          writeFileAtomic(p, [Buffer.from(text, 'utf8')]);
-        } catch (e) {
-          throw new UsageError(`cannot write the ${what} report to ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-        }
-        io.info(`wrote ${what} report: ${file}\n`);
-      };
-      if (flags.markdown) write(flags.markdown, renderBenchMarkdown(result), 'Markdown');
-      if (flags.junit) write(flags.junit, renderBenchJunit(result), 'JUnit');
-      if (flags.html) write(flags.html, renderBenchHtml(result), 'HTML');
+      writeReports(io, flags, result);
       io.out(flags.json ? renderBenchJson(result) : renderBenchTable(result, io.color));
       if (!result.passed) {
         exit.code = 1;
