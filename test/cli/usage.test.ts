@@ -108,11 +108,68 @@ describe('cli usage errors', () => {
     const out = path.join(tmp, 'opt.onnx');
     const junit = path.join(tmp, 'opt.xml');
     const html = path.join(tmp, 'opt.html');
-    const r = await cli(['optimize', BERT, '-o', out, '--preset', 'transformer', '--dim', 'batch=1', '--dim', 'sequence=8', '--runs', '2', '--warmup', '0', '--junit', junit, '--html', html]);
+    const r = await cli([
+      'optimize',
+      BERT,
+      '-o',
+      out,
+      '--preset',
+      'transformer',
+      '--dim',
+      'batch=1',
+      '--dim',
+      'sequence=8',
+      '--runs',
+      '2',
+      '--warmup',
+      '0',
+      '--junit',
+      junit,
+      '--html',
+      html,
+    ]);
     expect(r.code, r.err).toBe(0);
     const xml = fs.readFileSync(junit, 'utf8');
     expect(xml).toMatch(/<testsuites name="autoglm bench" tests="1" failures="0" errors="0"/);
     expect(xml).toMatch(/<testcase classname="autoglm\.bench\.optimized" name="measured"/);
     expect(fs.readFileSync(html, 'utf8')).toMatch(/^<!doctype html>/i);
+  }, 60_000);
+
+  it('input data is --inputs in every command, --calibration still accepted as its old name', async () => {
+    for (const c of ['bench', 'prune', 'quantize', 'optimize']) {
+      const h = await cli([c, '--help']);
+      expect(h.out, c).toMatch(/--inputs <path>/);
+      expect(h.out, c).not.toMatch(/^\s+--calibration </m);
+    }
+    const file = path.join(tmp, 'bert-inputs.json');
+    const ids = { dims: [1, 4], dtype: 'int64' };
+    fs.writeFileSync(
+      file,
+      JSON.stringify({
+        input_ids: { ...ids, data: [1, 2, 3, 4] },
+        attention_mask: { ...ids, data: [1, 1, 1, 1] },
+        token_type_ids: { ...ids, data: [0, 0, 0, 0] },
+      }),
+    );
+    for (const flag of ['--inputs', '--calibration']) {
+      const r = await cli(['quantize', BERT, '-o', path.join(tmp, `q${flag}.onnx`), '--dtype', 'fp16', '--compare', flag, file, '--json']);
+      expect(r.code, r.err).toBe(0);
+      expect(JSON.parse(r.out).compare ?? JSON.parse(r.out)).toBeTruthy();
+    }
+    const both = await cli([
+      'quantize',
+      BERT,
+      '-o',
+      path.join(tmp, 'q-both.onnx'),
+      '--dtype',
+      'fp16',
+      '--compare',
+      '--inputs',
+      file,
+      '--calibration',
+      'x.json',
+    ]);
+    expect(both.code).toBe(2);
+    expect(both.err).toMatch(/--inputs and --calibration are the same option/);
   }, 60_000);
 });

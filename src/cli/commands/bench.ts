@@ -13,7 +13,7 @@ import { failureSummary } from '../../bench/report-format.js';
 import type { BenchResult, ExecutionProvider, OptLevel } from '../../bench/types.js';
 import { UsageError } from '../../errors.js';
 import type { CliIO } from '../ui/io.js';
-import { collect, parseDims } from '../ui/options.js';
+import { calibrationAlias, collect, inputsOption, inputsPath, parseDims } from '../ui/options.js';
 import { startProgress, type Progress } from '../ui/progress.js';
 import type { ExitCode } from '../exit.js';
 import { helpEpilogue } from '../ui/usage.js';
@@ -23,6 +23,7 @@ interface BenchFlags {
   baseline?: string;
   dim: string[];
   inputs?: string;
+  calibration?: string;
   inputSets?: string;
   warmup?: string;
   runs?: string;
@@ -107,7 +108,8 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
     .argument('<candidates...>', 'candidate ONNX model(s)')
     .requiredOption('-b, --baseline <model>', 'baseline ONNX model')
     .option('--dim <name=size>', 'size of a symbolic input dimension (repeatable)', collect, [])
-    .option('--inputs <path>', 'input file (.npy, .pb, .json) or folder of input sets, instead of synthesized inputs')
+    .addOption(inputsOption('input file (.npy, .pb, .json) or folder of input sets, instead of synthesized inputs'))
+    .addOption(calibrationAlias())
     .option('--input-sets <n>', 'number of synthesized input sets (default 1)')
     .option('--seed <n>', 'seed of synthesized inputs and of the bootstrap (default 0)')
     .option('--warmup <n>', 'warm-up runs per model (default 5)')
@@ -145,7 +147,7 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
           baseline: at(flags.baseline!),
           candidates: candidates.map(at),
           dims: parseDims(flags.dim),
-          inputs: flags.inputs !== undefined ? at(flags.inputs) : undefined,
+          inputs: inputsPath(flags) !== undefined ? at(inputsPath(flags)!) : undefined,
           inputSets: int('input-sets', flags.inputSets, 1),
           seed: num('seed', flags.seed),
           warmup: int('warmup', flags.warmup),

@@ -17,7 +17,7 @@ import { optimize, type OptimizeReport } from '../../optimize/pipeline.js';
 import { splitList } from '../../quantize/index.js';
 import type { ExitCode } from '../exit.js';
 import type { CliIO } from '../ui/io.js';
-import { collect, parseDims } from '../ui/options.js';
+import { calibrationAlias, collect, inputsOption, inputsPath, parseDims } from '../ui/options.js';
 import { fmtBytes } from '../../util/format.js';
 import { renderTable } from '../../util/table.js';
 import { helpEpilogue } from '../ui/usage.js';
@@ -61,6 +61,7 @@ interface Flags {
   junit?: string;
   html?: string;
   inputs?: string;
+  calibration?: string;
   dryRun?: boolean;
   json?: boolean;
   verify?: boolean;
@@ -155,9 +156,10 @@ function finish(config: OptimizeConfig, flags: Flags, cwd: string): OptimizeConf
     if (flags.roundTo) p.roundTo = number('round-to', flags.roundTo);
     if (flags.criterion) p.criterion = flags.criterion as never;
   }
-  if (flags.gate.length || flags.budget || flags.runs || flags.warmup || flags.inputs) {
+  if (flags.gate.length || flags.budget || flags.runs || flags.warmup || flags.inputs || flags.calibration) {
     config.bench = { ...config.bench };
     if (flags.inputs) config.bench.inputs = path.resolve(cwd, flags.inputs);
+    if (flags.calibration) config.bench.inputs = path.resolve(cwd, inputsPath(flags)!);
     if (flags.gate.length) config.bench.gates = [...(config.bench.gates ?? []), ...flags.gate];
     if (flags.budget) config.bench.budget = path.resolve(cwd, flags.budget);
     if (flags.runs) config.bench.runs = number('runs', flags.runs);
@@ -247,7 +249,8 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
     .option('--warmup <n>', 'warm-up runs per model in the bench')
     .option('--bench', 'bench the result against the input even without gates')
     .option('--allow-skipped', 'a gate that could not be evaluated does not fail the run (it does by default)')
-    .option('--inputs <path>', 'bench input file (.npy, .pb, .json) or folder of input sets, instead of synthesized inputs')
+    .addOption(inputsOption('bench input file (.npy, .pb, .json) or folder of input sets, instead of synthesized inputs'))
+    .addOption(calibrationAlias())
     .addOption(reportOption('markdown'))
     .addOption(reportOption('junit'))
     .addOption(reportOption('html'))

@@ -1,4 +1,5 @@
 /** Option parsing shared by the commands (one place for the --dim syntax and repeatable flags). */
+import { Option } from 'commander';
 import { UsageError } from '../../errors.js';
 
 /** commander accumulator for a repeatable option. */
@@ -14,4 +15,18 @@ export function parseDims(specs: string[]): Record<string, number> {
     dims[m[1]!] = Number(m[2]);
   }
   return dims;
+}
+
+/**
+ * `--inputs <path>`: the one name of input data in every command (bench, prune, quantize, optimize); `--calibration`
+ * is kept as a hidden alias (`calibrationAlias()`). Read the path with `inputsPath(flags)`.
+ */
+export const inputsOption = (description: string): Option => new Option('--inputs <path>', `${description} (also --calibration)`);
+export const calibrationAlias = (): Option => new Option('--calibration <path>').hideHelp();
+
+/** The path given by `--inputs` or its alias `--calibration` (a usage error when both name different paths). */
+export function inputsPath(flags: { inputs?: string; calibration?: string }): string | undefined {
+  if (flags.inputs !== undefined && flags.calibration !== undefined && flags.inputs !== flags.calibration)
+    throw new UsageError('--inputs and --calibration are the same option (--calibration is its old name); give one', { help: true });
+  return flags.inputs ?? flags.calibration;
 }
