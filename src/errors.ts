@@ -21,10 +21,12 @@ export class ModelFormatError extends AutoglmError {
   }
 }
 
-/** Bad flags or arguments. Exit code 2. */
+/** Bad flags or arguments. Exit code 2. `help`: the CLI adds "see autoglm <command> --help" (a flag misused). */
 export class UsageError extends AutoglmError {
-  constructor(message: string) {
+  readonly help: boolean;
+  constructor(message: string, options?: { help?: boolean }) {
     super(message, 2);
+    this.help = !!options?.help;
   }
 }
 

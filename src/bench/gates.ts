@@ -156,6 +156,13 @@ export function parseGate(expr: string): Gate {
     if (def.unit !== 'rate') throw new UsageError(`gate '${expr}': give a unit (e.g. ${hint}) or a ratio (${num}x)`);
   }
   if (!Number.isFinite(threshold) || (relative && threshold <= 0)) throw new UsageError(`gate '${expr}': the threshold must be a positive number`);
+  if (def.unit === 'fraction') {
+    const low = metric === 'cosine' ? -1 : 0;
+    if (threshold < low || threshold > 1) {
+      const hint = num > 1 && num <= 100 && suffix === '' ? ` (did you mean ${metric} ${m[2]} ${num / 100} or ${num}%?)` : '';
+      throw new UsageError(`gate '${expr}': ${metric} is between ${low} and 1, so ${threshold} is outside its range${hint}`);
+    }
+  }
   return { source: expr.trim(), metric, op: m[2] as GateOp, threshold, relative };
 }
 

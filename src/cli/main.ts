@@ -4,8 +4,9 @@
  */
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
-import { AutoglmError } from '../errors.js';
-import { printable, processIO, type CliIO } from './ui/io.js';
+import { AutoglmError, UsageError } from '../errors.js';
+import { makeColor, printable, processIO, type CliIO } from './ui/io.js';
+import { configureUsageHelp, EXIT_CODES, outputFor, usageLine } from './ui/usage.js';
 
 type Register = (program: Command, io: CliIO, exit: ExitCode) => void;
 /** Each command's module, loaded only when needed: `autoglm quantize ...` does not load what fuse or bench use. */
@@ -35,19 +36,49 @@ export async function buildProgram(io: CliIO, exit: ExitCode, only?: string): Pr
     .name('autoglm')
     .description('Make ONNX models smaller and faster, and prove it.')
     .version(pkg.version, '-V, --version')
-    .showHelpAfterError()
+    .option('--color', 'colour tables even when stdout is not a terminal (also FORCE_COLOR=1)')
+    .option('--no-color', 'never colour (also NO_COLOR=1)')
     .exitOverride()
-    .configureOutput({ writeOut: io.out, writeErr: io.err });
+    .configureOutput(outputFor(io, 'autoglm'))
+    .addHelpText(
+      'after',
+      `
+Examples:
+  autoglm demo
+  autoglm inspect fixtures/bert-tiny.onnx
+  autoglm optimize model.onnx -o out.onnx --preset transformer --dtype fp16 --gate 'graphF1 >= 0.95'
+${EXIT_CODES}`,
+    );
+  configureUsageHelp(program);
   const chosen = COMMANDS.filter(([name]) => name === only);
   for (const [, load] of chosen.length ? chosen : COMMANDS) (await load()).register(program, io, exit);
   return program;
 }
 
+/** `--color` / `--no-color` anywhere before `--` (they apply to every command): the last one wins. */
+function colorFlag(argv: string[]): boolean | undefined {
+  let flag: boolean | undefined;
+  for (const a of argv) {
+    if (a === '--') break;
+    if (a === '--color') flag = true;
+    else if (a === '--no-color') flag = false;
+  }
+  return flag;
+}
+
 /** Runs the CLI in-process and returns the exit code (tests call this directly). */
 export async function main(argv: string[], io: CliIO = processIO()): Promise<number> {
   const exit = new ExitCode();
+  const flag = colorFlag(argv);
+  if (flag !== undefined) io.color = makeColor(flag);
   const program = await buildProgram(io, exit, argv[0]);
-  for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
+  for (const c of program.commands) c.exitOverride().configureOutput(outputFor(io, `autoglm ${c.name()}`));
+  // bare `autoglm`: the help, on stdout (asked for, not an error)
+  if (argv.filter((a) => a !== '--color' && a !== '--no-color').length === 0) {
+    program.outputHelp();
+    return 0;
+  }
+  const command = program.commands.find((c) => c.name() === argv[0]);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return exit.code;
@@ -55,6 +86,10 @@ export async function main(argv: string[], io: CliIO = processIO()): Promise<num
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
       return 2;
+    }
+    if (e instanceof UsageError && e.help) {
+      io.err(usageLine(e.message, command ? `autoglm ${command.name()}` : 'autoglm'));
+      return e.exitCode;
     }
     if (e instanceof AutoglmError) {
       io.err(`autoglm: ${printable(e.message)}\n`);

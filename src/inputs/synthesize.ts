@@ -8,6 +8,7 @@ import { isTensorType } from '../ir/types.js';
 import { toOrtTensor, type Feeds } from '../runtime/session.js';
 import { Rng } from '../util/rng.js';
 import { describeInputs, modelInputs, symbolicDims, type InputInfo } from './describe.js';
+import { checkDims } from './dims.js';
 
 // ================================================================================================ synthesis
 
@@ -136,6 +137,7 @@ export function synthesizeInputs(model: Model, opts: SynthesizeOptions = {}): Fe
   const count = opts.count ?? 1;
   if (!Number.isInteger(count) || count < 1) throw new UsageError(`input set count must be a positive integer, got ${count}`);
   const dims = opts.dims ?? {};
+  checkDims(model, dims);
   const plans = planInputs(model).map((p) => {
     if (!isTensorType(modelInputs(model).find((v) => v.name === p.name)?.type)) throw new UsageError(`input '${p.name}' is not a tensor; cannot synthesize it`);
     if (p.elemType === undefined) throw new UsageError(`input '${p.name}' declares no element type; cannot synthesize it`);

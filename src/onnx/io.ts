@@ -68,6 +68,10 @@ function decodeModelSource(src: ByteSource, baseDir: string | undefined, label: 
     .toString('latin1')
     .trimStart();
   if (head.startsWith('{') || head.startsWith('[')) throw new ModelFormatError(`${label}: looks like a JSON file, not an ONNX model (binary protobuf)`);
+  if (head.startsWith('version https://git-lfs.github.com/spec/'))
+    throw new ModelFormatError(
+      `${label}: is a Git LFS pointer, not the model: run 'git lfs pull' (in CI, check out with LFS, e.g. actions/checkout with 'lfs: true')`,
+    );
   const sizes = new Map<string, number>();
   const checkExternal = (ref: ExternalRef, name: string) => {
     let size = sizes.get(ref.path);

@@ -33,7 +33,7 @@ export interface SessionOptions {
   optimizedModelFilePath?: string;
   enableProfiling?: boolean;
   profileFilePrefix?: string;
-  /** the runtime's own log output on stderr (default 'error': its warnings are not shown) */
+  /** the runtime's own log output on stderr (default 'fatal': its errors reach the caller as exceptions, never as log lines beside autoglm's message) */
   logLevel?: 'verbose' | 'info' | 'warning' | 'error' | 'fatal';
 }
 
@@ -54,7 +54,7 @@ const LOG_LEVELS = { verbose: 0, info: 1, warning: 2, error: 3, fatal: 4 } as co
 function toOrtOptions(opts: SessionOptions): ort.InferenceSession.SessionOptions {
   const o: ort.InferenceSession.SessionOptions = {
     executionProviders: opts.executionProviders ?? ['cpu'],
-    logSeverityLevel: LOG_LEVELS[opts.logLevel ?? 'error'],
+    logSeverityLevel: LOG_LEVELS[opts.logLevel ?? 'fatal'],
   };
   if (opts.optimizationLevel !== undefined) o.graphOptimizationLevel = opts.optimizationLevel;
   if (opts.intraOpThreads !== undefined) o.intraOpNumThreads = checkThreads('intraOpThreads', opts.intraOpThreads);

@@ -42,6 +42,17 @@ describe('parseGate', () => {
 });
 
 describe('budget files', () => {
+  it("refuses a threshold outside a [0, 1] metric's range (95 meant as a percentage), with the forms that were meant", () => {
+    expect(() => parseGate('graphF1 >= 95')).toThrow(UsageError);
+    expect(() => parseGate('graphF1 >= 95')).toThrow('graphF1 is between 0 and 1, so 95 is outside its range (did you mean graphF1 >= 0.95 or 95%?)');
+    expect(() => parseGate('top1 >= 1.5')).toThrow(/top1 is between 0 and 1/);
+    expect(() => parseGate('graphF1.last >= 120%')).toThrow(/outside its range/);
+    expect(() => parseGate('cosine >= -2')).toThrow(/cosine is between -1 and 1/);
+    expect(parseGate('cosine >= -0.5').threshold).toBe(-0.5);
+    expect(parseGate('top1 >= 1').threshold).toBe(1);
+    expect(parseGate('graphF1 >= 0').threshold).toBe(0);
+  });
+
   it('accepts {"gates": [...]}, a plain array, and metric -> condition', () => {
     expect(parseBudget({ gates: ['latency.p50 <= 1.05x', 'graphF1 >= 0.95'] }).map((g) => g.metric)).toEqual(['latency.p50', 'graphF1']);
     expect(parseBudget(['size <= 0.5x']).map((g) => g.metric)).toEqual(['size']);

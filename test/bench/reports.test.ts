@@ -116,6 +116,22 @@ describe('reports render one result object', () => {
     expect(xml).toContain('fast &lt;&amp;&quot;q&quot;&gt; | x.onnx');
   });
 
+  it('JUnit without gates: still one testcase per candidate (Jenkins rejects an empty report), failed candidates are errors', () => {
+    const none = structuredClone(r);
+    none.gates = [];
+    const xml = renderBenchJunit(none);
+    expect(wellFormed(xml)).toBe(true);
+    expect(xml.match(/<testcase /g)).toHaveLength(none.candidates.length);
+    expect(xml).toMatch(/<testsuites name="autoglm bench" tests="(\d+)"/);
+    expect(Number(/tests="(\d+)"/.exec(xml)![1])).toBe(none.candidates.length);
+    for (const suite of xml.split('<testsuite ').slice(1)) expect(suite).toMatch(/^name="[^"]*" tests="1"/);
+    none.candidates[0]!.status = 'failed';
+    none.candidates[0]!.error = 'first run failed';
+    const failed = renderBenchJunit(none);
+    expect(failed).toMatch(/<error type="failed" message="first run failed">/);
+    expect(failed).toMatch(/<testsuites name="autoglm bench" tests="\d+" failures="0" errors="1"/);
+  });
+
   it('HTML: self-contained (CSP, no script, no external resource), charts, escaped labels', () => {
     const html = renderBenchHtml(r);
     expect(html).toMatch(/<meta http-equiv="Content-Security-Policy" content="default-src 'none'/);

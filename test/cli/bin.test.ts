@@ -23,4 +23,12 @@ describe('bin/autoglm.js', () => {
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stdout).toBe('');
   });
+  it("require('autoglm') works from CommonJS (the exports' default condition; Node 20.19+ requires ES modules)", () => {
+    const r = spawnSync('node', ['-e', "const m = require('autoglm'); console.log(typeof m.loadModel, typeof m.inspectModel)"], {
+      cwd: root,
+      encoding: 'utf8',
+    });
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('function function');
+  });
 });

@@ -23,4 +23,37 @@ describe('cli/main', () => {
     expect(await main(['qunatize', 'm.onnx'], typo)).toBe(2);
     expect(typo.stderr()).toMatch(/unknown command 'qunatize'[\s\S]*quantize/);
   });
+
+  it('prints a usage error as one line naming the command help, exit 2 (not the whole help)', async () => {
+    for (const argv of [
+      ['bench', 'fixtures/bert-tiny.onnx'],
+      ['bench', 'fixtures/bert-tiny.onnx', '-b', 'fixtures/bert-tiny.onnx', '--no-such-flag'],
+      ['inspect'],
+    ]) {
+      const io = captureIO(process.cwd());
+      expect(await main(argv, io)).toBe(2);
+      const lines = io.stderr().trimEnd().split('\n');
+      expect(lines, io.stderr()).toHaveLength(1);
+      expect(lines[0]).toMatch(new RegExp(`^autoglm: .*\\(see 'autoglm ${argv[0]} --help'\\)$`));
+      expect(io.stderr()).not.toContain('Usage:');
+      expect(io.stdout()).toBe('');
+    }
+  });
+
+  it('bare autoglm prints the help on stdout (exit 0); every --help ends with examples and the exit codes', async () => {
+    const io = captureIO(process.cwd());
+    expect(await main([], io)).toBe(0);
+    expect(io.stdout()).toMatch(/Usage: autoglm/);
+    expect(io.stderr()).toBe('');
+    for (const c of [undefined, ...ALL]) {
+      const h = captureIO(process.cwd());
+      expect(await main(c ? [c, '--help'] : ['--help'], h)).toBe(0);
+      const text = h.stdout();
+      expect(text, c).toMatch(/Examples:\n( {2}autoglm .*\n){2,}/);
+      expect(text.trimEnd(), c).toMatch(/Exit codes: 0 ok, 1 .*, 2 .*$/);
+      expect(text, c).not.toContain('(default: [])');
+      // a default stated in the description is not stated again by commander
+      for (const line of text.split('\n')) expect((line.match(/default/g) ?? []).length, line).toBeLessThan(2);
+    }
+  });
 });

@@ -26,6 +26,8 @@ describe('npm pack', () => {
     expect(files).toContain('bin/autoglm.js');
     expect(files).toContain('fixtures/bert-mini.onnx');
     expect(files.some((f) => f.startsWith('test/') || f.startsWith('src/'))).toBe(false);
+    // no source maps pointing at src/, which is not shipped
+    expect(files.filter((f) => f.endsWith('.map'))).toEqual([]);
     const app = path.join(tmp, 'app');
     fs.mkdirSync(app);
     fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true, type: 'module' }));
@@ -52,5 +54,10 @@ describe('npm pack', () => {
     expect(lib.status).toBe(0);
     expect(Number(lib.stdout.trim())).toBeGreaterThan(900_000);
     expect(fs.existsSync(path.join(app, 'node_modules/autoglm/dist/index.d.ts'))).toBe(true);
+    // and from CommonJS
+    const cjs = spawnSync('node', ['-e', "console.log(typeof require('autoglm').loadModel)"], { cwd: app, encoding: 'utf8' });
+    expect(cjs.stdout.trim()).toBe('function');
+    // onnx-proto (and protobufjs with it) is only for autoglm's own tests
+    expect(fs.existsSync(path.join(app, 'node_modules/onnx-proto'))).toBe(false);
   }, 300_000);
 });

@@ -193,7 +193,7 @@ describe('autoglm quantize --dtype int8 --static', () => {
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^mode {7}6 Conv and 1 MatMul\/Gemm weight\(s\): a CNN, so static QDQ/m);
     expect(r.out).toMatch(/^QDQ +Conv, Gemm +7$/m);
-    expect(r.out).toMatch(/warning: static int8 calibrated on 8 synthesized input sets .* pass --calibration/);
+    expect(r.out).toMatch(/warning: static int8 calibrated on 8 synthesized input sets .* pass --inputs/);
     await expectClose(
       path.join(fixtures, 'cnn-small.onnx'),
       path.join(cwd, 's.onnx'),

@@ -224,7 +224,7 @@ describe('autoglm quantize', () => {
       [
         '--calibration with --no-check',
         ['-o', 'x.onnx', '--dtype', 'fp16', '--no-check', '--calibration', 'c.json'],
-        /--calibration is only used by --mixed, --compare or the self-check/,
+        /--inputs is only used by --mixed, --compare or the self-check/,
       ],
       [
         '--dim with --no-check',

@@ -153,7 +153,7 @@ describe('synthesizeInputs', () => {
     const e = thrown(() => synthesizeInputs(m, { dims: { batch: 1 } }));
     expect(e).toBeInstanceOf(UsageError);
     expect(e.message).toMatch(/no size given for dimension 'sequence' \(axis 1 of input 'input_ids'\); the model's symbolic dimensions are: batch, sequence/);
-    expect(() => synthesizeInputs(m, { dims: { batch: 1, sequence: 2.5 } })).toThrow(/non-negative integer/);
+    expect(() => synthesizeInputs(m, { dims: { batch: 1, sequence: 2.5 } })).toThrow(/positive integer/);
     expect(() => synthesizeInputs(m, { dims: { batch: 1, sequence: 2 }, count: 0 })).toThrow(UsageError);
   });
 

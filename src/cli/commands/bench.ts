@@ -4,28 +4,26 @@
  * from its one result object. Exit code 1 when a gate fails (or a candidate could not be measured for a reason
  * other than its execution provider), 0 otherwise; 2 for bad usage or a bad model file.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { benchmark, type BenchPhase, type BenchProgress } from '../../bench/benchmark.js';
-import { renderBenchHtml } from '../../bench/report-html.js';
 import { renderBenchJson } from '../../bench/report-json.js';
-import { renderBenchJunit } from '../../bench/report-junit.js';
-import { renderBenchMarkdown } from '../../bench/report-markdown.js';
 import { renderBenchTable } from '../../bench/report-table.js';
 import { failureSummary } from '../../bench/report-format.js';
 import type { BenchResult, ExecutionProvider, OptLevel } from '../../bench/types.js';
 import { UsageError } from '../../errors.js';
-import { writeFileAtomic } from '../../onnx/io.js';
 import type { CliIO } from '../ui/io.js';
-import { collect, parseDims } from '../ui/options.js';
+import { calibrationAlias, collect, inputsOption, inputsPath, parseDims } from '../ui/options.js';
 import { startProgress, type Progress } from '../ui/progress.js';
 import type { ExitCode } from '../exit.js';
+import { helpEpilogue } from '../ui/usage.js';
+import { checkReportTargets, reportOption, writeReports } from '../ui/reports.js';
 
 interface BenchFlags {
   baseline?: string;
   dim: string[];
   inputs?: string;
+  calibration?: string;
   inputSets?: string;
   warmup?: string;
   runs?: string;
@@ -46,6 +44,7 @@ interface BenchFlags {
   markdown?: string;
   junit?: string;
   html?: string;
+  force?: boolean;
   seed?: string;
 }
 
@@ -99,10 +98,18 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
   program
     .command('bench')
     .description('compare candidate models with a baseline on the same inputs: size, params, FLOPs, latency, memory, fidelity, graph F1; CI gates')
+    .addHelpText(
+      'after',
+      helpEpilogue([
+        'autoglm bench fused.onnx --baseline model.onnx --dim batch=1 --dim sequence=32',
+        "autoglm bench fp16.onnx -b model.onnx --gate 'latency.p50 <= 1.05x' --gate 'graphF1 >= 0.95' --junit bench.xml",
+      ]),
+    )
     .argument('<candidates...>', 'candidate ONNX model(s)')
     .requiredOption('-b, --baseline <model>', 'baseline ONNX model')
     .option('--dim <name=size>', 'size of a symbolic input dimension (repeatable)', collect, [])
-    .option('--inputs <path>', 'input file (.npy, .pb, .json) or folder of input sets, instead of synthesized inputs')
+    .addOption(inputsOption('input file (.npy, .pb, .json) or folder of input sets, instead of synthesized inputs'))
+    .addOption(calibrationAlias())
     .option('--input-sets <n>', 'number of synthesized input sets (default 1)')
     .option('--seed <n>', 'seed of synthesized inputs and of the bootstrap (default 0)')
     .option('--warmup <n>', 'warm-up runs per model (default 5)')
@@ -121,9 +128,10 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
     .option('--budget <file>', 'JSON file of gates')
     .option('--profile', "per-operator time from onnxruntime's profiler")
     .option('--json', 'print the result as JSON (schema 1) instead of tables')
-    .option('--markdown <file>', 'write a Markdown report (e.g. $GITHUB_STEP_SUMMARY)')
-    .option('--junit <file>', 'write a JUnit XML report, one test case per gate')
-    .option('--html <file>', 'write a self-contained HTML report')
+    .addOption(reportOption('markdown'))
+    .addOption(reportOption('junit'))
+    .addOption(reportOption('html'))
+    .option('--force', 'overwrite existing report files')
     .action(async (candidates: string[], flags: BenchFlags) => {
       const at = (p: string): string => path.resolve(io.cwd, p);
       const optLevel = flags.optLevel as OptLevel | undefined;
@@ -131,15 +139,7 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
         throw new UsageError(`--opt-level must be disabled, basic, extended or all, got '${optLevel}'`);
       const ep = flags.ep as ExecutionProvider | undefined;
       if (ep !== undefined && ep !== 'cpu' && ep !== 'cuda') throw new UsageError(`--ep must be cpu or cuda, got '${ep}'`);
-      for (const [flag, file] of [
-        ['markdown', flags.markdown],
-        ['junit', flags.junit],
-        ['html', flags.html],
-      ] as const) {
-        if (file === undefined) continue;
-        const dir = path.dirname(at(file));
-        if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UsageError(`--${flag} ${file}: folder ${dir} does not exist`);
-      }
+      checkReportTargets(io, flags);
       const progress = progressReporter(io, !!flags.json);
       let result: BenchResult;
       try {
@@ -147,7 +147,7 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
           baseline: at(flags.baseline!),
           candidates: candidates.map(at),
           dims: parseDims(flags.dim),
-          inputs: flags.inputs !== undefined ? at(flags.inputs) : undefined,
+          inputs: inputsPath(flags) !== undefined ? at(inputsPath(flags)!) : undefined,
           inputSets: int('input-sets', flags.inputSets, 1),
           seed: num('seed', flags.seed),
           warmup: int('warmup', flags.warmup),
@@ -170,18 +170,7 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
       } finally {
         progress.stop();
       }
-      const write = (file: string, text: string, what: string) => {
-        const p = at(file);
-        try {
-          writeFileAtomic(p, [Buffer.from(text, 'utf8')]);
-        } catch (e) {
-          throw new UsageError(`cannot write the ${what} report to ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-        }
-        io.info(`wrote ${what} report: ${file}\n`);
-      };
-      if (flags.markdown) write(flags.markdown, renderBenchMarkdown(result), 'Markdown');
-      if (flags.junit) write(flags.junit, renderBenchJunit(result), 'JUnit');
-      if (flags.html) write(flags.html, renderBenchHtml(result), 'HTML');
+      writeReports(io, flags, result);
       io.out(flags.json ? renderBenchJson(result) : renderBenchTable(result, io.color));
       if (!result.passed) {
         exit.code = 1;

@@ -19,6 +19,7 @@ import type { ExitCode } from '../exit.js';
 import type { CliIO } from '../ui/io.js';
 import { startProgress, type Progress } from '../ui/progress.js';
 import { renderTable } from '../../util/table.js';
+import { helpEpilogue } from '../ui/usage.js';
 
 /** The bundled model: fixtures/ at the package root (two levels above dist/cli/commands or src/cli/commands). */
 export function bundledModelPath(): string {
@@ -47,6 +48,7 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
   program
     .command('demo')
     .description('the whole flow on a bundled BERT model: fuse, fp16, prune, then bench each against the original')
+    .addHelpText('after', helpEpilogue(['autoglm demo', 'autoglm demo --out-dir demo-models --runs 20']))
     .option('--out-dir <dir>', 'keep the optimised models in this folder (default: a temporary folder, removed)')
     .option('--runs <n>', 'timed runs per model (default 100)', '100')
     .option('--json', 'print the bench result as JSON')

@@ -32,6 +32,7 @@ import type { ExitCode } from '../exit.js';
 import type { CliIO } from '../ui/io.js';
 import { fmtBytes } from '../../util/format.js';
 import { renderTable } from '../../util/table.js';
+import { helpEpilogue } from '../ui/usage.js';
 
 export interface FuseFlags {
   output?: string;
@@ -82,6 +83,10 @@ export function register(program: Command, io: CliIO, _exit?: ExitCode): void {
   program
     .command('fuse')
     .description('fuse operators (LayerNorm, GELU, attention, Conv+BN, ...) and write the rewritten model')
+    .addHelpText(
+      'after',
+      helpEpilogue(['autoglm fuse model.onnx -o fused.onnx', 'autoglm fuse model.onnx -o fused.onnx --target ort --explain', 'autoglm fuse --list']),
+    )
     .argument('[model]', 'ONNX model file')
     .option('-o, --output <file>', 'output ONNX file')
     .option('--target <target>', 'onnx (standard operators only) or ort (onnxruntime contrib operators too)', 'onnx')

@@ -7,11 +7,13 @@ import { printable, type CliIO } from '../ui/io.js';
 import type { ExitCode } from '../exit.js';
 import { fmtBytes, fmtCount } from '../../util/format.js';
 import { renderTable } from '../../util/table.js';
+import { helpEpilogue } from '../ui/usage.js';
 
 export function register(program: Command, io: CliIO, _exit?: ExitCode): void {
   program
     .command('inspect')
     .description('show what is in a model: opsets, inputs/outputs, op histogram, parameters, size')
+    .addHelpText('after', helpEpilogue(['autoglm inspect model.onnx', 'autoglm inspect model.onnx --json | jq .parameters.total']))
     .argument('<model>', 'ONNX model file')
     .option('--json', 'print a stable JSON object instead of tables')
     .action((file: string, opts: { json?: boolean }) => {

@@ -7,20 +7,21 @@ import * as path from 'node:path';
 import type { Command } from 'commander';
 import { benchmark } from '../../bench/benchmark.js';
 import { renderBenchJson } from '../../bench/report-json.js';
-import { renderBenchMarkdown } from '../../bench/report-markdown.js';
 import { renderBenchTable } from '../../bench/report-table.js';
 import type { BenchResult } from '../../bench/types.js';
 import { failureSummary } from '../../bench/report-format.js';
 import { UsageError } from '../../errors.js';
-import { loadModel, saveModel, writeFileAtomic } from '../../onnx/io.js';
+import { loadModel, saveModel } from '../../onnx/io.js';
 import { checkConfig, isIntQuantize, loadConfig, type FloatQuantizeConfig, type OptimizeConfig, type QuantizeConfig } from '../../optimize/config.js';
 import { optimize, type OptimizeReport } from '../../optimize/pipeline.js';
 import { splitList } from '../../quantize/index.js';
 import type { ExitCode } from '../exit.js';
 import type { CliIO } from '../ui/io.js';
-import { collect, parseDims } from '../ui/options.js';
+import { calibrationAlias, collect, inputsOption, inputsPath, parseDims } from '../ui/options.js';
 import { fmtBytes } from '../../util/format.js';
 import { renderTable } from '../../util/table.js';
+import { helpEpilogue } from '../ui/usage.js';
+import { checkReportTargets, reportOption, wantsReports, writeReports } from '../ui/reports.js';
 
 interface Flags {
   output?: string;
@@ -57,6 +58,10 @@ interface Flags {
   warmup?: string;
   bench?: boolean;
   markdown?: string;
+  junit?: string;
+  html?: string;
+  inputs?: string;
+  calibration?: string;
   dryRun?: boolean;
   json?: boolean;
   verify?: boolean;
@@ -151,8 +156,10 @@ function finish(config: OptimizeConfig, flags: Flags, cwd: string): OptimizeConf
     if (flags.roundTo) p.roundTo = number('round-to', flags.roundTo);
     if (flags.criterion) p.criterion = flags.criterion as never;
   }
-  if (flags.gate.length || flags.budget || flags.runs || flags.warmup) {
+  if (flags.gate.length || flags.budget || flags.runs || flags.warmup || flags.inputs || flags.calibration) {
     config.bench = { ...config.bench };
+    if (flags.inputs) config.bench.inputs = path.resolve(cwd, flags.inputs);
+    if (flags.calibration) config.bench.inputs = path.resolve(cwd, inputsPath(flags)!);
     if (flags.gate.length) config.bench.gates = [...(config.bench.gates ?? []), ...flags.gate];
     if (flags.budget) config.bench.budget = path.resolve(cwd, flags.budget);
     if (flags.runs) config.bench.runs = number('runs', flags.runs);
@@ -200,6 +207,14 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
   program
     .command('optimize')
     .description('prune, fuse and convert in one pass over the model, then bench the result against the input with CI gates')
+    .addHelpText(
+      'after',
+      helpEpilogue([
+        "autoglm optimize model.onnx -o out.onnx --preset transformer --dtype fp16 --gate 'graphF1 >= 0.95'",
+        'autoglm optimize model.onnx -o out.onnx --config autoglm.config.json --junit bench.xml',
+        'autoglm optimize model.onnx --preset cnn --dry-run',
+      ]),
+    )
     .argument('<model>', 'input ONNX model')
     .option('-o, --output <file>', 'output model (required unless --dry-run)')
     .option('-c, --config <file>', 'autoglm.config.json: pipeline and gates (flags override it)')
@@ -234,11 +249,15 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
     .option('--warmup <n>', 'warm-up runs per model in the bench')
     .option('--bench', 'bench the result against the input even without gates')
     .option('--allow-skipped', 'a gate that could not be evaluated does not fail the run (it does by default)')
-    .option('--markdown <file>', 'write the bench report as Markdown (e.g. $GITHUB_STEP_SUMMARY)')
-    .option('--dry-run', 'show what would change; write nothing')
+    .addOption(inputsOption('bench input file (.npy, .pb, .json) or folder of input sets, instead of synthesized inputs'))
+    .addOption(calibrationAlias())
+    .addOption(reportOption('markdown'))
+    .addOption(reportOption('junit'))
+    .addOption(reportOption('html'))
+    .option('--dry-run', 'show what would change: write nothing, run no bench')
     .option('--json', 'print a JSON object instead of tables')
     .option('--verify', 'check the IR after every pass')
-    .option('--force', 'overwrite an existing output file (or the input)')
+    .option('--force', 'overwrite an existing output file (or the input) and report files')
     .option('--external-data', 'write weights to <output>.data')
     .action(async (input: string, flags: Flags) => {
       const at = (p: string) => path.resolve(io.cwd, p);
@@ -250,6 +269,7 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
       const outPath = flags.output ? at(flags.output) : undefined;
       if (outPath && outPath === inputPath && !flags.force) throw new UsageError(`refusing to overwrite the input model ${input}; pass --force to allow it`);
       if (outPath && !flags.dryRun && fs.existsSync(outPath) && !flags.force) throw new UsageError(`${flags.output} exists; pass --force to overwrite it`);
+      if (!flags.dryRun) checkReportTargets(io, flags);
       const onStep = flags.json ? undefined : (_: string, msg: string) => io.info(`${msg}...\n`);
       const { model: result, report } = await optimize(model, config, { verify: flags.verify, onStep, log: (m) => io.info(`${m}\n`) });
       let outSize: number | undefined;
@@ -265,12 +285,13 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
         outSize = saved.bytes + saved.externalBytes;
       }
       const inputSize = (model.source?.fileSize ?? 0) + (model.source?.externalBytes ?? 0);
-      const wantBench = !failedCheck && !!(config.bench?.gates?.length || config.bench?.budget || flags.bench);
+      // a dry run writes nothing and runs nothing expensive: no bench, no reports
+      const wantBench = !failedCheck && !flags.dryRun && !!(config.bench?.gates?.length || config.bench?.budget || flags.bench || wantsReports(flags));
       let bench: BenchResult | undefined;
       if (wantBench) {
         bench = await benchmark({
           baseline: { model: inputPath, label: 'input' },
-          candidates: [{ model: outPath && !flags.dryRun ? outPath : result, label: 'optimized' }],
+          candidates: [{ model: outPath ?? result, label: 'optimized' }],
           dims: config.bench?.dims ?? config.dims,
           runs: config.bench?.runs,
           warmup: config.bench?.warmup,
@@ -280,7 +301,7 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
           budget: config.bench?.budget,
           allowSkipped: !!flags.allowSkipped,
         });
-        if (flags.markdown) writeFileAtomic(at(flags.markdown), [Buffer.from(renderBenchMarkdown(bench), 'utf8')]);
+        writeReports(io, flags, bench);
         if (!bench.passed) {
           exit.code = 1;
           io.err(`autoglm: ${failureSummary(bench)}\n`);
@@ -301,7 +322,7 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
         return;
       }
       io.out(renderOptimize(report, io, { input: inputSize, output: outSize }));
-      if (flags.dryRun) io.out('dry run: nothing written\n');
+      if (flags.dryRun) io.out('dry run: nothing written, no bench run\n');
       else if (!failedCheck) io.out(`wrote ${flags.output}\n`);
       if (bench) io.out('\n' + renderBenchTable(bench, io.color));
     });

@@ -32,10 +32,11 @@ import { checkOptions, prune, type PruneOptions, type PruneReport } from '../../
 import { UNIT_KINDS, type Criterion, type PruneMethod, type UnitKind } from '../../prune/types.js';
 import type { ExitCode } from '../exit.js';
 import { printable, type CliIO } from '../ui/io.js';
-import { collect, parseDims } from '../ui/options.js';
+import { calibrationAlias, collect, inputsOption, inputsPath, parseDims } from '../ui/options.js';
 import { startProgress, type Progress } from '../ui/progress.js';
 import { fmtBytes, fmtCount } from '../../util/format.js';
 import { renderTable } from '../../util/table.js';
+import { helpEpilogue } from '../ui/usage.js';
 
 interface PruneFlags {
   output?: string;
@@ -55,6 +56,7 @@ interface PruneFlags {
   graphThreshold?: string;
   graphEdges?: string;
   calibration?: string;
+  inputs?: string;
   dim: string[];
   checkpoint?: string;
   json?: boolean;
@@ -73,6 +75,14 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
   program
     .command('prune')
     .description('graph pruning (lossless) and weight pruning: magnitude, N:M, structured (FFN neurons, heads, channels)')
+    .addHelpText(
+      'after',
+      helpEpilogue([
+        'autoglm prune model.onnx -o sub.onnx --outputs logits',
+        'autoglm prune model.onnx -o small.onnx --method structured --units ffn --sparsity 0.5',
+        'autoglm prune model.onnx -o small.onnx --method structured --units ffn,heads --target-f1 0.95 --dim batch=1 --dim sequence=32',
+      ]),
+    )
     .argument('<model>', 'ONNX model file')
     .option('-o, --output <file>', 'output ONNX file')
     .option('--method <method>', 'graph (lossless only, default), magnitude, nm or structured')
@@ -93,12 +103,14 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
     .option('--graph-edges <rule>', 'graph F1 edges: threshold (default) or topk:K')
     .option('--max-error <x>', 'search the largest sparsity per layer group keeping max|pruned - original| <= x * max|original| per output')
     .option('--target-latency <ratio>', 'search: keep only configurations measuring at most ratio x the original latency')
-    .option('--calibration <path>', 'calibration inputs: .npy, .pb or .json file, or a folder of input sets (default: 4 synthesized sets)')
+    .addOption(inputsOption('calibration inputs: .npy, .pb or .json file, or a folder of input sets (default: 4 synthesized sets)'))
+    .addOption(calibrationAlias())
     .option('--dim <name=value>', 'size of a symbolic input dimension for synthesized inputs (repeatable)', collect, [])
     .option('--checkpoint <file>', 'search state file: written as the search goes, resumed from when it exists')
     .option('--json', 'print the report as JSON')
     .option('--force', 'overwrite an existing output file')
     .action(async (file: string, flags: PruneFlags) => {
+      flags.calibration = inputsPath(flags);
       const r = await pruneCommand(file, flags, io);
       if (flags.json) io.out(JSON.stringify({ input: r.input, output: r.written ? r.output : null, ...r.report }, jsonReplacer, 2) + '\n');
       else io.out(renderPrune(r, io));

@@ -135,7 +135,7 @@ function validate(flags: IntFlags, dtype: 'int8' | 'int4'): void {
   if (flags.tolerance !== undefined) num('--tolerance', flags.tolerance, (x) => x > 0, 'a positive number');
   const runs = flags.check !== false || flags.static || flags.mixed;
   if (!runs && (flags.calibration !== undefined || flags.dim.length || flags.seed !== undefined))
-    throw new UsageError('--calibration, --dim and --seed feed the self-check or --static; with --no-check they are unused');
+    throw new UsageError('--inputs, --dim and --seed feed the self-check or --static; with --no-check they are unused');
 }
 
 /** MatMul/Gemm with a constant 2-D float weight anywhere, and Conv with a constant weight. */
@@ -217,7 +217,7 @@ export async function intQuantizeCommand(file: string, flags: IntFlags, dtype: '
   else if (mode === 'static') {
     calibrated = rt.synthesizeInputs(model, { dims, seed, count: 8 });
     warnings.push(
-      'static int8 calibrated on 8 synthesized input sets (random values): activation ranges measured on real data matter; pass --calibration <file|folder> with representative inputs',
+      'static int8 calibrated on 8 synthesized input sets (random values): activation ranges measured on real data matter; pass --inputs <file|folder> with representative inputs',
     );
   }
   const checkFeeds = (): Feeds[] => (calibrated && flags.calibration ? calibrated : rt.synthesizeInputs(model, { dims, seed: seed + 1000, count: 2 }));

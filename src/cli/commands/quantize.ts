@@ -39,11 +39,12 @@ import {
 } from '../../quantize/options.js';
 import type { QuantizeReport } from '../../quantize/report.js';
 import type { CliIO } from '../ui/io.js';
-import { collect, parseDims } from '../ui/options.js';
+import { calibrationAlias, collect, inputsOption, inputsPath, parseDims } from '../ui/options.js';
 import type { ExitCode } from '../exit.js';
 import { defaultDims, intQuantizeCommand, rejectIntFlags, renderCheck, renderIntQuantize, type IntFlags } from './quantize-int.js';
 import { fmtBytes } from '../../util/format.js';
 import { renderTable } from '../../util/table.js';
+import { helpEpilogue } from '../ui/usage.js';
 
 interface QuantizeFlags extends IntFlags {
   output?: string;
@@ -57,6 +58,7 @@ interface QuantizeFlags extends IntFlags {
   tolerance?: string;
   dim: string[];
   calibration?: string;
+  inputs?: string;
   compare?: boolean;
   json?: boolean;
   externalData?: boolean;
@@ -68,6 +70,14 @@ export function register(program: Command, io: CliIO, exit?: ExitCode): void {
   program
     .command('quantize')
     .description('convert a model to float16 / bfloat16, or quantize it to int8 / int4 with a numeric self-check')
+    .addHelpText(
+      'after',
+      helpEpilogue([
+        'autoglm quantize model.onnx -o model.fp16.onnx --dtype fp16 --keep-io-types',
+        'autoglm quantize model.onnx -o model.int8.onnx --dtype int8 --inputs inputs/',
+        'autoglm quantize decoder.onnx -o decoder.int4.onnx --dtype int4 --block-size 32',
+      ]),
+    )
     .argument('<model>', 'ONNX model file (float32)')
     .option('-o, --output <file>', 'output ONNX file')
     .option('--dtype <type>', 'fp16, bf16, int8 (dynamic; static with --static) or int4 (weights-only)')
@@ -79,7 +89,7 @@ export function register(program: Command, io: CliIO, exit?: ExitCode): void {
     .option('--mixed', 'keep the fewest nodes float32 that hold outputs within --tolerance (fp16; int8/int4: also --min-cosine)')
     .option('--tolerance <x>', "largest max|q - fp32| / max|fp32| per output: the self-check (and --mixed's target)")
     .option('--per-tensor', 'int8: one weight scale per tensor instead of per output channel')
-    .option('--static', 'int8: static QDQ with activation ranges calibrated on --calibration (CNNs)')
+    .option('--static', 'int8: static QDQ with activation ranges calibrated on --inputs (CNNs)')
     .option('--method <m>', 'int8 --static calibration: minmax (default) or percentile')
     .option('--block-size <n>', 'int4: 32 (default), 64 or 128 weights per scale')
     .option('--accuracy-level <n>', 'int4: MatMulNBits accuracy_level 0..4 (default 4: int8 compute)')
@@ -88,13 +98,15 @@ export function register(program: Command, io: CliIO, exit?: ExitCode): void {
     .option('--no-check', 'write without the self-check against the float model')
     .option('--explain', 'int8/int4: print the CPU decision and every skipped node with its reason')
     .option('--dim <name=value>', 'size of a symbolic input dimension for calibration inputs (repeatable)', collect, [])
-    .option('--calibration <path>', 'calibration inputs: .npy, .pb or .json file, or a folder of input sets')
+    .addOption(inputsOption('calibration and self-check inputs: .npy, .pb or .json file, or a folder of input sets'))
+    .addOption(calibrationAlias())
     .option('--seed <n>', 'seed of synthesized calibration inputs (default 0)')
     .option('--compare', 'run the original and the converted model on the calibration inputs and report the error')
     .option('--json', 'print the report as JSON')
     .option('--external-data', 'write tensor data to <output>.data')
     .option('--force', 'overwrite an existing output file')
     .action(async (file: string, flags: QuantizeFlags) => {
+      flags.calibration = inputsPath(flags);
       const int = intDtype(flags.dtype);
       if (int) {
         const r = await intQuantizeCommand(file, flags, int, io, exit);
@@ -132,7 +144,7 @@ function validate(flags: QuantizeFlags, dtype: LowDType): void {
   if (flags.mixed && flags.tolerance === undefined) throw new UsageError("--mixed needs --tolerance <x> (e.g. --tolerance 0.01: 1% of each output's range)");
   const runs = flags.mixed || flags.compare || flags.check !== false;
   const users = '--mixed, --compare or the self-check (it is off with --no-check)';
-  if (flags.calibration !== undefined && !runs) throw new UsageError(`--calibration is only used by ${users}`);
+  if (flags.calibration !== undefined && !runs) throw new UsageError(`--inputs is only used by ${users}`);
   if (flags.dim.length && !runs) throw new UsageError(`--dim is only used by ${users} (to size synthesized inputs)`);
   if (flags.seed !== undefined && !runs) throw new UsageError(`--seed is only used by ${users}`);
   if (flags.check === false && (flags.minCosine !== undefined || (flags.tolerance !== undefined && !flags.mixed)))

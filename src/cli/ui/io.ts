@@ -18,16 +18,32 @@ export interface CliIO {
   cwd: string;
 }
 
+/**
+ * Whether stdout gets colour, in the order chalk, npm and vitest decide it: `--color` / `--no-color` first, then
+ * FORCE_COLOR (`0` or `false` turn colour off, anything else on), then NO_COLOR (set and non-empty: off), then a
+ * terminal that is not `TERM=dumb`.
+ */
+export function colorWanted(isTTY: boolean, env: NodeJS.ProcessEnv = process.env, flag?: boolean): boolean {
+  if (flag !== undefined) return flag;
+  const force = env.FORCE_COLOR;
+  if (force !== undefined) return force !== '0' && force.toLowerCase() !== 'false';
+  if (env.NO_COLOR) return false;
+  return isTTY && env.TERM !== 'dumb';
+}
+
+/** A chalk instance that colours or not (basic 16 colours: what every terminal and CI log viewer shows). */
+export const makeColor = (on: boolean): ChalkInstance => new Chalk({ level: on ? 1 : 0 });
+
 export function processIO(): CliIO {
   const isTTY = !!process.stdout.isTTY;
-  const useColor = isTTY && !process.env.NO_COLOR && process.env.TERM !== 'dumb';
+  const useColor = colorWanted(isTTY);
   return {
     out: (s) => void process.stdout.write(s),
     err: (s) => void process.stderr.write(s),
     info: (s) => void process.stderr.write(s),
     isTTY,
     errIsTTY: !!process.stderr.isTTY,
-    color: new Chalk({ level: useColor ? 1 : 0 }),
+    color: makeColor(useColor),
     cwd: process.cwd(),
   };
 }

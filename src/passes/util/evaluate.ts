@@ -99,7 +99,7 @@ export function evaluateNodes(nodes: readonly Node[], inputs: ReadonlyMap<Value,
       executionProviders: ['cpu'],
       intraOpNumThreads: 1,
       interOpNumThreads: 1,
-      logSeverityLevel: 3,
+      logSeverityLevel: 4,
     });
     const fetches: Record<string, null> = {};
     for (const w of wanted) fetches[w.name] = null;

@@ -1,0 +1,66 @@
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { UsageError } from '../../src/errors.js';
+import { checkDims, dimLimits } from '../../src/inputs/dims.js';
+import { synthesizeInputs } from '../../src/inputs/synthesize.js';
+import { DataType } from '../../src/ir/dtype.js';
+import { loadModel } from '../../src/onnx/io.js';
+import { createSession, ortTensorFromArray, runSession } from '../../src/runtime/session.js';
+import { didYouMean } from '../../src/util/text.js';
+import { torchFixture } from '../helpers/torch-fixtures.js';
+
+const root = path.resolve(__dirname, '../..');
+const message = (fn: () => unknown): string => {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(UsageError);
+    return (e as Error).message;
+  }
+  throw new Error('did not throw');
+};
+const gpt2 = () => loadModel(torchFixture('gpt2-tiny-op14.onnx'));
+
+describe('inputs/dims', () => {
+  it('names an unknown dimension with a did-you-mean and lists the real ones', () => {
+    const m = message(() => checkDims(gpt2(), { batch: 1, seqence: 32 }));
+    expect(m).toContain("no dimension 'seqence' (did you mean 'sequence'?)");
+    expect(m).toContain('batch, sequence');
+    expect(message(() => synthesizeInputs(gpt2(), { dims: { batch: 1, sequence: 8, zzz: 2 } }))).toMatch(/no dimension 'zzz'; /);
+    expect(didYouMean('Batch', ['batch', 'sequence'])).toBe('batch');
+    expect(didYouMean('tokens', ['batch', 'sequence'])).toBeUndefined();
+  });
+
+  it('refuses zero and non-integer sizes', () => {
+    expect(message(() => checkDims(gpt2(), { batch: 1, sequence: 0 }))).toContain('--dim sequence=0: a size must be a positive integer');
+    expect(message(() => checkDims(gpt2(), { batch: 1.5 }))).toContain('positive integer');
+  });
+
+  it('finds the position limits of real torch exports (Range, a sliced position buffer, past + sequence)', () => {
+    const show = (file: string) => dimLimits(loadModel(file)).map((l) => `${JSON.stringify(l.terms)}${l.c ? `+${l.c}` : ''}<=${l.max}`);
+    expect(show(torchFixture('gpt2-tiny-op14.onnx'))).toEqual(['{"sequence":1}<=64']);
+    expect(show(torchFixture('gpt2-tiny-op17.onnx'))).toEqual(['{"sequence":1}<=64']);
+    expect(show(torchFixture('char-tf-a.onnx'))).toEqual(['{"sequence":1}<=64', '{"sequence":1}<=64']);
+    expect(show(path.join(root, 'fixtures/bert-tiny.onnx'))).toEqual(['{"sequence":1}<=64', '{"sequence":1}<=64']);
+    expect(show(torchFixture('gpt2-past-tiny.onnx'))).toEqual(['{"sequence":1,"past_sequence":1}<=64']);
+    expect(show(torchFixture('llama-tiny.onnx'))).toEqual([]); // rotary positions: no table
+    const past = message(() => checkDims(loadModel(torchFixture('gpt2-past-tiny.onnx')), { batch: 1, sequence: 40, past_sequence: 40 }));
+    expect(past).toContain('sequence + past_sequence <= 64');
+  });
+
+  it('the limit is exact: 64 positions run in onnxruntime, 65 are refused before running (and would fail there)', async () => {
+    const model = gpt2();
+    expect(message(() => checkDims(model, { batch: 1, sequence: 65 }))).toBe(
+      "--dim sequence=65: beyond what the model allows: the table 'wpe.weight' has 64 rows, so sequence <= 64",
+    );
+    const session = await createSession(model);
+    const [ok] = synthesizeInputs(model, { dims: { batch: 1, sequence: 64 } });
+    const out = await runSession(session, ok!);
+    expect(Object.values(out)[0]!.dims).toContain(64);
+    const feeds = {
+      input_ids: ortTensorFromArray(DataType.INT64, [1, 65], new BigInt64Array(65)),
+      attention_mask: ortTensorFromArray(DataType.INT64, [1, 65], new BigInt64Array(65).fill(1n)),
+    };
+    await expect(runSession(session, feeds)).rejects.toThrow();
+  });
+});
