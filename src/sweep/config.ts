@@ -12,7 +12,8 @@
  *       { "name": "ffn", "prune": { "method": "structured", "units": ["ffn"] },
  *         "grid": { "prune.sparsity": [0.25, 0.5] } }                     // grid: one recipe per combination
  *     ],
- *     "dims": { "batch": 1, "sequence": 32 },                              // every model's symbolic dims (a model's own win)
+ *     "dims": { "batch": 1, "sequence": 32 },          // sizes of symbolic dims (a model's own win; default 1 for a
+ *                                                      // batch-like dim, 32 for others)
  *     "bench": { "runs": 20, "warmup": 3, "gates": ["latency.p50 <= 1.05x", "cosine >= 0.99"] }
  *   }
  *
@@ -22,6 +23,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError } from '../errors.js';
+import { symbolicDims } from '../inputs/describe.js';
+import { loadModel } from '../onnx/io.js';
 import { checkConfig, type OptimizeConfig } from '../optimize/config.js';
 import { passListFor } from '../optimize/pipeline.js';
 
@@ -118,7 +121,7 @@ export function checkSweepConfig(doc: unknown, baseDir: string, file: string | n
       models.push({
         name: (spec.name as string | undefined) ?? path.basename(f).replace(/\.onnx$/i, ''),
         path: f,
-        dims: { ...dims, ...own },
+        dims: { ...defaultDims(f, dims), ...own },
         inputs: spec.inputs ? path.resolve(baseDir, spec.inputs as string) : undefined,
       });
   });
@@ -161,6 +164,17 @@ export function checkSweepConfig(doc: unknown, baseDir: string, file: string | n
   const bench: SweepBench = { ...(b as SweepBench) };
   if (bench.budget) bench.budget = path.resolve(baseDir, bench.budget);
   return { file, models, recipes, bench };
+}
+
+/**
+ * The sizes of the model's symbolic input dimensions: the sweep's `dims` where they name one, else 1 for a
+ * batch-like dimension and 32 for any other (what optimize's self-check uses). Only dimensions the model has are
+ * kept, so a job's key does not change with dims meant for other models. Loading reads no weights.
+ */
+function defaultDims(file: string, given: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const d of symbolicDims(loadModel(file))) out[d] = given[d] ?? (/batch|^n$/i.test(d) ? 1 : 32);
+  return out;
 }
 
 function unique(names: string[], message: string): void {
