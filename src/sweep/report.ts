@@ -112,7 +112,7 @@ export function paretoChart(r: SweepReport): string {
     ),
     ...ticks(y0, y1).map(
       (t) =>
-        `<line x1="${L}" y1="${n2(py(t))}" x2="${W - R}" y2="${n2(py(t))}" stroke="#eee"/><text class="sub" x="${L - 6}" y="${n2(py(t)) + 4}" text-anchor="end">${t.toFixed(2)}</text>`,
+        `<line x1="${L}" y1="${n2(py(t))}" x2="${W - R}" y2="${n2(py(t))}" stroke="#eee"/><text class="sub" x="${L - 6}" y="${n2(py(t) + 4)}" text-anchor="end">${t.toFixed(2)}</text>`,
     ),
     `<line x1="${n2(px(1))}" y1="${T}" x2="${n2(px(1))}" y2="${H - B}" stroke="#999" stroke-dasharray="4 3"/>`,
     `<line x1="${L}" y1="${n2(py(1))}" x2="${W - R}" y2="${n2(py(1))}" stroke="#999" stroke-dasharray="4 3"/>`,

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { findChromium, renderInBrowser, reportProblems, screenshot } from '../../scripts/check-html.js';
 import { mergeResults, paretoFront } from '../../src/sweep/merge.js';
 import { renderSweepHtml, renderSweepJson, renderSweepMarkdown, renderSweepTable } from '../../src/sweep/report.js';
 import type { JobResult, JobVerdict } from '../../src/sweep/runner.js';
@@ -130,4 +131,26 @@ describe('mergeResults', () => {
     expect(html.match(/★<\/text>/g)).toHaveLength(1);
     expect(html).not.toMatch(/<script/);
   });
+});
+
+const chromium = findChromium();
+if (!chromium) console.warn('merge.test.ts: browser check SKIPPED, no chromium found (apt-get install -y chromium, or set $CHROMIUM)');
+
+describe.skipIf(!chromium)('the merged HTML report in headless chromium', () => {
+  it('renders without console messages, with the Pareto chart, and screenshots as a non-blank page', async () => {
+    const dir = folder('browser', [
+      job('bert', 'fused', 'pass', 0.9, 0.99, 1),
+      job('bert', 'int8', 'pass', 0.4, 0.3, 0.95),
+      job('cnn', 'fp16', 'fail', 1.1, 0.5, null),
+    ]);
+    const file = path.join(tmp, 'merged.html');
+    fs.writeFileSync(file, renderSweepHtml(mergeResults([dir])));
+    const c = await renderInBrowser(file, chromium);
+    expect(reportProblems(c, 'sweep')).toEqual([]);
+    expect(await screenshot(file, path.join(tmp, 'merged.png'), chromium)).toEqual([]);
+    // and the check fails on a page without the chart
+    const bare = path.join(tmp, 'bare.html');
+    fs.writeFileSync(bare, '<!DOCTYPE html><html><body><h1>autoglm sweep</h1></body></html>');
+    expect(reportProblems(await renderInBrowser(bare, chromium), 'sweep')).toContain('the DOM has no Pareto chart');
+  }, 60_000);
 });
