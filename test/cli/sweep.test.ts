@@ -248,6 +248,11 @@ describe('autoglm sweep --init and usage errors', () => {
       [['sweep', path.join(tmp, 'sweep-2x3.json'), '--emit', 'k8s'], /needs --shards/],
       [['report', 'merge', 'no-such-folder'], /no such folder/],
     ];
+    // hostile files where the sweep expects a config or a model
+    fs.writeFileSync(path.join(tmp, 'random.onnx'), Buffer.from(Array.from({ length: 512 }, (_, i) => (i * 151 + 7) % 256)));
+    cases.push([['sweep', writeConfig('bad5.json', { models: ['random.onnx'], recipes: RECIPES }), '-o', 'x'], /random.onnx/]);
+    cases.push([['sweep', path.join(root, 'fixtures/cnn-small.onnx'), '-o', 'x'], /not valid JSON/]);
+    cases.push([['sweep', tmp, '-o', 'x'], /cannot read/]);
     for (const [args, re] of cases) {
       const r = await cli(args);
       expect(r.code, args.join(' ')).toBe(2);
