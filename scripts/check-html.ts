@@ -4,6 +4,11 @@
  * report and its charts.
  *
  *   npx tsx scripts/check-html.ts [report.html]     without a file: benches fixtures/bert-tiny.onnx and checks that
+ *   npx tsx scripts/check-html.ts --sweep [merged.html]   a `report merge` page: without a file, sweeps two fixtures x
+ *                                                   3 recipes, merges, and checks the page and its Pareto chart
+ *
+ * Each check also takes a screenshot (PNG, 1200 px wide) and checks it is a non-blank image of the page; the
+ * screenshot is kept where $SCREENSHOT says (default: beside the report, report.png).
  *
  * Chromium: /usr/bin/chromium (Debian: apt-get install -y chromium), or $CHROMIUM. Exit code 0 when the page is
  * clean, 1 when not, 2 when no browser is installed.
@@ -77,14 +82,88 @@ export async function renderInBrowser(file: string, browser = findChromium(), ti
   }
 }
 
-/** Problems with a rendered bench report (empty when it is clean). */
-export function reportProblems(c: BrowserCheck): string[] {
+/** Problems with a rendered bench report, or with a merged sweep report (`kind: 'sweep'`); empty when it is clean. */
+export function reportProblems(c: BrowserCheck, kind: 'bench' | 'sweep' = 'bench'): string[] {
   const p: string[] = [];
   for (const m of c.consoleMessages) p.push(`console: ${m.replace(/^\[[^\]]*\]\s*/, '')}`);
-  if (!c.dom.includes('autoglm bench')) p.push('the DOM does not contain the report title');
-  if (!/<svg[^>]*aria-label="latency distributions"/.test(c.dom)) p.push('the DOM has no latency chart');
+  if (kind === 'bench') {
+    if (!c.dom.includes('autoglm bench')) p.push('the DOM does not contain the report title');
+    if (!/<svg[^>]*aria-label="latency distributions"/.test(c.dom)) p.push('the DOM has no latency chart');
+  } else {
+    if (!c.dom.includes('autoglm sweep')) p.push('the DOM does not contain the report title');
+    if (!/<svg id="pareto"/.test(c.dom)) p.push('the DOM has no Pareto chart');
+    if (!/<g class="job[^"]*front/.test(c.dom)) p.push('the Pareto chart marks no job on the front');
+  }
   if (c.exitCode !== 0) p.push(`chromium exited with code ${c.exitCode}`);
   return p;
+}
+
+/** Takes a PNG screenshot of `file` (1200 px wide) and checks it: a PNG of that width with more than one colour. */
+export async function screenshot(file: string, png: string, browser = findChromium(), timeoutMs = 60_000): Promise<string[]> {
+  if (!browser) throw new Error('no chromium found (apt-get install -y chromium, or set $CHROMIUM)');
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'autoglm-chromium-'));
+  const args = [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--hide-scrollbars',
+    '--no-first-run',
+    `--user-data-dir=${profile}`,
+    '--window-size=1200,1400',
+    `--screenshot=${png}`,
+    pathToFileURL(path.resolve(file)).href,
+  ];
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn(browser, args, { stdio: 'ignore' });
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`chromium did not finish the screenshot within ${timeoutMs} ms`));
+      }, timeoutMs);
+      child.on('error', reject);
+      child.on('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  } finally {
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+  if (!fs.existsSync(png)) return ['no screenshot was written'];
+  const b = fs.readFileSync(png);
+  const p: string[] = [];
+  if (b.subarray(1, 4).toString('latin1') !== 'PNG') return ['the screenshot is not a PNG'];
+  const width = b.readUInt32BE(16);
+  if (width !== 1200) p.push(`the screenshot is ${width} px wide, not 1200`);
+  // a blank page compresses to almost nothing: a rendered report with a chart does not
+  if (b.length < 20_000) p.push(`the screenshot is ${b.length} bytes: the page looks blank`);
+  return p;
+}
+
+/** A merged sweep report of two fixtures x 3 recipes (a real, small sweep), written to `dir`/report.html. */
+async function sweepReport(dir: string): Promise<string> {
+  const { checkSweepConfig } = await import('../src/sweep/config.js');
+  const { runSweep } = await import('../src/sweep/runner.js');
+  const { mergeResults } = await import('../src/sweep/merge.js');
+  const { renderSweepHtml } = await import('../src/sweep/report.js');
+  const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
+  const config = checkSweepConfig(
+    {
+      models: ['bert-tiny.onnx', 'cnn-small.onnx'],
+      recipes: [
+        { name: 'fused', passes: ['transformer', 'cnn'] },
+        { name: 'fp16', quantize: { dtype: 'fp16', keepIoTypes: true } },
+        { name: 'int8', quantize: { dtype: 'int8' } },
+      ],
+      dims: { batch: 1, sequence: 16 },
+      bench: { runs: 5, warmup: 1, sessionRepeats: 1, gates: ['cosine >= 0.99', 'size <= 0.9x'] },
+    },
+    fixtures,
+  );
+  await runSweep(config, { outDir: path.join(dir, 'results') });
+  const file = path.join(dir, 'report.html');
+  fs.writeFileSync(file, renderSweepHtml(mergeResults([path.join(dir, 'results')])));
+  return file;
 }
 
 async function main(): Promise<number> {
@@ -93,9 +172,13 @@ async function main(): Promise<number> {
     console.error('check-html: no chromium found; install it (apt-get install -y chromium) or set $CHROMIUM');
     return 2;
   }
-  let file = process.argv[2];
+  const kind = process.argv.includes('--sweep') ? 'sweep' : 'bench';
+  let file = process.argv.slice(2).find((a) => !a.startsWith('--'));
   let tmp: string | undefined;
-  if (!file) {
+  if (!file && kind === 'sweep') {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'autoglm-html-'));
+    file = await sweepReport(tmp);
+  } else if (!file) {
     const { benchmark } = await import('../src/bench/benchmark.js');
     const { renderBenchHtml } = await import('../src/bench/report-html.js');
     const here = path.dirname(fileURLToPath(import.meta.url));
@@ -114,10 +197,12 @@ async function main(): Promise<number> {
   }
   try {
     const c = await renderInBrowser(file, browser);
-    const problems = reportProblems(c);
-    console.log(`${c.browser}: rendered ${file} (${c.dom.length} bytes of DOM), ${c.consoleMessages.length} console message(s)`);
+    const problems = reportProblems(c, kind);
+    const png = process.env.SCREENSHOT ?? (tmp ? path.join(os.tmpdir(), `autoglm-${kind}-report.png`) : file.replace(/\.html?$/i, '') + '.png');
+    problems.push(...(await screenshot(file, png, browser)));
+    console.log(`${c.browser}: rendered ${file} (${c.dom.length} bytes of DOM), ${c.consoleMessages.length} console message(s); screenshot ${png}`);
     for (const p of problems) console.log(`  problem: ${p}`);
-    console.log(problems.length ? 'FAIL' : 'OK: no console errors, report and charts present');
+    console.log(problems.length ? 'FAIL' : 'OK: no console errors, report and charts present, screenshot taken');
     return problems.length ? 1 : 0;
   } finally {
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });

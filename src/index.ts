@@ -88,3 +88,11 @@ export {
   type Int8Recommendation,
 } from './quantize/index.js';
 export { getOpSchema, inputTypeVar, outputTypeVar, fixedFloatInputs } from './onnx/opschema.js';
+export { loadSweepConfig, checkSweepConfig, type SweepConfig, type SweepModel, type SweepRecipe, type SweepBench } from './sweep/config.js';
+export { expandJobs, parseShard, type Job, type Shard } from './sweep/jobs.js';
+export { runSweep, runJob, type SweepOptions, type SweepSummary, type JobResult, type JobVerdict } from './sweep/runner.js';
+export { ModelCache, type CacheStats } from './sweep/cache.js';
+export { mergeResults, paretoFront, type SweepReport, type MergedJob } from './sweep/merge.js';
+export { renderSweepTable, renderSweepJson, renderSweepMarkdown, renderSweepHtml } from './sweep/report.js';
+export { emitK8sJob, type K8sOptions, type K8sJob } from './sweep/k8s.js';
+export { initSweepConfig } from './sweep/init.js';

@@ -18,6 +18,8 @@ const COMMANDS: [name: string, load: () => Promise<{ register: Register }>][] = 
   ['optimize', () => import('./commands/optimize.js')],
   ['bench', () => import('./commands/bench.js')],
   ['demo', () => import('./commands/demo.js')],
+  ['sweep', () => import('./commands/sweep.js')],
+  ['report', () => import('./commands/report.js')],
 ];
 
 const require = createRequire(import.meta.url);

@@ -65,12 +65,14 @@ interface Cli {
 }
 
 const MODEL_OPTION = /baseline|model|reference|teacher/;
+/** commands whose positional argument is not a model (sweep takes a sweep config: test/cli/sweep.test.ts feeds it hostile files) */
+const NOT_MODEL_ARGUMENT = ['sweep'];
 
 function describeCommand(c: Command): Cli {
   const opts = c.options as Option[];
   const has = (flag: string) => opts.some((o) => o.long === flag);
   const slots: string[] = [];
-  if (c.registeredArguments.length) slots.push('arg');
+  if (c.registeredArguments.length && !NOT_MODEL_ARGUMENT.includes(c.name())) slots.push('arg');
   const unknownMandatory: string[] = [];
   for (const o of opts) {
     if (!o.mandatory || !o.long) continue;
