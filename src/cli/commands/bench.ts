@@ -11,6 +11,7 @@ import { benchmark, type BenchPhase, type BenchProgress } from '../../bench/benc
 import { renderBenchHtml } from '../../bench/report-html.js';
 import { renderBenchJson } from '../../bench/report-json.js';
 import { renderBenchJunit } from '../../bench/report-junit.js';
+import { renderBenchPrometheus } from '../../bench/prometheus.js';
 import { renderBenchMarkdown } from '../../bench/report-markdown.js';
 import { renderBenchTable } from '../../bench/report-table.js';
 import { failureSummary } from '../../bench/report-format.js';
@@ -46,6 +47,7 @@ interface BenchFlags {
   markdown?: string;
   junit?: string;
   html?: string;
+  prometheus?: string;
   seed?: string;
 }
 
@@ -124,6 +126,7 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
     .option('--markdown <file>', 'write a Markdown report (e.g. $GITHUB_STEP_SUMMARY)')
     .option('--junit <file>', 'write a JUnit XML report, one test case per gate')
     .option('--html <file>', 'write a self-contained HTML report')
+    .option('--prometheus <file>', 'write every metric in the Prometheus text format (node exporter textfile collector, Pushgateway)')
     .action(async (candidates: string[], flags: BenchFlags) => {
       const at = (p: string): string => path.resolve(io.cwd, p);
       const optLevel = flags.optLevel as OptLevel | undefined;
@@ -135,6 +138,7 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
         ['markdown', flags.markdown],
         ['junit', flags.junit],
         ['html', flags.html],
+        ['prometheus', flags.prometheus],
       ] as const) {
         if (file === undefined) continue;
         const dir = path.dirname(at(file));
@@ -182,6 +186,7 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
       if (flags.markdown) write(flags.markdown, renderBenchMarkdown(result), 'Markdown');
       if (flags.junit) write(flags.junit, renderBenchJunit(result), 'JUnit');
       if (flags.html) write(flags.html, renderBenchHtml(result), 'HTML');
+      if (flags.prometheus) write(flags.prometheus, renderBenchPrometheus(result), 'Prometheus');
       io.out(flags.json ? renderBenchJson(result) : renderBenchTable(result, io.color));
       if (!result.passed) {
         exit.code = 1;
