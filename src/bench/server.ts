@@ -86,7 +86,7 @@ export interface ServerOptions {
   slo?: Slo | null;
   /** probes per model of the search (default 8) */
   maxSteps?: number;
-  /** phases per model at --qps, alternating between models (default 2) */
+  /** phases per model at --qps, alternating between models (default 4) */
   phases?: number;
   onStep?: (done: number, total: number, what: string) => void;
 }
@@ -223,6 +223,7 @@ function toPoint(targetQps: number, r: Raw, slo: Slo | null | undefined): Server
     compute: completed ? summarize(r.compute) : { ...none, n: 0 },
     meanBatch: r.batches ? completed / r.batches : 0,
     sloMet: slo ? completed > 0 && r.dropped === 0 && statistic(slo.stat, r.latency) <= slo.boundMs : null,
+    perPhase: [],
   };
 }
 
@@ -264,22 +265,26 @@ export async function runServerScenario(models: LoadModel[], opts: ServerOptions
       slo: opts.slo ?? null,
     });
     const out: ServerStats[] = models.map(() => ({ ...base(), load: null, maxQps: null }));
-    const phases = opts.phases ?? 2;
+    const phases = opts.phases ?? 4;
     const steps = opts.findMaxQps ? (opts.maxSteps ?? 8) : 0;
     const total = (opts.qps ? phases * models.length : 0) + steps * models.length;
     let progress = 0;
     if (opts.qps) {
       const acc = models.map(emptyRaw);
+      const perPhase: ServerLoadPoint['perPhase'][] = models.map(() => []);
       for (let p = 0; p < phases; p++) {
         const arrivals = poissonArrivals(opts.qps, opts.durationMs / phases, (opts.seed ^ (0x5e7 + p)) >>> 0);
         for (let k = 0; k < models.length; k++) {
           const m = p % 2 === 0 ? k : models.length - 1 - k;
+          const before = acc[m]!.latency.length;
           await servePoint(pool, m, models[m]!.feeds.length, arrivals, policy, drainMs, acc[m]!);
+          const mine = acc[m]!.latency.slice(before);
+          if (mine.length) perPhase[m]!.push({ p50: statistic('p50', mine), p90: statistic('p90', mine), p99: statistic('p99', mine) });
           opts.onStep?.(++progress, total, `${opts.qps}/s`);
           await sleep(20);
         }
       }
-      acc.forEach((a, m) => (out[m]!.load = toPoint(opts.qps!, a, opts.slo)));
+      acc.forEach((a, m) => (out[m]!.load = { ...toPoint(opts.qps!, a, opts.slo), perPhase: perPhase[m]! }));
     }
     if (opts.findMaxQps) {
       const slo = opts.slo!;

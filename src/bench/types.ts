@@ -165,6 +165,8 @@ export interface ServerLoadPoint {
   meanBatch: number;
   /** the SLO held at this load (null without an SLO) */
   sloMet: boolean | null;
+  /** latency percentiles of each interleaved phase (with --qps; empty for search steps): drift shows here */
+  perPhase: { p50: number; p90: number; p99: number }[];
 }
 
 export interface ServerStats {

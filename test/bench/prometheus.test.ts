@@ -106,6 +106,7 @@ function point(ms: number[], qps: number): ServerLoadPoint {
     compute: summarize(ms.map((x) => (3 * x) / 4)),
     meanBatch: 1.5,
     sloMet: true,
+    perPhase: [],
   };
 }
 

@@ -75,6 +75,7 @@ describe('server scenario on a pool of workers', () => {
       durationMs: 800,
       seed: 1,
       qps: 100,
+      phases: 2,
       slo: parseSlo('p99 <= 200ms'),
     });
     for (const s of [a!, b!]) {
@@ -89,6 +90,7 @@ describe('server scenario on a pool of workers', () => {
       expect(p.latency.p50).toBeGreaterThanOrEqual(p.compute.p50);
       expect(p.meanBatch).toBe(1);
       expect(p.sloMet).toBe(p.latency.p99 <= 200);
+      expect(p.perPhase).toHaveLength(2);
     }
   });
 

@@ -39,4 +39,81 @@ describe('autoglm bench, serving options', () => {
     expect(bad.code).toBe(2);
     expect(bad.err).toMatch(/--prometheus nowhere\/m\.prom: folder .* does not exist/);
   });
+
+  it('--scenario server --qps: the load point of every model, gates on it, JSON', async () => {
+    const { code, out, err } = await cli(
+      'cand.onnx',
+      '-b',
+      'base.onnx',
+      ...FAST.map((a) => (a === 'batch=2' ? 'batch=1' : a)),
+      '--scenario',
+      'server',
+      '--qps',
+      '100',
+      '--duration',
+      '0.8',
+      '--workers',
+      '2',
+      '--batching',
+      'fixed:2',
+      '--max-wait',
+      '2',
+      '--slo',
+      'p99 <= 500ms',
+      '--gate',
+      'server.p99 <= 100x',
+      '--gate',
+      'server.dropped <= 0',
+      '--json',
+    );
+    expect(code, err).toBe(0);
+    const r = JSON.parse(out);
+    for (const m of [r.baseline, r.candidates[0]]) {
+      expect(m.server).toMatchObject({ workers: 2, batching: 'fixed:2', maxBatch: 2, maxWaitMs: 2, slo: { stat: 'p99', boundMs: 500 } });
+      expect(m.server.load.completed).toBe(m.server.load.requests);
+      expect(m.server.load.perPhase).toHaveLength(4);
+      expect(m.server.load.meanBatch).toBeGreaterThanOrEqual(1);
+    }
+    expect(r.gates.map((g: { status: string }) => g.status)).toEqual(['pass', 'pass']);
+  });
+
+  it('--decode through the CLI; serving flags without their mode are usage errors (exit 2)', async () => {
+    const gpt = path.resolve(__dirname, '../../fixtures/torch/gpt2-past-tiny.onnx');
+    const dims = ['--dim', 'batch=1', '--dim', 'sequence=2', '--dim', 'past_sequence=2', '--dim', 'past_sequence + sequence=4'];
+    const d = await cli(
+      gpt,
+      '-b',
+      gpt,
+      ...dims,
+      '--runs',
+      '3',
+      '--warmup',
+      '1',
+      '--decode',
+      '--prompt',
+      '8',
+      '--tokens',
+      '8',
+      '--gate',
+      'decode.agreement >= 1',
+    );
+    expect(d.code, d.err).toBe(0);
+    expect(d.out).toMatch(/decode: time to first token \(prompt 8\)/);
+    expect(d.out).toMatch(/decode: token agreement with baseline\s+reference\s+100\.0%/);
+    const cases: [string[], RegExp][] = [
+      [['--qps', '10'], /--qps needs --scenario server/],
+      [['--scenario', 'server'], /needs --qps N or --find-max-qps/],
+      [['--scenario', 'server', '--find-max-qps'], /--find-max-qps needs --slo/],
+      [['--scenario', 'server', '--qps', '10', '--slo', 'p95 < 3'], /--slo 'p95 < 3'/],
+      [['--scenario', 'server', '--qps', '10', '--batching', 'sometimes'], /--batching must be none, fixed:N/],
+      [['--scenario', 'nightly'], /--scenario must be single or server/],
+      [['--tokens', '5'], /need --decode/],
+      [['--decode'], /--decode needs a decoder with past key\/value inputs/],
+    ];
+    for (const [extra, msg] of cases) {
+      const r = await cli('cand.onnx', '-b', 'base.onnx', ...FAST, ...extra);
+      expect(r.code, extra.join(' ')).toBe(2);
+      expect(r.err).toMatch(msg);
+    }
+  });
 });
