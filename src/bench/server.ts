@@ -15,7 +15,9 @@
  * Models are measured in interleaved phases (A B B A ...) on the same schedules. `--find-max-qps` searches, per
  * model, for the highest rate whose latency statistic meets the SLO with nothing dropped: geometric steps up or down
  * from an estimate of the pool's capacity to bracket it, then bisection; each step probes every model (interleaved),
- * each at its own bracket. The result is the bracket [highest rate that held, lowest that did not].
+ * each at its own bracket. A miss is probed a second time (another schedule) before it counts: on a shared machine a
+ * stall of a few ms only ever adds latency, so one miss may be the machine, two are the model. The result is the
+ * bracket [highest rate that held, lowest that did not].
  */
 import * as os from 'node:os';
 import { UsageError } from '../errors.js';
@@ -86,6 +88,8 @@ export interface ServerOptions {
   slo?: Slo | null;
   /** probes per model of the search (default 8) */
   maxSteps?: number;
+  /** re-probe a missed rate once before it counts as missed (default true) */
+  confirmMisses?: boolean;
   /** phases per model at --qps, alternating between models (default 4) */
   phases?: number;
   onStep?: (done: number, total: number, what: string) => void;
@@ -294,10 +298,17 @@ export async function runServerScenario(models: LoadModel[], opts: ServerOptions
           const m = s % 2 === 0 ? k : models.length - 1 - k;
           const st = state[m]!;
           const q = st.next;
-          const acc = emptyRaw();
-          await servePoint(pool, m, models[m]!.feeds.length, poissonArrivals(q, opts.durationMs, (opts.seed ^ (0x3a5 + s)) >>> 0), policy, drainMs, acc);
-          const pt = toPoint(q, acc, slo);
-          st.steps.push(pt);
+          const probe = async (salt: number): Promise<ServerLoadPoint> => {
+            const acc = emptyRaw();
+            await servePoint(pool, m, models[m]!.feeds.length, poissonArrivals(q, opts.durationMs, (opts.seed ^ (0x3a5 + salt)) >>> 0), policy, drainMs, acc);
+            const pt = toPoint(q, acc, slo);
+            st.steps.push(pt);
+            return pt;
+          };
+          let pt = await probe(s);
+          // a stall of the machine only ever adds latency: a miss is confirmed by a second probe at the same rate
+          // (another schedule) before it lowers the bracket; a hold needs no confirmation
+          if (!pt.sloMet && opts.confirmMisses !== false) pt = await probe(s + 0x100);
           if (pt.sloMet) st.lo = Math.max(st.lo, q);
           else st.hi = Math.min(st.hi, q);
           st.next = !Number.isFinite(st.hi) ? q * 1.6 : st.lo === 0 ? q / 2 : (st.lo + st.hi) / 2;
