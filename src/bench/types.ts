@@ -156,6 +156,7 @@ export interface ServerLoadPoint {
   late: number;
   /** end-to-end latency (arrival to completion, queueing included) of the completed requests, ms */
   latency: Summary;
+  /** the latencies (ms) of the completed requests; empty in the steps of a --find-max-qps search */
   samples: number[];
   /** arrival to start of its batch's run, ms */
   queueWait: Summary;

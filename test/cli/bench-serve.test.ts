@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { captureIO } from '../../src/cli/ui/io.js';
 import { save, tempDir, tinyBert } from '../bench/models.js';
+import { hasPromtool, parseExposition, promtoolCheck } from '../helpers/prometheus.js';
 
 let tmp: string;
 beforeAll(() => {
@@ -64,6 +65,8 @@ describe('autoglm bench, serving options', () => {
       'server.p99 <= 100x',
       '--gate',
       'server.dropped <= 0',
+      '--prometheus',
+      's.prom',
       '--json',
     );
     expect(code, err).toBe(0);
@@ -75,6 +78,11 @@ describe('autoglm bench, serving options', () => {
       expect(m.server.load.meanBatch).toBeGreaterThanOrEqual(1);
     }
     expect(r.gates.map((g: { status: string }) => g.status)).toEqual(['pass', 'pass']);
+    const prom = fs.readFileSync(path.join(tmp, 's.prom'), 'utf8');
+    const series = parseExposition(prom).samples;
+    const count = series.find((x) => x.name === 'autoglm_bench_latency_seconds_count' && x.labels.scenario === 'server' && x.labels.candidate === 'baseline');
+    expect(count!.value).toBe(r.baseline.server.load.completed);
+    if (hasPromtool) expect(promtoolCheck(prom)).toEqual({ status: 0, output: '' });
   });
 
   it('--decode through the CLI; serving flags without their mode are usage errors (exit 2)', async () => {
@@ -96,10 +104,16 @@ describe('autoglm bench, serving options', () => {
       '8',
       '--gate',
       'decode.agreement >= 1',
+      '--prometheus',
+      'd.prom',
     );
     expect(d.code, d.err).toBe(0);
     expect(d.out).toMatch(/decode: time to first token \(prompt 8\)/);
     expect(d.out).toMatch(/decode: token agreement with baseline\s+reference\s+100\.0%/);
+    const dprom = fs.readFileSync(path.join(tmp, 'd.prom'), 'utf8');
+    const tpot = parseExposition(dprom).samples.find((x) => x.name === 'autoglm_bench_latency_seconds_count' && x.labels.scenario === 'decode');
+    expect(tpot!.value).toBe(3 * 7); // 3 repeats x (8 - 1) decode steps
+    if (hasPromtool) expect(promtoolCheck(dprom)).toEqual({ status: 0, output: '' });
     const cases: [string[], RegExp][] = [
       [['--qps', '10'], /--qps needs --scenario server/],
       [['--scenario', 'server'], /needs --qps N or --find-max-qps/],
