@@ -17,13 +17,33 @@ export interface WorkerInit {
   models: { source: string | Uint8Array; feeds: Record<string, WireTensor>[] }[];
   options: SessionOptions;
 }
-export type WorkerRequest = { kind: 'run'; model: number; runs: number; durationMs: number; warmup: number } | { kind: 'close' };
+export type WorkerRequest =
+  | { kind: 'run'; model: number; runs: number; durationMs: number; warmup: number }
+  /** the server scenario (server.ts): one run of input set `set` with `batch` copies concatenated on the first axis */
+  | { kind: 'serve'; model: number; set: number; batch: number }
+  | { kind: 'close' };
 export type WorkerReply =
   | { kind: 'ready'; createMs: number[] }
   | { kind: 'done'; samples: Float64Array; start: number; end: number }
+  | { kind: 'served'; start: number; end: number }
   | { kind: 'error'; message: string };
 
 const epochMs = (): number => performance.timeOrigin + performance.now();
+
+/** `batch` copies of every tensor of a set, concatenated on the first axis (a batch of identical requests). */
+function tileFeeds(f: Feeds, batch: number): Feeds {
+  if (batch === 1) return f;
+  const out: Feeds = {};
+  for (const [k, t] of Object.entries(f)) {
+    const src = t.data as unknown as ArrayLike<unknown> & { length: number; constructor: new (n: number) => { set(a: ArrayLike<unknown>, o: number): void } };
+    if (!t.dims.length) throw new Error(`input ${k} is a scalar: it has no batch axis to batch requests on`);
+    const data = new src.constructor(src.length * batch);
+    for (let b = 0; b < batch; b++) data.set(src, b * src.length);
+    const dims = [Number(t.dims[0]) * batch, ...t.dims.slice(1).map(Number)];
+    out[k] = new ort.Tensor(t.type as 'float32', data as unknown as Float32Array, dims);
+  }
+  return out;
+}
 
 function toFeeds(wire: Record<string, WireTensor>): Feeds {
   const out: Feeds = {};
@@ -48,11 +68,25 @@ async function main(): Promise<void> {
     port.postMessage({ kind: 'error', message: (e as Error).message } satisfies WorkerReply);
     return;
   }
+  const tiled = new Map<string, Feeds>();
   port.postMessage({ kind: 'ready', createMs } satisfies WorkerReply);
   port.on('message', async (req: WorkerRequest) => {
     if (req.kind === 'close') {
       for (const s of sessions) await s.release();
       port.close();
+      return;
+    }
+    if (req.kind === 'serve') {
+      try {
+        const key = `${req.model}:${req.set}:${req.batch}`;
+        let f = tiled.get(key);
+        if (!f) tiled.set(key, (f = tileFeeds(feeds[req.model]![req.set]!, req.batch)));
+        const start = epochMs();
+        await sessions[req.model]!.run(f);
+        port.postMessage({ kind: 'served', start, end: epochMs() } satisfies WorkerReply);
+      } catch (e) {
+        port.postMessage({ kind: 'error', message: (e as Error).message } satisfies WorkerReply);
+      }
       return;
     }
     try {

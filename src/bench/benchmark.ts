@@ -16,6 +16,7 @@
  *   7. fidelity per candidate; 8. load test (--concurrency); 9. --profile; 10. gates
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type * as ort from 'onnxruntime-node';
 import { OperationError, UsageError } from '../errors.js';
@@ -57,12 +58,34 @@ import {
   type OptLevel,
 } from './types.js';
 import { measureUnderLoad } from './workers.js';
+import { parseBatching } from './batching.js';
+import { batchAxisProblem, parseSlo, runServerScenario } from './server.js';
+import { type DecodeOptions, decoderSignature, runDecodeBenchmark } from './decode.js';
+
+export interface ServerScenarioOptions {
+  /** request rate of a fixed-load run */
+  qps?: number;
+  /** search the highest rate that holds `slo` */
+  findMaxQps?: boolean;
+  /** 'p99 <= 50ms' */
+  slo?: string;
+  /** none (default), fixed:N, adaptive */
+  batching?: string;
+  maxBatch?: number;
+  maxWaitMs?: number;
+  /** seconds of arrivals per load point (default 2) */
+  duration?: number;
+  /** worker threads (default: --concurrency when > 1, else the number of cores) */
+  workers?: number;
+  /** probes per model of the search (default 8) */
+  maxSteps?: number;
+}
 import { median } from '../util/numerics.js';
 
 /** A model to bench: a file path, an IR Model, or either with a label for the reports. */
 export type ModelInput = string | Model | { model: string | Model; label?: string };
 
-export type BenchPhase = 'prepare' | 'sessions' | 'timing' | 'analysis' | 'load' | 'profile';
+export type BenchPhase = 'prepare' | 'sessions' | 'timing' | 'analysis' | 'load' | 'server' | 'decode' | 'profile';
 export interface BenchProgress {
   phase: BenchPhase;
   done: number;
@@ -112,6 +135,10 @@ export interface BenchOptions {
   analysis?: boolean;
   /** measure memory with the RSS sampler thread (default true) */
   memory?: boolean;
+  /** `--scenario server`: Poisson arrivals on a pool of sessions (server.ts) */
+  server?: ServerScenarioOptions;
+  /** `--decode`: prefill then token-by-token decoding with the KV cache (decode.ts) */
+  decode?: DecodeOptions;
   onProgress?: (p: BenchProgress) => void;
 }
 
@@ -295,6 +322,16 @@ export async function benchmark(opts: BenchOptions): Promise<BenchResult> {
   const gates = collectGates(opts);
   const s = resolveSettings(opts, gates);
   const progress = (phase: BenchPhase, done: number, total: number, label?: string) => opts.onProgress?.({ phase, done, total, label });
+  const sv = opts.server;
+  const policy = sv ? parseBatching(sv.batching, sv.maxBatch, sv.maxWaitMs) : null;
+  const slo = sv?.slo !== undefined ? parseSlo(sv.slo) : null;
+  if (sv) {
+    if (sv.qps === undefined && !sv.findMaxQps) throw new UsageError('--scenario server needs --qps N or --find-max-qps with --slo');
+    if (sv.qps !== undefined && !(sv.qps > 0 && Number.isFinite(sv.qps))) throw new UsageError(`--qps must be a positive number, got ${sv.qps}`);
+    if (sv.findMaxQps && !slo) throw new UsageError("--find-max-qps needs --slo, e.g. --slo 'p99 <= 50ms'");
+    if (sv.duration !== undefined && !(sv.duration > 0 && Number.isFinite(sv.duration)))
+      throw new UsageError(`--duration must be a positive number of seconds, got ${sv.duration}`);
+  }
   const sessionOptions: SessionOptions = {
     optimizationLevel: s.optimizationLevel,
     executionProviders: [s.executionProvider],
@@ -327,6 +364,12 @@ export async function benchmark(opts: BenchOptions): Promise<BenchResult> {
     };
   });
   const baseline = entries[0]!;
+  // --decode on a model without a KV cache is bad input: said before anything is measured
+  if (opts.decode) for (const e of entries) decoderSignature(e.model);
+  if (policy && policy.kind !== 'none') {
+    const why = batchAxisProblem(baseline.model);
+    if (why) throw new UsageError(`--batching ${sv!.batching} needs a batch axis (a symbolic first dimension on every input): ${why}`);
+  }
 
   // 2. inputs, from the baseline
   const { feeds, summary } = resolveInputs(opts, baseline.model, s.seed, s.inputSets);
@@ -468,6 +511,37 @@ export async function benchmark(opts: BenchOptions): Promise<BenchResult> {
         },
       );
       live.forEach((e, i) => (e.report.load = stats[i]!));
+    }
+
+    // 8b. server scenario
+    if (sv && policy && live.length) {
+      const workers = sv.workers ?? (s.concurrency > 1 ? s.concurrency : Math.max(1, os.availableParallelism()));
+      const stats = await runServerScenario(
+        live.map((e) => ({ source: e.source instanceof Model ? encodeModel(e.source) : e.source, feeds: e.feeds })),
+        {
+          workers,
+          threadsPerWorker: s.threads || undefined,
+          sessionOptions,
+          policy,
+          durationMs: (sv.duration ?? 2) * 1000,
+          seed: s.seed,
+          qps: sv.qps,
+          findMaxQps: sv.findMaxQps,
+          slo,
+          maxSteps: sv.maxSteps,
+          onStep: (d, t, what) => progress('server', d, t, what),
+        },
+      );
+      live.forEach((e, i) => (e.report.server = stats[i]!));
+    }
+
+    // 8c. decode
+    if (opts.decode && live.length) {
+      const stats = await runDecodeBenchmark(
+        live.map((e) => ({ label: e.label, model: e.model, source: e.source instanceof Model ? encodeModel(e.source) : e.source })),
+        { ...opts.decode, seed: opts.decode.seed ?? s.seed, sessionOptions, onStep: (d, t, what) => progress('decode', d, t, what) },
+      );
+      live.forEach((e, i) => (e.report.decode = stats[i]!));
     }
 
     // 9. profile

@@ -95,6 +95,50 @@ export const METRICS: Record<string, MetricDef> = {
   'params.nonzero': { unit: 'count', runtime: false, relativeAllowed: true, absoluteAllowed: true, describe: 'non-zero weight parameters' },
   size: { unit: 'bytes', runtime: false, relativeAllowed: true, absoluteAllowed: true, describe: 'model file size (with external data)' },
   flops: { unit: 'count', runtime: true, relativeAllowed: true, absoluteAllowed: true, describe: 'estimated FLOPs per run' },
+  ...Object.fromEntries(
+    (['p50', 'p90', 'p99'] as const).map((s) => [
+      `server.${s}`,
+      {
+        unit: 'time',
+        runtime: true,
+        relativeAllowed: true,
+        absoluteAllowed: true,
+        describe: `${s} request latency (queueing included) of the server scenario at --qps`,
+      } as MetricDef,
+    ]),
+  ),
+  'server.qps': {
+    unit: 'rate',
+    runtime: true,
+    relativeAllowed: true,
+    absoluteAllowed: true,
+    describe: 'achieved requests per second of the server scenario at --qps',
+  },
+  'server.maxQps': {
+    unit: 'rate',
+    runtime: true,
+    relativeAllowed: true,
+    absoluteAllowed: true,
+    describe: 'highest request rate that held the --slo (--find-max-qps), on its search bracket',
+  },
+  'server.late': { unit: 'count', runtime: true, relativeAllowed: false, absoluteAllowed: true, describe: 'requests over the --slo bound at --qps' },
+  'server.dropped': {
+    unit: 'count',
+    runtime: true,
+    relativeAllowed: false,
+    absoluteAllowed: true,
+    describe: 'requests not completed within the drain time at --qps',
+  },
+  'decode.ttft': { unit: 'time', runtime: true, relativeAllowed: true, absoluteAllowed: true, describe: 'median time to first token (--decode)' },
+  'decode.tpot': { unit: 'time', runtime: true, relativeAllowed: true, absoluteAllowed: true, describe: 'median time per output token (--decode)' },
+  'decode.tokensPerSecond': { unit: 'rate', runtime: true, relativeAllowed: true, absoluteAllowed: true, describe: 'generated tokens per second (--decode)' },
+  'decode.agreement': {
+    unit: 'fraction',
+    runtime: true,
+    relativeAllowed: false,
+    absoluteAllowed: true,
+    describe: "share of next-token choices equal to the baseline's (--decode)",
+  },
 };
 const ALIASES: Record<string, string> = {
   latency: 'latency.p50',
@@ -110,6 +154,9 @@ const ALIASES: Record<string, string> = {
   top1Agreement: 'top1',
   maxAbs: 'maxAbsError',
   maxRel: 'maxRelError',
+  'server.maxqps': 'server.maxQps',
+  'decode.tokens': 'decode.tokensPerSecond',
+  'decode.tps': 'decode.tokensPerSecond',
 };
 
 const UNIT_SCALE: Record<Unit, Record<string, number>> = {
@@ -288,6 +335,7 @@ function measure(g: Gate, c: CandidateReport, r: BenchResult): Measured {
     const ci = statCI(stat, c.latency.samples, { level, seed });
     return { value: ci.value, interval: { lo: ci.lo, hi: ci.hi, level }, note: noisy };
   }
+  if (metric.startsWith('server.') || metric.startsWith('decode.')) return measureServing(g, c, r, level, seed);
   switch (metric) {
     case 'throughput': {
       if (!c.latency) return { value: null, interval: null, missing: 'no latency was measured' };
@@ -348,6 +396,65 @@ function measure(g: Gate, c: CandidateReport, r: BenchResult): Measured {
         : { value: c.static.flops.total, interval: null };
   }
   return { value: null, interval: null, missing: `metric ${metric} is not known` };
+}
+
+/** Gates on the server scenario and the decode benchmark. */
+function measureServing(g: Gate, c: CandidateReport, r: BenchResult, level: number, seed: number): Measured {
+  const b = r.baseline;
+  const metric = g.metric;
+  if (metric === 'server.maxQps') {
+    const cm = c.server?.maxQps;
+    if (!cm) return { value: null, interval: null, missing: "no max-QPS search was run (use --scenario server --find-max-qps --slo 'p99 <= 50ms')" };
+    if (!g.relative) return { value: cm.value, interval: { lo: cm.lo, hi: cm.hi, level: 1 }, note: 'interval: the search bracket [held, missed]' };
+    const bm = b.server?.maxQps;
+    if (!bm) return { value: null, interval: null, missing: 'the baseline was not searched' };
+    if (!(bm.value > 0)) return { value: null, interval: null, missing: 'the baseline held the SLO at no load probed: no ratio' };
+    return {
+      value: cm.value / bm.value,
+      interval: { lo: cm.lo / bm.hi, hi: cm.hi / Math.max(bm.lo, 1e-9), level: 1 },
+      note: 'interval from the search brackets',
+    };
+  }
+  if (metric.startsWith('server.')) {
+    const cl = c.server?.load;
+    if (!cl) return { value: null, interval: null, missing: 'no server load was run (use --scenario server --qps N)' };
+    if (!cl.completed) return { value: null, interval: null, missing: 'no request completed' };
+    const bl = b.server?.load;
+    const what = metric.slice('server.'.length);
+    if (what === 'late' || what === 'dropped') return { value: cl[what], interval: null };
+    if (what === 'qps') {
+      if (!g.relative) return { value: cl.achievedQps, interval: null };
+      return { value: ratio(cl.achievedQps, bl?.achievedQps), interval: null, missing: 'the baseline was not served' };
+    }
+    const stat = what as 'p50' | 'p90' | 'p99';
+    if (g.relative) {
+      if (!bl?.completed) return { value: null, interval: null, missing: 'the baseline was not served' };
+      const ci = ratioCI(stat, cl.samples, bl.samples, { level, seed });
+      // the bootstrap sees sampling noise only; a busy machine drifts between phases: fail only when the candidate
+      // was beyond the threshold in every interleaved phase too
+      const pr = cl.perPhase.map((x, k) => (bl.perPhase[k] ? x[stat] / bl.perPhase[k]![stat] : Number.NaN)).filter(Number.isFinite);
+      const confirm = pr.length ? { lo: Math.min(...pr), hi: Math.max(...pr), what: `per-phase ratio (${pr.length} phases)` } : undefined;
+      return { value: ci.value, interval: { lo: ci.lo, hi: ci.hi, level }, confirm };
+    }
+    const ci = statCI(stat, cl.samples, { level, seed });
+    return { value: ci.value, interval: { lo: ci.lo, hi: ci.hi, level } };
+  }
+  const cd = c.decode;
+  if (!cd) return { value: null, interval: null, missing: 'no decode benchmark was run (use --decode)' };
+  const bd = b.decode;
+  if (metric === 'decode.agreement') return { value: cd.tokenAgreement, interval: null, missing: 'no agreement was measured' };
+  if (metric === 'decode.tokensPerSecond') {
+    if (!g.relative) return { value: cd.tokensPerSecond, interval: null };
+    return { value: ratio(cd.tokensPerSecond, bd?.tokensPerSecond), interval: null, missing: 'the baseline was not decoded' };
+  }
+  const [cs, bs] = metric === 'decode.ttft' ? [cd.ttftSamples, bd?.ttftSamples] : [cd.tpotSamples, bd?.tpotSamples];
+  if (g.relative) {
+    if (!bs?.length) return { value: null, interval: null, missing: 'the baseline was not decoded' };
+    const ci = ratioCI('p50', cs, bs, { level, seed });
+    return { value: ci.value, interval: { lo: ci.lo, hi: ci.hi, level } };
+  }
+  const ci = statCI('p50', cs, { level, seed });
+  return { value: ci.value, interval: { lo: ci.lo, hi: ci.hi, level } };
 }
 
 export function formatGateValue(g: Pick<Gate, 'metric' | 'relative'>, v: number): string {

@@ -158,6 +158,7 @@ export function comparisonRows(r: BenchResult): Row[] {
     add('latency p50 under load', 'latency', (m) => fmtMs(m.load?.latency.p50));
     add('latency p99 under load', 'latency', (m) => fmtMs(m.load?.latency.p99));
   }
+  serverRows(models, add);
   if (cands.some((c) => c.fidelity)) {
     const fid = (m: ModelReport, i: number, f: (c: CandidateReport) => string): Cell => {
       if (i === 0) return { text: ok(m) ? 'reference' : '—', tone: 'neutral' };
@@ -330,4 +331,91 @@ export function failureSummary(r: BenchResult): string {
     );
   if (broken.length) parts.push(`${broken.length} candidate(s) could not be measured (${broken.map((c) => `${c.label}: ${c.error ?? 'failed'}`).join('; ')})`);
   return parts.join('; ') || 'the bench did not pass';
+}
+
+type AddRow = (
+  metric: string,
+  section: Row['section'],
+  value: (m: ModelReport) => string,
+  ratio?: (c: CandidateReport) => number | null | undefined,
+  dir?: Direction,
+) => void;
+
+/** Rows of the server scenario and of the decode benchmark, when they ran. */
+function serverRows(models: ModelReport[], add: AddRow): void {
+  const ratioOf = (c: CandidateReport, f: (m: ModelReport) => number | null | undefined): number | null => {
+    const b = models[0]!;
+    const x = f(c);
+    const y = f(b);
+    return x == null || y == null || !(y > 0) ? null : x / y;
+  };
+  const sv = models.find((m) => m.server)?.server;
+  if (sv) {
+    const what = `${sv.workers} worker(s) x ${sv.threadsPerWorker} thread(s), batching ${sv.batching}`;
+    if (sv.load) {
+      const q = sv.load.targetQps;
+      add(
+        `server @ ${q}/s: achieved QPS (${what})`,
+        'latency',
+        (m) => (m.server?.load ? `${fmtCount(m.server.load.achievedQps)}/s` : '—'),
+        (c) => ratioOf(c, (m) => m.server?.load?.achievedQps),
+        'higher',
+      );
+      add(
+        `server @ ${q}/s: latency p50 / p90 / p99`,
+        'latency',
+        (m) => {
+          const l = m.server?.load?.latency;
+          return l ? `${fmtMs(l.p50)} / ${fmtMs(l.p90)} / ${fmtMs(l.p99)}` : '—';
+        },
+        (c) => ratioOf(c, (m) => m.server?.load?.latency.p99),
+      );
+      add(`server @ ${q}/s: queue wait p99 / compute p99`, 'latency', (m) => {
+        const l = m.server?.load;
+        return l ? `${fmtMs(l.queueWait.p99)} / ${fmtMs(l.compute.p99)}` : '—';
+      });
+      add(`server @ ${q}/s: requests, late, dropped, mean batch`, 'latency', (m) => {
+        const l = m.server?.load;
+        return l ? `${l.requests}, ${l.late}, ${l.dropped}, ${l.meanBatch.toFixed(2)}` : '—';
+      });
+    }
+    if (sv.maxQps && sv.slo) {
+      add(
+        `server: max QPS with ${sv.slo.stat} <= ${fmtMs(sv.slo.boundMs)} [held, missed]`,
+        'latency',
+        (m) => {
+          const x = m.server?.maxQps;
+          return x ? `${fmtCount(x.value)}/s [${fmtCount(x.lo)}, ${fmtCount(x.hi)}]` : '—';
+        },
+        (c) => ratioOf(c, (m) => m.server?.maxQps?.value),
+        'higher',
+      );
+    }
+  }
+  const dc = models.find((m) => m.decode)?.decode;
+  if (dc) {
+    add(
+      `decode: time to first token (prompt ${dc.promptTokens})`,
+      'latency',
+      (m) => fmtMs(m.decode?.ttft.p50),
+      (c) => ratioOf(c, (m) => m.decode?.ttft.p50),
+    );
+    add(
+      `decode: time per output token p50 / p99 (${dc.newTokens} tokens)`,
+      'latency',
+      (m) => (m.decode ? `${fmtMs(m.decode.tpot.p50)} / ${fmtMs(m.decode.tpot.p99)}` : '—'),
+      (c) => ratioOf(c, (m) => m.decode?.tpot.p50),
+    );
+    add(
+      'decode: tokens/s',
+      'latency',
+      (m) => (m.decode ? `${m.decode.tokensPerSecond.toFixed(1)}/s` : '—'),
+      (c) => ratioOf(c, (m) => m.decode?.tokensPerSecond),
+      'higher',
+    );
+    add('decode: KV cache / RSS growth', 'latency', (m) => (m.decode ? `${fmtBytes(m.decode.cacheBytes)} / ${fmtBytes(m.decode.memoryGrowth)}` : '—'));
+    add('decode: token agreement with baseline', 'latency', (m) =>
+      m.decode?.tokenAgreement == null ? (m === models[0] && m.decode ? 'reference' : '—') : fmtPct(m.decode.tokenAgreement),
+    );
+  }
 }

@@ -135,7 +135,81 @@ export interface ModelReport {
   memory: MemoryStats | null;
   load: LoadStats | null;
   profile: ProfileStats | null;
+  /** `--scenario server`: Poisson arrivals served by a pool of sessions (server.ts); absent or null when not run */
+  server?: ServerStats | null;
+  /** `--decode`: prefill then token-by-token decoding with the KV cache (decode.ts); absent or null when not run */
+  decode?: DecodeStats | null;
   notes: string[];
+}
+
+/** One load point of the server scenario: a seeded Poisson arrival schedule at `targetQps`, served by the pool. */
+export interface ServerLoadPoint {
+  targetQps: number;
+  /** completed requests / (last completion - first arrival), per second */
+  achievedQps: number;
+  /** requests that arrived in the schedule */
+  requests: number;
+  completed: number;
+  /** not completed within the drain time after the last arrival */
+  dropped: number;
+  /** completed later than the SLO bound after their arrival (0 without an SLO) */
+  late: number;
+  /** end-to-end latency (arrival to completion, queueing included) of the completed requests, ms */
+  latency: Summary;
+  /** the latencies (ms) of the completed requests; empty in the steps of a --find-max-qps search */
+  samples: number[];
+  /** arrival to start of its batch's run, ms */
+  queueWait: Summary;
+  /** the run of the batch the request was in, as the worker timed it, ms */
+  compute: Summary;
+  /** mean requests per run */
+  meanBatch: number;
+  /** the SLO held at this load (null without an SLO) */
+  sloMet: boolean | null;
+  /** latency percentiles of each interleaved phase (with --qps; empty for search steps): drift shows here */
+  perPhase: { p50: number; p90: number; p99: number }[];
+}
+
+export interface ServerStats {
+  workers: number;
+  threadsPerWorker: number;
+  /** 'none', 'fixed:N' or 'adaptive' */
+  batching: string;
+  maxBatch: number;
+  maxWaitMs: number;
+  durationMs: number;
+  /** e.g. { stat: 'p99', boundMs: 50 } */
+  slo: { stat: 'p50' | 'p90' | 'p99'; boundMs: number } | null;
+  /** the load at --qps (null with --find-max-qps only) */
+  load: ServerLoadPoint | null;
+  /**
+   * --find-max-qps: the highest load at which the SLO held; [lo, hi] brackets it (lo: highest load that held,
+   * hi: lowest that did not, or the top of the search)
+   */
+  maxQps: { value: number; lo: number; hi: number; steps: ServerLoadPoint[] } | null;
+}
+
+export interface DecodeStats {
+  promptTokens: number;
+  newTokens: number;
+  /** repeats of the whole generation (interleaved with the other models) */
+  repeats: number;
+  /** time to first token: the prefill run, ms, one per repeat */
+  ttft: Summary;
+  ttftSamples: number[];
+  /** time per output token after the first: every decode step of every repeat, ms */
+  tpot: Summary;
+  tpotSamples: number[];
+  /** new tokens / (ttft + decode time), per second, median over repeats */
+  tokensPerSecond: number;
+  /** bytes of the past/present tensors after the last step */
+  cacheBytes: number;
+  /** process RSS after the generation minus before it (bytes), median over repeats */
+  memoryGrowth: number;
+  /** the generated ids of the first prompt (greedy) */
+  tokens: number[];
+  /** share of generated tokens equal to the baseline's, teacher-forced on the same prompts (null for the baseline) */
+  tokenAgreement: number | null;
 }
 
 export interface LatencyComparison {

@@ -41,7 +41,7 @@ export interface LoadOptions {
   onPhase?: (done: number, total: number) => void;
 }
 
-function toWire(f: Feeds): Record<string, WireTensor> {
+export function toWire(f: Feeds): Record<string, WireTensor> {
   const out: Record<string, WireTensor> = {};
   for (const [k, t] of Object.entries(f)) out[k] = { type: t.type, dims: t.dims.map(Number), data: t.data as ArrayBufferView };
   return out;
@@ -64,7 +64,8 @@ export function workerEntry(): { script: string | URL; eval: boolean } {
   return { script: new URL('./bench-worker.js', here), eval: false };
 }
 
-class PoolWorker {
+/** One worker thread holding a session of every model; one request in flight at a time. */
+export class PoolWorker {
   private readonly worker: Worker;
   private pending: { resolve: (r: WorkerReply) => void; reject: (e: Error) => void } | null = null;
   private readonly first: Promise<WorkerReply>;
@@ -105,6 +106,15 @@ class PoolWorker {
     const r = await p;
     if (r.kind === 'error') throw new OperationError(`a --concurrency worker failed: ${r.message}`);
     if (r.kind !== 'done') throw new OperationError('a --concurrency worker answered out of turn');
+    return r;
+  }
+  /** One run of a (batched) input set, for the server scenario: the worker's epoch times around the run. */
+  async serve(req: Extract<WorkerRequest, { kind: 'serve' }>): Promise<Extract<WorkerReply, { kind: 'served' }>> {
+    const p = this.next();
+    this.worker.postMessage(req);
+    const r = await p;
+    if (r.kind === 'error') throw new OperationError(`a server worker failed: ${r.message}`);
+    if (r.kind !== 'served') throw new OperationError('a server worker answered out of turn');
     return r;
   }
   async close(): Promise<void> {

@@ -17,6 +17,7 @@ const COMMANDS: [name: string, load: () => Promise<{ register: Register }>][] = 
   ['prune', () => import('./commands/prune.js')],
   ['optimize', () => import('./commands/optimize.js')],
   ['bench', () => import('./commands/bench.js')],
+  ['graph', () => import('./commands/graph.js')],
   ['demo', () => import('./commands/demo.js')],
   ['sweep', () => import('./commands/sweep.js')],
   ['report', () => import('./commands/report.js')],

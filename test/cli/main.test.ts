@@ -3,7 +3,7 @@ import { ExitCode } from '../../src/cli/exit.js';
 import { buildProgram, main } from '../../src/cli/main.js';
 import { captureIO } from '../../src/cli/ui/io.js';
 
-const ALL = ['inspect', 'fuse', 'quantize', 'prune', 'optimize', 'bench', 'demo', 'sweep', 'report'];
+const ALL = ['inspect', 'fuse', 'quantize', 'prune', 'optimize', 'bench', 'graph', 'demo', 'sweep', 'report'];
 const names = async (only?: string) => (await buildProgram(captureIO(process.cwd()), new ExitCode(), only)).commands.map((c) => c.name());
 
 describe('cli/main', () => {

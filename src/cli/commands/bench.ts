@@ -45,7 +45,22 @@ interface BenchFlags {
   junit?: string;
   html?: string;
   force?: boolean;
+  prometheus?: string;
   seed?: string;
+  scenario?: string;
+  qps?: string;
+  findMaxQps?: boolean;
+  slo?: string;
+  batching?: string;
+  maxBatch?: string;
+  maxWait?: string;
+  duration?: string;
+  workers?: string;
+  searchSteps?: string;
+  decode?: boolean;
+  prompt?: string;
+  tokens?: string;
+  decodeRepeats?: string;
 }
 
 function int(flag: string, v: string | undefined, min = 0): number | undefined {
@@ -67,6 +82,8 @@ const TITLES: Record<BenchPhase, string> = {
   timing: 'timing',
   analysis: 'fidelity and FLOPs',
   load: 'load test',
+  server: 'server scenario',
+  decode: 'decoding',
   profile: 'profiling',
 };
 
@@ -124,6 +141,20 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
     .option('--session-repeats <n>', 'interleaved session creations per model, for creation time and memory (default 3; 5 with a session or memory gate)')
     .option('--allow-skipped', 'gates that could not be decided (not runnable here, not measured, inconclusive) do not fail the run')
     .option('--cv-threshold <cv>', 'a latency coefficient of variation above this marks a measurement noisy (default 0.1)')
+    .option('--scenario <name>', 'single (default) or server: Poisson arrivals served by a pool of sessions, queueing included')
+    .option('--qps <n>', 'server scenario: request rate (seeded Poisson arrivals)')
+    .option('--find-max-qps', 'server scenario: search the highest request rate that holds --slo')
+    .option('--slo <expr>', "server scenario: latency objective, e.g. 'p99 <= 50ms' (late requests; the --find-max-qps target)")
+    .option('--batching <policy>', 'server scenario: none (default), fixed:N or adaptive (models with a batch axis)')
+    .option('--max-batch <n>', 'server scenario: largest adaptive batch (default 16)')
+    .option('--max-wait <ms>', 'server scenario: longest a request waits for its batch to fill (default 5)')
+    .option('--duration <seconds>', 'server scenario: seconds of arrivals per load point (default 2)')
+    .option('--workers <n>', 'server scenario: worker threads, each with a session of every model (default: cores)')
+    .option('--search-steps <n>', 'server scenario: load points per model of --find-max-qps (default 8)')
+    .option('--decode', 'decoder models with past/present: prefill then token-by-token decoding with the KV cache')
+    .option('--prompt <n>', '--decode: prompt length (default 32)')
+    .option('--tokens <n>', '--decode: tokens generated (default 64)')
+    .option('--decode-repeats <n>', '--decode: generations per model, interleaved (default 3)')
     .option('--gate <expr>', "CI gate, e.g. 'latency.p50 <= 1.05x', 'graphF1 >= 0.95', 'size <= 0.5x' (repeatable)", collect, [])
     .option('--budget <file>', 'JSON file of gates')
     .option('--profile', "per-operator time from onnxruntime's profiler")
@@ -132,6 +163,7 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
     .addOption(reportOption('junit'))
     .addOption(reportOption('html'))
     .option('--force', 'overwrite existing report files')
+    .addOption(reportOption('prometheus'))
     .action(async (candidates: string[], flags: BenchFlags) => {
       const at = (p: string): string => path.resolve(io.cwd, p);
       const optLevel = flags.optLevel as OptLevel | undefined;
@@ -140,6 +172,32 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
       const ep = flags.ep as ExecutionProvider | undefined;
       if (ep !== undefined && ep !== 'cpu' && ep !== 'cuda') throw new UsageError(`--ep must be cpu or cuda, got '${ep}'`);
       checkReportTargets(io, flags);
+      const scenario = flags.scenario ?? 'single';
+      if (scenario !== 'single' && scenario !== 'server') throw new UsageError(`--scenario must be single or server, got '${scenario}'`);
+      const serverOnly = (['qps', 'findMaxQps', 'slo', 'batching', 'maxBatch', 'maxWait', 'duration', 'workers', 'searchSteps'] as const).filter(
+        (k) => flags[k] !== undefined,
+      );
+      if (scenario !== 'server' && serverOnly.length)
+        throw new UsageError(`--${serverOnly[0]!.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --scenario server`);
+      if (!flags.decode && (flags.prompt !== undefined || flags.tokens !== undefined || flags.decodeRepeats !== undefined))
+        throw new UsageError('--prompt, --tokens and --decode-repeats need --decode');
+      const server =
+        scenario === 'server'
+          ? {
+              qps: num('qps', flags.qps),
+              findMaxQps: !!flags.findMaxQps,
+              slo: flags.slo,
+              batching: flags.batching,
+              maxBatch: int('max-batch', flags.maxBatch, 1),
+              maxWaitMs: num('max-wait', flags.maxWait),
+              duration: num('duration', flags.duration),
+              workers: int('workers', flags.workers, 1),
+              maxSteps: int('search-steps', flags.searchSteps, 1),
+            }
+          : undefined;
+      const decode = flags.decode
+        ? { prompt: int('prompt', flags.prompt, 1) ?? 32, tokens: int('tokens', flags.tokens, 1) ?? 64, repeats: int('decode-repeats', flags.decodeRepeats, 1) }
+        : undefined;
       const progress = progressReporter(io, !!flags.json);
       let result: BenchResult;
       try {
@@ -165,6 +223,8 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
           gates: flags.gate,
           budget: flags.budget !== undefined ? at(flags.budget) : undefined,
           profile: !!flags.profile,
+          server,
+          decode,
           onProgress: progress.onProgress,
         });
       } finally {

@@ -1,5 +1,5 @@
 /**
- * The report files a bench writes (`--markdown`, `--junit`, `--html`), for every command that benches: one rule with
+ * The report files a bench writes (`--markdown`, `--junit`, `--html`, `--prometheus`), for every command that benches: one rule with
  * model outputs (an existing file is not overwritten without `--force`), checked before anything runs, and written
  * atomically after. `$GITHUB_STEP_SUMMARY` is the exception: GitHub creates it for each step and expects reports to
  * be appended to it.
@@ -10,6 +10,7 @@ import { Option } from 'commander';
 import { renderBenchHtml } from '../../bench/report-html.js';
 import { renderBenchJunit } from '../../bench/report-junit.js';
 import { renderBenchMarkdown } from '../../bench/report-markdown.js';
+import { renderBenchPrometheus } from '../../bench/prometheus.js';
 import type { BenchResult } from '../../bench/types.js';
 import { UsageError } from '../../errors.js';
 import { writeFileAtomic } from '../../onnx/io.js';
@@ -19,6 +20,7 @@ export interface ReportFlags {
   markdown?: string;
   junit?: string;
   html?: string;
+  prometheus?: string;
   force?: boolean;
 }
 
@@ -26,12 +28,14 @@ const KINDS = [
   ['markdown', 'Markdown', renderBenchMarkdown],
   ['junit', 'JUnit', renderBenchJunit],
   ['html', 'HTML', renderBenchHtml],
+  ['prometheus', 'Prometheus', renderBenchPrometheus],
 ] as const;
 
 const HELP = {
   markdown: 'write the bench report as Markdown (e.g. "$GITHUB_STEP_SUMMARY", which is appended to)',
   junit: 'write the bench gates as JUnit XML, one test case per gate',
   html: 'write a self-contained HTML bench report',
+  prometheus: 'write every metric in the Prometheus text format (node exporter textfile collector, Pushgateway)',
 } as const;
 
 /** A report option, in the same words in every command that benches (`cmd.addOption(reportOption('junit'))`). */
