@@ -139,16 +139,20 @@ export function dimLimits(model: Model): DimLimit[] {
 const show = (l: DimLimit): string =>
   [...Object.entries(l.terms).map(([k, v]) => (v === 1 ? k : `${v}*${k}`)), ...(l.c ? [String(l.c)] : [])].join(' + ').replace(/\+ -/g, '- ');
 
+/** The names `dims` may give sizes to: the model's symbolic dimensions and `input[axis]` for each unnamed axis. */
+export function dimNames(model: Model): string[] {
+  const unnamed: string[] = [];
+  for (const i of describeInputs(model))
+    i.shape?.forEach((d, axis) => (d === null || (typeof d === 'number' && d < 0) ? unnamed.push(`${i.name}[${axis}]`) : 0));
+  return [...symbolicDims(model), ...unnamed];
+}
+
 /**
  * Checks `dims` against the model: known names (`name` or `input[axis]` for an unnamed axis), positive integer
  * sizes, and the model's position limits. Throws a UsageError naming the dimension and what is wrong.
  */
 export function checkDims(model: Model, dims: Record<string, number>): void {
-  const symbols = symbolicDims(model);
-  const unnamed: string[] = [];
-  for (const i of describeInputs(model))
-    i.shape?.forEach((d, axis) => (d === null || (typeof d === 'number' && d < 0) ? unnamed.push(`${i.name}[${axis}]`) : 0));
-  const known = [...symbols, ...unnamed];
+  const known = dimNames(model);
   for (const [name, size] of Object.entries(dims)) {
     if (!known.includes(name)) {
       const guess = didYouMean(name, known);
