@@ -175,6 +175,14 @@ describe('autoglm sweep: resume and cache', () => {
     const before = fs.readdirSync(jobsDir).filter((n) => n.endsWith('.json'));
     expect(before.length).toBeGreaterThanOrEqual(killedAt);
     expect(before.length).toBeLessThan(6);
+    // started but without a result: what the rerun must call interrupted (the job that was running when killed)
+    const startedNotFinished = new Set(
+      journal(out)
+        .filter((e) => e.event === 'start')
+        .map((e) => e.job),
+    );
+    for (const n of before) startedNotFinished.delete(n.replace(/\.json$/, ''));
+    expect(startedNotFinished.size).toBe(1);
     const finishedBefore = new Map(before.map((n) => [n, (JSON.parse(fs.readFileSync(path.join(jobsDir, n), 'utf8')) as JobResult).finishedAt]));
 
     const rerun = await cli(['sweep', config, '-o', 'killed', '--cache-dir', 'kill-cache', '--json']);
@@ -184,7 +192,7 @@ describe('autoglm sweep: resume and cache', () => {
     expect(s.jobs).toHaveLength(6);
     expect(s.counts.resumed).toBe(before.length);
     expect(s.counts.ran).toBe(6 - before.length);
-    expect(s.counts.interrupted).toBe(1);
+    expect(s.counts.interrupted).toBe(startedNotFinished.size);
     // the finished jobs were not done again: their result files are untouched
     for (const [n, at] of finishedBefore) expect((JSON.parse(fs.readFileSync(path.join(jobsDir, n), 'utf8')) as JobResult).finishedAt).toBe(at);
     // every job finished exactly once in the journal
