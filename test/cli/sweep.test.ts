@@ -243,6 +243,27 @@ describe('autoglm sweep --init and usage errors', () => {
     expect(s.jobs.every((j) => j.metrics.sizeRatio !== null || j.verdict === 'check-failed')).toBe(true);
   }, 60_000);
 
+  it('a job that ends in an error says why, and a rerun tries it again (finished jobs stay finished)', async () => {
+    const cfg = writeConfig('errors.json', {
+      models: [MODELS[1]],
+      // bf16 inputs cannot be given the original's float32 values: the bench refuses the pair
+      recipes: [RECIPES[0], { name: 'bf16-io', quantize: { dtype: 'bf16' } }],
+      bench: BENCH,
+    });
+    const first = await cli(['sweep', cfg, '-o', 'errors', '--json']);
+    expect(first.code).toBe(1);
+    const a = JSON.parse(first.out) as SweepSummary;
+    const err = a.jobs.find((j) => j.recipe === 'bf16-io')!;
+    expect(err.verdict).toBe('error');
+    expect(err.message).toMatch(/bfloat16/);
+    expect(a.counts.error).toBe(1);
+    const b = JSON.parse((await cli(['sweep', cfg, '-o', 'errors', '--json'])).out) as SweepSummary;
+    expect(b.jobs.map((j) => [j.recipe, j.ran, j.verdict])).toEqual([
+      ['fused', false, a.jobs[0]!.verdict],
+      ['bf16-io', true, 'error'],
+    ]);
+  }, 60_000);
+
   it('refuses bad input with one line and exit 2', async () => {
     const bad = writeConfig('bad.json', { models: MODELS.slice(0, 1), recipes: [{ name: 'x', passes: ['no-such-pass'] }] });
     const cases: [string[], RegExp][] = [
