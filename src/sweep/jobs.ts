@@ -86,22 +86,34 @@ export function checkShard(index: number, count: number, label: string): Shard {
 
 export const inShard = (job: Job, shard: Shard | undefined): boolean => !shard || job.index % shard.count === shard.index;
 
-/** sha256 of the model file and its external data, cached per path and modification time within a process. */
-const modelHashes = new Map<string, { stamp: string; hash: string }>();
+/** sha256 of the model file and its external data, kept within a process while none of those files changes. */
+const modelHashes = new Map<string, { stamp: string; files: string[]; hash: string }>();
+const stampOf = (files: string[]): string =>
+  files
+    .map((f) => {
+      try {
+        const st = fs.statSync(f);
+        return `${st.size}:${st.mtimeMs}:${st.ino}`;
+      } catch {
+        return 'missing';
+      }
+    })
+    .join('|');
 export function modelHash(file: string): string {
-  const st = fs.statSync(file);
-  const stamp = `${st.size}:${st.mtimeMs}`;
   const known = modelHashes.get(file);
-  if (known?.stamp === stamp) return known.hash;
+  if (known && known.stamp === stampOf([file, ...known.files])) return known.hash;
   const h = createHash('sha256');
   h.update(fs.readFileSync(file));
   const model = loadModel(file); // weights stay on disk: only the external-data file names are read here
+  const files: string[] = [];
   for (const loc of model.source?.externalFiles ?? []) {
+    const data = path.resolve(model.source!.baseDir, loc);
     h.update(`\0external:${loc}\0`);
-    h.update(fs.readFileSync(path.resolve(model.source!.baseDir, loc)));
+    h.update(fs.readFileSync(data));
+    files.push(data);
   }
   const hash = h.digest('hex');
-  modelHashes.set(file, { stamp, hash });
+  modelHashes.set(file, { stamp: stampOf([file, ...files]), files, hash });
   return hash;
 }
 

@@ -2,8 +2,8 @@
  * runSweep(): every job of a sweep (or of one shard of it), each one `optimize` (through the cache) then `benchmark`
  * of the optimized model against that model's original, with the sweep's bench settings and gates. One result file
  * per job, `<out>/jobs/<id>.json`, written atomically; the journal (journal.ts) records starts and finishes; a rerun
- * skips the jobs whose result file carries the current key, so an interrupted sweep resumes where it stopped and
- * never does a finished job twice.
+ * skips the jobs whose result file carries the current key (except those that ended in an error, which it tries
+ * again), so an interrupted sweep resumes where it stopped and never does a finished job twice.
  *
  * Verdicts: pass (every gate passed, or no gates and the candidate was measured), fail (a gate blocks), check-failed
  * (the optimize step's numeric self-check failed: nothing to bench), error (the recipe does not apply to the model,
@@ -253,7 +253,8 @@ export async function runSweep(config: SweepConfig, opts: SweepOptions): Promise
   for (const job of jobs) {
     const key = jobKey(job, config.bench, version);
     const prev = readResult(resultFile(outDir, job.id));
-    if (prev?.key === key) {
+    // an 'error' is not a finished job: the rerun tries it again (a recipe that does not apply fails again at once)
+    if (prev?.key === key && prev.verdict !== 'error') {
       // whole (written atomically) and current: finished before; journal it if the crash came between rename and journal
       if (!finished.has(`${job.id}\0${key}`)) journal.record({ event: 'done', job: job.id, key, verdict: prev.verdict });
       summaries.set(job.id, summarize(prev, false));

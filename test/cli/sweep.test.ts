@@ -175,6 +175,14 @@ describe('autoglm sweep: resume and cache', () => {
     const before = fs.readdirSync(jobsDir).filter((n) => n.endsWith('.json'));
     expect(before.length).toBeGreaterThanOrEqual(killedAt);
     expect(before.length).toBeLessThan(6);
+    // started but without a result: what the rerun must call interrupted (the job that was running when killed)
+    const startedNotFinished = new Set(
+      journal(out)
+        .filter((e) => e.event === 'start')
+        .map((e) => e.job),
+    );
+    for (const n of before) startedNotFinished.delete(n.replace(/\.json$/, ''));
+    expect(startedNotFinished.size).toBe(1);
     const finishedBefore = new Map(before.map((n) => [n, (JSON.parse(fs.readFileSync(path.join(jobsDir, n), 'utf8')) as JobResult).finishedAt]));
 
     const rerun = await cli(['sweep', config, '-o', 'killed', '--cache-dir', 'kill-cache', '--json']);
@@ -184,7 +192,7 @@ describe('autoglm sweep: resume and cache', () => {
     expect(s.jobs).toHaveLength(6);
     expect(s.counts.resumed).toBe(before.length);
     expect(s.counts.ran).toBe(6 - before.length);
-    expect(s.counts.interrupted).toBe(1);
+    expect(s.counts.interrupted).toBe(startedNotFinished.size);
     // the finished jobs were not done again: their result files are untouched
     for (const [n, at] of finishedBefore) expect((JSON.parse(fs.readFileSync(path.join(jobsDir, n), 'utf8')) as JobResult).finishedAt).toBe(at);
     // every job finished exactly once in the journal
@@ -233,6 +241,27 @@ describe('autoglm sweep --init and usage errors', () => {
     expect(s.counts.total).toBe(4);
     expect(s.counts.error).toBe(0);
     expect(s.jobs.every((j) => j.metrics.sizeRatio !== null || j.verdict === 'check-failed')).toBe(true);
+  }, 60_000);
+
+  it('a job that ends in an error says why, and a rerun tries it again (finished jobs stay finished)', async () => {
+    const cfg = writeConfig('errors.json', {
+      models: [MODELS[1]],
+      // bf16 inputs cannot be given the original's float32 values: the bench refuses the pair
+      recipes: [RECIPES[0], { name: 'bf16-io', quantize: { dtype: 'bf16' } }],
+      bench: BENCH,
+    });
+    const first = await cli(['sweep', cfg, '-o', 'errors', '--json']);
+    expect(first.code).toBe(1);
+    const a = JSON.parse(first.out) as SweepSummary;
+    const err = a.jobs.find((j) => j.recipe === 'bf16-io')!;
+    expect(err.verdict).toBe('error');
+    expect(err.message).toMatch(/bfloat16/);
+    expect(a.counts.error).toBe(1);
+    const b = JSON.parse((await cli(['sweep', cfg, '-o', 'errors', '--json'])).out) as SweepSummary;
+    expect(b.jobs.map((j) => [j.recipe, j.ran, j.verdict])).toEqual([
+      ['fused', false, a.jobs[0]!.verdict],
+      ['bf16-io', true, 'error'],
+    ]);
   }, 60_000);
 
   it('refuses bad input with one line and exit 2', async () => {

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadModel } from '../../src/onnx/io.js';
 import { ModelCache, parseSize } from '../../src/sweep/cache.js';
+import { modelHash } from '../../src/sweep/jobs.js';
 import { expectSameOutputs } from '../helpers/equivalence.js';
 
 const root = path.resolve(__dirname, '../..');
@@ -59,6 +60,24 @@ describe('ModelCache', () => {
     const tiny = new ModelCache(path.join(tmp, 'tiny'), 10);
     tiny.put(key('4'), model(), {});
     expect(tiny.entries().map((e) => e.key)).toEqual([key('4')]); // larger than the cap alone, but kept
+  });
+
+  it('keeps external data with its model, and the model hash covers it', async () => {
+    const dir = path.join(tmp, 'ext');
+    fs.mkdirSync(dir);
+    for (const f of ['mlp.onnx', 'mlp.onnx.data']) fs.copyFileSync(path.join(root, 'fixtures/external', f), path.join(dir, f));
+    const cache = new ModelCache(path.join(tmp, 'ext-cache'));
+    const put = cache.put(key('e'), loadModel(path.join(dir, 'mlp.onnx')), {});
+    expect(fs.existsSync(`${put.model}.data`)).toBe(true);
+    expect(put.bytes).toBe(fs.statSync(put.model).size + fs.statSync(`${put.model}.data`).size);
+    await expectSameOutputs(loadModel(path.join(dir, 'mlp.onnx')), loadModel(cache.get(key('e'))!.model), { dims: { batch: 2 } });
+    const before = modelHash(path.join(dir, 'mlp.onnx'));
+    const data = fs.readFileSync(path.join(dir, 'mlp.onnx.data'));
+    data[0] ^= 0x40; // a weight changes, the .onnx file does not
+    fs.writeFileSync(path.join(dir, 'mlp.onnx.data'), data);
+    const later = new Date(Date.now() + 5000);
+    fs.utimesSync(path.join(dir, 'mlp.onnx.data'), later, later);
+    expect(modelHash(path.join(dir, 'mlp.onnx'))).not.toBe(before);
   });
 
   it('parses sizes', () => {

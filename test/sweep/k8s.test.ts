@@ -98,6 +98,11 @@ function finalStage(): { op: string; args: string }[] {
 }
 
 describe('Dockerfile', () => {
+  it('keeps build outputs and dependencies of the checkout out of the build context', () => {
+    const ignored = fs.readFileSync(path.join(root, '.dockerignore'), 'utf8').split('\n');
+    expect(ignored).toEqual(expect.arrayContaining(['node_modules', 'dist', '.git']));
+  });
+
   it('builds on node 20 and its final stage needs no network (no RUN)', () => {
     const stage = finalStage();
     expect(stage[0]!.args).toMatch(/^node:20\b/);
@@ -133,11 +138,18 @@ describe('Dockerfile', () => {
     fs.copyFileSync(path.join(root, 'fixtures/cnn-small.onnx'), path.join(work, 'cnn.onnx'));
     fs.writeFileSync(
       path.join(work, 'sweep.json'),
-      JSON.stringify({ models: ['*.onnx'], recipes: [{ name: 'fused', preset: 'cnn' }], bench: { runs: 2, warmup: 1, sessionRepeats: 1 } }),
+      JSON.stringify({
+        models: ['*.onnx'],
+        recipes: [
+          { name: 'fused', preset: 'cnn' },
+          { name: 'fp16', quantize: { dtype: 'fp16', keepIoTypes: true } },
+        ],
+        bench: { runs: 2, warmup: 1, sessionRepeats: 1 },
+      }),
     );
     const out = execFileSync(
       entry[0]!,
-      [path.join(app, 'bin/autoglm.js'), 'sweep', path.join(work, 'sweep.json'), '-o', path.join(work, 'results'), '--json'],
+      [path.join(app, 'bin/autoglm.js'), 'sweep', path.join(work, 'sweep.json'), '-o', path.join(work, 'results'), '--json', '--jobs', '2'],
       {
         cwd: work,
         encoding: 'utf8',
@@ -145,7 +157,8 @@ describe('Dockerfile', () => {
       },
     );
     const s = JSON.parse(out);
-    expect(s.counts).toMatchObject({ total: 1, ran: 1, pass: 1 });
-    expect(fs.existsSync(path.join(work, 'results/jobs/cnn__fused.json'))).toBe(true);
+    // --jobs 2 runs the two jobs in the built worker threads (dist/sweep/job-worker.js)
+    expect(s.counts).toMatchObject({ total: 2, ran: 2, pass: 2 });
+    for (const id of ['cnn__fused', 'cnn__fp16']) expect(fs.existsSync(path.join(work, `results/jobs/${id}.json`))).toBe(true);
   }, 60_000);
 });
