@@ -4,7 +4,7 @@
  * For every load (requests per second, seeded Poisson arrivals) and every policy (none, fixed:N, adaptive), the
  * server scenario (src/bench/server.ts) runs on the same model, inputs, worker pool size and arrival schedule; the
  * policies alternate in a rotating order per round so drift hits each alike, and each gets `rounds` load points.
- * Prints achieved QPS, p50/p99 latency, queue wait and compute p99, and the mean batch.
+ * Prints achieved QPS, p50/p90/p99 latency, queue wait and compute p99, and the mean batch.
  *
  *   npm run bench:serve [-- --model m.onnx --dim batch=1 --dim sequence=32 --loads 100,3000 --policies none,fixed:8,adaptive
  *                          --duration 2 --rounds 2 --workers 2 --threads 1 --max-batch 16 --max-wait 5]
@@ -104,6 +104,7 @@ async function main(): Promise<void> {
         p,
         achieved.toFixed(0),
         statistic('p50', lat).toFixed(2),
+        statistic('p90', lat).toFixed(2),
         statistic('p99', lat).toFixed(2),
         q99((x) => x.queueWait.p99),
         q99((x) => x.compute.p99),
@@ -114,7 +115,18 @@ async function main(): Promise<void> {
   }
   console.log(
     renderTable(
-      ['offered', 'batching', 'achieved QPS', 'p50 ms', 'p99 ms', 'queue p99 ms (worst round)', 'compute p99 ms (worst round)', 'mean batch', 'dropped'],
+      [
+        'offered',
+        'batching',
+        'achieved QPS',
+        'p50 ms',
+        'p90 ms',
+        'p99 ms',
+        'queue p99 ms (worst round)',
+        'compute p99 ms (worst round)',
+        'mean batch',
+        'dropped',
+      ],
       rows,
     ),
   );

@@ -267,6 +267,8 @@ interface Measured {
   confirm?: { lo: number; hi: number; what: string };
   /** why value is null */
   missing?: string;
+  /** what the interval is, when it is not a confidence interval (default '95% interval') */
+  intervalName?: string;
   /** a skip other than 'not-measured' (graph F1 inconclusive) */
   skip?: SkipReason;
   note?: string;
@@ -405,14 +407,14 @@ function measureServing(g: Gate, c: CandidateReport, r: BenchResult, level: numb
   if (metric === 'server.maxQps') {
     const cm = c.server?.maxQps;
     if (!cm) return { value: null, interval: null, missing: "no max-QPS search was run (use --scenario server --find-max-qps --slo 'p99 <= 50ms')" };
-    if (!g.relative) return { value: cm.value, interval: { lo: cm.lo, hi: cm.hi, level: 1 }, note: 'interval: the search bracket [held, missed]' };
+    if (!g.relative) return { value: cm.value, interval: { lo: cm.lo, hi: cm.hi, level: 1 }, intervalName: 'search bracket [held, missed]' };
     const bm = b.server?.maxQps;
     if (!bm) return { value: null, interval: null, missing: 'the baseline was not searched' };
     if (!(bm.value > 0)) return { value: null, interval: null, missing: 'the baseline held the SLO at no load probed: no ratio' };
     return {
       value: cm.value / bm.value,
       interval: { lo: cm.lo / bm.hi, hi: cm.hi / Math.max(bm.lo, 1e-9), level: 1 },
-      note: 'interval from the search brackets',
+      intervalName: 'ratio of the search brackets',
     };
   }
   if (metric.startsWith('server.')) {
@@ -522,6 +524,7 @@ export function evaluateGate(g: Gate, c: CandidateReport, r: BenchResult): GateR
     const { lo, hi } = m.interval;
     const iv = `[${formatGateValue(g, lo)}, ${formatGateValue(g, hi)}]`;
     const pct = Math.round(m.interval.level * 100);
+    const ivName = m.intervalName ?? `${pct}% interval`;
     const upper = g.op === '<=' || g.op === '<';
     // fail only when the whole interval is beyond the threshold (and the confirming interval too, when there is one)
     const beyond = (l: number, h: number): boolean => (upper ? !holds(g.op, l, g.threshold) : !holds(g.op, h, g.threshold));
@@ -535,7 +538,7 @@ export function evaluateGate(g: Gate, c: CandidateReport, r: BenchResult): GateR
         m.value,
         m.interval,
         true,
-        `${val}, ${pct}% interval ${iv} is beyond ${thr}, but the ${cf.what} interval ${civ} is not: the medians moved with noise; inconclusive, not failed${note}`,
+        `${val}, ${ivName} ${iv} is beyond ${thr}, but the ${cf.what} interval ${civ} is not: the medians moved with noise; inconclusive, not failed${note}`,
       );
     }
     if (fails)
@@ -544,10 +547,10 @@ export function evaluateGate(g: Gate, c: CandidateReport, r: BenchResult): GateR
         m.value,
         m.interval,
         false,
-        `${val}, ${pct}% interval ${iv} lies entirely beyond ${g.op} ${thr}${cf ? ` (${cf.what} [${formatGateValue(g, cf.lo)}, ${formatGateValue(g, cf.hi)}] too)` : ''}${note}`,
+        `${val}, ${ivName} ${iv} lies entirely beyond ${g.op} ${thr}${cf ? ` (${cf.what} [${formatGateValue(g, cf.lo)}, ${formatGateValue(g, cf.hi)}] too)` : ''}${note}`,
       );
-    if (sure) return done('pass', m.value, m.interval, false, `${val}, ${pct}% interval ${iv} within ${g.op} ${thr}${note}`);
-    return done('pass', m.value, m.interval, true, `${val}, ${pct}% interval ${iv} straddles ${thr}: inconclusive, not failed${note}`);
+    if (sure) return done('pass', m.value, m.interval, false, `${val}, ${ivName} ${iv} within ${g.op} ${thr}${note}`);
+    return done('pass', m.value, m.interval, true, `${val}, ${ivName} ${iv} straddles ${thr}: inconclusive, not failed${note}`);
   }
   const ok = holds(g.op, m.value, g.threshold);
   return done(ok ? 'pass' : 'fail', m.value, null, false, `${val} ${ok ? 'meets' : 'does not meet'} ${g.op} ${thr}${note}`);

@@ -121,17 +121,25 @@ async function servePoint(pool: PoolWorker[], m: number, sets: number, arrivals:
   let issued = 0;
   let inFlight = 0;
   let wake: NodeJS.Timeout | null = null;
-  let finished: () => void = () => undefined;
-  const done = new Promise<void>((r) => (finished = r));
+  let resolveDone: () => void = () => undefined;
+  const done = new Promise<void>((r) => (resolveDone = r));
+  /** once set, nothing more is dispatched or scheduled (the point is over, or a worker failed) */
+  let stopped = false;
+  const finished = () => {
+    stopped = true;
+    if (wake) clearTimeout(wake);
+    wake = null;
+    resolveDone();
+  };
   let deadlinePassed = false;
   acc.requests += arrivals.length;
   let lastDone = t0 + (arrivals[0] ?? 0);
   const complete = () => {
     if (issued === arrivals.length && inFlight === 0 && (queue.length === 0 || deadlinePassed)) finished();
   };
-  const dispatch = (w: PoolWorker, batch: { i: number; at: number }[]) => {
+  const dispatch = (w: PoolWorker, batch: { i: number; at: number }[], queueLength: number) => {
     inFlight++;
-    batcher?.observeDispatch(batch.length);
+    batcher?.observeDispatch(queueLength);
     void w.serve({ kind: 'serve', model: m, set: batch[0]!.i % sets, batch: batch.length }).then(
       (r) => {
         const now = epochMs();
@@ -160,6 +168,7 @@ async function servePoint(pool: PoolWorker[], m: number, sets: number, arrivals:
   };
   let failure: Error | null = null;
   const pump = () => {
+    if (stopped) return;
     const now = epochMs();
     while (issued < arrivals.length && t0 + arrivals[issued]! <= now) {
       const at = t0 + arrivals[issued]!;
@@ -186,7 +195,8 @@ async function servePoint(pool: PoolWorker[], m: number, sets: number, arrivals:
         else waitMs = Math.min(waitMs, wait - oldest);
       }
       if (!take) break;
-      dispatch(idle.pop()!, queue.splice(0, take));
+      const before = queue.length;
+      dispatch(idle.pop()!, queue.splice(0, take), before);
     }
     if (issued < arrivals.length) waitMs = Math.min(waitMs, t0 + arrivals[issued]! - now);
     if (wake) clearTimeout(wake);

@@ -83,7 +83,9 @@ describe('server scenario on a pool of workers', () => {
       expect(p.requests).toBe(poissonArrivals(100, 400, 1 ^ 0x5e7).length + poissonArrivals(100, 400, 1 ^ 0x5e8).length);
       expect(p.completed + p.dropped).toBe(p.requests);
       expect(p.dropped).toBe(0);
-      expect(p.achievedQps).toBeGreaterThan(50);
+      // completed / (last completion - first arrival): near the offered 100/s (loose: a stall of a shared machine at
+      // the end of a 0.4 s phase stretches the span)
+      expect(p.achievedQps).toBeGreaterThan(30);
       expect(p.achievedQps).toBeLessThan(160);
       expect(p.latency.n).toBe(p.completed);
       // end to end >= queue wait + compute, request by request, on the medians too

@@ -59,6 +59,7 @@ describe('serving gates', () => {
     expect(rel!.status).toBe('fail');
     expect(rel!.value).toBeCloseTo(0.5, 9);
     expect(rel!.interval).toMatchObject({ lo: 200 / 450, hi: 250 / 400 });
+    expect(rel!.message).toMatch(/ratio of the search brackets \[0\.444x, 0\.625x\] lies entirely beyond >= 0\.950x/);
     expect(abs!.status).toBe('fail');
     const ok = run(['server.maxQps >= 0.95x', 'server.p99 <= 80ms', 'server.dropped <= 0'], { p99Scale: 1, phases: [10, 10, 10, 10], maxQps: [380, 380, 440] });
     expect(ok.map((g) => g.status)).toEqual(['pass', 'pass', 'pass']);
