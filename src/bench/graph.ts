@@ -61,7 +61,8 @@ export interface RelationGraphOptions {
 async function lastLayer(model: Model, feeds: Feeds, what: string, sessionOptions?: SessionOptions) {
   const probe = await probeModel(model, [feeds], { attention: true, sessionOptions });
   const cap = probe.capture;
-  if (!cap?.layers.length || !cap.sets[0]?.length) throw new OperationError(`${what}: no attention to draw: ${probe.whyNoAttention ?? 'nothing captured'}`);
+  if (!cap?.layers.length || !cap.sets[0]?.length)
+    throw new UsageError(`${what}: no attention to draw (graph needs a model with attention): ${probe.whyNoAttention ?? 'nothing captured'}`);
   const m = cap.sets[0][cap.sets[0].length - 1]!;
   return { matrix: m.data, rows: m.dims[0]!, cols: m.dims[1]!, layer: cap.layers[cap.layers.length - 1]!, layers: cap.layers.length };
 }

@@ -139,6 +139,16 @@ export function dimLimits(model: Model): DimLimit[] {
 const show = (l: DimLimit): string =>
   [...Object.entries(l.terms).map(([k, v]) => (v === 1 ? k : `${v}*${k}`)), ...(l.c ? [String(l.c)] : [])].join(' + ').replace(/\+ -/g, '- ');
 
+/** The size a symbolic dimension gets when none is given: 1 for a batch-like name, 32 for any other. */
+export const defaultDimSize = (name: string): number => (/batch|^n$/i.test(name) ? 1 : 32);
+
+/** `given`, plus a default size (defaultDimSize) for each of `names` it does not size. */
+export function withDefaultDims(names: readonly string[], given: Record<string, number>): Record<string, number> {
+  const dims: Record<string, number> = {};
+  for (const n of names) dims[n] = defaultDimSize(n);
+  return { ...dims, ...given };
+}
+
 /** The names `dims` may give sizes to: the model's symbolic dimensions and `input[axis]` for each unnamed axis. */
 export function dimNames(model: Model): string[] {
   const unnamed: string[] = [];

@@ -30,6 +30,7 @@ import {
 } from '../quantize/index.js';
 import { synthesizeInputs } from '../inputs/synthesize.js';
 import { symbolicDims } from '../inputs/describe.js';
+import { withDefaultDims } from '../inputs/dims.js';
 import { encodeModel } from '../onnx/encode.js';
 import { decodeModelBytes } from '../onnx/io.js';
 import { isIntQuantize, type FloatQuantizeConfig, type IntQuantizeConfig, type OptimizeConfig, type PresetName, type QuantizeConfig } from './config.js';
@@ -192,9 +193,7 @@ export async function optimize(model: Model, config: OptimizeConfig, opts: Optim
 
 /** Sizes for synthesized inputs: the config's dims, then 1 for a batch-like dimension and 32 for any other. */
 function feedsFor(model: Model, dims: Record<string, number>, count: number, seed: number) {
-  const all: Record<string, number> = {};
-  for (const n of symbolicDims(model)) all[n] = /batch|^n$/i.test(n) ? 1 : 32;
-  return synthesizeInputs(model, { dims: { ...all, ...dims }, seed, count });
+  return synthesizeInputs(model, { dims: withDefaultDims(symbolicDims(model), dims), seed, count });
 }
 
 /** The integer step: int8 dynamic (default), int8 static QDQ, or int4 weights-only, with the mixed search. */

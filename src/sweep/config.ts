@@ -24,6 +24,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError } from '../errors.js';
 import { symbolicDims } from '../inputs/describe.js';
+import { defaultDimSize } from '../inputs/dims.js';
 import { loadModel } from '../onnx/io.js';
 import { checkConfig, type OptimizeConfig } from '../optimize/config.js';
 import { passListFor } from '../optimize/pipeline.js';
@@ -173,7 +174,7 @@ export function checkSweepConfig(doc: unknown, baseDir: string, file: string | n
  */
 function defaultDims(file: string, given: Record<string, number>): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const d of symbolicDims(loadModel(file))) out[d] = given[d] ?? (/batch|^n$/i.test(d) ? 1 : 32);
+  for (const d of symbolicDims(loadModel(file))) out[d] = given[d] ?? defaultDimSize(d);
   return out;
 }
 

@@ -5,6 +5,9 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { captureIO } from '../../src/cli/ui/io.js';
+import { createModel } from '../../src/ir/builder.js';
+import { DataType } from '../../src/ir/dtype.js';
+import { saveModel } from '../../src/onnx/io.js';
 import { save, tempDir, tinyBert } from '../bench/models.js';
 import { charEvalFeeds } from '../helpers/torch-fixtures.js';
 
@@ -57,5 +60,28 @@ describe('autoglm graph', () => {
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/--graph-threshold must be/);
     expect((await cli('bert.onnx', '-o', 'nowhere/g.dot')).code).toBe(2);
+  });
+
+  // the hostile-input harness (test/hostile/cli.test.ts) leaves graph out: its valid model has no attention and its
+  // output is not a model; these are graph's own bad inputs
+  it('bad models exit 2 with one line: not ONNX, truncated, no attention', async () => {
+    fs.writeFileSync(path.join(tmp, 'text.onnx'), 'not a model\n');
+    const bytes = fs.readFileSync(path.join(tmp, 'bert.onnx'));
+    fs.writeFileSync(path.join(tmp, 'cut.onnx'), bytes.subarray(0, bytes.length >> 1));
+    const mlp = createModel({ opset: 17 });
+    const x = mlp.b.input('x', DataType.FLOAT, [1, 4]);
+    mlp.b.output(mlp.b.op('Relu', [x]), 'y', DataType.FLOAT, [1, 4]);
+    saveModel(mlp.model, path.join(tmp, 'mlp.onnx'));
+    for (const [file, why] of [
+      ['text.onnx', /not an ONNX|ONNX model|protobuf|parse/i],
+      ['cut.onnx', /truncated|end of|ONNX|parse/i],
+      ['mlp.onnx', /no attention to draw/],
+    ] as const) {
+      const r = await cli(file, '-o', `${file}.dot`);
+      expect(r.code, `${file}: ${r.err}`).toBe(2);
+      expect(r.err.trim().split('\n'), file).toHaveLength(1);
+      expect(r.err).toMatch(why);
+      expect(fs.existsSync(path.join(tmp, `${file}.dot`))).toBe(false);
+    }
   });
 });

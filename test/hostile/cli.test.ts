@@ -65,8 +65,12 @@ interface Cli {
 }
 
 const MODEL_OPTION = /baseline|model|reference|teacher/;
-/** commands whose positional argument is not a model (sweep takes a sweep config: test/cli/sweep.test.ts feeds it hostile files) */
-const NOT_MODEL_ARGUMENT = ['sweep'];
+/**
+ * commands this harness does not drive: sweep's argument is a sweep config (test/cli/sweep.test.ts feeds it hostile
+ * files); graph needs a model with attention and writes a drawing, not a model (test/cli/graph.test.ts feeds it
+ * hostile models)
+ */
+const NOT_MODEL_ARGUMENT = ['sweep', 'graph'];
 
 function describeCommand(c: Command): Cli {
   const opts = c.options as Option[];
@@ -89,7 +93,8 @@ function describeCommand(c: Command): Cli {
 
 const commands: Cli[] = (await buildProgram(captureIO(tmp), new ExitCode())).commands.map(describeCommand);
 const withModels = commands.filter((c) => c.slots.length > 0);
-const withOutput = commands.filter((c) => c.output);
+/** graph writes a drawing, not a model: test/cli/graph.test.ts checks its output paths */
+const withOutput = commands.filter((c) => c.output && c.name !== 'graph');
 
 // ================================================================================================ models
 

@@ -16,6 +16,7 @@ import type { ExitCode } from '../exit.js';
 import type { CliIO } from '../ui/io.js';
 import { collect, parseDims } from '../ui/options.js';
 import type { Feeds } from '../../runtime/session.js';
+import { helpEpilogue } from '../ui/usage.js';
 
 interface GraphFlags {
   inputs?: string;
@@ -34,6 +35,14 @@ export function register(program: Command, io: CliIO, _exit?: ExitCode): void {
   program
     .command('graph')
     .description("draw the last attention layer's relation graph (the edges graph F1 counts); --against colours kept, lost and added edges")
+    .addHelpText(
+      'after',
+      helpEpilogue([
+        'autoglm graph model.onnx --dim batch=1 --dim sequence=32 -o graph.dot',
+        'autoglm graph pruned.onnx --against model.onnx --inputs inputs/ --vocab vocab.json --format svg -o graph.svg',
+        'autoglm graph model.onnx --dim batch=1 --dim sequence=32 --graph-threshold 4/T --format json',
+      ]),
+    )
     .argument('<model>', 'ONNX model')
     .option('--inputs <path>', 'input file (.npy, .pb, .json) or folder of input sets, instead of synthesized inputs')
     .option('--dim <name=size>', 'size of a symbolic input dimension (repeatable)', collect, [])

@@ -37,6 +37,7 @@ import { fmtBytes, fmtMs } from '../../util/format.js';
 import { renderTable } from '../../util/table.js';
 import type { ExitCode } from '../exit.js';
 import type { CliIO } from '../ui/io.js';
+import { withDefaultDims } from '../../inputs/dims.js';
 import { parseDims } from '../ui/options.js';
 
 export interface IntFlags {
@@ -174,11 +175,6 @@ async function loadRuntimeParts() {
  * Sizes of the symbolic dimensions for synthesized inputs: --dim first, then 1 for a dimension named like a batch
  * and 32 for any other (a sequence, an image side), so the self-check runs without flags.
  */
-export function defaultDims(names: string[], given: Record<string, number>): Record<string, number> {
-  const dims: Record<string, number> = {};
-  for (const n of names) dims[n] = /batch|^n$/i.test(n) ? 1 : 32;
-  return { ...dims, ...given };
-}
 
 export async function intQuantizeCommand(file: string, flags: IntFlags, dtype: 'int8' | 'int4', io: CliIO, exit?: ExitCode): Promise<IntQuantizeResult> {
   validate(flags, dtype);
@@ -210,7 +206,7 @@ export async function intQuantizeCommand(file: string, flags: IntFlags, dtype: '
   }
   const check = flags.check !== false;
   const rt = await loadRuntimeParts();
-  const dims = defaultDims(rt.symbolicDims(model), given);
+  const dims = withDefaultDims(rt.symbolicDims(model), given);
   let calibrated: Feeds[] | undefined;
   const inputs = flags.calibration ? 'calibration' : 'synthesized';
   if (flags.calibration) calibrated = rt.loadInputs(path.resolve(io.cwd, flags.calibration), model);

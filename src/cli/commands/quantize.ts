@@ -39,9 +39,10 @@ import {
 } from '../../quantize/options.js';
 import type { QuantizeReport } from '../../quantize/report.js';
 import type { CliIO } from '../ui/io.js';
+import { withDefaultDims } from '../../inputs/dims.js';
 import { calibrationAlias, collect, inputsOption, inputsPath, parseDims } from '../ui/options.js';
 import type { ExitCode } from '../exit.js';
-import { defaultDims, intQuantizeCommand, rejectIntFlags, renderCheck, renderIntQuantize, type IntFlags } from './quantize-int.js';
+import { intQuantizeCommand, rejectIntFlags, renderCheck, renderIntQuantize, type IntFlags } from './quantize-int.js';
 import { fmtBytes } from '../../util/format.js';
 import { renderTable } from '../../util/table.js';
 import { helpEpilogue } from '../ui/usage.js';
@@ -214,7 +215,7 @@ export async function quantizeCommand(file: string, flags: QuantizeFlags, io: Cl
   const checking = flags.check !== false;
   // onnxruntime is loaded only when something runs a model (it adds to every start-up otherwise)
   const runtime = flags.mixed || flags.compare || checking ? await loadRuntimeParts() : undefined;
-  const synthDims = runtime ? defaultDims(runtime.symbolicDims(model), dims) : dims;
+  const synthDims = runtime ? withDefaultDims(runtime.symbolicDims(model), dims) : dims;
   const feeds = (): Feeds[] =>
     flags.calibration
       ? runtime!.loadInputs(path.resolve(io.cwd, flags.calibration), model)

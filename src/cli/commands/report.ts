@@ -12,6 +12,7 @@ import { mergeResults } from '../../sweep/merge.js';
 import { renderSweepHtml, renderSweepJson, renderSweepMarkdown, renderSweepTable } from '../../sweep/report.js';
 import type { ExitCode } from '../exit.js';
 import type { CliIO } from '../ui/io.js';
+import { helpEpilogue } from '../ui/usage.js';
 
 interface Flags {
   json?: boolean;
@@ -23,10 +24,17 @@ interface Flags {
 }
 
 export function register(program: Command, io: CliIO, exit: ExitCode): void {
-  const report = program.command('report').description('reports over sweep results');
+  const report = program
+    .command('report')
+    .description('reports over sweep results')
+    .addHelpText('after', helpEpilogue(['autoglm report merge results', 'autoglm report merge shard-0 shard-1 shard-2 --html report.html']));
   report
     .command('merge')
     .description('merge sweep result folders (shards) into one report with the Pareto front and the best recipe per model')
+    .addHelpText(
+      'after',
+      helpEpilogue(['autoglm report merge results', 'autoglm report merge shard-0 shard-1 shard-2 --html report.html --markdown report.md']),
+    )
     .argument('<folders...>', 'sweep output folders (or folders of job result files)')
     .option('--json', 'print the merged report as JSON')
     .option('-o, --output <file>', 'write the merged report as JSON')

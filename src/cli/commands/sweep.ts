@@ -19,6 +19,7 @@ import { runSweep, type JobResult } from '../../sweep/runner.js';
 import { fmtRatio } from '../../util/format.js';
 import type { ExitCode } from '../exit.js';
 import type { CliIO } from '../ui/io.js';
+import { helpEpilogue } from '../ui/usage.js';
 
 interface Flags {
   output?: string;
@@ -67,6 +68,14 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
   program
     .command('sweep')
     .description('run every model x every recipe of a sweep config (optimize, then bench against the original): resumable, cached, shardable')
+    .addHelpText(
+      'after',
+      helpEpilogue([
+        'autoglm sweep --init models/*.onnx > sweep.json',
+        'autoglm sweep sweep.json -o results --jobs 2',
+        'autoglm sweep sweep.json -o results --shards 4   # in a Kubernetes Indexed Job ($JOB_COMPLETION_INDEX)',
+      ]),
+    )
     .argument('[config-or-models...]', 'the sweep config (sweep.json); with --init, the models')
     .option('-o, --output <folder>', 'output folder: one result file per job, the journal, the cache by default')
     .option('--json', 'print the summary as JSON (every job with its verdict, cache hits and misses)')
