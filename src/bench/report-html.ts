@@ -1,6 +1,7 @@
 /**
  * HTML report: one self-contained page (inline CSS and SVG, no script, no external resource; a Content-Security-
- * Policy forbids loading anything) with the verdict, the comparison table, gates, latency distributions (a histogram
+ * Policy forbids loading anything) with the verdict, the comparison table, gates (a table and a chart of each gate's
+ * value and interval against its threshold), latency distributions (a histogram
  * per model on a shared axis, with p50 and p99 marked) and, with --profile, per-operator time as grouped bars.
  */
 import { quantile } from '../util/numerics.js';
@@ -16,7 +17,8 @@ import {
   type Cell,
 } from './report-format.js';
 import { fmtMs, fmtPct } from '../util/format.js';
-import type { BenchResult, ModelReport } from './types.js';
+import { formatGateValue } from './gates.js';
+import type { BenchResult, GateResult, ModelReport } from './types.js';
 
 export function htmlEscape(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
@@ -81,6 +83,69 @@ export function latencyChart(models: ModelReport[]): string {
   }
   parts.push(
     `<text x="${left + plotW / 2}" y="${axisY + 26}" text-anchor="middle" class="sub">latency per run (solid: p50, dashed: p99; the last bin holds the slowest 0.5%)</text>`,
+  );
+  parts.push('</svg>');
+  return parts.join('');
+}
+
+const GATE_COLOR = { pass: '#17803d', fail: '#c62828', error: '#c62828', skipped: '#a15c00' } as const;
+
+/**
+ * Every gate at a glance: one row per gate on its own axis, the threshold as a vertical line with the allowed side
+ * shaded, the measured value as a dot and its confidence interval as a bar (latency, throughput, session and memory
+ * gates). A gate with no value (not measured, not runnable) gets its reason instead of a dot.
+ */
+export function gateChart(gates: GateResult[]): string {
+  if (!gates.length) return '';
+  const width = 760;
+  const left = 250;
+  const plotW = width - left - 30;
+  const rowH = 34;
+  const top = 8;
+  const height = top + gates.length * rowH + 26;
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="gates">`,
+  ];
+  gates.forEach((g, row) => {
+    const y = top + row * rowH + rowH / 2;
+    const color = g.inconclusive ? GATE_COLOR.skipped : g.status === 'skipped' && g.blocks ? GATE_COLOR.fail : GATE_COLOR[g.status];
+    parts.push(`<text x="${left - 10}" y="${y - 2}" text-anchor="end" class="lbl">${htmlEscape(truncate(g.gate, 34))}</text>`);
+    parts.push(
+      `<text x="${left - 10}" y="${y + 11}" text-anchor="end" class="sub">${htmlEscape(truncate(g.candidate, 24))}: ${htmlEscape(gateStatusText(g))}</text>`,
+    );
+    const vals = [g.threshold, ...(g.value !== null ? [g.value] : []), ...(g.interval ? [g.interval.lo, g.interval.hi] : [])].filter(Number.isFinite);
+    let lo = Math.min(...vals);
+    let hi = Math.max(...vals);
+    const pad = (hi - lo || Math.abs(g.threshold) || 1) * 0.25;
+    lo -= pad;
+    hi += pad;
+    const x = (v: number): number => left + ((v - lo) / (hi - lo)) * plotW;
+    const tx = x(g.threshold);
+    const below = g.op === '<=' || g.op === '<';
+    // the allowed side of the threshold
+    parts.push(
+      `<rect x="${n2(below ? left : tx)}" y="${y - 9}" width="${n2(below ? tx - left : left + plotW - tx)}" height="18" fill="#e6f4ea"><title>allowed: ${htmlEscape(`${g.op} ${formatGateValue(g, g.threshold)}`)}</title></rect>`,
+    );
+    parts.push(`<line x1="${left}" x2="${left + plotW}" y1="${y}" y2="${y}" stroke="#bbb"/>`);
+    parts.push(`<line x1="${n2(tx)}" x2="${n2(tx)}" y1="${y - 12}" y2="${y + 12}" stroke="#222" stroke-width="1.5"/>`);
+    parts.push(`<text x="${n2(tx)}" y="${y - 13}" text-anchor="middle" class="sub">${htmlEscape(formatGateValue(g, g.threshold))}</text>`);
+    if (g.value === null || !Number.isFinite(g.value)) {
+      parts.push(`<text x="${left + 6}" y="${y + 4}" class="sub">${htmlEscape(truncate(g.message, 80))}</text>`);
+      return;
+    }
+    if (g.interval) {
+      const [a, b] = [x(g.interval.lo), x(g.interval.hi)];
+      parts.push(
+        `<line x1="${n2(a)}" x2="${n2(b)}" y1="${y}" y2="${y}" stroke="${color}" stroke-width="4" stroke-linecap="round"><title>${htmlEscape(`${Math.round(g.interval.level * 100)}% CI ${formatGateValue(g, g.interval.lo)} .. ${formatGateValue(g, g.interval.hi)}`)}</title></line>`,
+      );
+    }
+    parts.push(
+      `<circle cx="${n2(x(g.value))}" cy="${y}" r="5" fill="${color}"><title>${htmlEscape(`${g.candidate}: ${formatGateValue(g, g.value)}`)}</title></circle>`,
+    );
+    parts.push(`<text x="${n2(x(g.value))}" y="${y + 17}" text-anchor="middle" class="sub">${htmlEscape(formatGateValue(g, g.value))}</text>`);
+  });
+  parts.push(
+    `<text x="${left + plotW / 2}" y="${height - 6}" text-anchor="middle" class="sub">each gate on its own axis: threshold (line), allowed side (green), value (dot), confidence interval (bar)</text>`,
   );
   parts.push('</svg>');
   return parts.join('');
@@ -164,7 +229,7 @@ export function renderBenchHtml(r: BenchResult): string {
           (g) =>
             `<tr><td class="gate-${g.status === 'skipped' && g.blocks ? 'fail' : g.inconclusive ? 'inconclusive' : g.status}">${htmlEscape(gateStatusText(g))}</td><td class="l">${htmlEscape(g.candidate)}</td><td class="l"><code>${htmlEscape(g.gate)}</code></td><td class="l">${htmlEscape(g.message)}</td></tr>`,
         )
-        .join('\n')}</table>`
+        .join('\n')}</table>${gateChart(r.gates)}`
     : '';
   const opChart = operatorChart(models);
   const notes = modelNotes(r);
