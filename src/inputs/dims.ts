@@ -140,17 +140,18 @@ const show = (l: DimLimit): string =>
   [...Object.entries(l.terms).map(([k, v]) => (v === 1 ? k : `${v}*${k}`)), ...(l.c ? [String(l.c)] : [])].join(' + ').replace(/\+ -/g, '- ');
 
 /**
- * Checks `dims` against the model: known names (`name` or `input[axis]` for an unnamed axis), positive integer
- * sizes, and the model's position limits. Throws a UsageError naming the dimension and what is wrong.
+ * Checks `dims` against the model: known names (`name` or `input[axis]` for an unnamed axis; `names: false` skips
+ * this, for callers that pass one set of sizes to many models), positive integer sizes, and the model's position
+ * limits. Throws a UsageError naming the dimension and what is wrong.
  */
-export function checkDims(model: Model, dims: Record<string, number>): void {
+export function checkDims(model: Model, dims: Record<string, number>, opts: { names?: boolean } = {}): void {
   const symbols = symbolicDims(model);
   const unnamed: string[] = [];
   for (const i of describeInputs(model))
     i.shape?.forEach((d, axis) => (d === null || (typeof d === 'number' && d < 0) ? unnamed.push(`${i.name}[${axis}]`) : 0));
   const known = [...symbols, ...unnamed];
   for (const [name, size] of Object.entries(dims)) {
-    if (!known.includes(name)) {
+    if (opts.names !== false && !known.includes(name)) {
       const guess = didYouMean(name, known);
       const list = known.length ? `the model's dimensions are: ${known.join(', ')}` : 'the model has no symbolic dimensions';
       throw new UsageError(`--dim ${name}: the model has no dimension '${name}'${guess ? ` (did you mean '${guess}'?)` : ''}; ${list}`, { help: true });
