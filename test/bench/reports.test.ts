@@ -1,7 +1,7 @@
 import { Chalk } from 'chalk';
 import { describe, expect, it } from 'vitest';
 import { evaluateGates, parseGate } from '../../src/bench/gates.js';
-import { gateChart, renderBenchHtml } from '../../src/bench/report-html.js';
+import { gateChart, latencyChart, renderBenchHtml } from '../../src/bench/report-html.js';
 import { renderBenchJson } from '../../src/bench/report-json.js';
 import { renderBenchJunit } from '../../src/bench/report-junit.js';
 import { renderBenchMarkdown } from '../../src/bench/report-markdown.js';
@@ -191,6 +191,16 @@ describe('reports render one result object', () => {
     expect(svg).toContain('not measured: no outputs');
     expect(svg).toMatch(/<circle [^>]*fill="#c62828"/);
     expect(renderBenchHtml(r)).toMatch(/<svg[^>]*aria-label="gates"/);
+  });
+
+  it('HTML latency chart: a few stragglers do not squash the distributions (axis to 2 x p90, the rest counted in the last bin)', () => {
+    const ms = [...samples(1, 59, 0.05, 3), 40];
+    const svg = latencyChart([model('m', { ms })]);
+    const ticks = [...svg.matchAll(/class="sub">([\d.]+) ms<\/text>/g)].map((m) => Number(m[1]));
+    expect(Math.max(...ticks)).toBeLessThan(3);
+    expect(svg).toMatch(/the last bin also holds 1 run\(s\) beyond [\d.]+ ms, up to 40(\.0+)? ms/);
+    const steady = latencyChart([model('m', { ms: samples(1, 60, 0.05, 3) })]);
+    expect(steady).not.toContain('beyond');
   });
 
   it('HTML: self-contained (CSP, no script, no external resource), charts, escaped labels', () => {
