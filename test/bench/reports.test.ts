@@ -1,7 +1,7 @@
 import { Chalk } from 'chalk';
 import { describe, expect, it } from 'vitest';
 import { evaluateGates, parseGate } from '../../src/bench/gates.js';
-import { gateChart, latencyChart, renderBenchHtml } from '../../src/bench/report-html.js';
+import { gateChart, htmlEscape, latencyChart, renderBenchHtml, tradeoffChart } from '../../src/bench/report-html.js';
 import { renderBenchJson } from '../../src/bench/report-json.js';
 import { renderBenchJunit } from '../../src/bench/report-junit.js';
 import { renderBenchMarkdown } from '../../src/bench/report-markdown.js';
@@ -193,14 +193,36 @@ describe('reports render one result object', () => {
     expect(renderBenchHtml(r)).toMatch(/<svg[^>]*aria-label="gates"/);
   });
 
-  it('HTML latency chart: a few stragglers do not squash the distributions (axis to 2 x p90, the rest counted in the last bin)', () => {
-    const ms = [...samples(1, 59, 0.05, 3), 40];
-    const svg = latencyChart([model('m', { ms })]);
-    const ticks = [...svg.matchAll(/class="sub">([\d.]+) ms<\/text>/g)].map((m) => Number(m[1]));
-    expect(Math.max(...ticks)).toBeLessThan(3);
-    expect(svg).toMatch(/the last bin also holds 1 run\(s\) beyond [\d.]+ ms, up to 40(\.0+)? ms/);
+  it('HTML latency chart: stragglers do not squash the distributions (axis to 2 x p90, the rest in the last bin; a log axis for a heavy tail)', () => {
+    const ticks = (svg: string) => [...svg.matchAll(/class="sub">([\d.]+) ms<\/text>/g)].map((m) => Number(m[1]));
+    const straggler = latencyChart([model('m', { ms: [...samples(1, 59, 0.05, 3), 40] })]);
+    expect(Math.max(...ticks(straggler))).toBeLessThan(3);
+    expect(straggler).toMatch(/the last bin also holds 1 run\(s\) beyond [\d.]+ ms, up to 40(\.0+)? ms/);
+    // a busy machine: a third of the runs 5..60x slower
+    const heavy = latencyChart([model('m', { ms: [...samples(1, 40, 0.05, 3), ...Array.from({ length: 20 }, (_, k) => 5 + k * 3)] })]);
+    expect(heavy).toContain('latency per run, log scale');
+    expect(heavy).not.toContain('beyond');
+    const w = ticks(heavy);
+    expect(w[w.length - 1]! / w[w.length - 2]!).toBeCloseTo(w[1]! / w[0]!, 1); // log-spaced ticks
+    expect(Math.max(...w)).toBeCloseTo(62, 0);
     const steady = latencyChart([model('m', { ms: samples(1, 60, 0.05, 3) })]);
-    expect(steady).not.toContain('beyond');
+    expect(steady).not.toMatch(/beyond|log scale/);
+  });
+
+  it('HTML size/latency/fidelity chart: one point per measured candidate, placed by its ratios, labelled with its fidelity', () => {
+    const two = structuredClone(r);
+    const first = two.candidates.find((c) => c.ratios.size !== null && c.latencyRatio !== null)!;
+    two.candidates.push({ ...structuredClone(first), label: 'half.onnx', ratios: { ...first.ratios, size: first.ratios.size! / 2 } });
+    const svg = tradeoffChart(two);
+    const measured = two.candidates.filter((c) => c.ratios.size !== null && c.latencyRatio !== null);
+    expect(measured.length).toBeGreaterThan(1);
+    expect(svg).toMatch(/^<svg[^>]*aria-label="size, latency and fidelity of the candidates"/);
+    const points = [...svg.matchAll(/<circle cx="([\d.]+)" cy="([\d.]+)" r="6"[^>]*><title>([^<]*)<\/title>/g)];
+    expect(points).toHaveLength(measured.length);
+    const bySize = [...measured].sort((a, b) => a.ratios.size! - b.ratios.size!).map((c) => c.label);
+    const byX = [...points].sort((a, b) => Number(a[1]) - Number(b[1])).map((p) => measured.find((c) => p[3]!.startsWith(htmlEscape(c.label)))!.label);
+    expect(byX).toEqual(bySize);
+    expect(renderBenchHtml(r)).toContain('<h2>Size, latency and fidelity</h2>');
   });
 
   it('HTML: self-contained (CSP, no script, no external resource), charts, escaped labels', () => {
