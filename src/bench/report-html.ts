@@ -109,7 +109,7 @@ export function gateChart(gates: GateResult[]): string {
   const width = 760;
   const left = 250;
   const plotW = width - left - 30;
-  const rowH = 34;
+  const rowH = 44;
   const top = 8;
   const height = top + gates.length * rowH + 26;
   const parts: string[] = [
