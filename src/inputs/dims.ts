@@ -45,7 +45,7 @@ function add(a: Linear, b: Linear, sign = 1): Linear {
 /** The one number a constant holds, if it holds exactly one. */
 function scalar(v: Value | undefined): number | undefined {
   const t = v?.constTensor();
-  if (!t || t.dims.reduce((a, b) => a * b, 1) !== 1) return undefined;
+  if (t?.dims.reduce((a, b) => a * b, 1) !== 1) return undefined;
   const n = Number(t.toNumbers()[0]);
   return Number.isFinite(n) ? n : undefined;
 }
@@ -67,7 +67,7 @@ function linear(v: Value | undefined, depth = 0): Linear | undefined {
   const k = scalar(v);
   if (k !== undefined) return constLinear(k);
   const n = v.producer;
-  if (!n || n.domain !== '') return undefined;
+  if (n?.domain !== '') return undefined;
   if (PASS.has(n.opType)) return linear(n.input(0), depth + 1);
   if (n.opType === 'Add' || n.opType === 'Sub') {
     const a = linear(n.input(0), depth + 1);
@@ -76,7 +76,7 @@ function linear(v: Value | undefined, depth = 0): Linear | undefined {
   }
   // Gather(Shape(x), k) and Slice(Shape(x), k, k + 1): one axis of x
   const shapeSrc = n.input(0)?.producer;
-  if (!shapeSrc || shapeSrc.opType !== 'Shape' || shapeSrc.domain !== '' || shapeSrc.attributes.size) return undefined;
+  if (shapeSrc?.opType !== 'Shape' || shapeSrc.domain !== '' || shapeSrc.attributes.size) return undefined;
   if (n.opType === 'Gather') {
     const idx = scalar(n.input(1));
     return idx === undefined ? undefined : axisOf(shapeSrc.input(0), idx);
