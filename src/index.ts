@@ -1,18 +1,18 @@
 /**
- * autoglm's library API. Everything the CLI does is a function here, one name each:
+ * autoglm's library API. Everything the CLI does is a function here, one name each. Every step rewrites the model
+ * in place; the steps that run the model (prune measures it, quantize checks it) are async:
  *
- *   import { loadModel, runPasses, quantize, prune, benchmark, saveModel } from 'autoglm';
+ *   import { benchmark, fuse, loadModel, prune, quantize, saveModel } from 'autoglm';
  *   const model = loadModel('model.onnx');
- *   runPasses(model, ['cleanup', 'transformer']);                        // fuse, in place
- *   const { model: small } = await prune(model, { method: 'structured', units: ['ffn'], sparsity: 0.5 });
- *   await quantize(small, { dtype: 'fp16', keepIoTypes: true });          // in place
- *   quantizeDynamic(model, { perChannel: true });                         // int8 MatMul/Gemm (DynamicQuantizeMatMul), in place
- *   saveModel(small, 'model.opt.onnx');
- *   const result = await benchmark({ baseline: 'model.onnx', candidates: ['model.opt.onnx'], dims: { batch: 1, sequence: 128 }, gates: ['graphF1 >= 0.95'] });
+ *   fuse(model, { preset: 'transformer' });
+ *   await prune(model, { method: 'structured', units: ['ffn'], sparsity: 0.5, dims: { batch: 1, sequence: 32 } });
+ *   await quantize(model, { dtype: 'fp16', keepIoTypes: true });
+ *   saveModel(model, 'model.opt.onnx');
+ *   const result = await benchmark({ baseline: 'model.onnx', candidates: ['model.opt.onnx'], dims: { batch: 1, sequence: 32 }, gates: ['graphF1 >= 0.95'] });
  */
 export { DataType, dtypeName, dtypeFromName, dtypeBits, isFloatType } from './ir/dtype.js';
 export { Tensor, type TensorArray, type ExternalRef } from './ir/tensor.js';
-export { Value, Node, Graph, Attribute, AttrType, IRError, NameSet, f, fs, type Use, type AddNodeOptions } from './ir/graph.js';
+export { Value, Node, Graph, Attribute, AttrType, IRError, NameSet, type Use, type AddNodeOptions } from './ir/graph.js';
 export { Model, ModelFunction, type OpsetImport } from './ir/model.js';
 export { tensorType, elemTypeOf, shapeOf, withElemType, type Dim, type TypeProto } from './ir/types.js';
 export { verify, checkModel, VerifyError } from './ir/verify.js';
@@ -22,9 +22,21 @@ export { encodeModel } from './onnx/encode.js';
 export { AutoglmError, ModelFormatError, UsageError, OperationError, EXIT } from './errors.js';
 export { inspectModel, countParameters, isWeightTensor, type InspectResult, type ParamStats } from './inspect.js';
 export type { RunReport, RunOptions, PassReport } from './pass/manager.js';
-export { allPasses, getPass, presets, resolvePasses, runPasses } from './optimize/registry.js';
+export {
+  allPasses,
+  fuse,
+  getPass,
+  PASS_NAMES,
+  presets,
+  resolvePasses,
+  runPasses,
+  type FuseOptions,
+  type PassName,
+  type PassPresetName,
+} from './optimize/registry.js';
 export type { Pass, PassContext, PassResult, PassKind, Target, NearMiss } from './pass/pass.js';
-export * from './rewrite/index.js';
+/** The pattern DSL and rewrite engine, for writing passes: `import { rewrite } from 'autoglm'; const { add, c, op } = rewrite;` */
+export * as rewrite from './rewrite/index.js';
 export { createSession, runSession, type SessionOptions, type Feeds } from './runtime/session.js';
 export { loadInputs, loadInputsFile, loadInputsDir } from './inputs/load.js';
 export { synthesizeInputs } from './inputs/synthesize.js';
@@ -43,7 +55,7 @@ export { runServerScenario, parseSlo, poissonArrivals, type ServerOptions, type 
 export { parseBatching, AdaptiveBatcher, type BatchPolicy } from './bench/batching.js';
 export { runDecodeBenchmark, decoderSignature, type DecodeOptions } from './bench/decode.js';
 export { optimize, presetPipeline, passListFor, type OptimizeReport, type StepReport } from './optimize/pipeline.js';
-export { loadConfig, checkConfig, type OptimizeConfig } from './optimize/config.js';
+export { loadConfig, checkConfig, type OptimizeConfig, type PresetName } from './optimize/config.js';
 export * from './prune/index.js';
 export { probeModel, channelEnergy, type ProbeOptions, type ProbeResult } from './measure/probe.js';
 export { compareModels, compareRuns } from './measure/compare-models.js';

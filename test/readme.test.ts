@@ -6,9 +6,11 @@
  * `autoglm.config.json`. Each command runs in a fresh folder. A command passes when it exits 0, or 1 on a gate
  * verdict (a gate is about the model, the command itself ran); never 2 (usage) or an internal error.
  */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
 import { captureIO } from '../src/cli/ui/io.js';
@@ -145,4 +147,18 @@ describe('README.md', () => {
       }
     }, 240_000);
   }
+
+  it('the Library example runs as written (imports from the package, model.onnx the bundled BERT)', () => {
+    const block = /## Library\n[\s\S]*?```ts\n([\s\S]*?)```/.exec(readme)![1]!;
+    expect(block).toMatch(/from 'autoglm'/);
+    const dir = path.join(tmp, 'library');
+    fs.cpSync(base, dir, { recursive: true });
+    const file = path.join(dir, 'example.mts');
+    fs.writeFileSync(file, block.replace("from 'autoglm'", `from ${JSON.stringify(path.join(root, 'src/index.ts'))}`));
+    const tsx = pathToFileURL(path.join(root, 'node_modules/tsx/dist/loader.mjs')).href;
+    const r = spawnSync('node', ['--import', tsx, file], { cwd: dir, encoding: 'utf8', timeout: 200_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^\d+\ngates passed\n$/);
+    expect(fs.existsSync(path.join(dir, 'model.opt.onnx'))).toBe(true);
+  }, 240_000);
 });

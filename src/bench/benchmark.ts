@@ -81,6 +81,7 @@ export interface ServerScenarioOptions {
   maxSteps?: number;
 }
 import { median } from '../util/numerics.js';
+import { checkDims } from '../inputs/dims.js';
 
 /** A model to bench: a file path, an IR Model, or either with a label for the reports. */
 export type ModelInput = string | Model | { model: string | Model; label?: string };
@@ -311,6 +312,7 @@ function resolveInputs(opts: BenchOptions, baseline: Model, seed: number, sets: 
     const feeds = loadInputs(p, baseline);
     return { feeds, summary: { source: isDir ? 'folder' : 'file', path: path.resolve(p), sets: feeds.length, dims } };
   }
+  checkDims(baseline, dims);
   const feeds = synthesizeInputs(baseline, { dims, seed, count: sets });
   return { feeds, summary: { source: 'synthesized', path: null, sets, dims } };
 }

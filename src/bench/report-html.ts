@@ -1,6 +1,7 @@
 /**
  * HTML report: one self-contained page (inline CSS and SVG, no script, no external resource; a Content-Security-
- * Policy forbids loading anything) with the verdict, the comparison table, gates, latency distributions (a histogram
+ * Policy forbids loading anything) with the verdict, the comparison table, gates (a table and a chart of each gate's
+ * value and interval against its threshold), latency distributions (a histogram
  * per model on a shared axis, with p50 and p99 marked) and, with --profile, per-operator time as grouped bars.
  */
 import { quantile } from '../util/numerics.js';
@@ -16,7 +17,9 @@ import {
   type Cell,
 } from './report-format.js';
 import { fmtMs, fmtPct } from '../util/format.js';
-import type { BenchResult, ModelReport } from './types.js';
+import { graphF1Score } from '../measure/fidelity.js';
+import { formatGateValue } from './gates.js';
+import type { BenchResult, GateResult, ModelReport } from './types.js';
 
 export function htmlEscape(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
@@ -36,8 +39,16 @@ export function latencyChart(models: ModelReport[]): string {
   if (!withSamples.length) return '<p>No latency was measured.</p>';
   const all = Float64Array.from(withSamples.flatMap(({ m }) => m.latency!.samples)).sort();
   const lo = all[0]!;
-  // clip the far tail so a few stragglers do not squash the distributions; the last bin holds everything above
-  const hi = Math.max(quantile(all, 0.995), lo * 1.0001 + 1e-9);
+  // a busy machine's stragglers must not squash the distributions into one bar: a heavy tail (the 90th percentile
+  // beyond 10x the fastest run) gets a logarithmic axis; otherwise the axis ends at twice the 90th percentile (or the
+  // slowest run, if sooner) and the last bin holds the few runs beyond
+  const max = all[all.length - 1]!;
+  const log = lo > 0 && quantile(all, 0.9) / lo > 10;
+  const hi = log ? max : Math.max(Math.min(max, quantile(all, 0.9) * 2), lo * 1.0001 + 1e-9);
+  const clipped = all.filter((v) => v > hi).length;
+  const t = (v: number): number => (log ? Math.log(v) : v);
+  /** where `v` falls on the axis, 0..1 */
+  const frac = (v: number): number => (t(Math.min(Math.max(v, lo), hi)) - t(lo)) / (t(hi) - t(lo));
   const bins = 48;
   const width = 760;
   const left = 170;
@@ -45,14 +56,14 @@ export function latencyChart(models: ModelReport[]): string {
   const rowH = 64;
   const top = 10;
   const height = top + withSamples.length * rowH + 40;
-  const x = (v: number): number => left + ((Math.min(Math.max(v, lo), hi) - lo) / (hi - lo)) * plotW;
+  const x = (v: number): number => left + frac(v) * plotW;
   const parts: string[] = [];
   parts.push(
     `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="latency distributions">`,
   );
   withSamples.forEach(({ m, i }, row) => {
     const counts = new Array<number>(bins).fill(0);
-    for (const v of m.latency!.samples) counts[Math.min(bins - 1, Math.max(0, Math.floor(((v - lo) / (hi - lo)) * bins)))]!++;
+    for (const v of m.latency!.samples) counts[Math.min(bins - 1, Math.floor(frac(v) * bins))]!++;
     const max = Math.max(...counts, 1);
     const y0 = top + row * rowH;
     const base = y0 + rowH - 12;
@@ -74,14 +85,144 @@ export function latencyChart(models: ModelReport[]): string {
   });
   const axisY = top + withSamples.length * rowH;
   for (let k = 0; k <= 4; k++) {
-    const v = lo + ((hi - lo) * k) / 4;
+    const v = log ? lo * (hi / lo) ** (k / 4) : lo + ((hi - lo) * k) / 4;
     const px = x(v);
     parts.push(`<line x1="${n2(px)}" x2="${n2(px)}" y1="${axisY - 8}" y2="${axisY - 4}" stroke="#666"/>`);
     parts.push(`<text x="${n2(px)}" y="${axisY + 8}" text-anchor="middle" class="sub">${htmlEscape(fmtMs(v))}</text>`);
   }
   parts.push(
-    `<text x="${left + plotW / 2}" y="${axisY + 26}" text-anchor="middle" class="sub">latency per run (solid: p50, dashed: p99; the last bin holds the slowest 0.5%)</text>`,
+    `<text x="${left + plotW / 2}" y="${axisY + 26}" text-anchor="middle" class="sub">latency per run${log ? ', log scale' : ''} (solid: p50, dashed: p99${clipped ? `; the last bin also holds ${clipped} run(s) beyond ${htmlEscape(fmtMs(hi))}, up to ${htmlEscape(fmtMs(max))}` : ''})</text>`,
   );
+  parts.push('</svg>');
+  return parts.join('');
+}
+
+const GATE_COLOR = { pass: '#17803d', fail: '#c62828', error: '#c62828', skipped: '#a15c00' } as const;
+
+/**
+ * Every gate at a glance: one row per gate on its own axis, the threshold as a vertical line with the allowed side
+ * shaded, the measured value as a dot and its confidence interval as a bar (latency, throughput, session and memory
+ * gates). A gate with no value (not measured, not runnable) gets its reason instead of a dot.
+ */
+export function gateChart(gates: GateResult[]): string {
+  if (!gates.length) return '';
+  const width = 760;
+  const left = 250;
+  const plotW = width - left - 30;
+  const rowH = 44;
+  const top = 8;
+  const height = top + gates.length * rowH + 26;
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="gates">`,
+  ];
+  gates.forEach((g, row) => {
+    const y = top + row * rowH + rowH / 2;
+    const color = g.inconclusive ? GATE_COLOR.skipped : g.status === 'skipped' && g.blocks ? GATE_COLOR.fail : GATE_COLOR[g.status];
+    parts.push(`<text x="${left - 10}" y="${y - 2}" text-anchor="end" class="lbl">${htmlEscape(truncate(g.gate, 34))}</text>`);
+    parts.push(
+      `<text x="${left - 10}" y="${y + 11}" text-anchor="end" class="sub">${htmlEscape(truncate(g.candidate, 24))}: ${htmlEscape(gateStatusText(g))}</text>`,
+    );
+    const vals = [g.threshold, ...(g.value !== null ? [g.value] : []), ...(g.interval ? [g.interval.lo, g.interval.hi] : [])].filter(Number.isFinite);
+    let lo = Math.min(...vals);
+    let hi = Math.max(...vals);
+    const pad = (hi - lo || Math.abs(g.threshold) || 1) * 0.25;
+    lo -= pad;
+    hi += pad;
+    const x = (v: number): number => left + ((v - lo) / (hi - lo)) * plotW;
+    const tx = x(g.threshold);
+    const below = g.op === '<=' || g.op === '<';
+    // the allowed side of the threshold
+    parts.push(
+      `<rect x="${n2(below ? left : tx)}" y="${y - 9}" width="${n2(below ? tx - left : left + plotW - tx)}" height="18" fill="#e6f4ea"><title>allowed: ${htmlEscape(`${g.op} ${formatGateValue(g, g.threshold)}`)}</title></rect>`,
+    );
+    parts.push(`<line x1="${left}" x2="${left + plotW}" y1="${y}" y2="${y}" stroke="#bbb"/>`);
+    parts.push(`<line x1="${n2(tx)}" x2="${n2(tx)}" y1="${y - 12}" y2="${y + 12}" stroke="#222" stroke-width="1.5"/>`);
+    parts.push(`<text x="${n2(tx)}" y="${y - 13}" text-anchor="middle" class="sub">${htmlEscape(formatGateValue(g, g.threshold))}</text>`);
+    if (g.value === null || !Number.isFinite(g.value)) {
+      parts.push(`<text x="${left + 6}" y="${y + 4}" class="sub">${htmlEscape(truncate(g.message, 80))}</text>`);
+      return;
+    }
+    if (g.interval) {
+      const [a, b] = [x(g.interval.lo), x(g.interval.hi)];
+      parts.push(
+        `<line x1="${n2(a)}" x2="${n2(b)}" y1="${y}" y2="${y}" stroke="${color}" stroke-width="4" stroke-linecap="round"><title>${htmlEscape(`${Math.round(g.interval.level * 100)}% CI ${formatGateValue(g, g.interval.lo)} .. ${formatGateValue(g, g.interval.hi)}`)}</title></line>`,
+      );
+    }
+    parts.push(
+      `<circle cx="${n2(x(g.value))}" cy="${y}" r="5" fill="${color}"><title>${htmlEscape(`${g.candidate}: ${formatGateValue(g, g.value)}`)}</title></circle>`,
+    );
+    parts.push(`<text x="${n2(x(g.value))}" y="${y + 17}" text-anchor="middle" class="sub">${htmlEscape(formatGateValue(g, g.value))}</text>`);
+  });
+  parts.push(
+    `<text x="${left}" y="${height - 6}" class="sub">each gate on its own axis · threshold: line · allowed: green · value: dot · interval: bar</text>`,
+  );
+  parts.push('</svg>');
+  return parts.join('');
+}
+
+/**
+ * The candidates side by side: file size ratio (x) against latency ratio (y, with its confidence interval), the
+ * baseline at (1, 1); each point labelled with its fidelity (worst output cosine, graph F1) and coloured by it.
+ */
+export function tradeoffChart(r: BenchResult): string {
+  const pts = r.candidates
+    .map((c, i) => ({ c, i }))
+    .filter(({ c }) => c.ratios.size !== null && c.latencyRatio !== null && Number.isFinite(c.ratios.size) && Number.isFinite(c.latencyRatio.ratio));
+  if (!pts.length) return '';
+  const width = 760;
+  const height = 340;
+  const left = 70;
+  const right = 200;
+  const top = 16;
+  const bottom = 46;
+  const xs = [1, ...pts.map(({ c }) => c.ratios.size!)];
+  // the axis follows the ratios (an interval from a noisy run could span 0.05x..20x); intervals are cut at its ends
+  const ys = [1, ...pts.map(({ c }) => c.latencyRatio!.ratio)];
+  const span = (v: number[]): [number, number] => {
+    const lo = Math.min(...v);
+    const hi = Math.max(...v);
+    const pad = (hi - lo || 0.2) * 0.25;
+    return [Math.max(0, lo - pad), hi + pad];
+  };
+  const [x0, x1] = span(xs);
+  const [y0, y1] = span(ys);
+  const plotW = width - left - right;
+  const plotH = height - top - bottom;
+  const x = (v: number): number => left + ((v - x0) / (x1 - x0)) * plotW;
+  const y = (v: number): number => top + plotH - ((Math.min(Math.max(v, y0), y1) - y0) / (y1 - y0)) * plotH;
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="size, latency and fidelity of the candidates">`,
+    `<rect x="${left}" y="${top}" width="${plotW}" height="${plotH}" fill="none" stroke="#ccc"/>`,
+    `<line x1="${n2(x(1))}" x2="${n2(x(1))}" y1="${top}" y2="${top + plotH}" stroke="#999" stroke-dasharray="4 3"/>`,
+    `<line x1="${left}" x2="${left + plotW}" y1="${n2(y(1))}" y2="${n2(y(1))}" stroke="#999" stroke-dasharray="4 3"/>`,
+    `<circle cx="${n2(x(1))}" cy="${n2(y(1))}" r="4" fill="#fff" stroke="#222"><title>${htmlEscape(r.baseline.label)} (baseline)</title></circle>`,
+  ];
+  for (let k = 0; k <= 4; k++) {
+    const xv = x0 + ((x1 - x0) * k) / 4;
+    const yv = y0 + ((y1 - y0) * k) / 4;
+    parts.push(`<text x="${n2(x(xv))}" y="${top + plotH + 16}" text-anchor="middle" class="sub">${xv.toFixed(2)}x</text>`);
+    parts.push(`<text x="${left - 6}" y="${n2(y(yv) + 4)}" text-anchor="end" class="sub">${yv.toFixed(2)}x</text>`);
+  }
+  parts.push(`<text x="${left + plotW / 2}" y="${height - 8}" text-anchor="middle" class="sub">file size / baseline (left is smaller)</text>`);
+  parts.push(
+    `<text x="14" y="${top + plotH / 2}" text-anchor="middle" class="sub" transform="rotate(-90 14 ${top + plotH / 2})">latency p50 / baseline (down is faster)</text>`,
+  );
+  for (const { c, i } of pts) {
+    const cosines = c.fidelity?.outputs.map((o) => o.cosine).filter((v): v is number => v !== null) ?? [];
+    const cos = cosines.length ? Math.min(...cosines) : null;
+    const f1 = c.fidelity?.graphF1 ? graphF1Score(c.fidelity.graphF1).value : null;
+    const color = cos === null ? '#8c8c8c' : cos >= 0.999 ? '#17803d' : cos >= 0.99 ? '#a15c00' : '#c62828';
+    const px = x(c.ratios.size!);
+    const l = c.latencyRatio!;
+    const fid =
+      [cos !== null ? `cos ${cos.toFixed(4)}` : null, f1 !== null ? `F1 ${f1.toFixed(3)}` : null].filter(Boolean).join(', ') || 'fidelity not measured';
+    parts.push(`<line x1="${n2(px)}" x2="${n2(px)}" y1="${n2(y(l.hi))}" y2="${n2(y(l.lo))}" stroke="${color}" stroke-width="2" opacity="0.6"/>`);
+    parts.push(
+      `<circle cx="${n2(px)}" cy="${n2(y(l.ratio))}" r="6" fill="${color}" stroke="${colorOf(i + 1)}" stroke-width="2"><title>${htmlEscape(`${c.label}: size ${c.ratios.size!.toFixed(2)}x, latency ${l.ratio.toFixed(2)}x [${l.lo.toFixed(2)}, ${l.hi.toFixed(2)}], ${fid}`)}</title></circle>`,
+    );
+    parts.push(`<text x="${n2(px + 9)}" y="${n2(y(l.ratio) - 2)}" class="lbl">${htmlEscape(truncate(c.label, 22))}</text>`);
+    parts.push(`<text x="${n2(px + 9)}" y="${n2(y(l.ratio) + 11)}" class="sub">${htmlEscape(fid)}</text>`);
+  }
   parts.push('</svg>');
   return parts.join('');
 }
@@ -164,9 +305,10 @@ export function renderBenchHtml(r: BenchResult): string {
           (g) =>
             `<tr><td class="gate-${g.status === 'skipped' && g.blocks ? 'fail' : g.inconclusive ? 'inconclusive' : g.status}">${htmlEscape(gateStatusText(g))}</td><td class="l">${htmlEscape(g.candidate)}</td><td class="l"><code>${htmlEscape(g.gate)}</code></td><td class="l">${htmlEscape(g.message)}</td></tr>`,
         )
-        .join('\n')}</table>`
+        .join('\n')}</table>${gateChart(r.gates)}`
     : '';
   const opChart = operatorChart(models);
+  const tradeoff = tradeoffChart(r);
   const notes = modelNotes(r);
   const fidelityRows = r.candidates
     .filter((c) => c.fidelity)
@@ -203,6 +345,7 @@ ${verdict}
 ${rows}
 </table>
 ${gates}
+${tradeoff ? `<h2>Size, latency and fidelity</h2>${tradeoff}` : ''}
 <h2>Latency distributions</h2>
 ${latencyChart(models)}
 ${fidelityRows.length ? `<h2>Fidelity per output</h2><table><tr><th>candidate</th><th>output</th><th>max abs</th><th>max rel</th><th>cosine</th><th>top-1</th><th></th></tr>${fidelityRows.join('\n')}</table>` : ''}

@@ -45,7 +45,7 @@ function add(a: Linear, b: Linear, sign = 1): Linear {
 /** The one number a constant holds, if it holds exactly one. */
 function scalar(v: Value | undefined): number | undefined {
   const t = v?.constTensor();
-  if (!t || t.dims.reduce((a, b) => a * b, 1) !== 1) return undefined;
+  if (t?.dims.reduce((a, b) => a * b, 1) !== 1) return undefined;
   const n = Number(t.toNumbers()[0]);
   return Number.isFinite(n) ? n : undefined;
 }
@@ -67,7 +67,7 @@ function linear(v: Value | undefined, depth = 0): Linear | undefined {
   const k = scalar(v);
   if (k !== undefined) return constLinear(k);
   const n = v.producer;
-  if (!n || n.domain !== '') return undefined;
+  if (n?.domain !== '') return undefined;
   if (PASS.has(n.opType)) return linear(n.input(0), depth + 1);
   if (n.opType === 'Add' || n.opType === 'Sub') {
     const a = linear(n.input(0), depth + 1);
@@ -76,7 +76,7 @@ function linear(v: Value | undefined, depth = 0): Linear | undefined {
   }
   // Gather(Shape(x), k) and Slice(Shape(x), k, k + 1): one axis of x
   const shapeSrc = n.input(0)?.producer;
-  if (!shapeSrc || shapeSrc.opType !== 'Shape' || shapeSrc.domain !== '' || shapeSrc.attributes.size) return undefined;
+  if (shapeSrc?.opType !== 'Shape' || shapeSrc.domain !== '' || shapeSrc.attributes.size) return undefined;
   if (n.opType === 'Gather') {
     const idx = scalar(n.input(1));
     return idx === undefined ? undefined : axisOf(shapeSrc.input(0), idx);
@@ -158,13 +158,14 @@ export function dimNames(model: Model): string[] {
 }
 
 /**
- * Checks `dims` against the model: known names (`name` or `input[axis]` for an unnamed axis), positive integer
- * sizes, and the model's position limits. Throws a UsageError naming the dimension and what is wrong.
+ * Checks `dims` against the model: known names (`name` or `input[axis]` for an unnamed axis; `names: false` skips
+ * this, for callers that pass one set of sizes to many models), positive integer sizes, and the model's position
+ * limits. Throws a UsageError naming the dimension and what is wrong.
  */
-export function checkDims(model: Model, dims: Record<string, number>): void {
+export function checkDims(model: Model, dims: Record<string, number>, opts: { names?: boolean } = {}): void {
   const known = dimNames(model);
   for (const [name, size] of Object.entries(dims)) {
-    if (!known.includes(name)) {
+    if (opts.names !== false && !known.includes(name)) {
       const guess = didYouMean(name, known);
       const list = known.length ? `the model's dimensions are: ${known.join(', ')}` : 'the model has no symbolic dimensions';
       throw new UsageError(`--dim ${name}: the model has no dimension '${name}'${guess ? ` (did you mean '${guess}'?)` : ''}; ${list}`, { help: true });

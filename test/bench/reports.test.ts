@@ -1,12 +1,12 @@
 import { Chalk } from 'chalk';
 import { describe, expect, it } from 'vitest';
 import { evaluateGates, parseGate } from '../../src/bench/gates.js';
-import { renderBenchHtml } from '../../src/bench/report-html.js';
+import { gateChart, htmlEscape, latencyChart, renderBenchHtml, tradeoffChart } from '../../src/bench/report-html.js';
 import { renderBenchJson } from '../../src/bench/report-json.js';
 import { renderBenchJunit } from '../../src/bench/report-junit.js';
 import { renderBenchMarkdown } from '../../src/bench/report-markdown.js';
 import { renderBenchTable } from '../../src/bench/report-table.js';
-import type { BenchResult } from '../../src/bench/types.js';
+import type { BenchResult, GateResult } from '../../src/bench/types.js';
 import { candidate, model, result, samples } from './fake-result.js';
 
 function sample(): BenchResult {
@@ -130,6 +130,99 @@ describe('reports render one result object', () => {
     const failed = renderBenchJunit(none);
     expect(failed).toMatch(/<error type="failed" message="first run failed">/);
     expect(failed).toMatch(/<testsuites name="autoglm bench" tests="\d+" failures="0" errors="1"/);
+  });
+
+  it('HTML gate chart: threshold line, allowed side, value dot and CI bar per gate, the verdict readable from the geometry', () => {
+    const gate = (over: Partial<GateResult>): GateResult => ({
+      gate: 'latency.p50 <= 1.05x',
+      candidate: 'fast.onnx',
+      metric: 'latency.p50',
+      op: '<=',
+      threshold: 1.05,
+      relative: true,
+      status: 'pass',
+      value: 0.9,
+      interval: { lo: 0.85, hi: 0.95, level: 0.95 },
+      inconclusive: false,
+      reason: null,
+      blocks: false,
+      message: '',
+      ...over,
+    });
+    const gates = [
+      gate({}),
+      gate({
+        gate: 'graphF1 >= 0.95',
+        metric: 'graphF1',
+        op: '>=',
+        threshold: 0.95,
+        relative: false,
+        status: 'fail',
+        value: 0.9,
+        interval: null,
+        blocks: true,
+      }),
+      gate({
+        gate: 'cosine >= 0.99',
+        metric: 'cosine',
+        op: '>=',
+        threshold: 0.99,
+        relative: false,
+        status: 'skipped',
+        value: null,
+        interval: null,
+        reason: 'not-measured',
+        blocks: true,
+        message: 'not measured: no outputs',
+      }),
+    ];
+    const svg = gateChart(gates);
+    expect(svg).toMatch(/^<svg[^>]*aria-label="gates"/);
+    const rows = svg.split('<text x="240"').length - 1;
+    expect(rows).toBe(gates.length * 2);
+    const num = (re: RegExp, text: string) => [...text.matchAll(re)].map((m) => Number(m[1]));
+    const thresholdX = num(/<line x1="([\d.]+)" x2="[\d.]+" y1="[\d.]+" y2="[\d.]+" stroke="#222" stroke-width="1.5"\/>/g, svg);
+    const dotX = num(/<circle cx="([\d.]+)"/g, svg);
+    expect(thresholdX).toHaveLength(3);
+    expect(dotX).toHaveLength(2); // the unmeasured gate has no dot, its reason instead
+    expect(dotX[0]!).toBeLessThan(thresholdX[0]!); // latency 0.9x <= 1.05x: left of the line
+    expect(dotX[1]!).toBeLessThan(thresholdX[1]!); // graphF1 0.9 < 0.95: on the wrong side of a >= gate
+    expect(svg).toContain('95% CI 0.850x .. 0.950x');
+    expect(svg).toContain('not measured: no outputs');
+    expect(svg).toMatch(/<circle [^>]*fill="#c62828"/);
+    expect(renderBenchHtml(r)).toMatch(/<svg[^>]*aria-label="gates"/);
+  });
+
+  it('HTML latency chart: stragglers do not squash the distributions (axis to 2 x p90, the rest in the last bin; a log axis for a heavy tail)', () => {
+    const ticks = (svg: string) => [...svg.matchAll(/class="sub">([\d.]+) ms<\/text>/g)].map((m) => Number(m[1]));
+    const straggler = latencyChart([model('m', { ms: [...samples(1, 59, 0.05, 3), 40] })]);
+    expect(Math.max(...ticks(straggler))).toBeLessThan(3);
+    expect(straggler).toMatch(/the last bin also holds 1 run\(s\) beyond [\d.]+ ms, up to 40(\.0+)? ms/);
+    // a busy machine: a third of the runs 5..60x slower
+    const heavy = latencyChart([model('m', { ms: [...samples(1, 40, 0.05, 3), ...Array.from({ length: 20 }, (_, k) => 5 + k * 3)] })]);
+    expect(heavy).toContain('latency per run, log scale');
+    expect(heavy).not.toContain('beyond');
+    const w = ticks(heavy);
+    expect(w[w.length - 1]! / w[w.length - 2]!).toBeCloseTo(w[1]! / w[0]!, 1); // log-spaced ticks
+    expect(Math.max(...w)).toBeCloseTo(62, 0);
+    const steady = latencyChart([model('m', { ms: samples(1, 60, 0.05, 3) })]);
+    expect(steady).not.toMatch(/beyond|log scale/);
+  });
+
+  it('HTML size/latency/fidelity chart: one point per measured candidate, placed by its ratios, labelled with its fidelity', () => {
+    const two = structuredClone(r);
+    const first = two.candidates.find((c) => c.ratios.size !== null && c.latencyRatio !== null)!;
+    two.candidates.push({ ...structuredClone(first), label: 'half.onnx', ratios: { ...first.ratios, size: first.ratios.size! / 2 } });
+    const svg = tradeoffChart(two);
+    const measured = two.candidates.filter((c) => c.ratios.size !== null && c.latencyRatio !== null);
+    expect(measured.length).toBeGreaterThan(1);
+    expect(svg).toMatch(/^<svg[^>]*aria-label="size, latency and fidelity of the candidates"/);
+    const points = [...svg.matchAll(/<circle cx="([\d.]+)" cy="([\d.]+)" r="6"[^>]*><title>([^<]*)<\/title>/g)];
+    expect(points).toHaveLength(measured.length);
+    const bySize = [...measured].sort((a, b) => a.ratios.size! - b.ratios.size!).map((c) => c.label);
+    const byX = [...points].sort((a, b) => Number(a[1]) - Number(b[1])).map((p) => measured.find((c) => p[3]!.startsWith(htmlEscape(c.label)))!.label);
+    expect(byX).toEqual(bySize);
+    expect(renderBenchHtml(r)).toContain('<h2>Size, latency and fidelity</h2>');
   });
 
   it('HTML: self-contained (CSP, no script, no external resource), charts, escaped labels', () => {

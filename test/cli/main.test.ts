@@ -52,6 +52,7 @@ describe('cli/main', () => {
       expect(text, c).toMatch(/Examples:\n( {2}autoglm .*\n){2,}/);
       expect(text.trimEnd(), c).toMatch(/Exit codes: 0 ok, 1 .*, 2 .*$/);
       expect(text, c).not.toContain('(default: [])');
+      expect(text, c).toMatch(/--no-color/);
       // a default stated in the description is not stated again by commander
       for (const line of text.split('\n')) expect((line.match(/default/g) ?? []).length, line).toBeLessThan(2);
     }

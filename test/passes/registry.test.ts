@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/errors.js';
-import { allPasses, getPass, presets, resolvePasses } from '../../src/optimize/registry.js';
+import { allPasses, getPass, PASS_NAMES, type PassPresetName, presets, resolvePasses } from '../../src/optimize/registry.js';
 
 const root = path.resolve(__dirname, '../..');
 // graph passes (clean-up, fusion) in src/passes; the conversion and pruning wrappers in src/optimize/passes
@@ -17,6 +17,12 @@ describe('pass registry', () => {
   it('registers every pass file under its file name', () => {
     expect(passFiles.length).toBeGreaterThan(0);
     expect(allPasses.map((p) => p.name).sort()).toEqual([...passFiles].sort());
+  });
+
+  it('PASS_NAMES and PassPresetName (the types that make a misspelt pass name a compile error) list every pass and preset', () => {
+    expect([...PASS_NAMES].sort()).toEqual(allPasses.map((p) => p.name).sort());
+    const presetNames: Record<PassPresetName, true> = { cleanup: true, transformer: true, cnn: true };
+    expect(Object.keys(presets).sort()).toEqual(Object.keys(presetNames).sort());
   });
 
   it.each(passFiles)('%s: its default export is the registered pass, named as the file', async (file) => {

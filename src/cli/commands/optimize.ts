@@ -22,6 +22,7 @@ import { fmtBytes } from '../../util/format.js';
 import { renderTable } from '../../util/table.js';
 import { helpEpilogue } from '../ui/usage.js';
 import { checkReportTargets, reportOption, wantsReports, writeReports } from '../ui/reports.js';
+import { checkDims } from '../../inputs/dims.js';
 
 interface Flags {
   output?: string;
@@ -266,6 +267,7 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
       if (config.bench?.budget && !path.isAbsolute(config.bench.budget)) config.bench.budget = path.resolve(configDir, config.bench.budget);
       const inputPath = at(input);
       const model = loadModel(inputPath);
+      checkDims(model, { ...config.dims, ...config.bench?.dims });
       const outPath = flags.output ? at(flags.output) : undefined;
       if (outPath && outPath === inputPath && !flags.force) throw new UsageError(`refusing to overwrite the input model ${input}; pass --force to allow it`);
       if (outPath && !flags.dryRun && fs.existsSync(outPath) && !flags.force) throw new UsageError(`${flags.output} exists; pass --force to overwrite it`);

@@ -37,6 +37,7 @@ import { startProgress, type Progress } from '../ui/progress.js';
 import { fmtBytes, fmtCount } from '../../util/format.js';
 import { renderTable } from '../../util/table.js';
 import { helpEpilogue } from '../ui/usage.js';
+import { checkDims } from '../../inputs/dims.js';
 
 interface PruneFlags {
   output?: string;
@@ -176,6 +177,7 @@ export async function pruneCommand(file: string, flags: PruneFlags, io: CliIO): 
   if (fs.existsSync(outPath) && !flags.force) throw new UsageError(`${flags.output} exists; pass --force to overwrite it`);
   if (opts.checkpoint) opts.checkpoint = path.resolve(io.cwd, opts.checkpoint);
   const model = loadModel(inPath);
+  if (opts.dims) checkDims(model, opts.dims);
   if (flags.calibration) opts.calibration = loadInputs(path.resolve(io.cwd, flags.calibration), model);
   let bar: Progress | undefined;
   opts.onProgress = (p) => {

@@ -39,6 +39,7 @@ import type { ExitCode } from '../exit.js';
 import type { CliIO } from '../ui/io.js';
 import { withDefaultDims } from '../../inputs/dims.js';
 import { parseDims } from '../ui/options.js';
+import { checkDims } from '../../inputs/dims.js';
 
 export interface IntFlags {
   output?: string;
@@ -193,6 +194,7 @@ export async function intQuantizeCommand(file: string, flags: IntFlags, dtype: '
   const warnings: string[] = [];
   const t0 = performance.now();
   const model = loadModel(inPath);
+  checkDims(model, given);
   const tLoad = performance.now();
 
   let mode: IntMode = dtype === 'int4' ? 'int4' : flags.static ? 'static' : 'dynamic';

@@ -46,6 +46,7 @@ import { intQuantizeCommand, rejectIntFlags, renderCheck, renderIntQuantize, typ
 import { fmtBytes } from '../../util/format.js';
 import { renderTable } from '../../util/table.js';
 import { helpEpilogue } from '../ui/usage.js';
+import { checkDims } from '../../inputs/dims.js';
 
 interface QuantizeFlags extends IntFlags {
   output?: string;
@@ -203,6 +204,7 @@ export async function quantizeCommand(file: string, flags: QuantizeFlags, io: Cl
   if (!Number.isInteger(seed)) throw new UsageError(`--seed must be an integer, got '${flags.seed}'`);
   const t0 = performance.now();
   const model = loadModel(inPath);
+  checkDims(model, dims);
   const tLoad = performance.now();
   const opts: ConvertOptions = {
     dtype,

@@ -40,6 +40,8 @@ export function outputFor(io: CliIO, command: string) {
  */
 export function configureUsageHelp(program: Command): void {
   program.configureHelp({
+    // --color / --no-color apply to every command: list them in each command's help
+    showGlobalOptions: true,
     optionDescription(this: Help, option: Option): string {
       const text = Help.prototype.optionDescription.call(this, option);
       const empty = Array.isArray(option.defaultValue) && option.defaultValue.length === 0;
