@@ -49,6 +49,24 @@ export function floatValues(t: Tensor): Float32Array {
   return viewAs(DataType.FLOAT, t.readRawUncached()) as Float32Array;
 }
 
+/**
+ * Float32 values of weights read through one reused buffer: a weight still in the model file (or its external data) is
+ * read into this reader's buffer, grown to the largest weight, instead of into a fresh array per weight (a BERT-base
+ * reads 340 MB of weights: one allocation instead of 74, and no garbage). The values are valid until the next call;
+ * in-memory weights are viewed as floatValues does.
+ */
+export class WeightReader {
+  private buf = new Uint8Array(0);
+  floats(t: Tensor): Float32Array {
+    const lazy = t.dataType === DataType.FLOAT ? t.lazyBytes() : undefined;
+    if (!lazy) return floatValues(t);
+    const n = lazy.length;
+    if (this.buf.length < n) this.buf = new Uint8Array(n);
+    lazy.readInto(this.buf, 0, n);
+    return viewAs(DataType.FLOAT, this.buf.subarray(0, n)) as Float32Array;
+  }
+}
+
 export interface Int8Weights {
   /** [K, N] row-major (the layout DynamicQuantizeMatMul / MatMulInteger read) */
   q: Int8Array | Uint8Array;
