@@ -117,3 +117,17 @@ export function describeDivergence(d: DivergenceResult): string {
     .join(', ');
   return `the divergence first appears at node ${d.first.node} (${d.first.opType}), value ${d.first.value}: ${m}`;
 }
+
+/** The output furthest from the reference: one that could not be compared, else the lowest cosine, then range error. */
+export function worstOutputOf(outputs: readonly OutputFidelity[]): string | null {
+  let worst: OutputFidelity | null = null;
+  const key = (o: OutputFidelity): [number, number] => [o.error !== null || o.nonFinite > 0 ? -2 : (o.cosine ?? -1), -(o.rangeError ?? 0)];
+  for (const o of outputs) {
+    if (!worst) worst = o;
+    else {
+      const [a, b] = [key(o), key(worst)];
+      if (a[0] < b[0] || (a[0] === b[0] && a[1] < b[1])) worst = o;
+    }
+  }
+  return worst?.name ?? null;
+}

@@ -16,7 +16,9 @@
  */
 import type { Model } from '../ir/model.js';
 import { compareModels } from '../measure/compare-models.js';
-import { describeDivergence, firstDivergence, type Divergence } from '../measure/divergence.js';
+import { describeDivergence, firstDivergence, worstOutputOf, type Divergence } from '../measure/divergence.js';
+
+export { worstOutputOf };
 import { worstError } from '../measure/fidelity.js';
 import type { OutputFidelity } from '../measure/types.js';
 import type { Feeds } from '../runtime/session.js';
@@ -68,20 +70,6 @@ export interface IntCheckReport {
 /** The failure sentence of a check: the violated thresholds, the worst output, where the divergence first appears. */
 export function checkFailureMessage(r: IntCheckReport): string {
   return [r.failures.join('; '), r.worstOutput ? `worst output: ${r.worstOutput}` : '', r.divergence ?? ''].filter(Boolean).join('; ');
-}
-
-/** The output furthest from the reference: one that could not be compared, else the lowest cosine, then range error. */
-export function worstOutputOf(outputs: readonly OutputFidelity[]): string | null {
-  let worst: OutputFidelity | null = null;
-  const key = (o: OutputFidelity): [number, number] => [o.error !== null || o.nonFinite > 0 ? -2 : (o.cosine ?? -1), -(o.rangeError ?? 0)];
-  for (const o of outputs) {
-    if (!worst) worst = o;
-    else {
-      const [a, b] = [key(o), key(worst)];
-      if (a[0] < b[0] || (a[0] === b[0] && a[1] < b[1])) worst = o;
-    }
-  }
-  return worst?.name ?? null;
 }
 
 /** Resolves the thresholds for a rewrite kind. */
