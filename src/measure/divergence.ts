@@ -104,12 +104,17 @@ export async function firstDivergence(
   return { first: null, compared: comparable.length };
 }
 
+/** A cosine with enough digits to differ from 1 when it does (6 decimals, 9 above 0.9999995). */
+export function fmtCosine(c: number): string {
+  return c >= 0.9999995 && c < 1 ? c.toFixed(9) : c.toFixed(6);
+}
+
 /** One sentence: where the divergence first appears, with its measures. */
 export function describeDivergence(d: DivergenceResult): string {
   if (!d.first) return d.compared ? `no intermediate value (of ${d.compared} compared) is beyond the tolerance` : 'no intermediate value could be compared';
   const o = d.first.fidelity;
   const m = [
-    o.cosine !== null ? `cosine ${o.cosine.toFixed(6)}` : null,
+    o.cosine !== null ? `cosine ${fmtCosine(o.cosine)}` : null,
     o.rangeError !== null ? `range error ${o.rangeError.toExponential(2)}` : null,
     o.nonFinite ? `${o.nonFinite} non-finite` : null,
   ]

@@ -31,7 +31,7 @@ import { parseNM, pruneNM } from './nm.js';
 import { checkOptions, type PruneOptions, type PruneProgress } from './options.js';
 import { formatEdgeRule, parseEdgeRule } from '../measure/graph-f1.js';
 import { probeModel, type ProbeResult } from '../measure/probe.js';
-import { worstOutputOf } from '../measure/divergence.js';
+import { fmtCosine, worstOutputOf } from '../measure/divergence.js';
 import type { OutputFidelity } from '../measure/types.js';
 import { encodedSize, layerReports, modelStats, snapshotWeights, type PruneReport } from './report.js';
 import { searchSparsity, type SearchSpace } from './search.js';
@@ -285,7 +285,7 @@ export function judgePruned(outputs: readonly OutputFidelity[], minCosine: numbe
   for (const o of outputs) {
     if (o.error !== null) failures.push(`${o.name}: ${o.error}`);
     if (o.nonFinite > 0) failures.push(`${o.name}: ${o.nonFinite} non-finite value(s) where the original's are finite`);
-    if (minCosine && o.cosine !== null && o.cosine < minCosine) failures.push(`${o.name}: cosine ${o.cosine.toFixed(6)} < ${minCosine}`);
+    if (minCosine && o.cosine !== null && o.cosine < minCosine) failures.push(`${o.name}: cosine ${fmtCosine(o.cosine)} < ${minCosine}`);
     if (minTop1 && o.top1 !== null && o.top1 < minTop1) failures.push(`${o.name}: top-1 agreement ${o.top1.toFixed(4)} < ${minTop1}`);
   }
   return { passed: !failures.length, minCosine, minTop1, failures, worstOutput: failures.length ? worstOutputOf(outputs) : null };

@@ -16,7 +16,7 @@
  */
 import type { Model } from '../ir/model.js';
 import { compareModels } from '../measure/compare-models.js';
-import { describeDivergence, firstDivergence, worstOutputOf, type Divergence } from '../measure/divergence.js';
+import { describeDivergence, firstDivergence, fmtCosine, worstOutputOf, type Divergence } from '../measure/divergence.js';
 
 export { worstOutputOf };
 import { worstError } from '../measure/fidelity.js';
@@ -87,7 +87,7 @@ export function judgeFidelity(
     const bad: string[] = [];
     if (o.error !== null) bad.push(`${o.name}: ${o.error}`);
     if (o.nonFinite > 0) bad.push(`${o.name}: ${o.nonFinite} non-finite value(s) where the float model's are finite`);
-    if (o.cosine !== null && o.cosine < tol.minCosine) bad.push(`${o.name}: cosine ${o.cosine.toFixed(6)} < ${tol.minCosine}`);
+    if (o.cosine !== null && o.cosine < tol.minCosine) bad.push(`${o.name}: cosine ${fmtCosine(o.cosine)} < ${tol.minCosine}`);
     if (tol.maxError !== null && o.rangeError !== null && o.rangeError > tol.maxError)
       bad.push(`${o.name}: range error ${o.rangeError.toExponential(2)} > ${tol.maxError}`);
     failures.push(...bad);
