@@ -104,16 +104,35 @@ export async function firstDivergence(
   return { first: null, compared: comparable.length };
 }
 
+/** A cosine with enough digits to differ from 1 when it does (6 decimals, 9 above 0.9999995). */
+export function fmtCosine(c: number): string {
+  return c >= 0.9999995 && c < 1 ? c.toFixed(9) : c.toFixed(6);
+}
+
 /** One sentence: where the divergence first appears, with its measures. */
 export function describeDivergence(d: DivergenceResult): string {
   if (!d.first) return d.compared ? `no intermediate value (of ${d.compared} compared) is beyond the tolerance` : 'no intermediate value could be compared';
   const o = d.first.fidelity;
   const m = [
-    o.cosine !== null ? `cosine ${o.cosine.toFixed(6)}` : null,
+    o.cosine !== null ? `cosine ${fmtCosine(o.cosine)}` : null,
     o.rangeError !== null ? `range error ${o.rangeError.toExponential(2)}` : null,
     o.nonFinite ? `${o.nonFinite} non-finite` : null,
   ]
     .filter(Boolean)
     .join(', ');
   return `the divergence first appears at node ${d.first.node} (${d.first.opType}), value ${d.first.value}: ${m}`;
+}
+
+/** The output furthest from the reference: one that could not be compared, else the lowest cosine, then range error. */
+export function worstOutputOf(outputs: readonly OutputFidelity[]): string | null {
+  let worst: OutputFidelity | null = null;
+  const key = (o: OutputFidelity): [number, number] => [o.error !== null || o.nonFinite > 0 ? -2 : (o.cosine ?? -1), -(o.rangeError ?? 0)];
+  for (const o of outputs) {
+    if (!worst) worst = o;
+    else {
+      const [a, b] = [key(o), key(worst)];
+      if (a[0] < b[0] || (a[0] === b[0] && a[1] < b[1])) worst = o;
+    }
+  }
+  return worst?.name ?? null;
 }

@@ -5,7 +5,7 @@
  * as whole operators. Integer quantization is the exception: dynamic int8 and int4 run before the passes (see
  * intStep), static int8 after them; either way the result is checked against the model as it was before fusion.
  */
-import { UsageError } from '../errors.js';
+import { OperationError, UsageError } from '../errors.js';
 import type { Model } from '../ir/model.js';
 import { countParameters } from '../inspect.js';
 import { presets, resolvePasses } from './registry.js';
@@ -109,6 +109,9 @@ export async function optimize(model: Model, config: OptimizeConfig, opts: Optim
     opts.onStep?.('prune', `pruning (${config.prune.method ?? 'graph'})`);
     const t0 = performance.now();
     const r = await prune(model, { dims: config.dims, ...config.prune });
+    const chk = r.report.check;
+    if (chk && !chk.passed)
+      throw new OperationError(`the pruned model failed its self-check (${chk.failures.join('; ')}; worst output: ${chk.worstOutput}); nothing written`);
     model = r.model;
     report.prune = r.report;
     const p = r.report.parameters;

@@ -45,10 +45,12 @@ export interface PruneOptions {
   graphThreshold?: number | string;
   /** graph F1 edges: 'threshold' (default) or 'topk:K' */
   graphEdges?: string;
-  /** search co-limit: worst top-1 agreement over the outputs (default 0.9 with --target-f1; 0 = off) */
+  /** search co-limit: worst top-1 agreement over the outputs (default 0.9 with --target-f1; 0 = off); without a search, a self-check threshold */
   minTop1?: number;
-  /** search co-limit: worst output cosine (default 0.99 with --target-f1; 0 = off) */
+  /** search co-limit: worst output cosine (default 0.99 with --target-f1; 0 = off); without a search, a self-check threshold */
   minCosine?: number;
+  /** the self-check of a lossy prune without a search (default true; see PruneReport.check) */
+  check?: boolean;
   /** measure FLOPs and graph F1 with onnxruntime (default true; off: no runs unless a search or activations need them) */
   measure?: boolean;
   onProgress?: (p: PruneProgress) => void;
@@ -91,7 +93,8 @@ export function checkOptions(o: PruneOptions): void {
   ] as const) {
     if (v === undefined) continue;
     if (!(v >= 0 && v <= 1)) throw new UsageError(`${flag} must be in [0, 1], got ${v}`);
-    if (!search) throw new UsageError(`${flag} applies to a search (--target-f1 or --max-error)`);
+    if (method === 'graph') throw new UsageError(`${flag} applies to the lossy methods (a search co-limit, or the self-check of a fixed sparsity)`);
+    if (!search && o.check === false) throw new UsageError(`${flag} is a self-check threshold: it does not combine with --no-check`);
   }
   parseEdgeRule(o.graphThreshold, o.graphEdges);
   if (o.checkpoint && !search) throw new UsageError('--checkpoint applies to a search (--target-f1, --max-error or --target-latency)');

@@ -31,6 +31,8 @@ import { parseNM, pruneNM } from './nm.js';
 import { checkOptions, type PruneOptions, type PruneProgress } from './options.js';
 import { formatEdgeRule, parseEdgeRule } from '../measure/graph-f1.js';
 import { probeModel, type ProbeResult } from '../measure/probe.js';
+import { fmtCosine, worstOutputOf } from '../measure/divergence.js';
+import type { OutputFidelity } from '../measure/types.js';
 import { encodedSize, layerReports, modelStats, snapshotWeights, type PruneReport } from './report.js';
 import { searchSparsity, type SearchSpace } from './search.js';
 import { analyzeUnits, pruneStructured } from './structured.js';
@@ -119,6 +121,7 @@ export async function prune(model: Model, opts: PruneOptions = {}): Promise<{ mo
     skippedWeights: [],
     search: null,
     fidelity: null,
+    check: null,
     flops: { before: probeA?.flops ?? null, after: null },
     ok: true,
     notes,
@@ -253,6 +256,13 @@ export async function prune(model: Model, opts: PruneOptions = {}): Promise<{ mo
   if (reference && probeC && changed) {
     const m = compareProbes(probeC, reference);
     report.fidelity = { graphF1: m.graphF1, maxError: m.maxError };
+    if (!search && opts.check !== false) {
+      report.check = judgePruned(m.outputs, opts.minCosine ?? null, opts.minTop1 ?? null);
+      if (!report.check.passed) {
+        report.ok = false;
+        notes.push(`self-check failed: ${report.check.failures.join('; ')}; worst output: ${report.check.worstOutput}`);
+      }
+    }
   }
   report.after = modelStats(model, encodedSize(model), report.flops.after);
   const pb = before;
@@ -267,6 +277,18 @@ export async function prune(model: Model, opts: PruneOptions = {}): Promise<{ mo
   };
   report.ms.total = nowMs() - t0;
   return { model, report };
+}
+
+/** The self-check of a lossy prune: non-finite or uncomparable outputs always fail; cosine and top-1 when given. */
+export function judgePruned(outputs: readonly OutputFidelity[], minCosine: number | null, minTop1: number | null): NonNullable<PruneReport['check']> {
+  const failures: string[] = [];
+  for (const o of outputs) {
+    if (o.error !== null) failures.push(`${o.name}: ${o.error}`);
+    if (o.nonFinite > 0) failures.push(`${o.name}: ${o.nonFinite} non-finite value(s) where the original's are finite`);
+    if (minCosine && o.cosine !== null && o.cosine < minCosine) failures.push(`${o.name}: cosine ${fmtCosine(o.cosine)} < ${minCosine}`);
+    if (minTop1 && o.top1 !== null && o.top1 < minTop1) failures.push(`${o.name}: top-1 agreement ${o.top1.toFixed(4)} < ${minTop1}`);
+  }
+  return { passed: !failures.length, minCosine, minTop1, failures, worstOutput: failures.length ? worstOutputOf(outputs) : null };
 }
 
 /** The activations whose per-channel energy activation-aware importance needs. */

@@ -53,6 +53,13 @@ export interface PruneReport {
   skippedWeights: { name: string; reason: string }[];
   search: SearchReport | null;
   fidelity: { graphF1: GraphF1Report; maxError: number } | null;
+  /**
+   * The numeric self-check of a lossy prune without a search (a search holds its own limits): the pruned model's
+   * outputs against the original's on the calibration inputs. Fails on an output that becomes non-finite or cannot be
+   * compared, and below --min-cosine / --min-top1 when given. null when not run (lossless, a search, --no-check, or
+   * no onnxruntime measurements).
+   */
+  check: { passed: boolean; minCosine: number | null; minTop1: number | null; failures: string[]; worstOutput: string | null } | null;
   flops: { before: FlopsEstimate | null; after: FlopsEstimate | null };
   /** false when a search could not meet its targets (the model is then left as graph pruning made it) */
   ok: boolean;

@@ -16,7 +16,9 @@
  */
 import type { Model } from '../ir/model.js';
 import { compareModels } from '../measure/compare-models.js';
-import { describeDivergence, firstDivergence, type Divergence } from '../measure/divergence.js';
+import { describeDivergence, firstDivergence, fmtCosine, worstOutputOf, type Divergence } from '../measure/divergence.js';
+
+export { worstOutputOf };
 import { worstError } from '../measure/fidelity.js';
 import type { OutputFidelity } from '../measure/types.js';
 import type { Feeds } from '../runtime/session.js';
@@ -70,20 +72,6 @@ export function checkFailureMessage(r: IntCheckReport): string {
   return [r.failures.join('; '), r.worstOutput ? `worst output: ${r.worstOutput}` : '', r.divergence ?? ''].filter(Boolean).join('; ');
 }
 
-/** The output furthest from the reference: one that could not be compared, else the lowest cosine, then range error. */
-export function worstOutputOf(outputs: readonly OutputFidelity[]): string | null {
-  let worst: OutputFidelity | null = null;
-  const key = (o: OutputFidelity): [number, number] => [o.error !== null || o.nonFinite > 0 ? -2 : (o.cosine ?? -1), -(o.rangeError ?? 0)];
-  for (const o of outputs) {
-    if (!worst) worst = o;
-    else {
-      const [a, b] = [key(o), key(worst)];
-      if (a[0] < b[0] || (a[0] === b[0] && a[1] < b[1])) worst = o;
-    }
-  }
-  return worst?.name ?? null;
-}
-
 /** Resolves the thresholds for a rewrite kind. */
 export function resolveTolerance(kind: CheckKind, t: IntTolerance = {}): { minCosine: number; maxError: number | null } {
   return { minCosine: t.minCosine ?? DEFAULT_MIN_COSINE[kind], maxError: t.maxError ?? DEFAULT_MAX_ERROR[kind] };
@@ -99,7 +87,7 @@ export function judgeFidelity(
     const bad: string[] = [];
     if (o.error !== null) bad.push(`${o.name}: ${o.error}`);
     if (o.nonFinite > 0) bad.push(`${o.name}: ${o.nonFinite} non-finite value(s) where the float model's are finite`);
-    if (o.cosine !== null && o.cosine < tol.minCosine) bad.push(`${o.name}: cosine ${o.cosine.toFixed(6)} < ${tol.minCosine}`);
+    if (o.cosine !== null && o.cosine < tol.minCosine) bad.push(`${o.name}: cosine ${fmtCosine(o.cosine)} < ${tol.minCosine}`);
     if (tol.maxError !== null && o.rangeError !== null && o.rangeError > tol.maxError)
       bad.push(`${o.name}: range error ${o.rangeError.toExponential(2)} > ${tol.maxError}`);
     failures.push(...bad);

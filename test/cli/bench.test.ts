@@ -10,6 +10,8 @@ import { main } from '../../src/cli/main.js';
 import { captureIO } from '../../src/cli/ui/io.js';
 import { buildBert } from '../../fixtures/models/bert.js';
 import { bf16MatMul, perturbAttention, save, tempDir, tinyBert } from '../bench/models.js';
+import { presets, runPasses } from '../../src/optimize/registry.js';
+import { prune } from '../../src/prune/index.js';
 
 let tmp: string;
 beforeAll(() => {
@@ -204,6 +206,26 @@ describe('autoglm bench', () => {
       expect(r.gates.map((g: { status: string }) => g.status)).toEqual(['fail', 'pass']);
     },
   );
+
+  it('a fused candidate (--target ort, com.microsoft Attention) gets its graph F1 from attention: 1.0 unchanged, lower pruned', async () => {
+    const bert = () => buildBert({ layers: 2 });
+    const f = bert();
+    runPasses(f, presets.transformer!, { target: 'ort' });
+    expect(f.graph.nodes.filter((n) => n.opType === 'Attention')).toHaveLength(2);
+    save(bert(), tmp, 'bert.onnx');
+    save(f, tmp, 'bert-fused.onnx');
+    const { model: p } = await prune(bert(), { method: 'magnitude', sparsity: 0.6 });
+    runPasses(p, presets.transformer!, { target: 'ort' });
+    save(p, tmp, 'bert-pruned-fused.onnx');
+    const { code, out } = await cli('bert-fused.onnx', 'bert-pruned-fused.onnx', '--baseline', 'bert.onnx', ...FAST, '--gate', 'graphF1 >= 0.95', '--json');
+    expect(code).toBe(1);
+    const [same, pruned] = JSON.parse(out).candidates.map((c: { fidelity: { graphF1: Record<string, unknown> } }) => c.fidelity.graphF1);
+    expect(same).toMatchObject({ source: 'attention', score: 1, lastLayer: 1, allLayers: 1 });
+    expect(same.note).toMatch(/2 fused Attention layer\(s\) read through a decomposed twin/);
+    expect((same.edges as { all: { baseline: number } }).all.baseline).toBeGreaterThan(0);
+    expect(pruned).toMatchObject({ source: 'attention' });
+    expect(pruned.score as number).toBeLessThan(0.95);
+  });
 
   it('a model that cannot run on the CPU with a gate on it: exit 1 by default', async () => {
     const { code, out } = await cli('bf16.onnx', '--baseline', 'base.onnx', ...FAST, '--gate', 'graphF1 >= 0.95');

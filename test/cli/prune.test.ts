@@ -69,6 +69,40 @@ describe('autoglm prune', () => {
     await expectSameOutputs(loadModel(file), out, { dims: { n: 2 }, rtol: 0, atol: 0 });
   });
 
+  it('a fixed-sparsity prune is self-checked: beyond --min-cosine exits 1 and writes nothing, naming the worst output; --no-check writes', async () => {
+    const dims = ['--dim', 'batch=2', '--dim', 'sequence=8'];
+    const ok = await cli('prune', bertFile, '-o', p('mag-ok.onnx'), '--method', 'magnitude', '--sparsity', '0.3', ...dims);
+    expect(ok.code).toBe(0);
+    expect(ok.out).toMatch(/^check {6}passed \(finite outputs\)$/m);
+    const bad = await cli('prune', bertFile, '-o', p('mag-bad.onnx'), '--method', 'magnitude', '--sparsity', '0.6', '--min-cosine', '0.9999', ...dims);
+    expect(bad.code).toBe(1);
+    expect(bad.out).toMatch(/^check {6}FAILED \(cosine >= 0\.9999, finite outputs\): last_hidden_state: cosine 0\.\d+ < 0\.9999/m);
+    expect(bad.err).toMatch(/^autoglm: self-check failed \(last_hidden_state: cosine .*; worst output: last_hidden_state\); nothing was written\. Prune less/m);
+    expect(fs.existsSync(p('mag-bad.onnx'))).toBe(false);
+    const json = await cli(
+      'prune',
+      bertFile,
+      '-o',
+      p('mag-bad.onnx'),
+      '--method',
+      'magnitude',
+      '--sparsity',
+      '0.6',
+      '--min-cosine',
+      '0.9999',
+      '--json',
+      ...dims,
+    );
+    expect(JSON.parse(json.out).check).toMatchObject({ passed: false, minCosine: 0.9999, worstOutput: 'last_hidden_state' });
+    const skip = await cli('prune', bertFile, '-o', p('mag-bad.onnx'), '--method', 'magnitude', '--sparsity', '0.6', '--no-check', ...dims);
+    expect(skip.code).toBe(0);
+    expect(skip.out).not.toMatch(/^check/m);
+    expect(fs.existsSync(p('mag-bad.onnx'))).toBe(true);
+    const usage = await cli('prune', bertFile, '-o', p('x.onnx'), '--method', 'magnitude', '--min-cosine', '0.9', '--no-check', ...dims);
+    expect(usage.code).toBe(2);
+    expect(usage.err).toMatch(/--min-cosine is a self-check threshold: it does not combine with --no-check/);
+  });
+
   it('--outputs extracts a sub-model (--json report)', async () => {
     const r = await cli(
       'prune',

@@ -11,7 +11,9 @@
  *   --outputs a,b                            keep only these outputs (extracts the sub-model computing them)
  *   --target-f1 X | --max-error X            search the largest sparsity per layer group meeting the target
  *   --target-latency R                       ... that also measures at most R x the original latency
- *   --min-top1 X, --min-cosine X             output co-limits of a search (default 0.9 / 0.99 with --target-f1; 0 = off)
+ *   --min-top1 X, --min-cosine X             output co-limits of a search (default 0.9 / 0.99 with --target-f1; 0 = off);
+ *                                            with a fixed sparsity, thresholds of the self-check
+ *   --no-check                               skip the self-check of a fixed-sparsity prune (non-finite outputs fail it)
  *   --graph-threshold T, --graph-edges R     graph F1's edge rule (as bench: 0.2, 4/T, topk:K)
  *   --calibration file|dir                   calibration inputs (.npy/.pb/.json, or a folder of sets)
  *   --dim k=v                                symbolic dimension sizes for synthesized inputs (repeatable)
@@ -54,6 +56,7 @@ interface PruneFlags {
   targetLatency?: string;
   minTop1?: string;
   minCosine?: string;
+  check?: boolean;
   graphThreshold?: string;
   graphEdges?: string;
   calibration?: string;
@@ -100,6 +103,7 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
     )
     .option('--min-top1 <x>', 'search co-limit: worst top-1 agreement over the outputs (default 0.9 with --target-f1; 0 = off)')
     .option('--min-cosine <x>', 'search co-limit: worst output cosine similarity (default 0.99 with --target-f1; 0 = off)')
+    .option('--no-check', 'fixed sparsity: write without the self-check (outputs non-finite or below --min-cosine / --min-top1 fail it)')
     .option('--graph-threshold <t>', 'graph F1 edge threshold: absolute (default 0.2) or relative to uniform attention (4/T)')
     .option('--graph-edges <rule>', 'graph F1 edges: threshold (default) or topk:K')
     .option('--max-error <x>', 'search the largest sparsity per layer group keeping max|pruned - original| <= x * max|original| per output')
@@ -116,8 +120,11 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
       if (flags.json) io.out(JSON.stringify({ input: r.input, output: r.written ? r.output : null, ...r.report }, jsonReplacer, 2) + '\n');
       else io.out(renderPrune(r, io));
       if (!r.written) {
+        const chk = r.report.check;
         io.err(
-          `autoglm: the search did not meet its target${r.report.notes.length ? `: ${printable(r.report.notes[r.report.notes.length - 1])}` : ''}; nothing was written\n`,
+          chk && !chk.passed
+            ? `autoglm: self-check failed (${printable(chk.failures.join('; '))}; worst output: ${printable(chk.worstOutput ?? '-')}); nothing was written. Prune less (--sparsity), or pass --no-check to write it unchecked\n`
+            : `autoglm: the search did not meet its target${r.report.notes.length ? `: ${printable(r.report.notes[r.report.notes.length - 1])}` : ''}; nothing was written\n`,
         );
         exit.code = 1;
       }
@@ -159,6 +166,7 @@ export function optionsFromFlags(flags: PruneFlags): PruneOptions {
     targetLatency: num('--target-latency', flags.targetLatency),
     minTop1: num('--min-top1', flags.minTop1),
     minCosine: num('--min-cosine', flags.minCosine),
+    check: flags.check,
     graphThreshold: flags.graphThreshold,
     graphEdges: flags.graphEdges,
     checkpoint: flags.checkpoint,
@@ -308,6 +316,14 @@ export function renderPrune(r: PruneCommandResult, io: CliIO): string {
       `${c.bold('fidelity')}   graph F1 ${f.score === null ? c.yellow('INCONCLUSIVE') : f3(f.score)} (min of all layers ${f3(f.allLayers)}, last layer ${f3(f.lastLayer)}; edges ${f.edgeRule} baseline/pruned: all ${e.all.baseline}/${e.all.candidate}, last ${e.last.baseline}/${e.last.candidate}), source ${f.source}; max error ${f3(rep.fidelity.maxError)} of the output scale`,
     );
     if (f.inconclusive) lines.push(`${c.yellow('note')}       ${printable(f.inconclusive)}`);
+  }
+  if (rep.check) {
+    const t = [rep.check.minCosine ? `cosine >= ${rep.check.minCosine}` : '', rep.check.minTop1 ? `top-1 >= ${rep.check.minTop1}` : '', 'finite outputs']
+      .filter(Boolean)
+      .join(', ');
+    lines.push(
+      `${c.bold('check')}      ${rep.check.passed ? c.green('passed') : c.red('FAILED')} (${t})${rep.check.passed ? '' : `: ${printable(rep.check.failures.join('; '))}`}`,
+    );
   }
   for (const n of rep.notes) lines.push(`${c.yellow('note')}       ${printable(n)}`);
   lines.push(

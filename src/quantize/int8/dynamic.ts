@@ -30,7 +30,7 @@
 import { DataType } from '../../ir/dtype.js';
 import type { Graph, Node, Value } from '../../ir/graph.js';
 import type { Model } from '../../ir/model.js';
-import { floatValues, quantizeMatrix8, tinyScaleWarning, type Int8Weights } from './weights.js';
+import { floatValues, quantizeMatrix8, tinyScaleWarning, WeightReader, type Int8Weights } from './weights.js';
 import { recommendInt8, type CpuFeatures } from './cpu.js';
 import { addWeight, dropIfUnused, ensureOpset, foldableBias, graphsWithPaths, MS_DOMAIN, nodeName, replaceKeepingOutput } from './graph-util.js';
 import { finishReport, type IntQuantizeReport, type QuantizedNode, type SkippedNode, type SkipReasonCode, type WeightReport } from './report.js';
@@ -130,6 +130,7 @@ export function quantizeDynamic(model: Model, opts: DynamicQuantizeOptions = {})
   const cache = new Map<string, { q: Value; scale: Value; zp?: Value; scaleData: Float32Array; report: WeightReport }>();
   const touched = new Set<Value>();
   const nonFinite = new Map<Value, string>();
+  const reader = new WeightReader();
   for (const c of accepted) {
     const key = `${c.transposed ? 'T' : 'N'}`;
     let qw = cache.get(c.weight.name + '\0' + key);
@@ -141,7 +142,7 @@ export function quantizeDynamic(model: Model, opts: DynamicQuantizeOptions = {})
     }
     if (!qw) {
       const t = c.weight.constTensor()!;
-      const w8: Int8Weights = quantizeMatrix8(floatValues(t), c.K, c.N, c.transposed, { perChannel, weightType, reduceRange });
+      const w8: Int8Weights = quantizeMatrix8(reader.floats(t), c.K, c.N, c.transposed, { perChannel, weightType, reduceRange });
       const base = c.weight.name;
       if (w8.nonFinite) {
         const detail = `weight ${base} holds ${w8.nonFinite} NaN or infinite value(s), which no int8 scale represents: kept float32`;

@@ -22,7 +22,7 @@ import type { Node, Value } from '../../ir/graph.js';
 import type { Model } from '../../ir/model.js';
 import { addWeight, dropIfUnused, graphsWithPaths, nodeName, replaceKeepingOutput } from './graph-util.js';
 import type { QuantizedNode, SkippedNode, WeightReport } from './report.js';
-import { floatValues, quantizeRows8, tinyScaleWarning } from './weights.js';
+import { quantizeRows8, tinyScaleWarning, WeightReader } from './weights.js';
 
 export interface EmbeddingOptions {
   /** tables with fewer elements stay float32 (default 65536) */
@@ -81,6 +81,7 @@ export function quantizeEmbeddings(model: Model, opts: EmbeddingOptions = {}): E
     }
   }
 
+  const reader = new WeightReader();
   for (const [v, gathers] of tables) {
     const mine = new Set(gathers.map((g) => g.node));
     const other = v.uses.find((u) => !mine.has(u.node) || u.index !== 0);
@@ -91,7 +92,7 @@ export function quantizeEmbeddings(model: Model, opts: EmbeddingOptions = {}): E
     }
     const t = v.constTensor()!;
     const [V, D] = t.dims;
-    const { q, scale, nonFinite, tinyScales } = quantizeRows8(floatValues(t), V, D, true);
+    const { q, scale, nonFinite, tinyScales } = quantizeRows8(reader.floats(t), V, D, true);
     if (nonFinite) {
       const detail = `table ${v.name} holds ${nonFinite} NaN or infinite value(s), which no int8 scale represents: kept float32`;
       for (const g of gathers) skip(g.node, g.path, 'weight-non-finite', detail);
