@@ -142,11 +142,27 @@ const show = (l: DimLimit): string =>
 /** The size a symbolic dimension gets when none is given: 1 for a batch-like name, 32 for any other. */
 export const defaultDimSize = (name: string): number => (/batch|^n$/i.test(name) ? 1 : 32);
 
-/** `given`, plus a default size (defaultDimSize) for each of `names` it does not size. */
+/** The terms of a dimension named as a sum (torch names `past_sequence + sequence` so), or undefined. */
+function sumTerms(name: string): string[] | undefined {
+  const terms = name.split('+').map((t) => t.trim());
+  return terms.length > 1 && terms.every((t) => /^[A-Za-z_][\w.]*$|^\d+$/.test(t)) ? terms : undefined;
+}
+
+/**
+ * `given`, plus a size for each of `names` it does not size: a dimension named as a sum of others (`past_sequence +
+ * sequence`, as torch's exporter names the attention mask of a KV-cache decoder) gets the sum of their sizes, so the
+ * inputs agree with each other; any other gets defaultDimSize.
+ */
 export function withDefaultDims(names: readonly string[], given: Record<string, number>): Record<string, number> {
   const dims: Record<string, number> = {};
   for (const n of names) dims[n] = defaultDimSize(n);
-  return { ...dims, ...given };
+  Object.assign(dims, given);
+  for (const n of names) {
+    const terms = given[n] === undefined ? sumTerms(n) : undefined;
+    const sizes = terms?.map((t) => (/^\d+$/.test(t) ? Number(t) : dims[t]));
+    if (sizes?.every((v) => v !== undefined)) dims[n] = sizes.reduce((a, b) => a! + b!, 0)!;
+  }
+  return dims;
 }
 
 /** The names `dims` may give sizes to: the model's symbolic dimensions and `input[axis]` for each unnamed axis. */

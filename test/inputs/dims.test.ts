@@ -1,7 +1,8 @@
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/errors.js';
-import { checkDims, dimLimits } from '../../src/inputs/dims.js';
+import { symbolicDims } from '../../src/inputs/describe.js';
+import { checkDims, dimLimits, withDefaultDims } from '../../src/inputs/dims.js';
 import { synthesizeInputs } from '../../src/inputs/synthesize.js';
 import { DataType } from '../../src/ir/dtype.js';
 import { loadModel } from '../../src/onnx/io.js';
@@ -65,5 +66,34 @@ describe('inputs/dims', () => {
       attention_mask: ortTensorFromArray(DataType.INT64, [1, 65], new BigInt64Array(65).fill(1n)),
     };
     await expect(runSession(session, feeds)).rejects.toThrow();
+  });
+});
+
+describe('withDefaultDims', () => {
+  it('gives a batch-like dimension 1 and others 32, keeps given sizes', () => {
+    expect(withDefaultDims(['batch', 'sequence'], { sequence: 8 })).toEqual({ batch: 1, sequence: 8 });
+  });
+
+  it("sizes a dimension named as a sum (torch's past_sequence + sequence) as the sum, unless given", () => {
+    const names = ['batch', 'sequence', 'past_sequence', 'past_sequence + sequence'];
+    expect(withDefaultDims(names, { sequence: 4, past_sequence: 6 })['past_sequence + sequence']).toBe(10);
+    expect(withDefaultDims(names, {})['past_sequence + sequence']).toBe(64);
+    expect(withDefaultDims(names, { 'past_sequence + sequence': 5 })['past_sequence + sequence']).toBe(5);
+    // a term the model does not size leaves the default
+    expect(withDefaultDims(['a + b', 'a'], {})['a + b']).toBe(32);
+  });
+
+  it('the KV-cache decoder export runs on its default sizes (mask length = past + new tokens)', async () => {
+    const model = loadModel(torchFixture('gpt2-past-tiny.onnx'));
+    const dims = withDefaultDims(symbolicDims(model), { past_sequence: 8, sequence: 4 });
+    const [feeds] = synthesizeInputs(model, { dims, seed: 1 });
+    expect(feeds!.attention_mask!.dims).toEqual([1, 12]);
+    const s = await createSession(model);
+    try {
+      const out = await runSession(s, feeds!);
+      expect(out['present.0.key']!.dims).toEqual([1, 4, 12, 16]);
+    } finally {
+      await s.release();
+    }
   });
 });
