@@ -190,7 +190,7 @@ export function applyRules(model: Model, rules: readonly Rule[], opts: ApplyOpti
       if (refused) return matcher.fail(refused.reason, root, refused.nearMiss ? DEFINITE : undefined);
       const rw = new Rewriter(g, !!scope.fn, (d) => ensureDomain(model, scope.fn, d));
       const reps = buildReplacement(p.rule, m, rw);
-      const problem = reps instanceof RewriteFailure ? reps.reason : (unreplaceableOutput(root, reps, rw) ?? unreplacedEscape(allowed, rw));
+      const problem = reps instanceof RewriteFailure ? reps.reason : (unreplaceableOutput(root, reps, rw) ?? unreplacedEscape(allowed, nodes, rw));
       if (problem !== undefined) {
         rw.discard();
         return matcher.fail(problem, root, DEFINITE);
@@ -320,10 +320,11 @@ function unreplaceableOutput(root: Node, reps: readonly (Value | null)[], rw: Re
 }
 
 /** 5b. Every output of a node allowed to escape that is read outside the match (or is a graph output) is replaced. */
-function unreplacedEscape(allowed: ReadonlySet<Node>, rw: Rewriter): string | undefined {
+function unreplacedEscape(allowed: ReadonlySet<Node>, nodes: readonly Node[], rw: Rewriter): string | undefined {
+  const inside = new Set(nodes);
   for (const n of allowed)
     for (const o of n.outputs) {
-      if (!o || (!o.isGraphOutput && o.uses.every((u) => allowed.has(u.node)))) continue;
+      if (!o || (!o.isGraphOutput && o.uses.every((u) => inside.has(u.node)))) continue;
       const r = rw.alsoReplaced.get(o);
       if (!r) return `${o} (from ${n.label}) is read outside the match and the rewrite gives no replacement for it`;
       const problem = replacementProblem(o, r, rw.isNew(r));

@@ -58,6 +58,8 @@ describe('fusion on torch exports (--target ort)', () => {
     const h = histogram(model);
     expect(h['com.microsoft:Attention']).toBe(2);
     expect(h['com.microsoft:FastGelu']).toBe(2);
+    // pre-LN: every residual + LayerNorm fuses (the next block reads the 4th output); the embeddings' LN broadcasts wpe
+    expect([h['com.microsoft:SkipLayerNormalization'], h.LayerNormalization]).toEqual([4, 1]);
     for (const gone of ['Softmax', 'Where', 'Split', 'Gemm', 'Tanh', 'ReduceMean']) expect(h[gone], gone).toBeUndefined();
     const attn = model.graph.nodes.filter((n) => n.opType === 'Attention');
     for (const n of attn) {
