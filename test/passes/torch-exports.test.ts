@@ -161,3 +161,20 @@ describe('fusion on the GPT-2 decode step with past key/values (gpt2-past-tiny)'
     }
   });
 });
+
+describe('fusion on the LLaMA-style export (llama-tiny): what fuses today', () => {
+  it('every RMSNorm fuses into SimplifiedLayerNormalization and the outputs still equal torch (padded and unpadded)', async () => {
+    const { model } = fuse('llama-tiny.onnx');
+    const h = histogram(model);
+    expect(h.SimplifiedLayerNormalization).toBe(5);
+    for (const gone of ['ReduceMean', 'Pow', 'Sqrt']) expect(h[gone], gone).toBeUndefined();
+    // not yet: rotary embeddings, grouped-query attention (fuse --coverage names them)
+    expect(h.Softmax).toBe(2);
+    const { cases } = exportCases('llama-tiny.json');
+    expect(
+      cases.some((c) => (c.inputs.attention_mask!.data as number[]).includes(0)),
+      'a padded case',
+    ).toBe(true);
+    expect(await worstError(model, cases)).toBeLessThan(1e-4);
+  });
+});
