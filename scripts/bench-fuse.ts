@@ -15,8 +15,10 @@
  *                   float rounding: the runtime's own fusions move it about as much as ours)
  *
  *   npm run bench:fuse [-- --runs 20 --warmup 3 --creations 5 --layers 12 --threads 0 --target ort --levels disabled,basic,all]
+ *   npm run bench:fuse -- --families 1 [--runs 200 --creations 5]   instead: a row per torch export (bench-fuse-families.ts)
  */
 import { buildBert } from '../fixtures/models/bert.js';
+import { FAMILY_HEADERS, familyRows } from './bench-fuse-families.js';
 import { synthesizeInputs } from '../src/inputs/synthesize.js';
 import { RssSampler } from '../src/bench/memory.js';
 import { timeInterleaved } from '../src/measure/timing.js';
@@ -36,11 +38,12 @@ interface Args {
   threads: number;
   target: Target;
   levels: Level[];
+  families: number;
 }
 
 function args(): Args {
   const a = process.argv.slice(2);
-  const out: Args = { runs: 20, warmup: 3, creations: 5, layers: 12, threads: 0, target: 'ort', levels: ['disabled', 'basic', 'all'] };
+  const out: Args = { runs: 20, warmup: 3, creations: 5, layers: 12, threads: 0, target: 'ort', levels: ['disabled', 'basic', 'all'], families: 0 };
   for (let i = 0; i < a.length; i += 2) {
     const k = a[i].replace(/^--/, '');
     const v = a[i + 1];
@@ -48,7 +51,7 @@ function args(): Args {
     if (k === 'target') out.target = v === 'onnx' ? 'onnx' : 'ort';
     else if (k === 'levels') out.levels = v.split(',') as Level[];
     else if (k in out) (out as unknown as Record<string, number>)[k] = Number(v);
-    else throw new Error(`unknown argument ${a[i]}; use --runs, --warmup, --creations, --layers, --threads, --target, --levels`);
+    else throw new Error(`unknown argument ${a[i]}; use --runs, --warmup, --creations, --layers, --threads, --target, --levels, --families`);
   }
   return out;
 }
@@ -68,6 +71,12 @@ function table(headers: string[], rows: (string | number)[][]): string {
 
 async function main(): Promise<void> {
   const o = args();
+  if (o.families) {
+    log('torch exports: fuse, then session creation and latency at level all (medians, interleaved)...');
+    const rows = await familyRows(o);
+    process.stdout.write(`${table(FAMILY_HEADERS, rows)}\n`);
+    return;
+  }
   const t0 = performance.now();
   const original = buildBert({ layers: o.layers, hidden: 768, heads: 12, intermediate: 3072, vocab: 30522, maxPositions: 512 });
   const bytes = encodeModel(original);

@@ -45,34 +45,15 @@
 import { DataType } from '../ir/dtype.js';
 import { Tensor } from '../ir/tensor.js';
 import { f, type Value } from '../ir/graph.js';
-import { constantInts, constantOf, numbersOf } from '../rewrite/constant.js';
+import { constantInts } from '../rewrite/constant.js';
 import type { Match, Rule } from '../rewrite/driver.js';
-import { Matcher } from '../rewrite/matcher.js';
-import {
-  optCast,
-  add,
-  anyConst,
-  anyScalar,
-  attrIs,
-  c,
-  constWhere,
-  div,
-  matmul,
-  mul,
-  oneOf,
-  op,
-  reshape,
-  sub,
-  transpose,
-  type Pattern,
-  type PatternLike,
-} from '../rewrite/pattern.js';
+import { add, anyConst, anyScalar, attrIs, c, constWhere, div, matmul, mul, oneOf, op, reshape, transpose, type Pattern } from '../rewrite/pattern.js';
 import type { Rewriter } from '../rewrite/rewriter.js';
-import { causalMaskFilter, causalWhere, checkCausal, packedProjection, unsqueeze } from './util/attention.js';
+import { causalMaskFilter, causalWhere, checkCausal, maskIndex, packedProjection, rawMask, unsqueeze } from './util/attention.js';
+import { checkPast, pastConcat, withPast } from './util/attention-past.js';
 import { mhaRule } from './util/attention-mha.js';
 import { concatRows } from './util/concat-rows.js';
 import { fusedName, fusionPass, inferRank, tensorOf } from './util/fusion.js';
-import { knownElemType } from './util/types.js';
 
 const dim = (t: Pattern, i: number) => unsqueeze(op('Gather', [op('Shape', [t]), c(i)], { attrs: { axis: attrIs(0, 0) } }), [0]);
 const leading = (t: Pattern, end: number) =>
@@ -102,43 +83,20 @@ function heads(k: string, i: number, perm: number[]): Pattern {
 
 const qHeads = heads('q', 0, [0, 2, 1, 3]);
 const kHeads = heads('k', 1, [0, 2, 1, 3]);
-const keyT = oneOf(heads('k', 1, [0, 2, 3, 1]), transpose(kHeads, { attrs: { perm: [0, 1, 3, 2] } }));
+const presentK = pastConcat('pastk', kHeads, 'catk');
+const keyT = oneOf(heads('k', 1, [0, 2, 3, 1]), transpose(oneOf(kHeads, presentK), { attrs: { perm: [0, 1, 3, 2] } }));
 const scores = matmul(qHeads, keyT);
 const scaled = oneOf(div(scores, anyScalar('scale'), { as: 'div' }), mul(scores, anyScalar('scale')), scores);
-const masked = oneOf(causalWhere(qHeads, kHeads, keyT, scaled), scaled);
+const masked = oneOf(causalWhere(qHeads, oneOf(kHeads, presentK), keyT, scaled), scaled);
 const probs = oneOf(op('Softmax', [add(masked, 'mask')], { as: 'softmax' }), op('Softmax', [masked], { as: 'softmax' }));
-const ctxT = transpose(matmul(probs, heads('v', 2, [0, 2, 1, 3])), { attrs: { perm: [0, 2, 1, 3] } });
+const vHeads = heads('v', 2, [0, 2, 1, 3]);
+const ctxT = transpose(matmul(probs, oneOf(vHeads, pastConcat('pastv', vHeads, 'catv'))), { attrs: { perm: [0, 2, 1, 3] } });
 const outShape = oneOf(
   op('Concat', [dim(ctxT, 0), dim(ctxT, 1), anyScalar('hid')], { attrs: { axis: 0 } }),
   op('Concat', [leading(ctxT, -2), anyScalar('hid')], { attrs: { axis: 0 } }),
   constWhere('outs', (s) => (s.rank === 1 && s.size === 3 ? true : 'not a 3-element shape')),
 );
 const attention = reshape(ctxT, outShape);
-
-// the HF extended mask: (1 - mask[:, None, None, :].to(float)) * fill
-const ext = (p: PatternLike) => oneOf(unsqueeze(unsqueeze(p, [1]), [2]), unsqueeze(p, [1, 2]));
-const maskChain = mul(sub(c(1), oneOf(ext(optCast('am')), op('Cast', [ext('am')]))), anyScalar('fill'));
-
-interface MaskInfo {
-  input: Value;
-  fill: number;
-}
-
-function rawMask(m: Match): MaskInfo | string | undefined {
-  if (!m.has('mask')) return undefined;
-  const mask = m.value('mask');
-  const p = mask.producer;
-  const why = `the mask ${mask} is not the extended attention mask (1 − mask[:, None, None, :]) · fill`;
-  if (!p || p.graph !== m.graph) return why;
-  const mt = new Matcher(m.graph, p);
-  if (!mt.matchRoot(maskChain as Pattern, () => true)) return `${why}: ${mt.failure?.reason ?? ''}`;
-  const fill = numbersOf(constantOf(mt.values.get('fill'))!)![0];
-  const input = mt.values.get('am')!;
-  const r = inferRank(input);
-  if (r !== undefined && r !== 2) return `the raw mask ${input} has rank ${r}, expected [batch, sequence]`;
-  if (!(fill < 0)) return `the mask fill value ${fill} is not negative`;
-  return { input, fill };
-}
 
 function sizes(m: Match, k: string): [number, number] | undefined {
   if (m.has(`h${k}`)) return [m.scalar(`h${k}`), m.scalar(`d${k}`)];
@@ -189,17 +147,7 @@ function check(m: Match): true | string {
   const mask = rawMask(m);
   if (typeof mask === 'string') return mask;
   if (m.has('scale') && !(m.scalar('scale') > 0)) return `scale ${m.scalar('scale')} is not positive`;
-  return true;
-}
-
-/** The int32 raw mask: an earlier rewrite's Cast before the root when there is one, else a new Cast. */
-function maskIndex(m: Match, r: Rewriter, input: Value): Value {
-  if (knownElemType(input) === DataType.INT32) return input;
-  const at = m.graph.nodes.indexOf(m.root);
-  const prev = input.uses.find(
-    (u) => u.node.opType === 'Cast' && u.node.graph === m.graph && u.node.getInt('to') === DataType.INT32 && m.graph.nodes.indexOf(u.node) < at,
-  );
-  return prev ? prev.node.output(0) : r.op('Cast', [input], { to: DataType.INT32 }, { name: `${input.name}_int32` });
+  return checkPast(m);
 }
 
 function fuse(m: Match, r: Rewriter): Value {
@@ -235,11 +183,13 @@ function fuse(m: Match, r: Rewriter): Value {
   }
   const scale = !m.has('scale') ? 1 : m.has('div') ? 1 / m.scalar('scale') : m.scalar('scale');
   if (Math.abs(scale * Math.sqrt(D) - 1) > 1e-6) attrs.scale = f(scale);
-  return r.op('Attention', inputs, attrs, { domain: 'com.microsoft', name });
+  if (!m.has('catk')) return r.op('Attention', inputs, attrs, { domain: 'com.microsoft', name });
+  return withPast(m, r, inputs, attrs, name);
 }
 
 function rules(): Rule[] {
-  return [{ name: 'attention', pattern: attention, explainMinDepth: 6, condition: check, rewrite: fuse }, mhaRule];
+  const main: Rule = { name: 'attention', pattern: attention, explainMinDepth: 6, condition: check, rewrite: fuse, escapes: ['catk', 'catv'] };
+  return [main, mhaRule];
 }
 
 export default fusionPass({

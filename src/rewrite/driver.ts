@@ -56,6 +56,11 @@ export interface Rule<B extends string = string> {
   /** counts key for each application (default: the rule's name); r.countAs() overrides it per application */
   count?: string;
   /**
+   * Nodes (bound with `as`) whose outputs may be read outside the match or be graph outputs (a KV cache's `present`):
+   * the rewrite must then give each such output a replacement with r.replaceAlso(old, new), or the match is refused.
+   */
+  escapes?: readonly B[];
+  /**
    * Structural failures (and `false` conditions) that matched fewer operator nodes than this are not reported as near
    * misses (default: min(2, pattern size), so a one-node rule reports every candidate; set 2 to silence them).
    */
@@ -177,14 +182,15 @@ export function applyRules(model: Model, rules: readonly Rule[], opts: ApplyOpti
     const ok = matcher.matchRoot(p.pattern, () => {
       const nodes = [...new Set(matcher.stack)];
       const root = nodes[0]!;
-      const escape = escapingIntermediate(nodes);
+      const allowed = new Set((p.rule.escapes ?? []).map((k) => matcher.nodes.get(k)).filter((n): n is Node => !!n));
+      const escape = escapingIntermediate(nodes, allowed);
       if (escape) return matcher.fail(escape.reason, escape.node, DEFINITE);
       const m = new Match(root, nodes, g, model, ctx, new Map(matcher.values), new Map(matcher.nodes), scope.fn);
       const refused = conditionRefusal(p.rule, m);
       if (refused) return matcher.fail(refused.reason, root, refused.nearMiss ? DEFINITE : undefined);
       const rw = new Rewriter(g, !!scope.fn, (d) => ensureDomain(model, scope.fn, d));
       const reps = buildReplacement(p.rule, m, rw);
-      const problem = reps instanceof RewriteFailure ? reps.reason : unreplaceableOutput(root, reps, rw);
+      const problem = reps instanceof RewriteFailure ? reps.reason : (unreplaceableOutput(root, reps, rw) ?? unreplacedEscape(allowed, nodes, rw));
       if (problem !== undefined) {
         rw.discard();
         return matcher.fail(problem, root, DEFINITE);
@@ -254,9 +260,10 @@ interface Plan {
  * 2. An intermediate value (an output of a matched node other than the root) that is a graph output or is read
  * outside the match: the match would delete its producer.
  */
-function escapingIntermediate(nodes: readonly Node[]): { node: Node; reason: string } | undefined {
+function escapingIntermediate(nodes: readonly Node[], allowed: ReadonlySet<Node> = new Set()): { node: Node; reason: string } | undefined {
   const set = new Set(nodes);
   for (const x of nodes.slice(1)) {
+    if (allowed.has(x)) continue;
     for (const o of x.outputs) {
       if (!o) continue;
       if (o.isGraphOutput) return { node: x, reason: `intermediate ${o} (from ${x.label}) is a graph output` };
@@ -312,6 +319,20 @@ function unreplaceableOutput(root: Node, reps: readonly (Value | null)[], rw: Re
   return undefined;
 }
 
+/** 5b. Every output of a node allowed to escape that is read outside the match (or is a graph output) is replaced. */
+function unreplacedEscape(allowed: ReadonlySet<Node>, nodes: readonly Node[], rw: Rewriter): string | undefined {
+  const inside = new Set(nodes);
+  for (const n of allowed)
+    for (const o of n.outputs) {
+      if (!o || (!o.isGraphOutput && o.uses.every((u) => inside.has(u.node)))) continue;
+      const r = rw.alsoReplaced.get(o);
+      if (!r) return `${o} (from ${n.label}) is read outside the match and the rewrite gives no replacement for it`;
+      const problem = replacementProblem(o, r, rw.isNew(r));
+      if (problem) return problem;
+    }
+  return undefined;
+}
+
 /** The only mutations: insert the new nodes before the root, replace its outputs, remove what became dead. */
 function commitRewrite(node: Node, plan: Plan, g: Graph, model: Model): void {
   const { rw, reps, nodes } = plan;
@@ -325,6 +346,11 @@ function commitRewrite(node: Node, plan: Plan, g: Graph, model: Model): void {
     named.add(r);
     replaceValue(y, r, { takeName });
   });
+  for (const [y, r0] of rw.alsoReplaced) {
+    const r = resolve(r0);
+    replaceValue(y, r, { takeName: rw.isNew(r) && !named.has(r) });
+    named.add(r);
+  }
   removeDeadFrom([...rw.newNodes, ...nodes], g, model, { forceNodes: new Set([...nodes, ...rw.newNodes]) });
 }
 

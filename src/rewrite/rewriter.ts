@@ -31,6 +31,8 @@ export class Rewriter {
   private committed = false;
   /** the counts key for this application, when the rule sets one (see countAs) */
   countKey?: string;
+  /** replacements of outputs of matched nodes other than the root (rules with `escapes`: see replaceAlso) */
+  readonly alsoReplaced = new Map<Value, Value>();
 
   constructor(
     readonly graph: Graph,
@@ -102,6 +104,12 @@ export class Rewriter {
     return new RewriteFailure(reason);
   }
   /** Counts this application under `key` instead of the rule's default key. */
+  /** Replaces `old`, an output of a matched node the rule lets escape (Rule.escapes), by `v` on commit. */
+  replaceAlso(old: Value, v: Value): void {
+    this.checkOpen();
+    this.alsoReplaced.set(old, v);
+  }
+
   countAs(key: string): void {
     this.countKey = key;
   }

@@ -100,6 +100,7 @@ describe('autoglm fuse', () => {
     const llama = await cli('fuse', path.join(FIXTURES, 'torch', 'llama-tiny.onnx'), '-o', out('llama-cov.onnx'), '--target', 'ort', '--coverage');
     expect(llama.out).toMatch(/^activation\s+2\s+0\s+2\s+x·sigmoid\(x\) \(SiLU\): no autoglm pass fuses it/m);
     expect(llama.out).toMatch(/^normalization\s+5\s+5\s+0\s+-/m);
+    expect(llama.out).toMatch(/^attention\s+2\s+0\s+2\s+rotary embeddings \(rotate_half\) on q and k: autoglm has no RotaryEmbedding/m);
   });
 
   it('--list describes every pass and preset without a model', async () => {

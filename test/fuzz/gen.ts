@@ -1252,7 +1252,8 @@ class Gen {
 
   /**
    * BERT-style self-attention on x [B, S, D]: q, k, v = x·W + b split into H heads (Reshape to [0, 0, H, D/H],
-   * Transpose; k transposed to [B, H, D/H, S]), softmax(q·k / sqrt(D/H)) · v, merged back to [0, 0, D]. Unsafe
+   * Transpose; k transposed to [B, H, D/H, S]), softmax(q·k / sqrt(D/H)) · v (sometimes through torch's identity
+   * Cast of the probabilities), merged back to [0, 0, D]. Unsafe
    * variants: the probabilities also read elsewhere or a graph output, Softmax over another axis, a scale Mul,
    * an additive constant mask (not the HF form: a near miss).
    */
@@ -1296,7 +1297,11 @@ class Gen {
     const axis = this.chance(0.1) ? 1 : -1;
     if (axis !== -1) tags.push('axis');
     const probs = inner('Softmax', [scores.v], { axis }, [B, H, S, S], 1);
-    const ctx = inner('MatMul', [probs.v, v.v], {}, [B, H, S, dh], 10);
+    // torch's `attn_weights.type(value.dtype)`: an identity Cast between the Softmax and the context MatMul
+    const cast = this.chance(0.2);
+    if (cast) tags.push('cast');
+    const used = cast ? inner('Cast', [probs.v], { to: x.dt }, [B, H, S, S], 1) : probs;
+    const ctx = inner('MatMul', [used.v, v.v], {}, [B, H, S, dh], 10);
     const merged = inner('Transpose', [ctx.v], { perm: [0, 2, 1, 3] }, [B, S, H, dh], 10);
     const y = this.op1(em, 'Reshape', [merged.v, this.constI(em, 'merge_heads', [0, 0, D])], {}, x.dt, [B, S, D], 10, false, x.cont);
     const u = this.unsafe();

@@ -3,6 +3,7 @@
  * every attention block fuses (no Softmax left), the norms and activations fuse, a second run changes nothing, and
  * the fused model still computes torch's reference outputs on every committed case (padded and unpadded).
  */
+import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { DataType } from '../../src/ir/dtype.js';
 import type { Model } from '../../src/ir/model.js';
@@ -57,6 +58,8 @@ describe('fusion on torch exports (--target ort)', () => {
     const h = histogram(model);
     expect(h['com.microsoft:Attention']).toBe(2);
     expect(h['com.microsoft:FastGelu']).toBe(2);
+    // pre-LN: every residual + LayerNorm fuses (the next block reads the 4th output); the embeddings' LN broadcasts wpe
+    expect([h['com.microsoft:SkipLayerNormalization'], h.LayerNormalization]).toEqual([4, 1]);
     for (const gone of ['Softmax', 'Where', 'Split', 'Gemm', 'Tanh', 'ReduceMean']) expect(h[gone], gone).toBeUndefined();
     const attn = model.graph.nodes.filter((n) => n.opType === 'Attention');
     for (const n of attn) {
@@ -104,5 +107,74 @@ describe('fusion on nn.TransformerEncoder exports (nn.MultiheadAttention, key pa
     runPasses(model, resolveFusePasses(['transformer']), { target: 'ort', explain: (x) => misses.push(x) });
     expect(histogram(model)['com.microsoft:Attention']).toBeUndefined();
     expect(misses.map((x) => x.reason)).toContainEqual(expect.stringMatching(/padded keys get -1, not a value ≤ -10000/));
+  });
+});
+
+describe('fusion on the GPT-2 decode step with past key/values (gpt2-past-tiny)', () => {
+  it('both attentions fuse into Attention with past/present; presents and logits equal torch, and 8 fed-back steps match the unfused model', async () => {
+    const { original, model } = fuse('gpt2-past-tiny.onnx');
+    const h = histogram(model);
+    expect(h['com.microsoft:Attention']).toBe(2);
+    for (const gone of ['Softmax', 'Where', 'Split']) expect(h[gone], gone).toBeUndefined();
+    for (const n of model.graph.nodes.filter((x) => x.opType === 'Attention')) {
+      expect(n.getInt('unidirectional')).toBe(1);
+      expect(n.inputs[4]!.producer!.opType, 'the past, packed').toBe('Concat');
+      expect(n.outputs.length).toBe(2);
+    }
+    expect(model.graph.outputs.map((o) => o.name)).toEqual(original.graph.outputs.map((o) => o.name));
+    const { cases } = exportCases('gpt2-past-tiny.json');
+    expect(
+      cases.some((c) => c.inputs['past_key_values.0.key']!.shape[2] === 0),
+      'an empty past',
+    ).toBe(true);
+    expect(await worstError(model, cases)).toBeLessThan(1e-4);
+
+    // greedy decoding from case 3's prompt (empty past): each step's presents are the next step's past
+    const [s0, s1] = [await createSession(original), await createSession(model)];
+    try {
+      let feeds = feedsOf(cases[2]!.inputs);
+      let worst = 0;
+      for (let step = 0; step < 9; step++) {
+        const [a, b] = [await runSession(s0, feeds), await runSession(s1, feeds)];
+        for (const name of Object.keys(a)) {
+          const [x, y] = [ortToFloat32(a[name]!), ortToFloat32(b[name]!)];
+          const scale = Math.max(...x.map(Math.abs));
+          x.forEach((v, i) => {
+            worst = Math.max(worst, Math.abs(v - y[i]!) / scale);
+          });
+        }
+        const logits = ortToFloat32(a.logits!);
+        const vocab = Number(a.logits!.dims[2]);
+        const last = logits.subarray(logits.length - vocab);
+        const next = last.indexOf(Math.max(...last));
+        const total = Number(a['present.0.key']!.dims[2]) + 1;
+        feeds = {
+          input_ids: new ort.Tensor('int64', BigInt64Array.from([BigInt(next)]), [1, 1]),
+          attention_mask: new ort.Tensor('int64', new BigInt64Array(total).fill(1n), [1, total]),
+        };
+        for (const l of [0, 1]) for (const kv of ['key', 'value']) feeds[`past_key_values.${l}.${kv}`] = a[`present.${l}.${kv}`]!;
+      }
+      expect(worst).toBeLessThan(1e-4);
+    } finally {
+      await s0.release();
+      await s1.release();
+    }
+  });
+});
+
+describe('fusion on the LLaMA-style export (llama-tiny): what fuses today', () => {
+  it('every RMSNorm fuses into SimplifiedLayerNormalization and the outputs still equal torch (padded and unpadded)', async () => {
+    const { model } = fuse('llama-tiny.onnx');
+    const h = histogram(model);
+    expect(h.SimplifiedLayerNormalization).toBe(5);
+    for (const gone of ['ReduceMean', 'Pow', 'Sqrt']) expect(h[gone], gone).toBeUndefined();
+    // not yet: rotary embeddings, grouped-query attention (fuse --coverage names them)
+    expect(h.Softmax).toBe(2);
+    const { cases } = exportCases('llama-tiny.json');
+    expect(
+      cases.some((c) => (c.inputs.attention_mask!.data as number[]).includes(0)),
+      'a padded case',
+    ).toBe(true);
+    expect(await worstError(model, cases)).toBeLessThan(1e-4);
   });
 });

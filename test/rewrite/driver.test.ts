@@ -70,6 +70,41 @@ describe('driver: acceptance checks', () => {
     expect(misses[0].reason).toMatch(/intermediate %inner .* is a graph output/);
   });
 
+  it('lets an escaping node of Rule.escapes through only when the rewrite replaces its outputs (r.replaceAlso)', async () => {
+    const build = () => {
+      const { model, b } = createModel();
+      const x = b.input('x', DataType.FLOAT, [4]);
+      const r1 = b.op('Relu', [x]);
+      b.output(r1, 'inner'); // a graph output (like a KV cache's present)
+      b.output(b.op('Relu', [r1]), 'y');
+      return model;
+    };
+    const pattern = relu(relu('x', { as: 'inner' }));
+    const quiet: Rule = { name: 'relu-relu', pattern, escapes: ['inner'], rewrite: (m, r) => r.op('Relu', [m.value('x')]) };
+    const refused = build();
+    const before = bytes(refused);
+    const { res, misses } = apply(refused, [quiet]);
+    expect(res.applied).toBe(0);
+    expect(bytes(refused).equals(before)).toBe(true);
+    expect(misses[0].reason).toMatch(/%inner \(from .*\) is read outside the match and the rewrite gives no replacement/);
+    const replacing: Rule = {
+      ...quiet,
+      rewrite: (m, r) => {
+        const one = r.op('Relu', [m.value('x')]);
+        r.replaceAlso(m.node('inner').output(0)!, r.op('Abs', [one]));
+        return one;
+      },
+    };
+    const original = build();
+    const model = clone(original);
+    expect(apply(model, [replacing]).res.applied).toBe(1);
+    expect(model.graph.outputs.map((o) => [o.name, o.producer?.opType])).toEqual([
+      ['inner', 'Abs'],
+      ['y', 'Relu'],
+    ]);
+    await expectSameOutputs(original, model);
+  });
+
   it('mutates nothing when the rewrite gives up with r.fail', () => {
     const { model, b } = createModel();
     const x = b.input('x', DataType.FLOAT, [4]);

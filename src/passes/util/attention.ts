@@ -6,9 +6,13 @@
  * packed q/k/v projection split into three equal parts.
  */
 import { DataType } from '../../ir/dtype.js';
-import type { Node } from '../../ir/graph.js';
+import type { Node, Value } from '../../ir/graph.js';
 import type { Tensor } from '../../ir/tensor.js';
-import { constantInts, numbersOf } from '../../rewrite/constant.js';
+import { constantInts, constantOf, numbersOf } from '../../rewrite/constant.js';
+import { Matcher } from '../../rewrite/matcher.js';
+import type { Rewriter } from '../../rewrite/rewriter.js';
+import { inferRank } from './fusion.js';
+import { knownElemType } from './types.js';
 import type { Match } from '../../rewrite/driver.js';
 import {
   anyConst,
@@ -16,6 +20,7 @@ import {
   attrIs,
   c,
   constWhere,
+  mul,
   oneOf,
   op,
   optCast,
@@ -134,4 +139,40 @@ export function packedProjection(m: Match): { din: number; hidden: number; dataT
   if (m.has('bqkv') && (m.tensor('bqkv').size !== w.dims[1] || m.tensor('bqkv').dataType !== w.dataType))
     return `the packed bias does not hold ${w.dims[1]} values`;
   return { din: w.dims[0], hidden: parts[0], dataType: w.dataType };
+}
+
+// the HF extended mask: (1 - mask[:, None, None, :].to(float)) * fill
+const ext = (p: PatternLike) => oneOf(unsqueeze(unsqueeze(p, [1]), [2]), unsqueeze(p, [1, 2]));
+const maskChain = mul(sub(c(1), oneOf(ext(optCast('am')), op('Cast', [ext('am')]))), anyScalar('fill'));
+
+export interface MaskInfo {
+  input: Value;
+  fill: number;
+}
+
+/** The raw [batch, sequence] mask and fill of the HF extended mask bound to 'mask', or why it is not one. */
+export function rawMask(m: Match): MaskInfo | string | undefined {
+  if (!m.has('mask')) return undefined;
+  const mask = m.value('mask');
+  const p = mask.producer;
+  const why = `the mask ${mask} is not the extended attention mask (1 − mask[:, None, None, :]) · fill`;
+  if (!p || p.graph !== m.graph) return why;
+  const mt = new Matcher(m.graph, p);
+  if (!mt.matchRoot(maskChain as Pattern, () => true)) return `${why}: ${mt.failure?.reason ?? ''}`;
+  const fill = numbersOf(constantOf(mt.values.get('fill'))!)![0];
+  const input = mt.values.get('am')!;
+  const r = inferRank(input);
+  if (r !== undefined && r !== 2) return `the raw mask ${input} has rank ${r}, expected [batch, sequence]`;
+  if (!(fill < 0)) return `the mask fill value ${fill} is not negative`;
+  return { input, fill };
+}
+
+/** The int32 raw mask: an earlier rewrite's Cast before the root when there is one, else a new Cast. */
+export function maskIndex(m: Match, r: Rewriter, input: Value): Value {
+  if (knownElemType(input) === DataType.INT32) return input;
+  const at = m.graph.nodes.indexOf(m.root);
+  const prev = input.uses.find(
+    (u) => u.node.opType === 'Cast' && u.node.graph === m.graph && u.node.getInt('to') === DataType.INT32 && m.graph.nodes.indexOf(u.node) < at,
+  );
+  return prev ? prev.node.output(0) : r.op('Cast', [input], { to: DataType.INT32 }, { name: `${input.name}_int32` });
 }

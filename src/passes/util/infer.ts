@@ -293,7 +293,8 @@ export class Inference {
         const x = inShape(0);
         const axes = p.input(1) ? this.numbers(p.input(1)) : attrInts(p, 'axes');
         if (!x) return undefined;
-        if (!axes) return x.every((d) => d !== null) ? x.filter((d) => d !== 1) : undefined;
+        // without axes every 1 goes: only decidable when every dim is a number (a symbolic dim may be 1 at run time)
+        if (!axes) return x.every((d) => typeof d === 'number') ? x.filter((d) => d !== 1) : undefined;
         const norm = new Set(axes.map((a) => (a < 0 ? a + x.length : a)));
         return x.filter((_, i) => !norm.has(i));
       }
