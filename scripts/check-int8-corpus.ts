@@ -18,7 +18,6 @@
  *
  *   npm run check:int8-corpus [-- --dir /usr/share/libonnx-testdata/data] [--filter regex] [--verbose] [--json out.json]
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadInputsDir } from '../src/inputs/load.js';
 import type { Model } from '../src/ir/model.js';
@@ -28,16 +27,7 @@ import { decodeModelBytes, loadModel } from '../src/onnx/io.js';
 import type { IntQuantizeReport } from '../src/quantize/int8/index.js';
 import { quantizeDynamic, quantizeInt4, quantizeStatic } from '../src/quantize/int8/index.js';
 import { ortMessage, type Feeds } from '../src/runtime/session.js';
-import { CORPUS_DIR, corpusModels, freezeWeights, runOnce } from './corpus-lib.js';
-
-type Status = 'refused' | 'unchanged' | 'load-failure' | 'run-failure' | 'numeric' | 'ok';
-
-interface Row {
-  model: string;
-  mode: string;
-  status: Status;
-  detail?: string;
-}
+import { type CorpusRow, freezeWeights, runCorpus, runOnce } from './corpus-lib.js';
 
 export const INT_MODES: { name: string; apply: (m: Model, feeds: Feeds) => Promise<IntQuantizeReport> | IntQuantizeReport }[] = [
   { name: 'int8', apply: (m) => quantizeDynamic(m, { embeddings: { minElements: 0 } }) },
@@ -48,22 +38,9 @@ export const INT_MODES: { name: string; apply: (m: Model, feeds: Feeds) => Promi
 
 const MIN_COSINE = 0.98;
 
-function args() {
-  const a = process.argv.slice(2);
-  const out = { dir: CORPUS_DIR, filter: undefined as RegExp | undefined, verbose: false, json: undefined as string | undefined };
-  for (let i = 0; i < a.length; i++) {
-    if (a[i] === '--dir') out.dir = a[++i];
-    else if (a[i] === '--filter') out.filter = new RegExp(a[++i]);
-    else if (a[i] === '--verbose') out.verbose = true;
-    else if (a[i] === '--json') out.json = a[++i];
-    else throw new Error(`unknown argument ${a[i]}; use --dir, --filter, --verbose, --json`);
-  }
-  return out;
-}
-
 const clone = (m: Model): Model => decodeModelBytes(encodeModel(m));
 
-async function checkOne(testDir: string): Promise<Row[] | string> {
+async function checkOne(testDir: string): Promise<CorpusRow[] | string> {
   let model: Model;
   let feeds: Feeds;
   try {
@@ -81,11 +58,11 @@ async function checkOne(testDir: string): Promise<Row[] | string> {
   }
   const again = await runOnce(model, feeds);
   if (compareRuns([again], [ref]).some((o) => (o.maxAbsError ?? 0) > 0)) return 'nondeterministic: two float32 runs differ';
-  const rows: Row[] = [];
+  const rows: CorpusRow[] = [];
   const name = path.relative(path.dirname(path.dirname(testDir)), testDir);
   for (const mode of INT_MODES) {
     const m = clone(model);
-    const row: Row = { model: name, mode: mode.name, status: 'ok' };
+    const row: CorpusRow = { model: name, mode: mode.name, status: 'ok' };
     rows.push(row);
     try {
       const r = await mode.apply(m, feeds);
@@ -116,39 +93,9 @@ async function checkOne(testDir: string): Promise<Row[] | string> {
   return rows;
 }
 
-async function main() {
-  const a = args();
-  const dirs = corpusModels(a.dir).filter((d) => !a.filter || a.filter.test(d));
-  if (!dirs.length) {
-    console.error(`no models under ${a.dir} (apt-get install -y libonnx-testdata)`);
-    process.exit(2);
-  }
-  const skipped: { model: string; why: string }[] = [];
-  const rows: Row[] = [];
-  const t0 = performance.now();
-  for (const d of dirs) {
-    const r = await checkOne(d);
-    if (typeof r === 'string') skipped.push({ model: d, why: r });
-    else rows.push(...r);
-  }
-  const ms = performance.now() - t0;
-  console.log(`${dirs.length} models under ${a.dir}; ${dirs.length - skipped.length} run in float32 on onnxruntime-node (${skipped.length} do not)`);
-  const statuses: Status[] = ['ok', 'unchanged', 'refused', 'load-failure', 'run-failure', 'numeric'];
-  console.log(`${'mode'.padEnd(14)}${statuses.map((s) => s.padStart(14)).join('')}`);
-  for (const mode of INT_MODES) {
-    const mine = rows.filter((r) => r.mode === mode.name);
-    console.log(`${mode.name.padEnd(14)}${statuses.map((s) => String(mine.filter((r) => r.status === s).length).padStart(14)).join('')}`);
-  }
-  for (const s of ['refused', 'load-failure', 'run-failure', 'numeric'] as Status[]) {
-    const bad = rows.filter((r) => r.status === s);
-    if (!bad.length) continue;
-    console.log(`\n${s} (${bad.length}):`);
-    for (const r of bad) console.log(`  ${r.mode.padEnd(13)} ${r.model}: ${(r.detail ?? '').slice(0, a.verbose ? 2000 : 220)}`);
-  }
-  if (a.verbose) for (const s of skipped) console.log(`skipped ${s.model}: ${s.why.slice(0, 200)}`);
-  console.log(`\n${(ms / 1000).toFixed(1)} s`);
-  if (a.json) fs.writeFileSync(a.json, JSON.stringify({ rows, skipped }, null, 2));
-  if (rows.some((r) => r.status === 'load-failure' || r.status === 'run-failure' || r.status === 'refused')) process.exitCode = 1;
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) await main();
+if (import.meta.url === `file://${process.argv[1]}`)
+  await runCorpus(
+    INT_MODES.map((m) => m.name),
+    checkOne,
+    ['load-failure', 'run-failure', 'refused'],
+  );

@@ -69,3 +69,66 @@ export function freezeWeights(model: Model, feeds: Feeds): { feeds: Feeds; froze
   }
   return { feeds: rest, frozen };
 }
+
+/** What one conversion of one corpus model came to. */
+export type CorpusStatus = 'refused' | 'unchanged' | 'load-failure' | 'run-failure' | 'numeric' | 'ok';
+
+export interface CorpusRow {
+  model: string;
+  mode: string;
+  status: CorpusStatus;
+  detail?: string;
+}
+
+/** The corpus scripts' arguments: --dir, --filter regex, --verbose, --json out.json. */
+export function corpusArgs(argv = process.argv.slice(2)) {
+  const out = { dir: CORPUS_DIR, filter: undefined as RegExp | undefined, verbose: false, json: undefined as string | undefined };
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--dir') out.dir = argv[++i]!;
+    else if (argv[i] === '--filter') out.filter = new RegExp(argv[++i]!);
+    else if (argv[i] === '--verbose') out.verbose = true;
+    else if (argv[i] === '--json') out.json = argv[++i];
+    else throw new Error(`unknown argument ${argv[i]}; use --dir, --filter, --verbose, --json`);
+  }
+  return out;
+}
+
+/**
+ * Runs `checkOne` over every corpus model (a reason string: the model is skipped, e.g. float32 itself does not run),
+ * prints a table of statuses per mode and the failures, writes --json, and sets exit code 1 when a row has one of
+ * the `failOn` statuses.
+ */
+export async function runCorpus(modes: readonly string[], checkOne: (testDir: string) => Promise<CorpusRow[] | string>, failOn: readonly CorpusStatus[]) {
+  const a = corpusArgs();
+  const dirs = corpusModels(a.dir).filter((d) => !a.filter || a.filter.test(d));
+  if (!dirs.length) {
+    console.error(`no models under ${a.dir} (apt-get install -y libonnx-testdata)`);
+    process.exit(2);
+  }
+  const skipped: { model: string; why: string }[] = [];
+  const rows: CorpusRow[] = [];
+  const t0 = performance.now();
+  for (const d of dirs) {
+    const r = await checkOne(d);
+    if (typeof r === 'string') skipped.push({ model: d, why: r });
+    else rows.push(...r);
+  }
+  const ms = performance.now() - t0;
+  console.log(`${dirs.length} models under ${a.dir}; ${dirs.length - skipped.length} run in float32 on onnxruntime-node (${skipped.length} do not)`);
+  const statuses: CorpusStatus[] = ['ok', 'unchanged', 'refused', 'load-failure', 'run-failure', 'numeric'];
+  console.log(`${'mode'.padEnd(14)}${statuses.map((s) => s.padStart(14)).join('')}`);
+  for (const mode of modes) {
+    const mine = rows.filter((r) => r.mode === mode);
+    console.log(`${mode.padEnd(14)}${statuses.map((s) => String(mine.filter((r) => r.status === s).length).padStart(14)).join('')}`);
+  }
+  for (const s of ['refused', 'load-failure', 'run-failure', 'numeric'] as CorpusStatus[]) {
+    const bad = rows.filter((r) => r.status === s);
+    if (!bad.length) continue;
+    console.log(`\n${s} (${bad.length}):`);
+    for (const r of bad) console.log(`  ${r.mode.padEnd(13)} ${r.model}: ${(r.detail ?? '').slice(0, a.verbose ? 2000 : 220)}`);
+  }
+  if (a.verbose) for (const s of skipped) console.log(`skipped ${s.model}: ${s.why.slice(0, 200)}`);
+  console.log(`\n${(ms / 1000).toFixed(1)} s`);
+  if (a.json) fs.writeFileSync(a.json, JSON.stringify({ rows, skipped }, null, 2));
+  if (rows.some((r) => failOn.includes(r.status))) process.exitCode = 1;
+}
