@@ -35,7 +35,7 @@ import { fmtCosine, worstOutputOf } from '../measure/divergence.js';
 import type { OutputFidelity } from '../measure/types.js';
 import { encodedSize, layerReports, modelStats, snapshotWeights, type PruneReport } from './report.js';
 import { searchSparsity, type SearchSpace } from './search.js';
-import { analyzeUnits, pruneStructured } from './structured.js';
+import { analyzeUnits, canonicalizeForStructured, pruneStructured } from './structured.js';
 import { UNIT_KINDS, type PruneMethod, type UnitKind } from './types.js';
 import { findPrunableWeights } from './weights.js';
 
@@ -97,6 +97,10 @@ export async function prune(model: Model, opts: PruneOptions = {}): Promise<{ mo
   // 1. graph pruning
   progress('graph', 'graph pruning');
   const graph = pruneGraph(model, { outputs: opts.outputs });
+  if (method === 'structured') {
+    const n = canonicalizeForStructured(model);
+    if (n) notes.push(`${n} Reshape-Gemm-Reshape linear${n === 1 ? '' : 's'} rewritten to MatMul + Add first (lossless), so their units can be pruned`);
+  }
 
   const report: PruneReport = {
     schema: 1,

@@ -7,6 +7,10 @@
 import { Attribute, type Graph, type Node, type Value } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
 import { Tensor } from '../ir/tensor.js';
+import { runPassList } from '../pass/manager.js';
+import eliminateDeadNodes from '../passes/eliminate-dead-nodes.js';
+import foldConstants from '../passes/fold-constants.js';
+import fuseReshapeGemm from '../passes/fuse-reshape-gemm.js';
 import { constantOf } from '../rewrite/constant.js';
 import { analyzeChannels } from './channels.js';
 import { analyzeHeads } from './heads.js';
@@ -17,6 +21,18 @@ import type { Criterion, ShapeMap, SkippedUnit, UnitAnalysis, UnitGroup, UnitKin
 export interface AnalyzeOptions {
   units: readonly UnitKind[];
   shapes?: ShapeMap;
+}
+
+/**
+ * The lossless rewrites structured pruning needs before its analysis sees the units: torch's `addmm` linears (Hugging
+ * Face Conv1D, GPT-2's c_attn/c_fc/c_proj) are exported as Reshape-Gemm-Reshape, which hides the feature axis behind
+ * a flatten; fuse-reshape-gemm makes them MatMul + Add on the N-D input, fold-constants folds the shape arithmetic
+ * that only constants feed. Returns the number of linears rewritten (0 when the model already had that form).
+ */
+export function canonicalizeForStructured(model: Model): number {
+  const r = runPassList(model, [fuseReshapeGemm, foldConstants, eliminateDeadNodes]);
+  const p = r.passes.find((x) => x.name === fuseReshapeGemm.name);
+  return p ? Object.values(p.counts).reduce((a, b) => a + b, 0) : 0;
 }
 
 /** Every prunable unit group of the requested kinds in the main graph, and what was left alone. */
@@ -75,8 +91,9 @@ export interface StructuredResult {
   removedParams: number;
 }
 
-/** Prunes the model in place. */
+/** Prunes the model in place (after canonicalizeForStructured, a no-op when the caller already ran it). */
 export function pruneStructured(model: Model, opts: StructuredOptions): StructuredResult {
+  canonicalizeForStructured(model);
   const analysis = analyzeUnits(model, { units: opts.units, shapes: opts.shapes });
   const decisions: GroupDecision[] = [];
   let removedParams = 0;
