@@ -5,6 +5,11 @@
  *   x ─MatMul(Wk)─Add(bk)─Reshape[B,S,H,D]─Transpose─MatMul─Div─Add(mask)─Softmax─┐
  *   x ─MatMul(Wv)─Add(bv)─Reshape[B,S,H,D]─Transpose────────────────────────────MatMul─Transpose─Reshape[B,S,H*D]─MatMul(Wo)
  *
+ * GPT-2 (torch export, after canonicalizeForStructured): one packed projection x ─MatMul(Wqkv)─Add─Split[E,E,E] feeds
+ * the three Reshapes; the head blocks of each part sit at their part's offset in Wqkv (WeightSlice.offset) and the
+ * Split sizes follow the head count. Its causal mask Where(cond, scores, min) is part of the score chain (cond must
+ * broadcast over heads), and k.size(-2) read through a Transpose -> Shape -> Slice is harmless.
+ *
  * Head h owns columns h*D..h*D+D-1 of Wq, Wk, Wv (and the biases) and the same rows of Wo. Removing heads cuts those
  * blocks together and rewrites the shape constants that encode the head count: the H of each split Reshape and the
  * H*D of the merge Reshape, whether the shape is one constant or built by Concat from Shape/Gather pieces and
@@ -18,7 +23,7 @@
  */
 import type { Graph, Node, Value } from '../ir/graph.js';
 import { findAttentionSoftmax } from '../measure/attention.js';
-import { constantOf } from '../rewrite/constant.js';
+import { constantInts, constantOf } from '../rewrite/constant.js';
 import { describe, reshapeEntries, shapeReadProblem, type ShapeEntry } from './shape-spec.js';
 import { ShapeFacts } from './shape-facts.js';
 import type { DimEdit, ShapeEdit, ShapeMap, SinkInput, SkippedUnit, UnitGroup, WeightSlice } from './types.js';
@@ -52,6 +57,8 @@ interface Branch {
   headEdit?: ShapeEdit;
   slices: WeightSlice[];
   source: Node;
+  /** the part of a packed projection (q|k|v in one weight) split off by a Split on the feature axis */
+  split?: { node: Node; output: number; equal: boolean };
 }
 
 class Tracer {
@@ -91,6 +98,12 @@ class Tracer {
         if (p.opType !== 'Add' && p.opType !== 'Mul' && chain.i !== 0) this.fail(p, `the scores are the divisor of ${describe(p)}`);
         p.inputs.forEach((x, i) => x && i !== chain!.i && sides.push({ node: p, input: i, value: x }));
         cur = chain.x;
+      } else if (p.opType === 'Where' && p.inputs.length === 3) {
+        // a causal mask: Where(cond, scores, min) (GPT-2); cond and the other branch must broadcast over heads
+        const dyn = [1, 2].filter((i) => p.input(i) && !constantOf(p.input(i)) && leadsToMatMul(p.input(i)!, 4));
+        if (dyn.length !== 1) this.fail(p, `cannot tell the scores from the other operand of ${describe(p)}`);
+        p.inputs.forEach((x, i) => x && i !== dyn[0] && sides.push({ node: p, input: i, value: x }));
+        cur = p.input(dyn[0])!;
       } else if (PASS.has(p.opType)) cur = p.input(0)!;
       else this.fail(p, `the scores of ${describe(S)} pass through ${describe(p)}`);
     }
@@ -145,6 +158,18 @@ class Tracer {
     this.internal.push({ value: S.output(0), changing: [p] });
     this.merge(mpv.output(0), p, r, H, v.headSize);
 
+    // a packed projection: every part of its Split that is read must be one of this block's q, k, v
+    for (const b of [q, k, v]) {
+      if (!b.split) continue;
+      const mine = [q, k, v].filter((o) => o.split?.node === b.split!.node).map((o) => o.split!.output);
+      b.split.node.outputs.forEach((o, i) => {
+        if (mine.includes(i)) return;
+        if (b.split!.equal || (o && (o.uses.length || o.isGraphOutput)))
+          this.fail(b.split!.node, `output ${i} of ${describe(b.split!.node)} is not the queries, keys or values of this attention`);
+      });
+      if (b.source !== [q, k, v].find((o) => o.split?.node === b.split!.node)!.source)
+        this.fail(b.split.node, `the parts of ${describe(b.split.node)} disagree`);
+    }
     for (const b of [q, k, v]) {
       this.slices.push(...b.slices);
       if (b.headEdit) this.shapeEdits.push(b.headEdit);
@@ -230,7 +255,9 @@ class Tracer {
     let source: Node | undefined;
     let hidden = 0;
     const projChain: Value[] = [];
-    for (let step = 0; step < 4 && !source; step++) {
+    // a packed projection: Split(x, sizes) on the last axis; the slices found after it (towards the weight) are packed
+    let split: { node: Node; output: number; sizes: number[] | undefined; packedFrom: number } | undefined;
+    for (let step = 0; step < 5 && !source; step++) {
       const p = x.producer;
       if (!p || !isStandardDomain(p.domain)) this.fail(x, `'${x.name}' is not produced by a projection`);
       projChain.push(x);
@@ -255,9 +282,27 @@ class Tracer {
         if (t.rank > 1 && t.dims.slice(0, -1).some((d) => d !== 1)) this.fail(p, `the constant of ${describe(p)} is not per feature`);
         if (t.rank >= 1 && t.dims[t.rank - 1] !== 1) slices.push({ node: p, input: ci, axis: t.rank - 1, width: 0, role: 'param' });
         x = p.input(1 - ci)!;
+      } else if (p.opType === 'Split' && !split) {
+        const xr = this.facts.rank(p.input(0));
+        const ax = p.getInt('axis', 0);
+        if (xr === undefined || (ax < 0 ? ax + xr : ax) !== xr - 1) this.fail(p, `${describe(p)} does not split the feature axis`);
+        if (p.getInts('split')) this.fail(p, `${describe(p)} gives its sizes as an attribute (opset < 13)`);
+        const sizes = p.input(1) ? constantInts(p.input(1)) : undefined;
+        if (p.input(1) && !sizes) this.fail(p, `the sizes of ${describe(p)} are not constant`);
+        split = { node: p, output: x.producerIndex, sizes, packedFrom: slices.length };
+        x = p.input(0)!;
       } else this.fail(p, `the ${role} projection passes through ${describe(p)}`);
     }
     if (!source) this.fail(reshape, `no projection weight found for the ${role}s`);
+    let packedOffset = 0;
+    if (split) {
+      const n = split.node.outputs.length;
+      const sizes = split.sizes ?? (hidden % n === 0 ? new Array<number>(n).fill(hidden / n) : undefined);
+      if (!sizes || sizes.length !== n || sizes.reduce((a, b) => a + b, 0) !== hidden)
+        this.fail(split.node, `${describe(split.node)} does not split the ${hidden} outputs of ${describe(source)} into its parts`);
+      packedOffset = sizes.slice(0, split.output).reduce((a, b) => a + b, 0);
+      hidden = sizes[split.output];
+    }
     for (const val of projChain) this.internal.push({ value: val, changing: [] });
     const xr = this.facts.rank(reshape.input(0));
     if (xr !== undefined && xr !== r - 1) this.fail(reshape, `${describe(reshape)} does not split only the last axis`);
@@ -281,9 +326,15 @@ class Tracer {
       headEdit = { ...he.edit, perUnit: 1 };
     }
     for (const s of slices) s.width = headSize;
+    if (split) {
+      if (packedOffset % headSize !== 0) this.fail(split.node, `${describe(split.node)} does not split on a head boundary`);
+      for (const s of slices.slice(split.packedFrom)) s.offset = packedOffset / headSize;
+    }
     for (const val of projChain)
       this.internal[this.internal.findIndex((i) => i.value === val)].changing = [this.facts.rank(val) !== undefined ? this.facts.rank(val)! - 1 : r - 2];
-    return { heads, headSize, hidden, headPos, dPos, rank: r, headEdit, slices, source };
+    if (split?.sizes) this.shapeEdits.push({ node: split.node, input: 1, index: split.output, perUnit: headSize });
+    const sp = split && { node: split.node, output: split.output, equal: !split.sizes };
+    return { heads, headSize, hidden, headPos, dPos, rank: r, headEdit, slices, source, split: sp };
   }
 
   /** The context forwards: (Transpose)* -> Reshape(merge H, D) -> MatMul(., Wo). */
@@ -339,8 +390,14 @@ class Tracer {
     return [...new Set(out)];
   }
 
+  /** A Shape read of unchanged axes, or a Transpose whose output only such reads use (torch reads k.size(-2) of K). */
   private harmlessShape(n: Node, changing: number[]): boolean {
-    return n.opType === 'Shape' && !shapeReadProblem(n, changing, this.facts);
+    if (n.opType === 'Shape') return !shapeReadProblem(n, changing, this.facts);
+    const perm = n.opType === 'Transpose' ? n.getInts('perm') : undefined;
+    const out = n.outputs[0];
+    if (!perm || !out || out.isGraphOutput || !out.uses.length || n.outputs.length !== 1) return false;
+    const moved = changing.map((c) => perm.indexOf(c));
+    return out.uses.every((u) => u.node.graph === this.graph && this.harmlessShape(u.node, moved));
   }
 
   private parseShape(reshape: Node, input: number): ShapeEntry[] {
@@ -382,6 +439,7 @@ function leadsToMatMul(v: Value, depth: number): boolean {
   if (!p || depth < 0) return false;
   if (p.opType === 'MatMul') return true;
   if (SCORE_OPS.has(p.opType) || PASS.has(p.opType)) return p.inputs.some((x) => x && !constantOf(x) && leadsToMatMul(x, depth - 1));
+  if (p.opType === 'Where') return [1, 2].some((i) => p.input(i) && !constantOf(p.input(i)) && leadsToMatMul(p.input(i)!, depth - 1));
   return false;
 }
 

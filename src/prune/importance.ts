@@ -41,7 +41,8 @@ export function unitScores(group: UnitGroup, criterion: Criterion, acts?: Activa
     if (s.role === 'param') continue;
     const t = constantOf(s.node.input(s.input))!;
     const b = blockSums(axisSums(valuesOf(t), t.dims, s.axis, kind), s.width);
-    for (let u = 0; u < scores.length; u++) scores[u] += b[u];
+    const o = s.offset ?? 0;
+    for (let u = 0; u < scores.length; u++) scores[u] += b[o + u];
   }
   if (kind === 'l2sq') for (let u = 0; u < scores.length; u++) scores[u] = Math.sqrt(scores[u]);
   return scores;

@@ -1,10 +1,12 @@
 /**
  * What the structured analysis may assume about ranks and single dimensions: what a runtime probe measured (when the
  * caller has one), what the model declares, what constants hold, and what follows through a few shape-transparent
- * operators (element-wise ops with numpy broadcasting, Cast, Unsqueeze). Nothing here guesses: unknown is undefined.
+ * operators (element-wise ops with numpy broadcasting, Cast, Unsqueeze), then what passes/util/infer.ts derives from
+ * the graph (torch exports declare no intermediate shapes). Nothing here guesses: unknown is undefined.
  */
 import type { Value } from '../ir/graph.js';
 import { shapeOf } from '../ir/types.js';
+import { Inference } from '../passes/util/infer.js';
 import { constantInts, constantOf } from '../rewrite/constant.js';
 import type { ShapeMap } from './types.js';
 import { isStandardDomain } from '../ir/model.js';
@@ -47,6 +49,9 @@ export const UNARY_OPS = new Set([
 export const BINARY_OPS = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Sum', 'Mean', 'PRelu']);
 
 export class ShapeFacts {
+  /** what follows from the graph itself (exports write no value_info): the last resort, memoised per analysis */
+  private readonly inference = new Inference();
+
   constructor(private readonly shapes?: ShapeMap) {}
 
   /** Static dims (numbers or undefined per axis) when the rank is known. */
@@ -58,6 +63,8 @@ export class ShapeFacts {
     if (t) return [...t.dims];
     const s = shapeOf(v.type);
     if (s) return s.map((d) => (typeof d === 'number' ? d : undefined));
+    const inferred = this.inference.shape(v);
+    if (inferred) return inferred.map((d) => (typeof d === 'number' ? d : undefined));
     return undefined;
   }
 

@@ -56,7 +56,8 @@ function pieceLength(v: Value, facts: ShapeFacts): number | undefined {
 
 /**
  * Why a Shape node reading a value pruning reshapes is not harmless (undefined when it is): it must feed only
- * Gathers (axis 0, constant indices) of axes other than `changing` (positions in the value read).
+ * Gathers (axis 0, constant indices) or Slices (constant start/end, step 1) of axes other than `changing` (positions
+ * in the value read).
  */
 export function shapeReadProblem(shapeNode: Node, changing: readonly number[], facts: ShapeFacts): string | undefined {
   const x = shapeNode.input(0)!;
@@ -65,6 +66,18 @@ export function shapeReadProblem(shapeNode: Node, changing: readonly number[], f
   const rank = facts.rank(x);
   for (const u of shapeNode.output(0).uses) {
     const g = u.node;
+    if (g.opType === 'Slice' && u.index === 0 && isStandardDomain(g.domain) && g.inputs.length >= 3) {
+      // torch's x.size(-2) in 1.13: Slice(Shape(x), [-2], [-1]) then Squeeze
+      const [st, en] = [constantInts(g.input(1)), constantInts(g.input(2))];
+      const ax = g.input(3) ? constantInts(g.input(3)) : [0];
+      const sp = g.input(4) ? constantInts(g.input(4)) : [1];
+      if (!st || !en || !ax || !sp || st.length !== 1 || en.length !== 1 || (ax[0] !== 0 && ax[0] !== -1) || sp[0] !== 1)
+        return `${what} and used by ${describe(g)}`;
+      if (rank === undefined) return `${what}, whose rank is not known`;
+      const clamp = (i: number) => Math.min(Math.max(i < 0 ? i + rank : i, 0), rank);
+      for (let i = clamp(st[0]); i < clamp(en[0]); i++) if (changing.includes(i)) return `${what} for an axis whose size changes`;
+      continue;
+    }
     const ix = constantInts(g.input(1));
     if (g.opType !== 'Gather' || u.index !== 0 || g.getInt('axis', 0) !== 0 || !ix) return `${what} and used by ${describe(g)}`;
     for (const i of ix) {

@@ -118,18 +118,30 @@ export function pruneStructured(model: Model, opts: StructuredOptions): Structur
 export function applyGroup(model: Model, g: UnitGroup, keep: readonly number[]): number {
   let removed = 0;
   const replaced = new Map<Value, Value>();
-  // slices: one new tensor per original constant, cut on every (axis, width) the group names for it
-  const byValue = new Map<Value, { cuts: Map<string, { axis: number; width: number }>; readers: { node: Node; input: number }[] }>();
+  // slices: one new tensor per original constant, cut on every (axis, width) the group names for it; the units a
+  // slice does not cover (the other parts of a packed weight) stay
+  const byValue = new Map<Value, { cuts: Map<string, { axis: number; width: number; offsets: Set<number> }>; readers: { node: Node; input: number }[] }>();
   for (const s of g.slices) {
     const v = s.node.input(s.input)!;
     const e = byValue.get(v) ?? byValue.set(v, { cuts: new Map(), readers: [] }).get(v)!;
-    e.cuts.set(`${s.axis}/${s.width}`, { axis: s.axis, width: s.width });
+    const key = `${s.axis}/${s.width}`;
+    const cut = e.cuts.get(key) ?? e.cuts.set(key, { axis: s.axis, width: s.width, offsets: new Set() }).get(key)!;
+    cut.offsets.add(s.offset ?? 0);
     if (!e.readers.some((r) => r.node === s.node && r.input === s.input)) e.readers.push({ node: s.node, input: s.input });
   }
+  const kept = new Set(keep);
   for (const [v, { cuts, readers }] of byValue) {
     let t = constantOf(v)!;
     const before = t.size;
-    for (const { axis, width } of cuts.values()) t = sliceUnits(t, axis, keep, width);
+    for (const { axis, width, offsets } of cuts.values()) {
+      const total = t.dims[axis] / width;
+      const idx: number[] = [];
+      for (let u = 0; u < total; u++) {
+        const o = [...offsets].find((x) => u >= x && u < x + g.units);
+        if (o === undefined || kept.has(u - o)) idx.push(u);
+      }
+      t = sliceUnits(t, axis, idx, width);
+    }
     removed += before - t.size;
     const graph = readers[0].node.graph!;
     const nv = addTensor(graph, v.name, t);

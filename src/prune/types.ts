@@ -17,6 +17,12 @@ export interface WeightSlice {
   width: number;
   /** source: the weight that produces the units; sink: the weight that consumes them; param: bias, BN, scale */
   role: 'source' | 'sink' | 'param';
+  /**
+   * where the group's units start on the axis, in units of `width` (default 0): a packed projection (GPT-2's c_attn,
+   * q|k|v in one weight) holds several groups of units side by side; the entries outside [offset, offset + units)
+   * are not the group's and are kept
+   */
+  offset?: number;
 }
 
 /** Element `index` of a 1-D integer constant read by `node` at `input` becomes `kept units * perUnit`. */

@@ -10,7 +10,10 @@ import { verify } from '../../src/ir/verify.js';
 import { encodeModel } from '../../src/onnx/encode.js';
 import { decodeModelBytes, loadModel } from '../../src/onnx/io.js';
 import { prune } from '../../src/prune/prune.js';
-import { analyzeUnits } from '../../src/prune/structured.js';
+import { analyzeUnits, canonicalizeForStructured, pruneStructured } from '../../src/prune/structured.js';
+import { zeroElements } from '../../src/prune/tensors.js';
+import type { UnitGroup, UnitKind } from '../../src/prune/types.js';
+import { constantOf } from '../../src/rewrite/constant.js';
 import { createSession, runSession, type Feeds } from '../../src/runtime/session.js';
 import { exportCases, feedsOf, torchFixture } from '../helpers/torch-fixtures.js';
 
@@ -43,6 +46,45 @@ function fixture(file: string, refs: string) {
 
 const GPT2 = fixture('gpt2-tiny-op17.onnx', 'gpt2-tiny.json');
 
+/** Zeroes what the units outside `keep` contribute: their rows (or columns) of every consuming weight. */
+function silence(g: UnitGroup, keep: ReadonlySet<number>): void {
+  for (const s of g.slices.filter((x) => x.role === 'sink')) {
+    const t = constantOf(s.node.input(s.input))!;
+    const mask = new Uint8Array(t.size);
+    let inner = 1;
+    for (let i = s.axis + 1; i < t.dims.length; i++) inner *= t.dims[i];
+    for (let i = 0; i < t.size; i++) {
+      const u = Math.floor((Math.floor(i / inner) % t.dims[s.axis]) / s.width) - (s.offset ?? 0);
+      if (u >= 0 && u < g.units && !keep.has(u)) mask[i] = 1;
+    }
+    s.node.setInput(s.input, s.node.graph!.addConstant(`${s.node.input(s.input)!.name}_silenced`, zeroElements(t, mask)));
+  }
+}
+
+/**
+ * The cut is exact: a model whose dropped units are silenced (their consuming rows zeroed) computes what the pruned
+ * model computes. Units kept: the even ones (forced through the scores).
+ */
+async function exactCut(m: Model, units: UnitKind[], feeds: Feeds[]): Promise<{ groups: number; removed: number; err: number }> {
+  canonicalizeForStructured(m);
+  const silenced = clone(m);
+  const groups = analyzeUnits(m, { units }).groups;
+  const scores = Object.fromEntries(groups.map((g) => [g.id, Array.from({ length: g.units }, (_, i) => (i % 2 === 0 ? 1 : 0))]));
+  const sg = analyzeUnits(silenced, { units }).groups;
+  for (const g of sg) silence(g, new Set(Array.from({ length: g.units }, (_, i) => i).filter((i) => i % 2 === 0)));
+  const r = pruneStructured(m, { units, sparsity: 0.5, scores });
+  verify(m);
+  let err = 0;
+  for (const f of feeds) {
+    const [a, b] = [await run(silenced, f), await run(m, f)];
+    for (const k of Object.keys(a)) {
+      expect(b[k].dims).toEqual(a[k].dims);
+      err = Math.max(err, maxRelErr(b[k].data, a[k].data));
+    }
+  }
+  return { groups: r.groups.filter((g) => g.kept < g.units).length, removed: r.removedParams, err };
+}
+
 describe('structured pruning of the torch GPT-2 export', () => {
   it('sparsity 0 (canonicalization only) keeps torch reference outputs within 1e-4', async () => {
     const m = GPT2.model();
@@ -74,6 +116,35 @@ describe('structured pruning of the torch GPT-2 export', () => {
       expect(out.logits.dims).toEqual(c.outputs.logits.shape);
       expect(out.logits.data.every(Number.isFinite)).toBe(true);
     }
+  });
+
+  it('heads: 2 of 4 heads per layer go from the packed c_attn (q, k, v parts) and c_proj; the split sizes follow', async () => {
+    const m = GPT2.model();
+    const { report } = await prune(m, { method: 'structured', units: ['heads'], sparsity: 0.5, calibration: GPT2.feeds });
+    verify(m);
+    expect(report.groups.map((g) => [g.kind, g.units, g.kept, g.unitWidth])).toEqual([
+      ['heads', 4, 2, 16],
+      ['heads', 4, 2, 16],
+    ]);
+    // per layer: 2 heads x 16 x (3 x (64 + 1) in c_attn + 64 in c_proj)
+    expect(report.parameters.removed).toBe(2 * 2 * 16 * (3 * 65 + 64));
+    const splits = m.graph.nodes.filter((n) => n.opType === 'Split');
+    expect(splits.map((n) => constantOf(n.input(1))!.toNumbers())).toEqual([
+      [32, 32, 32],
+      [32, 32, 32],
+    ]);
+    for (const c of GPT2.cases) {
+      const out = await run(m, feedsOf(c.inputs));
+      expect(out.logits.dims).toEqual(c.outputs.logits.shape);
+      expect(out.logits.data.every(Number.isFinite)).toBe(true);
+    }
+  });
+
+  it('the cut is exact: equal to the original with the dropped neurons and heads silenced (1e-4)', async () => {
+    const r = await exactCut(GPT2.model(), ['ffn', 'heads'], GPT2.feeds);
+    expect(r.groups).toBe(4);
+    expect(r.removed).toBe(2 * 128 * (64 + 1 + 64) + 2 * 2 * 16 * (3 * 65 + 64));
+    expect(r.err).toBeLessThan(1e-4);
   });
 
   it('the raw export (Reshape-Gemm-Reshape linears) has no ffn group before canonicalization', () => {
