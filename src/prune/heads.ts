@@ -24,12 +24,31 @@
 import type { Graph, Node, Value } from '../ir/graph.js';
 import { findAttentionSoftmax } from '../measure/attention.js';
 import { constantInts, constantOf } from '../rewrite/constant.js';
-import { describe, reshapeEntries, shapeReadProblem, type ShapeEntry } from './shape-spec.js';
+import { describe, expandEntries, reshapeEntries, shapeReadProblem, type ShapeEntry } from './shape-spec.js';
 import { ShapeFacts } from './shape-facts.js';
 import type { DimEdit, ShapeEdit, ShapeMap, SinkInput, SkippedUnit, UnitGroup, WeightSlice } from './types.js';
 import { isStandardDomain } from '../ir/model.js';
 
 const PASS = new Set(['Identity', 'Dropout', 'Cast']);
+/** what rotary embeddings do to q and k per head: x*cos + rotate_half(x)*sin, rotate_half = Concat(-x2, x1) */
+const REGION = new Set(['Add', 'Sub', 'Mul', 'Neg', 'Slice', 'Concat']);
+/** shape arithmetic torch writes between a Shape read and the Reshape/Expand target it builds */
+const SHAPE_ARITH = new Set([
+  'Gather',
+  'Unsqueeze',
+  'Squeeze',
+  'Concat',
+  'Mul',
+  'Add',
+  'Sub',
+  'Div',
+  'Reshape',
+  'Equal',
+  'Where',
+  'Cast',
+  'ConstantOfShape',
+  'Slice',
+]);
 const SCORE_OPS = new Set(['Add', 'Sub', 'Mul', 'Div']);
 
 class NotHeads extends Error {
@@ -59,6 +78,14 @@ interface Branch {
   source: Node;
   /** the part of a packed projection (q|k|v in one weight) split off by a Split on the feature axis */
   split?: { node: Node; output: number; equal: boolean };
+  /** grouped-query attention: K/V heads repeated nRep times (Unsqueeze -> Expand -> Reshape), with the shape edits */
+  repeat?: { nRep: number; edits: ShapeEdit[] };
+}
+
+/** A rotary region or a repeat found walking back, checked once the head axis is known (perms after it: `after`). */
+interface Pending {
+  after: number;
+  check: (headPos: number, rank: number) => void;
 }
 
 class Tracer {
@@ -129,10 +156,23 @@ class Tracer {
     const v = this.branch(mpv.input(1)!, 'value');
     const r = q.rank;
     if (k.rank !== r || v.rank !== r || r < 3) this.fail(mqk, `queries, keys and values have different ranks`);
-    const H = q.heads ?? k.heads ?? v.heads;
-    if (H === undefined || [q, k, v].some((b) => b.heads !== undefined && b.heads !== H)) this.fail(mqk, `queries, keys and values disagree on the head count`);
-    for (const b of [q, k, v])
-      if (b.hidden !== H * b.headSize) this.fail(b.source, `${describe(b.source)} has ${b.hidden} outputs, not ${H} heads x ${b.headSize}`);
+    // grouped-query attention: K and V have G heads repeated nRep times; a unit is a KV group (1 K/V head, nRep Q heads)
+    const nRep = k.repeat?.nRep ?? 1;
+    if ((v.repeat?.nRep ?? 1) !== nRep || q.repeat) this.fail(mqk, `keys and values are not repeated alike`);
+    const Hq = q.heads ?? (k.heads !== undefined ? k.heads * nRep : undefined) ?? (v.heads !== undefined ? v.heads * nRep : undefined);
+    if (Hq === undefined || Hq % nRep !== 0) this.fail(mqk, `queries, keys and values disagree on the head count`);
+    const G = Hq / nRep;
+    if ((q.heads !== undefined && q.heads !== Hq) || [k, v].some((b) => b.heads !== undefined && b.heads !== G))
+      this.fail(mqk, `queries, keys and values disagree on the head count`);
+    for (const b of [q, k, v]) {
+      const hb = b === q ? Hq : G;
+      if (b.hidden !== hb * b.headSize) this.fail(b.source, `${describe(b.source)} has ${b.hidden} outputs, not ${hb} heads x ${b.headSize}`);
+    }
+    if (nRep > 1) {
+      for (const s of q.slices) s.width *= nRep;
+      if (q.headEdit) q.headEdit.perUnit = nRep;
+    }
+    const H = G;
     const p = q.headPos;
     if (p >= r - 2 || k.headPos !== p || v.headPos !== p) this.fail(mqk, `the head axis is not the same batch axis of both attention MatMuls`);
     if (q.dPos !== r - 1 || k.dPos !== r - 2 || v.dPos !== r - 1) this.fail(mqk, `the attention MatMuls do not contract the head size of queries and keys`);
@@ -143,7 +183,7 @@ class Tracer {
       const t = constantOf(s.value);
       if (t) {
         if (t.rank < kk || t.dims[t.rank - kk] === 1) continue;
-        if (t.dims[t.rank - kk] === H) {
+        if (t.dims[t.rank - kk] === H && nRep === 1) {
           this.slices.push({ node: s.node, input: s.input, axis: t.rank - kk, width: 1, role: 'param' });
           continue;
         }
@@ -156,7 +196,8 @@ class Tracer {
     if ((axisAttr < 0 ? axisAttr + r : axisAttr) !== r - 1) this.fail(S, `${describe(S)} is not over the last axis`);
     for (const x of this.internal.slice(0)) if (x.changing.length === 0 && x.value !== S.output(0)) x.changing = [p];
     this.internal.push({ value: S.output(0), changing: [p] });
-    this.merge(mpv.output(0), p, r, H, v.headSize);
+    this.merge(mpv.output(0), p, r, Hq, v.headSize, nRep);
+    for (const b of [k, v]) if (b.repeat) this.shapeEdits.push(...b.repeat.edits);
 
     // a packed projection: every part of its Split that is read must be one of this block's q, k, v
     for (const b of [q, k, v]) {
@@ -190,7 +231,7 @@ class Tracer {
       id: `heads:${S.name || S.output(0).name}`,
       kind: 'heads',
       units: H,
-      unitWidth: v.headSize,
+      unitWidth: v.headSize * nRep,
       label: S.name || S.output(0).name,
       slices: this.slices,
       shapeEdits: this.shapeEdits,
@@ -207,7 +248,9 @@ class Tracer {
     let cur = start;
     const chain: Value[] = [];
     let reshape: Node | undefined;
-    for (let step = 0; step < 6 && !reshape; step++) {
+    const pending: Pending[] = [];
+    let repeat: { reshape: Node; expand: Node; after: number } | undefined;
+    for (let step = 0; step < 12 && !reshape; step++) {
       const p = cur.producer;
       if (!p || !isStandardDomain(p.domain)) this.fail(cur, `the ${role}s '${cur.name}' do not come from a Reshape into heads`);
       chain.push(cur);
@@ -218,7 +261,33 @@ class Tracer {
         perms.unshift(perm);
         cur = p.input(0)!;
       } else if ((p.opType === 'Mul' || p.opType === 'Div') && scalarOperand(p) !== undefined) cur = p.input(1 - scalarOperand(p)!)!;
-      else if (p.opType === 'Reshape') reshape = p;
+      else if (
+        p.opType === 'Reshape' &&
+        !repeat &&
+        p.input(0)?.producer?.opType === 'Expand' &&
+        p.input(0)!.producer!.input(0)?.producer?.opType === 'Unsqueeze'
+      ) {
+        // repeat_kv: Reshape(Expand(Unsqueeze(x, h + 1), [.., Hkv, nRep, ..]), [.., Hkv * nRep, ..])
+        const expand = p.input(0)!.producer!;
+        const unsq = expand.input(0)!.producer!;
+        for (const n of [expand, unsq]) this.nodes.add(n);
+        chain.push(expand.output(0), unsq.output(0));
+        repeat = { reshape: p, expand, after: perms.length };
+        const axes = unsqueezeAxesOf(unsq);
+        pending.push({
+          after: perms.length,
+          check: (h, rank) => {
+            if (axes?.length !== 1 || (axes[0] < 0 ? axes[0] + rank + 1 : axes[0]) !== h + 1)
+              this.fail(unsq, `${describe(unsq)} does not insert the repeat axis right after the head axis`);
+          },
+        });
+        cur = unsq.input(0)!;
+      } else if (REGION.has(p.opType) && p.inputs.filter((x) => x && !constantOf(x)).length >= 1) {
+        const reg = this.region(cur, role);
+        chain.push(...reg.values);
+        pending.push({ after: perms.length, check: reg.check });
+        cur = reg.root;
+      } else if (p.opType === 'Reshape') reshape = p;
       else this.fail(p, `the ${role}s pass through ${describe(p)} before the attention`);
     }
     if (!reshape) this.fail(start, `the ${role}s do not come from a Reshape into heads`);
@@ -232,6 +301,12 @@ class Tracer {
       headPos = perm.indexOf(headPos);
       dPos = perm.indexOf(dPos);
     }
+    const headPosAt = (after: number): number => {
+      let h = r - 2;
+      for (const perm of perms.slice(0, perms.length - after)) h = perm.indexOf(h);
+      return h;
+    };
+    for (const pd of pending) pd.check(headPosAt(pd.after), r);
     // positions along the chain, for the Shape->Gather readers: recompute from the Reshape forwards
     {
       let hp = r - 2;
@@ -333,12 +408,41 @@ class Tracer {
     for (const val of projChain)
       this.internal[this.internal.findIndex((i) => i.value === val)].changing = [this.facts.rank(val) !== undefined ? this.facts.rank(val)! - 1 : r - 2];
     if (split?.sizes) this.shapeEdits.push({ node: split.node, input: 1, index: split.output, perUnit: headSize });
+    let rep: Branch['repeat'];
+    if (repeat) {
+      if (heads === undefined) this.fail(reshape, `the head count of ${describe(reshape)} is not a constant`);
+      const h = headPosAt(repeat.after);
+      const edits: ShapeEdit[] = [];
+      let nRep: number | undefined;
+      // the Expand target [.., Hkv, nRep, ..]: constant entries are edited, a dynamic head entry is read from a shape
+      const ex = expandEntries(repeat.expand, this.facts);
+      if (typeof ex !== 'string') {
+        if (ex.length !== r + 1) this.fail(repeat.expand, `${describe(repeat.expand)} does not expand to rank ${r + 1}`);
+        if (ex[h].value !== undefined) {
+          if (ex[h].value !== heads || !ex[h].edit) this.fail(repeat.expand, `${describe(repeat.expand)} does not keep the ${heads} key/value heads`);
+          edits.push({ ...ex[h].edit!, perUnit: 1 });
+        }
+        nRep = ex[h + 1].value;
+      } else if (!this.headEntryDynamic(repeat.expand.input(1)!, h, 8))
+        this.fail(repeat.expand, `the head count in the target of ${describe(repeat.expand)} is not read from a shape`);
+      const re = this.parseShape(repeat.reshape, 1);
+      if (re.length !== r) this.fail(repeat.reshape, `${describe(repeat.reshape)} does not merge the repeat axis into the heads`);
+      const e = re[h];
+      if (e.value !== undefined) {
+        if (!e.edit || e.value % heads !== 0 || (nRep !== undefined && e.value !== heads * nRep))
+          this.fail(repeat.reshape, `${describe(repeat.reshape)} does not merge ${heads} key/value heads into a multiple`);
+        nRep = e.value / heads;
+        edits.push({ ...e.edit, perUnit: nRep });
+      }
+      if (nRep === undefined || !Number.isInteger(nRep) || nRep < 1) this.fail(repeat.reshape, `the repeat count of ${describe(repeat.reshape)} is not known`);
+      rep = { nRep, edits };
+    }
     const sp = split && { node: split.node, output: split.output, equal: !split.sizes };
-    return { heads, headSize, hidden, headPos, dPos, rank: r, headEdit, slices, source, split: sp };
+    return { heads, headSize, hidden, headPos, dPos, rank: r, headEdit, slices, source, split: sp, repeat: rep };
   }
 
   /** The context forwards: (Transpose)* -> Reshape(merge H, D) -> MatMul(., Wo). */
-  private merge(ctx: Value, headPos: number, r: number, H: number, headSize: number): void {
+  private merge(ctx: Value, headPos: number, r: number, H: number, headSize: number, nRep: number): void {
     let cur = ctx;
     let hp = headPos;
     let dp = r - 1;
@@ -365,7 +469,7 @@ class Tracer {
     const last = entries[r - 2];
     if (last.value === H * headSize) {
       if (!last.edit) this.fail(reshape, `the hidden size of ${describe(reshape)} is not a constant`);
-      this.shapeEdits.push({ ...last.edit, perUnit: headSize });
+      this.shapeEdits.push({ ...last.edit, perUnit: headSize * nRep });
     } else if (last.value !== -1) this.fail(reshape, `${describe(reshape)} does not merge to ${H * headSize} features`);
     const merged = reshape.output(0);
     this.internal.push({ value: merged, changing: [r - 2] });
@@ -376,8 +480,9 @@ class Tracer {
     this.nodes.add(o);
     if (o.input(0) !== merged || !w || w.rank !== 2) this.fail(o, `the merged attention output is read by ${describe(o)}, not an output projection`);
     let slice: WeightSlice;
-    if (o.opType === 'MatMul') slice = { node: o, input: 1, axis: 0, width: headSize, role: 'sink' };
-    else if (o.opType === 'Gemm' && !o.getInt('transA', 0)) slice = { node: o, input: 1, axis: o.getInt('transB', 0) ? 1 : 0, width: headSize, role: 'sink' };
+    const w0 = headSize * nRep;
+    if (o.opType === 'MatMul') slice = { node: o, input: 1, axis: 0, width: w0, role: 'sink' };
+    else if (o.opType === 'Gemm' && !o.getInt('transA', 0)) slice = { node: o, input: 1, axis: o.getInt('transB', 0) ? 1 : 0, width: w0, role: 'sink' };
     else this.fail(o, `the merged attention output is read by ${describe(o)}, not an output projection`);
     this.slices.push(slice);
     this.sinks.push({ value: merged, axisFromEnd: 1, slice });
@@ -392,12 +497,102 @@ class Tracer {
 
   /** A Shape read of unchanged axes, or a Transpose whose output only such reads use (torch reads k.size(-2) of K). */
   private harmlessShape(n: Node, changing: number[]): boolean {
-    if (n.opType === 'Shape') return !shapeReadProblem(n, changing, this.facts);
+    if (n.opType === 'Shape') return !shapeReadProblem(n, changing, this.facts) || this.feedsBlockShapes(n.output(0), 0);
     const perm = n.opType === 'Transpose' ? n.getInts('perm') : undefined;
     const out = n.outputs[0];
     if (!perm || !out || out.isGraphOutput || !out.uses.length || n.outputs.length !== 1) return false;
     const moved = changing.map((c) => perm.indexOf(c));
     return out.uses.every((u) => u.node.graph === this.graph && this.harmlessShape(u.node, moved));
+  }
+
+  /**
+   * Whether a shape read only builds the targets of this block's Reshape/Expand nodes (torch's repeat_kv reads
+   * k.shape and writes [b, h * n, s, d]): the sizes it reads are those of the pruned tensor, so the targets follow.
+   */
+  private feedsBlockShapes(v: Value, depth: number): boolean {
+    if (depth > 12 || v.isGraphOutput || !v.uses.length) return false;
+    return v.uses.every(({ node: n, index }) => {
+      if ((n.opType === 'Reshape' || n.opType === 'Expand') && index === 1 && this.nodes.has(n)) return true;
+      if (!SHAPE_ARITH.has(n.opType) || !isStandardDomain(n.domain) || n.graph !== this.graph || this.nodes.has(n)) return false;
+      return n.outputs.every((o) => !o || this.feedsBlockShapes(o, depth + 1));
+    });
+  }
+
+  /** Whether every Concat building `v` (a shape) has a dynamic piece at position `pos` (read from a shape). */
+  private headEntryDynamic(v: Value, pos: number, depth: number): boolean {
+    const p = v.producer;
+    if (constantOf(v)) return true;
+    if (!p || depth < 0) return false;
+    if (p.opType === 'Concat') {
+      let at = 0;
+      for (const x of p.inputs) {
+        if (!x) continue;
+        const len = constantOf(x)?.size ?? 1;
+        if (pos >= at && pos < at + len) return !constantOf(x);
+        at += len;
+      }
+      return false;
+    }
+    if (!SHAPE_ARITH.has(p.opType) && p.opType !== 'Shape') return false;
+    if (p.opType === 'Shape') return true;
+    return p.inputs.every((x) => !x || this.headEntryDynamic(x, pos, depth - 1));
+  }
+
+  /**
+   * The element-wise region rotary embeddings make of q or k (x*cos + Concat(-x[.., d/2:], x[.., :d/2])*sin), walked
+   * back from `end` to the one head-shaped value x it reads (produced by a Transpose or Reshape). Every other operand
+   * (cos, sin) must broadcast over the heads, and the Slices and Concats must work on another axis than the heads'.
+   */
+  private region(end: Value, role: string): { root: Value; values: Value[]; check: Pending['check'] } {
+    const values: Value[] = [];
+    const others: { node: Node; value: Value }[] = [];
+    const axisOps: { node: Node; axes: number[] }[] = [];
+    const roots = new Set<Value>();
+    const seen = new Set<Value>();
+    const stack = [end];
+    while (stack.length) {
+      const v = stack.pop()!;
+      if (seen.has(v)) continue;
+      seen.add(v);
+      const p = v.producer;
+      if (!p || !isStandardDomain(p.domain) || !REGION.has(p.opType) || constantOf(v)) {
+        roots.add(v);
+        continue;
+      }
+      if (seen.size > 32) this.fail(p, `the ${role}s pass through a region of more than 32 values before the attention`);
+      this.nodes.add(p);
+      if (v !== end) values.push(v);
+      if (p.opType === 'Slice') {
+        const axes = p.input(3) ? constantInts(p.input(3)) : undefined;
+        const steps = p.input(4) ? constantInts(p.input(4)) : [1];
+        if (!axes || !constantInts(p.input(1)) || !constantInts(p.input(2)) || !steps)
+          this.fail(p, `${describe(p)} slices the ${role}s on axes that are not constant`);
+        axisOps.push({ node: p, axes });
+        stack.push(p.input(0)!);
+      } else if (p.opType === 'Neg') stack.push(p.input(0)!);
+      else if (p.opType === 'Concat') {
+        axisOps.push({ node: p, axes: [p.getInt('axis', 0)] });
+        for (const x of p.inputs) if (x) stack.push(x);
+      } else
+        p.inputs.forEach((x) => {
+          if (!x) return;
+          if (constantOf(x)) others.push({ node: p, value: x });
+          else stack.push(x);
+        });
+    }
+    const heads = [...roots].filter((v) => !constantOf(v) && (v.producer?.opType === 'Transpose' || v.producer?.opType === 'Reshape'));
+    if (heads.length !== 1) this.fail(end, `the ${role}s '${end.name}' do not come from one head-shaped value`);
+    const root = heads[0];
+    for (const x of roots) if (x !== root) for (const u of x.uses) if (this.nodes.has(u.node)) others.push({ node: u.node, value: x });
+    const check = (h: number, rank: number): void => {
+      for (const { node, axes } of axisOps) if (axes.some((a) => (a < 0 ? a + rank : a) === h)) this.fail(node, `${describe(node)} works on the head axis`);
+      for (const { node, value } of others) {
+        const t = constantOf(value);
+        const d = t ? (rank - h > t.rank ? 1 : t.dims[t.rank - (rank - h)]) : this.facts.dimFromEnd(value, rank - h);
+        if (d !== 1) this.fail(node, `'${value.name}' (read by ${describe(node)}) may differ per head`);
+      }
+    };
+    return { root, values, check };
   }
 
   private parseShape(reshape: Node, input: number): ShapeEntry[] {
@@ -424,6 +619,10 @@ class Tracer {
         if (!this.slices.some((o) => o.node === u.node && o.input === u.index)) this.fail(u.node, `the weight '${v.name}' is also read by ${describe(u.node)}`);
     }
   }
+}
+
+function unsqueezeAxesOf(n: Node): number[] | undefined {
+  return n.getInts('axes') ?? constantInts(n.input(1));
 }
 
 function scalarOperand(n: Node): number | undefined {

@@ -8,6 +8,7 @@ import type { Value } from '../ir/graph.js';
 import { shapeOf } from '../ir/types.js';
 import { Inference } from '../passes/util/infer.js';
 import { constantInts, constantOf } from '../rewrite/constant.js';
+import { expandEntries } from './shape-spec.js';
 import type { ShapeMap } from './types.js';
 import { isStandardDomain } from '../ir/model.js';
 
@@ -154,7 +155,7 @@ export class ShapeFacts {
   dimFromEnd(v: Value | null | undefined, k: number, depth = 0): number | undefined {
     if (!v) return undefined;
     const d = this.dims(v);
-    if (d) return k > d.length ? 1 : d[d.length - k];
+    if (d && (k > d.length || d[d.length - k] !== undefined)) return k > d.length ? 1 : d[d.length - k];
     if (depth > 16) return undefined;
     const p = v.producer;
     if (!p || !isStandardDomain(p.domain) || v.producerIndex !== 0) return undefined;
@@ -168,6 +169,24 @@ export class ShapeFacts {
         if (di !== 1) out = di;
       }
       return out;
+    }
+    if (p.opType === 'Where') {
+      let out = 1;
+      for (const i of p.inputs) {
+        const di = i ? this.dimFromEnd(i, k, depth + 1) : 1;
+        if (di === undefined) return undefined;
+        if (di !== 1) out = di;
+      }
+      return out;
+    }
+    if (p.opType === 'Expand') {
+      // the target's entry broadcasts with the input's dim: 1 keeps the input's, a size-1 input takes the target's
+      const inDim = this.dimFromEnd(p.input(0), k, depth + 1);
+      const e = expandEntries(p, this);
+      const entry = typeof e === 'string' ? undefined : k > e.length ? 1 : e[e.length - k].value;
+      if (entry === 1) return inDim;
+      if (inDim === 1 && entry !== undefined) return entry;
+      return inDim !== undefined && entry === inDim ? inDim : undefined;
     }
     if (p.opType === 'Unsqueeze') {
       const axes = unsqueezeAxes(p);

@@ -46,6 +46,19 @@ export function reshapeEntries(reshape: Node, input: number, facts: ShapeFacts):
   return out;
 }
 
+/**
+ * The entries of an Expand target: a constant or Concat, or torch's `x.expand(*sizes)` form
+ * Where(Equal(Reshape(Concat, [-1]), -1), 1, Reshape(Concat, [-1])), whose Concat holds the entries.
+ */
+export function expandEntries(expand: Node, facts: ShapeFacts): ShapeEntry[] | string {
+  const direct = reshapeEntries(expand, 1, facts);
+  if (typeof direct !== 'string') return direct;
+  const w = expand.input(1)!.producer;
+  const flat = w?.opType === 'Where' ? w.input(2)?.producer : undefined;
+  if (flat?.opType !== 'Reshape' || constantInts(flat.input(1))?.join() !== '-1') return direct;
+  return reshapeEntries(flat, 0, facts);
+}
+
 function pieceLength(v: Value, facts: ShapeFacts): number | undefined {
   const d = facts.dims(v);
   if (d && d.length === 1 && d[0] !== undefined) return d[0];

@@ -186,6 +186,33 @@ describe('structured pruning of the torch LLaMA-style export', () => {
     }
   });
 
+  it('grouped-query heads go in whole KV groups: 1 of 2 groups per layer (2 of 4 query heads, 1 of 2 K/V heads)', async () => {
+    const m = LLAMA.model();
+    const { report } = await prune(m, { method: 'structured', units: ['heads'], sparsity: 0.5, calibration: LLAMA.feeds });
+    verify(m);
+    expect(report.groups.map((g) => [g.kind, g.units, g.kept, g.unitWidth])).toEqual([
+      ['heads', 2, 1, 32],
+      ['heads', 2, 1, 32],
+    ]);
+    // per layer: q_proj 64 x 32, k_proj and v_proj 64 x 16, o_proj 32 x 64
+    expect(report.parameters.removed).toBe(2 * (2048 + 1024 + 1024 + 2048));
+    for (const c of LLAMA.cases) {
+      const out = await run(m, feedsOf(c.inputs));
+      expect(out.logits.dims).toEqual(c.outputs.logits.shape);
+      expect(out.logits.data.every(Number.isFinite)).toBe(true);
+    }
+  });
+
+  it('the KV-group cut is exact with the MLP cut (1e-4 against the original with the dropped units silenced)', async () => {
+    const m = LLAMA.model();
+    const { pruneGraph } = await import('../../src/prune/graph.js');
+    pruneGraph(m, {}); // inlines the exporter's constant-condition If around the rotary cache
+    const r = await exactCut(m, ['ffn', 'heads'], LLAMA.feeds);
+    expect(r.groups).toBe(4);
+    expect(r.removed).toBe(2 * 64 * 3 * 64 + 2 * (2048 + 1024 + 1024 + 2048));
+    expect(r.err).toBeLessThan(1e-4);
+  });
+
   it('the gated MLP cut is exact (1e-4 against the original with the dropped neurons silenced)', async () => {
     const r = await exactCut(LLAMA.model(), ['ffn'], LLAMA.feeds);
     expect(r.groups).toBe(2);
