@@ -10,6 +10,12 @@
  * Split sizes follow the head count. Its causal mask Where(cond, scores, min) is part of the score chain (cond must
  * broadcast over heads), and k.size(-2) read through a Transpose -> Shape -> Slice is harmless.
  *
+ * LLaMA (grouped-query attention): q and k pass through rotary embeddings (an element-wise region of Mul/Add/Neg and
+ * Slice/Concat on the head-size axis, with cos/sin that broadcast over heads), and K/V are repeated by torch's repeat_kv
+ * (Unsqueeze -> Expand -> Reshape). A unit is then a KV group: one K/V head and the nRep query heads that read it
+ * (contiguous: query head h reads K/V head floor(h / nRep)); the Expand and Reshape targets' head entries follow, and a
+ * Shape read of the head axis is allowed when it only builds this block's own Reshape/Expand targets.
+ *
  * Head h owns columns h*D..h*D+D-1 of Wq, Wk, Wv (and the biases) and the same rows of Wo. Removing heads cuts those
  * blocks together and rewrites the shape constants that encode the head count: the H of each split Reshape and the
  * H*D of the merge Reshape, whether the shape is one constant or built by Concat from Shape/Gather pieces and
@@ -587,6 +593,7 @@ class Tracer {
     const check = (h: number, rank: number): void => {
       for (const { node, axes } of axisOps) if (axes.some((a) => (a < 0 ? a + rank : a) === h)) this.fail(node, `${describe(node)} works on the head axis`);
       for (const { node, value } of others) {
+        if (value.isGraphInput) this.fail(node, `'${value.name}' (read by ${describe(node)}) is a graph input, part of the model's interface`);
         const t = constantOf(value);
         const d = t ? (rank - h > t.rank ? 1 : t.dims[t.rank - (rank - h)]) : this.facts.dimFromEnd(value, rank - h);
         if (d !== 1) this.fail(node, `'${value.name}' (read by ${describe(node)}) may differ per head`);

@@ -147,6 +147,19 @@ describe('structured pruning of the torch GPT-2 export', () => {
     expect(r.err).toBeLessThan(1e-4);
   });
 
+  it('the opset-14 export (LayerNorm decomposed) prunes alike: ffn and heads at 50%, the model runs', async () => {
+    const m = loadModel(torchFixture('gpt2-tiny-op14.onnx'));
+    const { report } = await prune(m, { method: 'structured', units: ['ffn', 'heads'], sparsity: 0.5, calibration: GPT2.feeds });
+    verify(m);
+    expect(report.groups.map((g) => [g.kind, g.units, g.kept])).toEqual([
+      ['heads', 4, 2],
+      ['heads', 4, 2],
+      ['ffn', 256, 128],
+      ['ffn', 256, 128],
+    ]);
+    for (const c of GPT2.cases) expect((await run(m, feedsOf(c.inputs))).logits.dims).toEqual(c.outputs.logits.shape);
+  });
+
   it('the raw export (Reshape-Gemm-Reshape linears) has no ffn group before canonicalization', () => {
     const a = analyzeUnits(GPT2.model(), { units: ['ffn'] });
     expect(a.groups).toEqual([]);
