@@ -268,6 +268,12 @@ export async function prune(model: Model, opts: PruneOptions = {}): Promise<{ mo
       }
     }
   }
+  // a lossy prune whose self-check could not run is not written silently (give sizes or inputs, or --no-check)
+  if (lossy && changed && report.layers.length > 0 && measure && !search && opts.check !== false && report.check === null) {
+    report.ok = false;
+    const why = notes.filter((n) => /not measured|no onnxruntime measurements/.test(n)).at(-1) ?? 'the pruned model was not compared with the original';
+    notes.push(`self-check could not run (${why}): give --dim sizes or --inputs, or pass --no-check to write it unchecked`);
+  }
   report.after = modelStats(model, encodedSize(model), report.flops.after);
   const pb = before;
   const pa = report.after;

@@ -231,7 +231,7 @@ describe('autoglm prune', () => {
       ['prune', cnnFile, '-o', p('x.onnx'), '--method', 'fancy'],
       ['prune', cnnFile, '-o', p('x.onnx'), '--sparsity', '0.5'],
       ['prune', cnnFile, '-o', p('x.onnx'), '--outputs', 'nope'],
-      ['prune', cnnFile, '-o', p('x.onnx'), '--method', 'magnitude', '--target-f1', '0.9'],
+      ['prune', cnnFile, '-o', p('x.onnx'), '--method', 'magnitude', '--target-f1', '0.9', '--dim', 'batch=0'],
       ['prune', cnnFile, '-o', cnnFile],
       ['prune', p('missing.onnx'), '-o', p('x.onnx')],
     ];

@@ -47,6 +47,17 @@ describe('prune', () => {
     expect(none.report.parameters.removed).toBe(0);
   });
 
+  it('a lossy prune whose self-check cannot run (no size for a symbolic dimension) fails instead of passing unchecked', async () => {
+    const { report } = await prune(buildBert(), { method: 'magnitude', sparsity: 0.5 });
+    expect(report.ok).toBe(false);
+    expect(report.check).toBeNull();
+    expect(report.notes.at(-1)).toMatch(/self-check could not run \(no onnxruntime measurements.*dimension 'batch'.*--no-check/);
+    const unchecked = await prune(buildBert(), { method: 'magnitude', sparsity: 0.5, check: false });
+    expect(unchecked.report.ok).toBe(true);
+    const sized = await prune(buildBert(), { method: 'magnitude', sparsity: 0.5, dims: { batch: 1, sequence: 8 } });
+    expect([sized.report.ok, sized.report.check?.passed]).toEqual([true, true]);
+  });
+
   it('refuses impossible combinations before doing anything', () => {
     const bad = [
       { method: 'structured', global: true },

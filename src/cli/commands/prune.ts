@@ -39,7 +39,8 @@ import { startProgress, type Progress } from '../ui/progress.js';
 import { fmtBytes, fmtCount } from '../../util/format.js';
 import { renderTable } from '../../util/table.js';
 import { helpEpilogue } from '../ui/usage.js';
-import { checkDims } from '../../inputs/dims.js';
+import { symbolicDims } from '../../inputs/describe.js';
+import { checkDims, withDefaultDims } from '../../inputs/dims.js';
 
 interface PruneFlags {
   output?: string;
@@ -124,7 +125,9 @@ export function register(program: Command, io: CliIO, exit: ExitCode): void {
         io.err(
           chk && !chk.passed
             ? `autoglm: self-check failed (${printable(chk.failures.join('; '))}; worst output: ${printable(chk.worstOutput ?? '-')}); nothing was written. Prune less (--sparsity), or pass --no-check to write it unchecked\n`
-            : `autoglm: the search did not meet its target${r.report.notes.length ? `: ${printable(r.report.notes[r.report.notes.length - 1])}` : ''}; nothing was written\n`,
+            : flags.targetF1 !== undefined || flags.maxError !== undefined || flags.targetLatency !== undefined
+              ? `autoglm: the search did not meet its target${r.report.notes.length ? `: ${printable(r.report.notes[r.report.notes.length - 1])}` : ''}; nothing was written\n`
+              : `autoglm: ${printable(r.report.notes.at(-1) ?? 'the prune failed')}; nothing was written\n`,
         );
         exit.code = 1;
       }
@@ -186,6 +189,8 @@ export async function pruneCommand(file: string, flags: PruneFlags, io: CliIO): 
   if (opts.checkpoint) opts.checkpoint = path.resolve(io.cwd, opts.checkpoint);
   const model = loadModel(inPath);
   if (opts.dims) checkDims(model, opts.dims);
+  // the sizes quantize and optimize use when none are given (1 for batch-like dimensions, 32 else, sums summed)
+  opts.dims = withDefaultDims(symbolicDims(model), opts.dims ?? {});
   if (flags.calibration) opts.calibration = loadInputs(path.resolve(io.cwd, flags.calibration), model);
   let bar: Progress | undefined;
   opts.onProgress = (p) => {
