@@ -136,7 +136,8 @@ export function dimLimits(model: Model): DimLimit[] {
   return limits;
 }
 
-const show = (l: DimLimit): string =>
+/** A limit's expression, `past_sequence + sequence` or `sequence + 1`. */
+export const showLimit = (l: DimLimit): string =>
   [...Object.entries(l.terms).map(([k, v]) => (v === 1 ? k : `${v}*${k}`)), ...(l.c ? [String(l.c)] : [])].join(' + ').replace(/\+ -/g, '- ');
 
 /** The size a symbolic dimension gets when none is given: 1 for a batch-like name, 32 for any other. */
@@ -194,7 +195,7 @@ export function checkDims(model: Model, dims: Record<string, number>, opts: { na
     const value = names.reduce((s, k) => s + l.terms[k]! * dims[k]!, l.c);
     if (value <= l.max) continue;
     const given = names.map((k) => `${k}=${dims[k]}`).join(', ');
-    const bound = names.length === 1 && l.terms[names[0]!] === 1 ? `${names[0]} <= ${l.max - l.c}` : `${show(l)} <= ${l.max}`;
+    const bound = names.length === 1 && l.terms[names[0]!] === 1 ? `${names[0]} <= ${l.max - l.c}` : `${showLimit(l)} <= ${l.max}`;
     throw new UsageError(`--dim ${given}: beyond what the model allows: ${l.what}, so ${bound}`, { help: true });
   }
 }

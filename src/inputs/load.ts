@@ -14,6 +14,7 @@ import type { Model } from '../ir/model.js';
 import { Tensor } from '../ir/tensor.js';
 import { toOrtTensor, type Feeds } from '../runtime/session.js';
 import { describeInputs, formatInputs, type InputInfo } from './describe.js';
+import { type DimLimit, dimLimits, showLimit } from './dims.js';
 import { parseNpy, parseTensorProto, jsonTensors } from './tensor-files.js';
 
 // ================================================================================================ loading
@@ -45,12 +46,13 @@ export function loadInputsDir(dir: string, model: Model): Feeds[] {
       `${dir}: has both input files (${topFiles.map((f) => path.basename(f)).join(', ')}) and subfolders with input files; use one folder per input set, or one folder of files`,
     );
   const setDirs = withInputs.length ? withInputs.sort(naturalCompare) : [dir];
+  const limits = dimLimits(model);
   return setDirs.map((d) => {
     const files = inputFilesIn(d);
     if (!files.length) throw new UsageError(`${d}: no input files (.npy, .pb or .json)`);
     const tensors: Tensor[] = [];
     for (const f of files) tensors.push(...readTensors(f, model));
-    return completeSet(tensorsToFeeds(tensors, model, d), model, d);
+    return completeSet(tensorsToFeeds(tensors, model, d), model, d, limits);
   });
 }
 
@@ -66,15 +68,16 @@ export function loadInputs(p: string, model: Model): Feeds[] {
     throw new UsageError(`${p}: no such file or folder`);
   }
   if (st.isDirectory()) return loadInputsDir(p, model);
+  const limits = dimLimits(model);
   if (path.extname(p).toLowerCase() === '.json') {
     const doc = readJson(p);
     if (Array.isArray(doc)) {
       if (!doc.length) throw new ModelFormatError(`${p}: the JSON array holds no input sets`);
-      return doc.map((set, i) => completeSet(tensorsToFeeds(jsonTensors(set, model, `${p} [set ${i}]`), model, p), model, `${p} [set ${i}]`));
+      return doc.map((set, i) => completeSet(tensorsToFeeds(jsonTensors(set, model, `${p} [set ${i}]`), model, p), model, `${p} [set ${i}]`, limits));
     }
-    return [completeSet(tensorsToFeeds(jsonTensors(doc, model, p), model, p), model, p)];
+    return [completeSet(tensorsToFeeds(jsonTensors(doc, model, p), model, p), model, p, limits)];
   }
-  return [completeSet(loadInputsFile(p, model), model, p)];
+  return [completeSet(loadInputsFile(p, model), model, p, limits)];
 }
 
 function listDir(dir: string): fs.Dirent[] {
@@ -155,10 +158,31 @@ function tensorsToFeeds(tensors: Tensor[], model: Model | undefined, label: stri
   return feeds;
 }
 
-function completeSet(feeds: Feeds, model: Model, label: string): Feeds {
-  const missing = describeInputs(model).filter((i) => !(i.name in feeds));
+/** Every input given, and no size beyond what the model's position tables allow (dimLimits), found before running. */
+function completeSet(feeds: Feeds, model: Model, label: string, limits: DimLimit[]): Feeds {
+  const infos = describeInputs(model);
+  const missing = infos.filter((i) => !(i.name in feeds));
   if (missing.length)
     throw new UsageError(`${label}: no data for input(s) ${missing.map((i) => `'${i.name}'`).join(', ')}; the model needs:\n${formatInputs(model)}`);
+  if (!limits.length) return feeds;
+  // the size each symbolic dimension has in this set, and the input (and axis) it was read from
+  const sizes = new Map<string, { size: number; input: string; axis: number }>();
+  for (const i of infos)
+    i.shape?.forEach((d, axis) => {
+      if (typeof d === 'string' && !sizes.has(d)) sizes.set(d, { size: feeds[i.name]!.dims[axis]!, input: i.name, axis });
+    });
+  for (const l of limits) {
+    const names = Object.keys(l.terms);
+    if (!names.every((k) => sizes.has(k))) continue;
+    const value = names.reduce((s, k) => s + l.terms[k]! * sizes.get(k)!.size, l.c);
+    if (value <= l.max) continue;
+    const given = names.map((k) => {
+      const at = sizes.get(k)!;
+      return `input '${at.input}' has ${k}=${at.size} (axis ${at.axis})`;
+    });
+    const bound = names.length === 1 && l.terms[names[0]!] === 1 ? `${names[0]} <= ${l.max - l.c}` : `${showLimit(l)} <= ${l.max}`;
+    throw new UsageError(`${label}: ${given.join(', ')}, beyond what the model allows: ${l.what}, so ${bound}`);
+  }
   return feeds;
 }
 

@@ -1,10 +1,17 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.js';
+import { captureIO } from '../../src/cli/ui/io.js';
 import { UsageError } from '../../src/errors.js';
 import { symbolicDims } from '../../src/inputs/describe.js';
 import { checkDims, dimLimits, withDefaultDims } from '../../src/inputs/dims.js';
+import { loadInputs } from '../../src/inputs/load.js';
 import { synthesizeInputs } from '../../src/inputs/synthesize.js';
+import { encodeNpy } from '../../src/inputs/tensor-files.js';
 import { DataType } from '../../src/ir/dtype.js';
+import { Tensor } from '../../src/ir/tensor.js';
 import { loadModel } from '../../src/onnx/io.js';
 import { createSession, ortTensorFromArray, runSession } from '../../src/runtime/session.js';
 import { didYouMean } from '../../src/util/text.js';
@@ -95,5 +102,62 @@ describe('withDefaultDims', () => {
     } finally {
       await s.release();
     }
+  });
+});
+
+describe('--inputs files against the model limits', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'autoglm-dims-'));
+  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const inputsOf = (n: number): string => {
+    const file = path.join(tmp, `seq-${n}.json`);
+    const t = (v: number) => ({ dims: [1, n], dtype: 'int64', data: Array.from({ length: n }, (_, k) => (v < 0 ? k % 50 : v)) });
+    fs.writeFileSync(file, JSON.stringify({ input_ids: t(-1), attention_mask: t(1) }));
+    return file;
+  };
+
+  it('a set beyond a position table is refused on loading, naming the input, its size and the limit; 64 loads', () => {
+    const model = gpt2();
+    expect(loadInputs(inputsOf(64), model)[0]!.input_ids!.dims).toEqual([1, 64]);
+    const file = inputsOf(128);
+    expect(message(() => loadInputs(file, model))).toBe(
+      `${file}: input 'input_ids' has sequence=128 (axis 1), beyond what the model allows: the table 'wpe.weight' has 64 rows, so sequence <= 64`,
+    );
+    // a folder of sets: the set that is too long is named
+    fs.mkdirSync(path.join(tmp, 'sets/set_0'), { recursive: true });
+    fs.mkdirSync(path.join(tmp, 'sets/set_1'), { recursive: true });
+    fs.copyFileSync(inputsOf(8), path.join(tmp, 'sets/set_0/inputs.json'));
+    fs.copyFileSync(inputsOf(65), path.join(tmp, 'sets/set_1/inputs.json'));
+    expect(message(() => loadInputs(path.join(tmp, 'sets'), model))).toMatch(/sets\/set_1: input 'input_ids' has sequence=65 .*so sequence <= 64$/);
+  });
+
+  it('past + sequence of a KV-cache decoder is checked as a sum', () => {
+    const model = loadModel(torchFixture('gpt2-past-tiny.onnx'));
+    const dir = path.join(tmp, 'past');
+    fs.mkdirSync(dir);
+    const write = (name: string, dtype: DataType, dims: number[]) => {
+      const n = dims.reduce((a, b) => a * b, 1);
+      const data = dtype === DataType.INT64 ? new BigInt64Array(n).fill(1n) : new Float32Array(n);
+      fs.writeFileSync(path.join(dir, `${name}.npy`), encodeNpy(Tensor.fromArray(dtype, dims, data, name)));
+    };
+    write('input_ids', DataType.INT64, [1, 40]);
+    write('attention_mask', DataType.INT64, [1, 70]);
+    for (const l of [0, 1]) for (const kv of ['key', 'value']) write(`past_key_values.${l}.${kv}`, DataType.FLOAT, [1, 4, 30, 16]);
+    const file = dir;
+    expect(message(() => loadInputs(file, model))).toMatch(
+      /sequence=40 \(axis 1\), input '[^']+' has past_sequence=30 \(axis 2\), beyond what the model allows: .*sequence \+ past_sequence <= 64$/,
+    );
+  });
+
+  it('the CLI: bench --inputs with 128 positions on a 64-position model exits 2 with that line, before running', async () => {
+    const io = captureIO(tmp);
+    const code = await main(
+      ['bench', torchFixture('gpt2-tiny-op14.onnx'), '-b', torchFixture('gpt2-tiny-op14.onnx'), '--inputs', inputsOf(128), '--runs', '2', '--warmup', '0'],
+      io,
+    );
+    expect(code).toBe(2);
+    expect(io.stderr()).toMatch(
+      /input 'input_ids' has sequence=128 \(axis 1\), beyond what the model allows: the table 'wpe.weight' has 64 rows, so sequence <= 64/,
+    );
+    expect(io.stderr()).not.toMatch(/onnxruntime|Gather|indices/i);
   });
 });
