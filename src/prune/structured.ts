@@ -30,10 +30,12 @@ export interface AnalyzeOptions {
  * that only constants feed. Returns the number of linears rewritten (0 when the model already had that form).
  */
 export function canonicalizeForStructured(model: Model): number {
-  const r = runPassList(model, [fuseReshapeGemm, foldConstants, eliminateDeadNodes]);
+  const r = runCanonicalization(model);
   const p = r.passes.find((x) => x.name === fuseReshapeGemm.name);
   return p ? Object.values(p.counts).reduce((a, b) => a + b, 0) : 0;
 }
+
+const runCanonicalization = (model: Model) => runPassList(model, [fuseReshapeGemm, foldConstants, eliminateDeadNodes]);
 
 /** Every prunable unit group of the requested kinds in the main graph, and what was left alone. */
 export function analyzeUnits(model: Model, opts: AnalyzeOptions): UnitAnalysis {
@@ -89,11 +91,13 @@ export interface StructuredResult {
   skipped: SkippedUnit[];
   /** removed elements of weights (sum over the cut tensors) */
   removedParams: number;
+  /** canonicalizeForStructured changed the model (a lossless rewrite, even when no unit was cut) */
+  canonicalized: boolean;
 }
 
 /** Prunes the model in place (after canonicalizeForStructured, a no-op when the caller already ran it). */
 export function pruneStructured(model: Model, opts: StructuredOptions): StructuredResult {
-  canonicalizeForStructured(model);
+  const canonicalized = runCanonicalization(model).modified;
   const analysis = analyzeUnits(model, { units: opts.units, shapes: opts.shapes });
   const decisions: GroupDecision[] = [];
   let removedParams = 0;
@@ -111,7 +115,7 @@ export function pruneStructured(model: Model, opts: StructuredOptions): Structur
     if (keep.length < g.units) removedParams += applyGroup(model, g, keep);
     decisions.push({ id: g.id, kind: g.kind, label: g.label, units: g.units, kept: keep.length, unitWidth: g.unitWidth, keep });
   }
-  return { groups: decisions, skipped: analysis.skipped, removedParams };
+  return { groups: decisions, skipped: analysis.skipped, removedParams, canonicalized };
 }
 
 /** Cuts one group down to the units `keep`; returns the number of weight elements removed. */

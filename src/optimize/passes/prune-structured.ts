@@ -43,7 +43,11 @@ const pass: Pass = {
     for (const s of r.skipped) ctx.explain?.({ pass: NAME, rule: s.kind, node: s.where, reason: s.reason });
     const removedUnits = r.groups.reduce((a, g) => a + g.units - g.kept, 0);
     const groups = r.groups.filter((g) => g.kept < g.units).length;
-    return { modified: removedUnits > 0, counts: removedUnits > 0 ? { groups, units: removedUnits, params: r.removedParams } : {} };
+    // the lossless canonicalization before the cut (Reshape-Gemm-Reshape linears, folded shapes) changes the model too
+    return {
+      modified: removedUnits > 0 || r.canonicalized,
+      counts: removedUnits > 0 ? { groups, units: removedUnits, params: r.removedParams } : r.canonicalized ? { canonicalized: 1 } : {},
+    };
   },
 };
 
