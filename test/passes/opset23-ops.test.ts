@@ -26,7 +26,6 @@ const ORT_VERSION: string = JSON.parse(
 
 const rng = new Rng(23);
 const randn = (n: number) => rng.fillNormal(new Float32Array(n), 1);
-const size = (d: readonly number[]) => d.reduce((a, b) => a * b, 1);
 
 interface Case {
   op: string;
