@@ -53,7 +53,7 @@ import { causalMaskFilter, causalWhere, checkCausal, maskIndex, packedProjection
 import { checkPast, pastConcat, withPast } from './util/attention-past.js';
 import { mhaRule } from './util/attention-mha.js';
 import { concatRows } from './util/concat-rows.js';
-import { fusedName, fusionPass, inferRank, tensorOf } from './util/fusion.js';
+import { fusedName, fusionPass, inferRank, tensorOf, type FusionEnv } from './util/fusion.js';
 
 const dim = (t: Pattern, i: number) => unsqueeze(op('Gather', [op('Shape', [t]), c(i)], { attrs: { axis: attrIs(0, 0) } }), [0]);
 const leading = (t: Pattern, end: number) =>
@@ -78,7 +78,7 @@ const splitOut = (i: number) => op('Split', [packed], { output: i, as: 'split', 
 /** x·W + b (separate weights, or part i of the packed projection) split into heads and transposed by `perm` */
 function heads(k: string, i: number, perm: number[]): Pattern {
   const proj = oneOf(add(matmul('x', anyConst(`w${k}`)), anyConst(`b${k}`)), matmul('x', anyConst(`w${k}`)), splitOut(i));
-  return transpose(reshape(proj, headsShape(proj, k)), { attrs: { perm } });
+  return transpose(reshape(proj, headsShape(proj, k), { as: `r${k}` }), { attrs: { perm } });
 }
 
 const qHeads = heads('q', 0, [0, 2, 1, 3]);
@@ -126,8 +126,13 @@ function projection(m: Match): Projection | string {
   return { packed: false, din, hidden, dataType: w[0].dataType };
 }
 
-function check(m: Match): true | string {
-  if (m.ctx.target !== 'ort') return 'Attention is an onnxruntime contrib operator: use --target ort';
+function check(m: Match, env: FusionEnv): true | string {
+  const onnx = m.ctx.target !== 'ort';
+  if (onnx) {
+    const need = env.raise.need(m, 23, 'the standard Attention operator');
+    if (need !== true) return `${need} (--target ort emits com.microsoft Attention at any opset)`;
+    if (m.has('catk')) return 'with a KV cache (past/present), attention is fused for --target ort only';
+  }
   const proj = projection(m);
   if (typeof proj === 'string') return proj;
   if (![DataType.FLOAT, DataType.FLOAT16].includes(proj.dataType)) return 'Attention takes float or float16 weights';
@@ -144,10 +149,53 @@ function check(m: Match): true | string {
   if (r !== undefined && r !== 3) return `the input has rank ${r}; Attention takes [batch, sequence, ${din}]`;
   const causal = checkCausal(m);
   if (causal !== true) return causal || 'not a causal mask';
-  const mask = rawMask(m);
+  const mask = onnx ? attnMask(m) : rawMask(m);
   if (typeof mask === 'string') return mask;
   if (m.has('scale') && !(m.scalar('scale') > 0)) return `scale ${m.scalar('scale')} is not positive`;
   return checkPast(m);
+}
+
+/**
+ * --target onnx: the additive mask goes to attn_mask as it is (after an Expand), when it broadcasts to [B, H, S, T].
+ * Its element type is the scores' (Add takes one type), which is Q's, as attn_mask needs.
+ */
+function attnMask(m: Match): true | string {
+  if (!m.has('mask')) return true;
+  const mask = m.value('mask');
+  const r = inferRank(mask);
+  if (r === undefined || r > 4)
+    return `the mask ${mask} has ${r === undefined ? 'an unknown rank' : `rank ${r}`}; attn_mask broadcasts to [batch, heads, queries, keys]`;
+  return true;
+}
+
+/**
+ * --target onnx: the standard Attention (opset 23) on the 3-D projections, [B, S, H·D] each, with q_num_heads =
+ * kv_num_heads = H: it splits them into heads, computes softmax(scale · Q·Kᵀ [+ causal] [+ attn_mask]) · V and merges
+ * the heads back, which is what the matched subgraph does. The causal Where becomes is_causal = 1 (without past the
+ * query and key lengths are equal, so its upper-left alignment is torch's slice). A mask goes to attn_mask expanded to
+ * [B, 1, S, T]: onnxruntime 1.30's CPU kernel refuses a mask that broadcasts over the query axis
+ * (test/passes/opset23-ops.test.ts pins it); expanding copies values and changes nothing.
+ */
+function fuseStandard(m: Match, r: Rewriter, env: FusionEnv): Value {
+  const [H] = sizes(m, 'q')!;
+  const [q, k, v] = ['rq', 'rk', 'rv'].map((n) => m.node(n).input(0)!);
+  const scale = !m.has('scale') ? 1 : m.has('div') ? 1 / m.scalar('scale') : m.scalar('scale');
+  const attrs: Record<string, unknown> = { q_num_heads: H, kv_num_heads: H, scale: f(scale) };
+  if (m.has('where')) attrs.is_causal = 1;
+  const inputs: Value[] = [q, k, v];
+  if (m.has('mask')) {
+    const dimsOf = (t: Value, start: number, end: number) => r.op('Shape', [t], { start, end });
+    const shape = r.op(
+      'Concat',
+      [dimsOf(q, 0, 1), r.constant('one', Tensor.fromArray(DataType.INT64, [1], BigInt64Array.of(1n))), dimsOf(q, 1, 2), dimsOf(k, 1, 2)],
+      {
+        axis: 0,
+      },
+    );
+    inputs.push(r.op('Expand', [m.value('mask'), shape]));
+  }
+  env.raise.want(m, 23);
+  return r.op('Attention', inputs, attrs, { name: fusedName(m.root, 'Attention') });
 }
 
 function fuse(m: Match, r: Rewriter): Value {
@@ -187,13 +235,21 @@ function fuse(m: Match, r: Rewriter): Value {
   return withPast(m, r, inputs, attrs, name);
 }
 
-function rules(): Rule[] {
-  const main: Rule = { name: 'attention', pattern: attention, explainMinDepth: 6, condition: check, rewrite: fuse, escapes: ['catk', 'catv'] };
+function rules(env: FusionEnv): Rule[] {
+  const main: Rule = {
+    name: 'attention',
+    pattern: attention,
+    explainMinDepth: 6,
+    condition: (m) => check(m, env),
+    rewrite: (m, r) => (m.ctx.target === 'ort' ? fuse(m, r) : fuseStandard(m, r, env)),
+    escapes: ['catk', 'catv'],
+  };
   return [main, mhaRule];
 }
 
 export default fusionPass({
   name: 'fuse-attention',
-  description: 'fuse BERT-, GPT-2- (causal) and nn.MultiheadAttention self-attention into com.microsoft Attention; --target ort',
+  description:
+    'fuse BERT-, GPT-2- (causal) and nn.MultiheadAttention self-attention into com.microsoft Attention (--target ort); BERT and GPT-2 forms into the standard Attention (--target onnx, opset 23)',
   rules,
 });
