@@ -1,6 +1,7 @@
 /**
- * fuse-attention (--target ort): BERT-style and causal (GPT-2-style) multi-head self-attention becomes one
- * com.microsoft Attention; so does torch's nn.MultiheadAttention export (rule attention-mha: util/attention-mha.ts).
+ * fuse-attention: BERT-style and causal (GPT-2-style) multi-head self-attention becomes one
+ * com.microsoft Attention with --target ort (the standard Attention with --target onnx, below); so does torch's
+ * nn.MultiheadAttention export (rule attention-mha: util/attention-mha.ts, --target ort only).
  *
  *   x ─MatMul(Wq)─Add(bq)─Reshape[B,S,H,D]─Transpose(0,2,1,3)────────────┐ q
  *   x ─MatMul(Wk)─Add(bk)─Reshape[B,S,H,D]─Transpose(0,2,3,1)─────────────MatMul─Div(√D)─Add(mask)─Softmax(-1)─┐
@@ -37,10 +38,13 @@
  * has one value for all future keys, the original two (minv unpadded, minv + fill padded). With minv = −inf both are
  * −inf, and then a fill of float32 lowest becomes lowest / 2 (it still absorbs the scores) so that those rows stay
  * uniform over the keys they may see, as in the original.
- * Fires with --target ort only, when the weights are float constants (Wq, Wk, Wv of one shape [Din, H·D], biases, if
+ * With --target ort it fires when the weights are float constants (Wq, Wk, Wv of one shape [Din, H·D], biases, if
  * any, [H·D]; a missing one is zeros), the projections read the same x (rank 3 when known), Softmax is over the last
  * axis, and every intermediate is read only inside the match (so the attention probabilities must not be a graph
  * output). Recurses into subgraphs and function bodies.
+ * --target onnx (util/attention-standard.ts): the same BERT and causal forms become the standard Attention of opset 23
+ * on the three projections, when the opset can be raised to 23 (else a near miss names the blocking node); any
+ * additive mask of rank <= 4 becomes attn_mask. Past/present and nn.MultiheadAttention stay --target ort only.
  */
 import { DataType } from '../ir/dtype.js';
 import { Tensor } from '../ir/tensor.js';
@@ -52,6 +56,7 @@ import type { Rewriter } from '../rewrite/rewriter.js';
 import { causalMaskFilter, causalWhere, checkCausal, maskIndex, packedProjection, rawMask, unsqueeze } from './util/attention.js';
 import { checkPast, pastConcat, withPast } from './util/attention-past.js';
 import { mhaRule } from './util/attention-mha.js';
+import { attnMask, fuseStandard } from './util/attention-standard.js';
 import { concatRows } from './util/concat-rows.js';
 import { fusedName, fusionPass, inferRank, tensorOf, type FusionEnv } from './util/fusion.js';
 
@@ -155,49 +160,6 @@ function check(m: Match, env: FusionEnv): true | string {
   return checkPast(m);
 }
 
-/**
- * --target onnx: the additive mask goes to attn_mask as it is (after an Expand), when it broadcasts to [B, H, S, T].
- * Its element type is the scores' (Add takes one type), which is Q's, as attn_mask needs.
- */
-function attnMask(m: Match): true | string {
-  if (!m.has('mask')) return true;
-  const mask = m.value('mask');
-  const r = inferRank(mask);
-  if (r === undefined || r > 4)
-    return `the mask ${mask} has ${r === undefined ? 'an unknown rank' : `rank ${r}`}; attn_mask broadcasts to [batch, heads, queries, keys]`;
-  return true;
-}
-
-/**
- * --target onnx: the standard Attention (opset 23) on the 3-D projections, [B, S, H·D] each, with q_num_heads =
- * kv_num_heads = H: it splits them into heads, computes softmax(scale · Q·Kᵀ [+ causal] [+ attn_mask]) · V and merges
- * the heads back, which is what the matched subgraph does. The causal Where becomes is_causal = 1 (without past the
- * query and key lengths are equal, so its upper-left alignment is torch's slice). A mask goes to attn_mask expanded to
- * [B, 1, S, T]: onnxruntime 1.30's CPU kernel refuses a mask that broadcasts over the query axis
- * (test/passes/opset23-ops.test.ts pins it); expanding copies values and changes nothing.
- */
-function fuseStandard(m: Match, r: Rewriter, env: FusionEnv): Value {
-  const [H] = sizes(m, 'q')!;
-  const [q, k, v] = ['rq', 'rk', 'rv'].map((n) => m.node(n).input(0)!);
-  const scale = !m.has('scale') ? 1 : m.has('div') ? 1 / m.scalar('scale') : m.scalar('scale');
-  const attrs: Record<string, unknown> = { q_num_heads: H, kv_num_heads: H, scale: f(scale) };
-  if (m.has('where')) attrs.is_causal = 1;
-  const inputs: Value[] = [q, k, v];
-  if (m.has('mask')) {
-    const dimsOf = (t: Value, start: number, end: number) => r.op('Shape', [t], { start, end });
-    const shape = r.op(
-      'Concat',
-      [dimsOf(q, 0, 1), r.constant('one', Tensor.fromArray(DataType.INT64, [1], BigInt64Array.of(1n))), dimsOf(q, 1, 2), dimsOf(k, 1, 2)],
-      {
-        axis: 0,
-      },
-    );
-    inputs.push(r.op('Expand', [m.value('mask'), shape]));
-  }
-  env.raise.want(m, 23);
-  return r.op('Attention', inputs, attrs, { name: fusedName(m.root, 'Attention') });
-}
-
 function fuse(m: Match, r: Rewriter): Value {
   const proj = projection(m) as Projection;
   const { din, hidden, dataType: dtype } = proj;
@@ -241,7 +203,7 @@ function rules(env: FusionEnv): Rule[] {
     pattern: attention,
     explainMinDepth: 6,
     condition: (m) => check(m, env),
-    rewrite: (m, r) => (m.ctx.target === 'ort' ? fuse(m, r) : fuseStandard(m, r, env)),
+    rewrite: (m, r) => (m.ctx.target === 'ort' ? fuse(m, r) : fuseStandard(m, r, env, sizes(m, 'q')![0])),
     escapes: ['catk', 'catv'],
   };
   return [main, mhaRule];
