@@ -36,7 +36,8 @@ interface BlockOptions {
   constShapes?: boolean;
   scale?: 'div' | 'mul' | 'half';
   keyTwice?: boolean;
-  mask?: 'none' | 'const';
+  /** a constant additive mask: [1, 1, 1, S], or per head [1, H, S, S] ('heads') */
+  mask?: 'none' | 'const' | 'heads';
   probsOut?: boolean;
   softmaxAxis?: number;
   weightInput?: boolean;
@@ -96,6 +97,7 @@ function block(b: GraphBuilder, x: Value, o: BlockOptions = {}): Value {
     s = b.op('Where', [cond, s, b.const('min', scalar(MASK_MIN))]);
   }
   if (o.mask === 'const') s = b.op('Add', [s, b.const('cmask', w([1, 1, 1, 5]))]);
+  if (o.mask === 'heads') s = b.op('Add', [s, b.const('cmask', w([1, 4, 5, 5]))]);
   const p = b.op('Softmax', [s], { axis: o.softmaxAxis ?? -1 });
   if (o.probsOut) b.output(p, 'probs', F);
   const ctx = b.op('Transpose', [b.op('MatMul', [p, v])], { perm: [0, 2, 1, 3] });
@@ -162,6 +164,8 @@ describe('fuse-attention', () => {
     ['a folded causal mask', { causal: 'const' }],
     ['the causal slice read from Shape(q) and Shape(Kᵀ)', { causal: 'slice', constShapes: true }],
     ['a constant additive mask [1, 1, 1, S] (attn_mask, expanded over the queries)', { mask: 'const' }],
+    ['a per-head additive mask [1, H, S, S]', { mask: 'heads' }],
+    ['a causal slice and a per-head mask', { causal: 'slice', constShapes: true, mask: 'heads' }],
   ])('--target onnx: standard Attention (opset raised to 23) on %s', async (_, o) => {
     const { model } = await expectFusion(fuseAttention, single(o), { attention: 1 }, { equivalence: { dims: { batch: 3 }, sets: 2 } });
     expect(model.opset()).toBe(23);
@@ -170,8 +174,8 @@ describe('fuse-attention', () => {
     expect(att.domain).toBe('');
     expect([att.getInt('q_num_heads'), att.getInt('kv_num_heads'), att.getInt('is_causal', 0)]).toEqual([4, 4, o.causal ? 1 : 0]);
     expect(+att.getFloat('scale')!.toPrecision(6)).toBe(o.scale === 'half' ? 0.3 : 0.5);
-    expect(att.inputs).toHaveLength(o.mask === 'const' ? 4 : 3);
-    if (o.mask === 'const') expect(att.input(3)!.producer!.opType).toBe('Expand');
+    expect(att.inputs).toHaveLength(o.mask ? 4 : 3);
+    if (o.mask) expect(att.input(3)!.producer!.opType).toBe('Expand');
     for (const gone of ['Softmax', 'Where', 'Transpose']) expect(histogram(model)[gone], gone).toBeUndefined();
   });
 
