@@ -117,6 +117,22 @@ describe('fusion on torch exports (--target onnx: standard operators, opset rais
   });
 });
 
+describe('llama-tiny (opset 17) with --target onnx: what does not fuse yet', () => {
+  it('RMSNormalization needs opset 23 and every RMSNorm is blocked by the ReduceMean-13 of another; the outputs still equal torch', async () => {
+    const original = loadModel(torchFixture('llama-tiny.onnx'));
+    const model = clone(original);
+    const misses: NearMiss[] = [];
+    runPasses(model, resolveFusePasses(['transformer']), { target: 'onnx', verify: true, explain: (x) => misses.push(x) });
+    expect(model.opset()).toBe(17);
+    expect(histogram(model).RMSNormalization).toBeUndefined();
+    const rms = misses.filter((x) => x.rule === 'rms-norm');
+    expect(new Set(rms.map((x) => x.node)).size, 'each of the 5 RMSNorms (reported once per round)').toBe(5);
+    for (const x of rms)
+      expect(x.reason).toMatch(/RMSNormalization needs opset 23 and opset 17 cannot be raised: \S+layernorm\S*\/ReduceMean \(ReduceMean\) uses the old form/);
+    expect(await worstError(model, exportCases('llama-tiny.json').cases)).toBeLessThan(1e-4);
+  });
+});
+
 describe('fusion on nn.TransformerEncoder exports (nn.MultiheadAttention, key padding mask)', () => {
   it.each(['mha-encoder-tiny-op14.onnx', 'mha-encoder-tiny-op17.onnx'])(
     '%s: both attentions fuse with the padding mask as mask_index, outputs equal torch',
