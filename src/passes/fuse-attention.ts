@@ -133,11 +133,7 @@ function projection(m: Match): Projection | string {
 
 function check(m: Match, env: FusionEnv): true | string {
   const onnx = m.ctx.target !== 'ort';
-  if (onnx) {
-    const need = env.raise.need(m, 23, 'the standard Attention operator');
-    if (need !== true) return `${need} (--target ort emits com.microsoft Attention at any opset)`;
-    if (m.has('catk')) return 'with a KV cache (past/present), attention is fused for --target ort only';
-  }
+  if (onnx && m.has('catk')) return 'with a KV cache (past/present), attention is fused for --target ort only';
   const proj = projection(m);
   if (typeof proj === 'string') return proj;
   if (![DataType.FLOAT, DataType.FLOAT16].includes(proj.dataType)) return 'Attention takes float or float16 weights';
@@ -157,7 +153,10 @@ function check(m: Match, env: FusionEnv): true | string {
   const mask = onnx ? attnMask(m) : rawMask(m);
   if (typeof mask === 'string') return mask;
   if (m.has('scale') && !(m.scalar('scale') > 0)) return `scale ${m.scalar('scale')} is not positive`;
-  return checkPast(m);
+  if (!onnx) return checkPast(m);
+  // last: a match refused only for the opset may be retried (util/opset.ts OpsetRaise.retry)
+  const need = env.raise.need(m, 23, 'the standard Attention operator');
+  return need === true ? true : `${need} (--target ort emits com.microsoft Attention at any opset)`;
 }
 
 function fuse(m: Match, r: Rewriter): Value {
