@@ -1,5 +1,6 @@
 /**
- * Attention probabilities of a fused com.microsoft Attention, for measurement only.
+ * Attention probabilities of a fused Attention (com.microsoft, or the standard operator of opset 23), for measurement
+ * only.
  *
  * A fused Attention computes softmax(scale · Q·Kᵀ + mask) · V inside one kernel, so its probabilities are not a value
  * of the graph and graph F1 would have to fall back to the outputs. For each such node this adds, next to it, the
@@ -20,9 +21,13 @@
  * mask_index [B, S] or none (a mask of unknown rank is reshaped to exactly [B, 1, 1, S], so a mask of another form
  * fails to run and the probe reports it), opset >= 11 (Range, negative Slice axes). Other nodes are reported as unsupported, with the
  * reason, and the caller falls back to the outputs.
+ *
+ * The standard Attention (opset 23) states its probabilities itself: its twin is a copy of the node, on the same
+ * inputs, with qk_matmul_output_mode = 3, whose fourth output is softmax(...) [B, H, S, T] (onnxruntime 1.30 computes
+ * it on CPU). Past state is not twinned either.
  */
 import { DataType } from '../ir/dtype.js';
-import type { Graph, Node, Value } from '../ir/graph.js';
+import { Attribute, type Graph, type Node, type Value } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
 import { Tensor } from '../ir/tensor.js';
 import { inferRank } from '../passes/util/fusion.js';
@@ -37,15 +42,18 @@ export interface AttentionTwins {
   remove(): void;
 }
 
-/** com.microsoft Attention nodes of the main graph, in graph order. */
+/** com.microsoft and standard Attention nodes of the main graph, in graph order. */
 export function fusedAttentionNodes(graph: Graph): Node[] {
-  return graph.nodes.filter((n) => n.opType === 'Attention' && n.domain === 'com.microsoft');
+  return graph.nodes.filter((n) => n.opType === 'Attention' && (n.domain === 'com.microsoft' || n.domain === '' || n.domain === 'ai.onnx'));
 }
+
+const isStandard = (n: Node): boolean => n.domain !== 'com.microsoft';
 
 const present = (v: Value | null | undefined): v is Value => !!v && v.name !== '';
 
 /** Why an Attention node cannot be twinned exactly (null when it can). */
 export function whyNoTwin(model: Model, n: Node): string | null {
+  if (isStandard(n)) return present(n.input(4)) || present(n.input(5)) ? 'it has past state' : null;
   const opset = model.opset('') ?? 0;
   if (opset < 11) return `opset ${opset} < 11`;
   if (present(n.input(4))) return 'it has past state';
@@ -95,6 +103,25 @@ export function addAttentionTwins(model: Model): AttentionTwins {
       continue;
     }
     const base = `${att.name || att.output(0).name}_twin`;
+    if (isStandard(att)) {
+      const attrs = [...att.attributes.values()].filter((a) => a.name !== 'qk_matmul_output_mode');
+      const outs = ['', '', '', ''].map((_, i) => (i === 0 || i === 3 ? g.freshName(`${base}_out${i}`) : ''));
+      const twin = g.addNode('Attention', att.inputs, [...attrs, Attribute.int('qk_matmul_output_mode', 3)], {
+        name: g.freshName(base),
+        outputs: outs,
+        after: att,
+      });
+      nodes.push(twin);
+      let probs = twin.output(3);
+      const t = knownElemType(att.input(0));
+      if (t !== DataType.FLOAT) {
+        const cast = g.addNode('Cast', [probs], { to: DataType.FLOAT }, { name: g.freshName(`${base}_Cast`), after: twin });
+        nodes.push(cast);
+        probs = cast.output(0);
+      }
+      sites.push({ node: att, probs });
+      continue;
+    }
     let after: Node = att;
     const op = (type: string, ins: (Value | null)[], attrs: Record<string, unknown> = {}): Value => {
       const node = g.addNode(type, ins, attrs, { name: g.freshName(`${base}_${type}`), after });

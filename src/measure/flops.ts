@@ -37,6 +37,7 @@ function operands(n: Node): (Value | undefined)[] {
   if (MATMUL.has(op) || op === 'Gemm') return [n.input(0), n.outputs[0] ?? undefined];
   if (CONV.has(op)) return [n.input(convWeightIndex(n)), n.outputs[0] ?? undefined];
   if (op === 'ConvTranspose') return [n.input(0), n.input(1), n.outputs[0] ?? undefined];
+  if (op === 'Attention' && isStandardDomain(n.domain)) return [n.input(0), n.input(1), n.input(2)];
   if (op === 'Attention') return [n.input(0), n.input(1)];
   if (op === 'MultiHeadAttention') return [n.input(0), n.input(1), n.input(2)];
   return [];
@@ -46,7 +47,7 @@ function counted(n: Node): boolean {
   const op = n.opType;
   if (n.domain === 'com.microsoft') return MATMUL.has(op) || CONV.has(op) || op === 'Attention' || op === 'MultiHeadAttention';
   if (!isStandardDomain(n.domain)) return false;
-  return MATMUL.has(op) || CONV.has(op) || op === 'Gemm' || op === 'ConvTranspose';
+  return MATMUL.has(op) || CONV.has(op) || op === 'Gemm' || op === 'ConvTranspose' || op === 'Attention';
 }
 
 /** Values whose shapes must come from a run (not weights, not graph inputs). */
@@ -57,6 +58,21 @@ export function flopsTargets(model: Model): Value[] {
     for (const v of operands(n)) if (v && !v.constTensor() && !v.isGraphInput) out.add(v);
   }
   return [...out];
+}
+
+/**
+ * The standard Attention (opset 23): Q·Kᵀ and P·V per query head, 2·B·Hq·S·T·(D + Dv), on 4-D [B, H, S, D] operands
+ * or 3-D [B, S, H·D] ones with q_num_heads / kv_num_heads (the projections are separate MatMuls, counted as such).
+ */
+function standardAttentionFlops(n: Node, shape: (v: Value | undefined) => number[] | undefined): number | null {
+  const [q, k, v] = [shape(n.input(0)), shape(n.input(1)), shape(n.input(2))];
+  if (!q || !k || !v || q.length !== k.length || q.length !== v.length) return null;
+  if (q.length === 4) return 2 * q[0]! * q[1]! * q[2]! * k[2]! * (q[3]! + v[3]!);
+  const hq = n.getInt('q_num_heads', 0);
+  const hkv = n.getInt('kv_num_heads', 0);
+  if (q.length !== 3 || !(hq > 0) || !(hkv > 0)) return null;
+  // per query head: D = q[2] / hq, Dv = v[2] / hkv
+  return 2 * q[0]! * q[1]! * k[1]! * (q[2]! + (v[2]! / hkv) * hq);
 }
 
 /** FLOPs of one node, or null when a shape is missing. */
@@ -89,6 +105,7 @@ export function nodeFlops(n: Node, shape: (v: Value | undefined) => number[] | u
     const bias = n.input(2) && y ? numel(y) : 0;
     return 2 * numel(x) * numel(w.slice(1)) + bias;
   }
+  if (op === 'Attention' && isStandardDomain(n.domain)) return standardAttentionFlops(n, shape);
   if (op === 'Attention') {
     const x = shape(n.input(0));
     const w = shape(n.input(1));

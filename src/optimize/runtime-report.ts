@@ -52,7 +52,7 @@ const MEASURES: Record<string, { family?: string[]; removes?: string }> = {
   'fuse-skip-layer-norm': { family: MS(['SkipLayerNormalization', 'SkipSimplifiedLayerNormalization', 'EmbedLayerNormalization']) },
   'fuse-gelu': { family: ['Gelu', ...MS(['Gelu', 'FastGelu', 'BiasGelu', 'GemmFastGelu', 'QuickGelu'])] },
   'fuse-bias-gelu': { family: MS(['BiasGelu', 'GemmFastGelu']) },
-  'fuse-attention': { family: MS(['Attention', 'MultiHeadAttention', 'PackedAttention']) },
+  'fuse-attention': { family: ['Attention', ...MS(['Attention', 'MultiHeadAttention', 'PackedAttention'])] },
   'fuse-matmul-add': { family: ['Gemm', ...MS(['FusedGemm'])] },
   'fuse-hard-swish': { family: ['HardSwish'] },
   'fuse-conv-bn': { removes: 'BatchNormalization' },

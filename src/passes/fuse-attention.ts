@@ -1,6 +1,7 @@
 /**
- * fuse-attention (--target ort): BERT-style and causal (GPT-2-style) multi-head self-attention becomes one
- * com.microsoft Attention; so does torch's nn.MultiheadAttention export (rule attention-mha: util/attention-mha.ts).
+ * fuse-attention: BERT-style and causal (GPT-2-style) multi-head self-attention becomes one
+ * com.microsoft Attention with --target ort (the standard Attention with --target onnx, below); so does torch's
+ * nn.MultiheadAttention export (rule attention-mha: util/attention-mha.ts, --target ort only).
  *
  *   x ─MatMul(Wq)─Add(bq)─Reshape[B,S,H,D]─Transpose(0,2,1,3)────────────┐ q
  *   x ─MatMul(Wk)─Add(bk)─Reshape[B,S,H,D]─Transpose(0,2,3,1)─────────────MatMul─Div(√D)─Add(mask)─Softmax(-1)─┐
@@ -37,10 +38,13 @@
  * has one value for all future keys, the original two (minv unpadded, minv + fill padded). With minv = −inf both are
  * −inf, and then a fill of float32 lowest becomes lowest / 2 (it still absorbs the scores) so that those rows stay
  * uniform over the keys they may see, as in the original.
- * Fires with --target ort only, when the weights are float constants (Wq, Wk, Wv of one shape [Din, H·D], biases, if
+ * With --target ort it fires when the weights are float constants (Wq, Wk, Wv of one shape [Din, H·D], biases, if
  * any, [H·D]; a missing one is zeros), the projections read the same x (rank 3 when known), Softmax is over the last
  * axis, and every intermediate is read only inside the match (so the attention probabilities must not be a graph
  * output). Recurses into subgraphs and function bodies.
+ * --target onnx (util/attention-standard.ts): the same BERT and causal forms become the standard Attention of opset 23
+ * on the three projections, when the opset can be raised to 23 (else a near miss names the blocking node); any
+ * additive mask of rank <= 4 becomes attn_mask. Past/present and nn.MultiheadAttention stay --target ort only.
  */
 import { DataType } from '../ir/dtype.js';
 import { Tensor } from '../ir/tensor.js';
@@ -52,8 +56,9 @@ import type { Rewriter } from '../rewrite/rewriter.js';
 import { causalMaskFilter, causalWhere, checkCausal, maskIndex, packedProjection, rawMask, unsqueeze } from './util/attention.js';
 import { checkPast, pastConcat, withPast } from './util/attention-past.js';
 import { mhaRule } from './util/attention-mha.js';
+import { attnMask, fuseStandard } from './util/attention-standard.js';
 import { concatRows } from './util/concat-rows.js';
-import { fusedName, fusionPass, inferRank, tensorOf } from './util/fusion.js';
+import { fusedName, fusionPass, inferRank, tensorOf, type FusionEnv } from './util/fusion.js';
 
 const dim = (t: Pattern, i: number) => unsqueeze(op('Gather', [op('Shape', [t]), c(i)], { attrs: { axis: attrIs(0, 0) } }), [0]);
 const leading = (t: Pattern, end: number) =>
@@ -78,7 +83,7 @@ const splitOut = (i: number) => op('Split', [packed], { output: i, as: 'split', 
 /** x·W + b (separate weights, or part i of the packed projection) split into heads and transposed by `perm` */
 function heads(k: string, i: number, perm: number[]): Pattern {
   const proj = oneOf(add(matmul('x', anyConst(`w${k}`)), anyConst(`b${k}`)), matmul('x', anyConst(`w${k}`)), splitOut(i));
-  return transpose(reshape(proj, headsShape(proj, k)), { attrs: { perm } });
+  return transpose(reshape(proj, headsShape(proj, k), { as: `r${k}` }), { attrs: { perm } });
 }
 
 const qHeads = heads('q', 0, [0, 2, 1, 3]);
@@ -126,8 +131,9 @@ function projection(m: Match): Projection | string {
   return { packed: false, din, hidden, dataType: w[0].dataType };
 }
 
-function check(m: Match): true | string {
-  if (m.ctx.target !== 'ort') return 'Attention is an onnxruntime contrib operator: use --target ort';
+function check(m: Match, env: FusionEnv): true | string {
+  const onnx = m.ctx.target !== 'ort';
+  if (onnx && m.has('catk')) return 'with a KV cache (past/present), attention is fused for --target ort only';
   const proj = projection(m);
   if (typeof proj === 'string') return proj;
   if (![DataType.FLOAT, DataType.FLOAT16].includes(proj.dataType)) return 'Attention takes float or float16 weights';
@@ -144,10 +150,13 @@ function check(m: Match): true | string {
   if (r !== undefined && r !== 3) return `the input has rank ${r}; Attention takes [batch, sequence, ${din}]`;
   const causal = checkCausal(m);
   if (causal !== true) return causal || 'not a causal mask';
-  const mask = rawMask(m);
+  const mask = onnx ? attnMask(m) : rawMask(m);
   if (typeof mask === 'string') return mask;
   if (m.has('scale') && !(m.scalar('scale') > 0)) return `scale ${m.scalar('scale')} is not positive`;
-  return checkPast(m);
+  if (!onnx) return checkPast(m);
+  // last: a match refused only for the opset may be retried (util/opset.ts OpsetRaise.retry)
+  const need = env.raise.need(m, 23, 'the standard Attention operator');
+  return need === true ? true : `${need} (--target ort emits com.microsoft Attention at any opset)`;
 }
 
 function fuse(m: Match, r: Rewriter): Value {
@@ -187,13 +196,21 @@ function fuse(m: Match, r: Rewriter): Value {
   return withPast(m, r, inputs, attrs, name);
 }
 
-function rules(): Rule[] {
-  const main: Rule = { name: 'attention', pattern: attention, explainMinDepth: 6, condition: check, rewrite: fuse, escapes: ['catk', 'catv'] };
+function rules(env: FusionEnv): Rule[] {
+  const main: Rule = {
+    name: 'attention',
+    pattern: attention,
+    explainMinDepth: 6,
+    condition: (m) => check(m, env),
+    rewrite: (m, r) => (m.ctx.target === 'ort' ? fuse(m, r) : fuseStandard(m, r, env, sizes(m, 'q')![0])),
+    escapes: ['catk', 'catv'],
+  };
   return [main, mhaRule];
 }
 
 export default fusionPass({
   name: 'fuse-attention',
-  description: 'fuse BERT-, GPT-2- (causal) and nn.MultiheadAttention self-attention into com.microsoft Attention; --target ort',
+  description:
+    'fuse BERT-, GPT-2- (causal) and nn.MultiheadAttention self-attention into com.microsoft Attention (--target ort); BERT and GPT-2 forms into the standard Attention (--target onnx, opset 23)',
   rules,
 });

@@ -182,6 +182,7 @@ function rules(env: FusionEnv): Rule[] {
 
 export default fusionPass({
   name: 'fuse-layer-norm',
-  description: 'fuse decomposed LayerNorm into LayerNormalization and RMSNorm into RMSNormalization / SimplifiedLayerNormalization',
+  description:
+    'fuse decomposed LayerNorm into LayerNormalization and RMSNorm into RMSNormalization (--target onnx, opset 23) or SimplifiedLayerNormalization (--target ort)',
   rules,
 });

@@ -195,6 +195,12 @@ function runtimeLimit(model: Model, n: Node, lowName: string, types: ElemTypes):
   const why = RUNTIME_KEEP[n.opType];
   // with a float32 input the runtime casts around it (EyeLike, Random*Like): only attribute-typed outputs without one fail
   if (why && !(ATTR_TYPED.has(n.opType) && n.inputs.some((v) => v && types.get(v) === FLOAT))) return why.replace(/float16/g, lowName);
+  // Attention-23's schema lets a float attn_mask keep another type than Q, and an out-of-range fill (finfo.min) keeps
+  // the mask's region float32; onnxruntime then expands the function body (no float16 CPU kernel) into Casts that
+  // do not type-check and the model fails to load (test/passes/opset23-ops.test.ts). Without a float mask it runs.
+  const mask = n.opType === 'Attention' ? n.input(3) : undefined;
+  if (mask && types.get(mask) === FLOAT)
+    return `onnxruntime expands Attention without a ${lowName} kernel, and a float32 attn_mask beside ${lowName} q, k, v fails to load`;
   if ((n.opType === 'ScatterElements' || n.opType === 'ScatterND') && (n.getString('reduction') ?? 'none') !== 'none')
     return `onnxruntime's ${lowName} ${n.opType} kernel refuses reduction='${n.getString('reduction')}' when it runs`;
   return undefined;
@@ -343,7 +349,10 @@ function classify(plan: Plan, n: Node, key: string, graphPath: string): NodePlan
     const tv = schema.vars.get(name)!;
     // EyeLike / Random*Like read their float input in the low type when converted: onnxruntime casts around a node
     // without a float16 kernel only through a float16 input (see RUNTIME_KEEP)
-    if ((inCount.get(name) ?? 0) === 1 && !outCount.get(name) && !tv.attr && !(std && ATTR_TYPED.has(n.opType))) p.freeVars.add(name);
+    // Attention's V (T2) and attn_mask (U) may differ from Q by its schema, but onnxruntime's expansion of the
+    // function body (its CPU path for float16) needs one type: they convert, or stay, with Q
+    if ((inCount.get(name) ?? 0) === 1 && !outCount.get(name) && !tv.attr && !(std && (ATTR_TYPED.has(n.opType) || n.opType === 'Attention')))
+      p.freeVars.add(name);
     else if (unknownIn.has(name)) unknown.push(name);
     // LayerNormalization's statistics type (stash_type) is a precision setting, not the data's type: it stays
     else if (tv.attr === 'stash_type') continue;

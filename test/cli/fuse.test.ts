@@ -54,8 +54,10 @@ describe('autoglm fuse', () => {
   it('prints human tables: passes with their rewrites, op changes, the raised opset', async () => {
     const { code, out: text } = await cli('fuse', BERT, '-o', out('bert-onnx.onnx'));
     expect(code).toBe(0);
-    expect(text).toMatch(/nodes\s+259 -> \d+ {2}\(9 fusions\)/);
-    expect(text).toMatch(/opsets\s+ai\.onnx 14 -> ai\.onnx 20/);
+    expect(text).toMatch(/nodes\s+259 -> \d+ {2}\(11 fusions\)/);
+    expect(text).toMatch(/opsets\s+ai\.onnx 14 -> ai\.onnx 23/);
+    expect(text).toMatch(/fuse-attention\s+\d+\s+[\d.]+\s+attention 2/);
+    expect(text).toMatch(/fuse-attention: raised the default opset to 23/);
     expect(text).toMatch(/fuse-layer-norm\s+\d+\s+[\d.]+\s+layer-norm 5/);
     expect(text).toMatch(/fuse-gelu\s+\d+\s+[\d.]+\s+gelu-erf 2/);
     expect(text).toMatch(/fuse-matmul-add\s+\d+\s+[\d.]+\s+matmul-add 2/);
@@ -79,7 +81,7 @@ describe('autoglm fuse', () => {
     const { code, out: text } = await cli('fuse', BERT, '-o', out('bert-explain.onnx'), '--passes', 'fuse-attention,fuse-skip-layer-norm', '--explain');
     expect(code).toBe(0);
     expect(text).toMatch(
-      /fuse-attention\s+attention\s+\/encoder\/layer\.0\/attention\/self\/Reshape_3\s+Attention is an onnxruntime contrib operator: use --target ort/,
+      /fuse-attention\s+attention\s+\/encoder\/layer\.0\/attention\/self\/Reshape_3\s+the standard Attention operator needs opset 23 and opset 14 cannot be raised: .*ReduceMean.*--target ort emits com\.microsoft Attention/,
     );
   });
 
@@ -93,10 +95,13 @@ describe('autoglm fuse', () => {
       ['normalization', 5, 5, 0],
       ['activation', 2, 2, 0],
     ]);
-    // --target onnx: attention cannot fuse, and the table says why
+    // --target onnx: the standard Attention (opset raised to 23)
     const std = await cli('fuse', gpt2, '-o', out('gpt2-cov-onnx.onnx'), '--coverage');
     expect(std.code).toBe(0);
-    expect(std.out).toMatch(/^attention\s+2\s+0\s+2\s+Attention is an onnxruntime contrib operator: use --target ort \(2x, fuse-attention\)/m);
+    expect(std.out).toMatch(/^attention\s+2\s+2\s+0\s+-/m);
+    // the past/present form stays ort-only, and the table says why
+    const past = await cli('fuse', path.join(FIXTURES, 'torch', 'gpt2-past-tiny.onnx'), '-o', out('gpt2-past-cov-onnx.onnx'), '--coverage');
+    expect(past.out).toMatch(/^attention\s+2\s+0\s+2\s+with a KV cache \(past\/present\), attention is fused for --target ort only \(2x, fuse-attention\)/m);
     const llama = await cli('fuse', path.join(FIXTURES, 'torch', 'llama-tiny.onnx'), '-o', out('llama-cov.onnx'), '--target', 'ort', '--coverage');
     expect(llama.out).toMatch(/^activation\s+2\s+0\s+2\s+x·sigmoid\(x\) \(SiLU\): no autoglm pass fuses it/m);
     expect(llama.out).toMatch(/^normalization\s+5\s+5\s+0\s+-/m);

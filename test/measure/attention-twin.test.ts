@@ -82,6 +82,31 @@ describe('graph F1 of fused attention (decomposed twin)', () => {
     expect(f1).toMatchObject({ lastLayer: 1, allLayers: 1, score: 1 });
   });
 
+  it('reads the probabilities of the standard Attention (--target onnx, opset 23) through qk_matmul_output_mode 3', async () => {
+    const bert = buildBert({ layers: 2, opset: 18 });
+    const fused = clone(bert);
+    runPasses(fused, presets.transformer!, { target: 'onnx' });
+    expect(fused.opset()).toBe(23);
+    expect(fusedAttentionNodes(fused.graph).map((n) => n.domain)).toEqual(['', '']);
+    const nodesBefore = fused.graph.nodes.length;
+    const feeds = feedsOf(bert);
+    const { b, c, f1 } = await graphF1(fused, bert, feeds);
+    expect(fused.graph.nodes.length).toBe(nodesBefore);
+    expect(c.capture?.twinned).toBe(2);
+    expect(c.whyNoAttention).toBeNull();
+    for (let s = 0; s < feeds.length; s++)
+      for (let l = 0; l < 2; l++) {
+        const [x, y] = [b.capture!.sets[s]![l]!, c.capture!.sets[s]![l]!];
+        expect(y.dims).toEqual(x.dims);
+        let worst = 0;
+        for (let i = 0; i < x.data.length; i++) worst = Math.max(worst, Math.abs(x.data[i]! - y.data[i]!));
+        expect(worst).toBeLessThan(1e-5);
+      }
+    expect(f1.source).toBe('attention');
+    expect(f1.edges.all.conclusive).toBe(true);
+    expect(f1).toMatchObject({ lastLayer: 1, allLayers: 1, score: 1 });
+  });
+
   it('a fused candidate whose weights changed gets a lower graph F1 (magnitude-pruned, then fused)', async () => {
     const bert = buildBert({ layers: 2 });
     const feeds = feedsOf(bert);

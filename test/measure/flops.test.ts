@@ -5,6 +5,7 @@ import { createModel, floatTensor } from '../../src/ir/builder.js';
 import { DataType } from '../../src/ir/dtype.js';
 import type { Value } from '../../src/ir/graph.js';
 import { buildCnn } from '../../fixtures/models/cnn.js';
+import { presets, runPasses } from '../../src/optimize/registry.js';
 import { tinyBert, TINY_DIMS } from '../bench/models.js';
 
 const zeros = (dims: number[]) => floatTensor(dims, new Float32Array(dims.reduce((a, b) => a * b, 1)));
@@ -53,6 +54,21 @@ describe('FLOPs of whole models (runtime shape pass)', () => {
     const expected = L * perLayer + 2 * B * H * H + 2 * B * H * C;
     expect(r.baseline.static.flops!.total).toBe(expected);
     expect(r.baseline.static.flops!.unknownNodes).toBe(0);
+  });
+
+  it('counts the standard Attention of the BERT fixture fused with --target onnx as the unfused model counts its MatMuls', async () => {
+    const base = await benchmark({ baseline: tinyBert(), dims: TINY_DIMS, runs: 2, warmup: 1, sessionRepeats: 1, threads: 1 });
+    const fused = tinyBert();
+    runPasses(fused, presets.transformer!, { target: 'onnx' });
+    expect(fused.graph.nodes.filter((n) => n.opType === 'Attention' && n.domain === '')).toHaveLength(2);
+    const r = await benchmark({ baseline: fused, dims: TINY_DIMS, runs: 2, warmup: 1, sessionRepeats: 1, threads: 1 });
+    expect(r.baseline.static.flops!.unknownNodes).toBe(0);
+    // Q·Kᵀ and P·V of every layer, as in the analytic count above; the total differs only by the Gemm biases of
+    // fuse-matmul-add (B·H + B·C additions)
+    const [B, S, H, L, C] = [2, 16, 32, 2, 2];
+    const att = r.baseline.static.flops!.byOp.find((o) => o.op === 'Attention');
+    expect(att).toEqual({ op: 'Attention', flops: L * 2 * (2 * B * S * S * H), nodes: 2 });
+    expect(r.baseline.static.flops!.total).toBe(base.baseline.static.flops!.total + B * H + B * C);
   });
 
   it('counts the convolutions and the Gemm head of the CNN fixture', async () => {

@@ -42,6 +42,7 @@ describe('runtime report', () => {
     expect(verdicts(r)).toEqual({
       'fuse-layer-norm': [5, 0, 'additive'],
       'fuse-gelu': [2, 0, 'additive'],
+      'fuse-attention': [2, 0, 'additive'],
       'fuse-matmul-add': [2, 2, 'runtime does it'],
     });
   });

@@ -36,13 +36,16 @@ interface BlockOptions {
   constShapes?: boolean;
   scale?: 'div' | 'mul' | 'half';
   keyTwice?: boolean;
-  mask?: 'none' | 'const';
+  /** a constant additive mask: [1, 1, 1, S], or per head [1, H, S, S] ('heads') */
+  mask?: 'none' | 'const' | 'heads';
   probsOut?: boolean;
   softmaxAxis?: number;
   weightInput?: boolean;
   heads?: number;
   /** a causal Where before the Softmax: a folded tril constant, torch's slice of a tril buffer, or a wrong constant */
   causal?: 'const' | 'slice' | 'upper';
+  /** a ReduceMean-13 with an `axes` attribute beside the block: it blocks raising opset 17 past 18 */
+  blocker?: boolean;
 }
 
 /** One self-attention block over x [B, S, 16] with 4 heads of 4, spelled as asked. */
@@ -94,6 +97,7 @@ function block(b: GraphBuilder, x: Value, o: BlockOptions = {}): Value {
     s = b.op('Where', [cond, s, b.const('min', scalar(MASK_MIN))]);
   }
   if (o.mask === 'const') s = b.op('Add', [s, b.const('cmask', w([1, 1, 1, 5]))]);
+  if (o.mask === 'heads') s = b.op('Add', [s, b.const('cmask', w([1, 4, 5, 5]))]);
   const p = b.op('Softmax', [s], { axis: o.softmaxAxis ?? -1 });
   if (o.probsOut) b.output(p, 'probs', F);
   const ctx = b.op('Transpose', [b.op('MatMul', [p, v])], { perm: [0, 2, 1, 3] });
@@ -104,6 +108,7 @@ function single(o: BlockOptions = {}) {
   const { model, b } = createModel({ opset: 17 });
   const x = b.input('x', F, ['batch', 5, 16]);
   b.output(b.op('Relu', [block(b, b.op('Neg', [x]), o)]), 'y', F);
+  if (o.blocker) b.output(b.op('ReduceMean', [x], { axes: [1] }), 'mean', F);
   return model;
 }
 
@@ -146,8 +151,44 @@ describe('fuse-attention', () => {
     expect(histogram(model).Where).toBeUndefined();
   });
 
-  it('needs --target ort, constant weights, one head split, the last Softmax axis, private probabilities and a known mask', () => {
-    expect(expectNoFusion(fuseAttention, single())[0].reason).toMatch(/use --target ort/);
+  it('--target onnx: needs an opset that can be raised to 23 (standard Attention)', () => {
+    expect(expectNoFusion(fuseAttention, single({ blocker: true }))[0].reason).toMatch(
+      /the standard Attention operator needs opset 23 and opset 17 cannot be raised: .*ReduceMean.* uses the old form \(attribute 'axes'\) \(--target ort emits/,
+    );
+  });
+
+  it.each<[string, BlockOptions]>([
+    ['constant reshape targets, Mul by 1/sqrt(D)', { constShapes: true, scale: 'mul' }],
+    ['K as Transpose(0,1,3,2) of Transpose(0,2,1,3), no mask', { keyTwice: true }],
+    ['a scale other than 1/sqrt(D) (0.3)', { scale: 'half' }],
+    ['a folded causal mask', { causal: 'const' }],
+    ['the causal slice read from Shape(q) and Shape(Kᵀ)', { causal: 'slice', constShapes: true }],
+    ['a constant additive mask [1, 1, 1, S] (attn_mask, expanded over the queries)', { mask: 'const' }],
+    ['a per-head additive mask [1, H, S, S]', { mask: 'heads' }],
+    ['a causal slice and a per-head mask', { causal: 'slice', constShapes: true, mask: 'heads' }],
+  ])('--target onnx: standard Attention (opset raised to 23) on %s', async (_, o) => {
+    const { model } = await expectFusion(fuseAttention, single(o), { attention: 1 }, { equivalence: { dims: { batch: 3 }, sets: 2 } });
+    expect(model.opset()).toBe(23);
+    expect(model.opset('com.microsoft')).toBeUndefined();
+    const att = model.graph.nodes.find((n) => n.opType === 'Attention')!;
+    expect(att.domain).toBe('');
+    expect([att.getInt('q_num_heads'), att.getInt('kv_num_heads'), att.getInt('is_causal', 0)]).toEqual([4, 4, o.causal ? 1 : 0]);
+    expect(+att.getFloat('scale')!.toPrecision(6)).toBe(o.scale === 'half' ? 0.3 : 0.5);
+    expect(att.inputs).toHaveLength(o.mask ? 4 : 3);
+    if (o.mask) expect(att.input(3)!.producer!.opType).toBe('Expand');
+    for (const gone of ['Softmax', 'Where', 'Transpose']) expect(histogram(model)[gone], gone).toBeUndefined();
+  });
+
+  it('--target onnx: both BERT blocks become standard Attention with the extended mask as attn_mask; padded masks give the same outputs', async () => {
+    // opset 18: ReduceMean takes axes as an input, nothing blocks the raise (at 14 the LayerNorms must be fused first)
+    const bert = buildBert({ opset: 18 });
+    const { model } = await expectFusion(fuseAttention, bert, { attention: 2 }, { equivalence: { dims: { batch: 2, sequence: 16 } } });
+    expect(histogram(model)).toMatchObject({ Attention: 2 });
+    expect(histogram(model).Softmax).toBeUndefined();
+    await expectSameWithPadding(bert, clone(model));
+  });
+
+  it('needs constant weights, one head split, the last Softmax axis, private probabilities and a known mask (--target ort)', () => {
     const reason = (o: BlockOptions) => expectNoFusion(fuseAttention, single(o), 'ort').map((n) => n.reason);
     expect(reason({ weightInput: true })).toContainEqual(expect.stringMatching(/%wq_in is not a constant/));
     expect(reason({ heads: 2 })).toContainEqual(expect.stringMatching(/heads split \[2x8,4x4,4x4\]/));
@@ -268,8 +309,16 @@ describe('fuse-attention', () => {
       expect(misses.map((n) => n.reason)).toContainEqual(expect.stringMatching(reason));
     });
 
-    it('needs --target ort', () => {
-      expect(expectNoFusion(fuseAttention, buildGpt({ layers: 1 }))[0].reason).toMatch(/use --target ort/);
+    it('--target onnx: standard Attention with is_causal and the padding mask as attn_mask; right and left padding', async () => {
+      const gpt = buildGpt({ opset: 18 });
+      const { model } = await expectFusion(fuseAttention, gpt, { attention: 2 }, { equivalence: { dims: { batch: B, sequence: S } } });
+      const atts = model.graph.nodes.filter((n) => n.opType === 'Attention');
+      expect(atts.map((n) => [n.domain, n.getInt('is_causal'), n.inputs.length])).toEqual([
+        ['', 1, 4],
+        ['', 1, 4],
+      ]);
+      expect(await expectSamePadded(gpt, model, { pad: 3 })).toBeLessThan(1e-4);
+      expect(await expectSamePadded(gpt, model, { pad: 3, left: true, realOnly: true })).toBeLessThan(1e-4);
     });
   });
 });

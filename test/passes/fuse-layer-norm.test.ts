@@ -113,6 +113,30 @@ describe('fuse-layer-norm', () => {
     expect(onnx.model.irVersion).toBe(11);
   });
 
+  /** Two RMSNorms in a row at opset 17 (their ReduceMean-13 nodes take axes as an attribute), and another ReduceMean-13 if asked. */
+  function twoRms(extraMean: boolean) {
+    const { model, b } = createModel({ opset: 17 });
+    const x = b.input('x', F, [2, 3, 8]);
+    const o: Spelling = { rms: true, beta: false };
+    b.output(norm(b, b.op('Relu', [norm(b, x, 8, o)]), 8, o), 'y', F, [2, 3, 8]);
+    if (extraMean) b.output(b.op('ReduceMean', [x], { axes: [1] }), 'mean', F);
+    return model;
+  }
+
+  it('--target onnx: RMSNorms whose ReduceMean-13 nodes block each other fuse in a second run, the opset raised to 23', async () => {
+    const { model } = await expectFusion(fuseLayerNorm, twoRms(false), { 'rms-norm': 2 });
+    expect(model.opset()).toBe(23);
+    expect(histogram(model).RMSNormalization).toBe(2);
+  });
+
+  it('--target onnx: a ReduceMean-13 outside the norms still blocks the raise, and each RMSNorm is a near miss', () => {
+    const misses = expectNoFusion(fuseLayerNorm, twoRms(true));
+    expect(misses.filter((x) => x.rule === 'rms-norm').map((x) => x.reason)).toEqual([
+      expect.stringMatching(/RMSNormalization needs opset 23 and opset 17 cannot be raised: .*ReduceMean/),
+      expect.stringMatching(/RMSNormalization needs opset 23 and opset 17 cannot be raised: .*ReduceMean/),
+    ]);
+  });
+
   it('fuses the float16 RMSNorm of T5-style exports: x.float() ... weight * y.half()', async () => {
     const { model, b } = createModel({ opset: 17 });
     const x = b.input('x', DataType.FLOAT16, [2, 3, 8]);

@@ -57,12 +57,18 @@ describe('fusion presets on the fixtures', () => {
     expect(report.nodesAfter).toBe(model.graph.nodes.length);
   });
 
-  it('BERT fixture, --target onnx: standard LayerNormalization and Gelu at opset 20', async () => {
+  it('BERT fixture, --target onnx: standard LayerNormalization, Gelu and Attention at opset 23', async () => {
     const { model, counts } = await fuse(loadModel(path.join(FIXTURES, 'bert-tiny.onnx')), 'transformer', 'onnx', BERT_DIMS);
-    expect(counts).toEqual({ 'fuse-layer-norm': { 'layer-norm': 5 }, 'fuse-gelu': { 'gelu-erf': 2 }, 'fuse-matmul-add': { 'matmul-add': 2 } });
-    expect(model.opset()).toBe(20);
+    expect(counts).toEqual({
+      'fuse-layer-norm': { 'layer-norm': 5 },
+      'fuse-gelu': { 'gelu-erf': 2 },
+      'fuse-attention': { attention: 2 },
+      'fuse-matmul-add': { 'matmul-add': 2 },
+    });
+    expect(model.opset()).toBe(23);
     expect(model.opset('com.microsoft')).toBeUndefined();
-    expect(histogram(model)).toMatchObject({ LayerNormalization: 5, Gelu: 2 });
+    expect(histogram(model)).toMatchObject({ LayerNormalization: 5, Gelu: 2, Attention: 2 });
+    expect(histogram(model).Softmax).toBeUndefined();
   });
 
   it('CNN fixture: every BatchNormalization is folded', async () => {

@@ -13,15 +13,15 @@ import { loadModel } from '../../src/onnx/io.js';
 import { runPasses } from '../../src/optimize/registry.js';
 import { resolveFusePasses } from '../../src/passes/index.js';
 import { createSession, ortToFloat32, runSession } from '../../src/runtime/session.js';
-import { exportCases, feedsOf, torchFixture, type RefCase } from '../helpers/torch-fixtures.js';
+import { charEvalFeeds, exportCases, feedsOf, readJson, torchFixture, type RefCase, type RefTensor } from '../helpers/torch-fixtures.js';
 import { clone, histogram } from './fusion-helpers.js';
 
-function fuse(file: string): { original: Model; model: Model } {
+function fuse(file: string, target: 'ort' | 'onnx' = 'ort'): { original: Model; model: Model } {
   const original = loadModel(torchFixture(file));
   const model = clone(original);
-  const report = runPasses(model, resolveFusePasses(['transformer']), { target: 'ort', verify: true });
+  const report = runPasses(model, resolveFusePasses(['transformer']), { target, verify: true });
   expect(report.converged).toBe(true);
-  const again = runPasses(model, resolveFusePasses(['transformer']), { target: 'ort', verify: true });
+  const again = runPasses(model, resolveFusePasses(['transformer']), { target, verify: true });
   expect(again.modified, 'a second run changes nothing').toBe(false);
   return { original, model };
 }
@@ -72,6 +72,59 @@ describe('fusion on torch exports (--target ort)', () => {
       cases.some((c) => (c.inputs.attention_mask!.data as number[]).includes(0)),
       'a padded case',
     ).toBe(true);
+    expect(await worstError(model, cases)).toBeLessThan(1e-4);
+  });
+});
+
+describe('fusion on torch exports (--target onnx: standard operators, opset raised to 23)', () => {
+  it.each(['gpt2-tiny-op14.onnx', 'gpt2-tiny-op17.onnx'])(
+    '%s: both causal attentions become the standard Attention, outputs equal torch on padded and unpadded cases',
+    async (file) => {
+      const { model } = fuse(file, 'onnx');
+      expect(model.opset()).toBe(23);
+      expect(model.opset('com.microsoft')).toBeUndefined();
+      const h = histogram(model);
+      expect([h.Attention, h.LayerNormalization, h.Gelu]).toEqual([2, 5, 2]);
+      // the packed c_attn projection stays (MatMul, Add, Split): Attention-23 takes q, k and v
+      for (const gone of ['Softmax', 'Where', 'Transpose', 'Gemm', 'ReduceMean']) expect(h[gone], gone).toBeUndefined();
+      for (const n of model.graph.nodes.filter((x) => x.opType === 'Attention')) {
+        expect([n.getInt('is_causal'), n.getInt('q_num_heads'), n.getInt('kv_num_heads')]).toEqual([1, 4, 4]);
+        expect(n.input(3)?.producer?.opType, 'the padding mask becomes attn_mask').toBe('Expand');
+      }
+      const { cases } = exportCases('gpt2-tiny.json');
+      expect(await worstError(model, cases)).toBeLessThan(1e-4);
+    },
+  );
+
+  it('char-tf-a (trained causal char LM): both attentions become the standard Attention, logits equal torch', async () => {
+    const { model } = fuse('char-tf-a.onnx', 'onnx');
+    expect(model.opset()).toBe(23);
+    expect(histogram(model).Attention).toBe(2);
+    expect(histogram(model).Softmax).toBeUndefined();
+    const { feeds } = charEvalFeeds();
+    const ref = readJson<{ outputs: Record<string, RefTensor> }>('char-tf-eval.json').outputs;
+    const s = await createSession(model);
+    try {
+      const got = ortToFloat32((await runSession(s, feeds)).logits!);
+      const want = ref.logits_a!.data as number[];
+      const scale = Math.max(...want.map(Math.abs));
+      let worst = 0;
+      want.forEach((w, i) => (worst = Math.max(worst, Math.abs(got[i]! - w) / scale)));
+      expect(worst).toBeLessThan(1e-4);
+    } finally {
+      await s.release();
+    }
+  });
+});
+
+describe('llama-tiny (opset 17) with --target onnx: RMSNormalization at opset 23', () => {
+  it("every RMSNorm fuses although each one's ReduceMean-13 blocks the raise for the others (a second run), outputs equal torch", async () => {
+    const { model } = fuse('llama-tiny.onnx', 'onnx');
+    expect(model.opset()).toBe(23);
+    const h = histogram(model);
+    expect(h.RMSNormalization).toBe(5);
+    for (const gone of ['ReduceMean', 'Pow', 'Sqrt']) expect(h[gone], gone).toBeUndefined();
+    const { cases } = exportCases('llama-tiny.json');
     expect(await worstError(model, cases)).toBeLessThan(1e-4);
   });
 });

@@ -195,6 +195,46 @@ describe('inserted nodes follow the opset; operators onnxruntime cannot run in f
     expect(Math.max(...fidelity.map((o) => o.rangeError ?? 1))).toBeLessThan(5e-3);
   });
 
+  /** x [B, 5, 8] -> q, k, v projections -> Attention-23 (2 heads), with a padding mask (1 - m) * finfo.min if asked */
+  function attention23(withMask: boolean): Model {
+    const { model: m, b } = createModel({ opset: 23, irVersion: 11 });
+    const x = b.input('x', DataType.FLOAT, ['batch', 5, 8]);
+    const w = (name: string, seed: number) =>
+      b.init(
+        name,
+        floatTensor(
+          [8, 8],
+          Array.from({ length: 64 }, (_, i) => Math.sin(i * seed) * 0.4),
+        ),
+      );
+    const [q, k, v] = ['wq', 'wk', 'wv'].map((n, i) => b.op('MatMul', [x, w(n, i + 1)]));
+    const inputs = [q, k, v];
+    if (withMask) {
+      const pad = b.input('pad', DataType.FLOAT, ['batch', 1, 5, 5]);
+      inputs.push(b.op('Mul', [b.op('Sub', [b.init('one', floatTensor([], [1])), pad]), b.init('fmin', floatTensor([], [-3.4028234663852886e38]))]));
+    }
+    b.output(b.op('Attention', inputs, { q_num_heads: 2, kv_num_heads: 2 }), 'y', DataType.FLOAT);
+    return m;
+  }
+
+  it('Attention-23 with a float attn_mask stays float32, with q, k and v cast back (onnxruntime expands it into one type): loads and matches', async () => {
+    const { report, after, fidelity } = await convertChecked(attention23(true), { dtype: 'fp16', keepIoTypes: true }, { batch: 2 });
+    expect(report.nodes.kept).toContainEqual(expect.objectContaining({ opType: 'Attention', reason: 'runtime' }));
+    const types = inferElemTypes(after);
+    const att = after.graph.nodes.find((n) => n.opType === 'Attention')!;
+    expect(att.inputs.map((v) => types.get(v!))).toEqual([DataType.FLOAT, DataType.FLOAT, DataType.FLOAT, DataType.FLOAT]);
+    expect(worst(fidelity)).toBeLessThan(1e-2);
+  });
+
+  it('Attention-23 without a mask converts as a whole (v with q and k): loads and matches', async () => {
+    const { report, after, fidelity } = await convertChecked(attention23(false), { dtype: 'fp16', keepIoTypes: true }, { batch: 2 });
+    expect(report.nodes.kept.map((k) => k.opType)).not.toContain('Attention');
+    const types = inferElemTypes(after);
+    const att = after.graph.nodes.find((n) => n.opType === 'Attention')!;
+    expect(att.inputs.map((v) => types.get(v!))).toEqual([DataType.FLOAT16, DataType.FLOAT16, DataType.FLOAT16]);
+    expect(worst(fidelity)).toBeLessThan(1e-2);
+  });
+
   it('MelWeightMatrix stays float32: loads and matches', async () => {
     const { report, fidelity } = await convertChecked(buildMelWeightMatrix(), { dtype: 'fp16' }, { frames: 3 });
     expect(report.nodes.kept).toEqual([expect.objectContaining({ opType: 'MelWeightMatrix', reason: 'runtime' })]);

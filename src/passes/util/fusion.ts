@@ -10,7 +10,7 @@ import type { Model } from '../../ir/model.js';
 import { Tensor } from '../../ir/tensor.js';
 import { applyRules, type Rule } from '../../rewrite/driver.js';
 import type { CheckResult } from '../../rewrite/pattern.js';
-import type { Pass, PassContext, PassResult } from '../../pass/pass.js';
+import type { NearMiss, Pass, PassContext, PassResult } from '../../pass/pass.js';
 import { OpsetRaise } from './opset.js';
 import { Inference } from './infer.js';
 
@@ -28,10 +28,24 @@ export function fusionPass(spec: { name: string; description: string; rules: (en
     lossless: true,
     recursesIntoSubgraphs: recurse,
     run(model: Model, ctx: PassContext): PassResult {
+      const opts = { pass: spec.name, subgraphs: recurse, functions: recurse };
+      // near misses of the first run wait: a second run (matches that block each other's raise) reports its own
+      const held: NearMiss[] = [];
       const raise = new OpsetRaise(model);
-      const res = applyRules(model, spec.rules({ raise }), { pass: spec.name, ctx, subgraphs: recurse, functions: recurse });
-      const to = raise.apply(res.applied);
-      return { modified: res.applied > 0, counts: res.counts, notes: to ? [`raised the default opset to ${to}`] : undefined };
+      const res = applyRules(model, spec.rules({ raise }), { ...opts, ctx: ctx.explain ? { ...ctx, explain: (m) => held.push(m) } : ctx });
+      const ignore = raise.retry();
+      if (!ignore) {
+        for (const m of held) ctx.explain?.(m);
+        const to = raise.apply(res.applied);
+        return { modified: res.applied > 0, counts: res.counts, notes: to ? [`raised the default opset to ${to}`] : undefined };
+      }
+      const second = new OpsetRaise(model, ignore);
+      const res2 = applyRules(model, spec.rules({ raise: second }), { ...opts, ctx });
+      const to = second.apply(res.applied + res2.applied, raise.version);
+      const counts = { ...res.counts };
+      for (const [k, n] of Object.entries(res2.counts)) counts[k] = (counts[k] ?? 0) + n;
+      const applied = res.applied + res2.applied;
+      return { modified: applied > 0, counts, notes: to ? [`raised the default opset to ${to}`] : undefined };
     },
   };
 }

@@ -8,9 +8,14 @@
  *   const need = opsetNeed(m, 17);         // true, or the reason the opset cannot be raised
  *   ...after the rules ran: raiseOpset(model, 17)
  *
+ * Matches that block each other (the ReduceMean-13 of every RMSNorm in an opset-17 export blocks RMSNormalization-23
+ * for the others) get a second run that ignores those blockers, when every live blocker lies inside a match refused
+ * only for the opset (OpsetRaise.retry); if one survived the second run, raising fails loudly instead.
+ *
  * Blockers are looked at in the main graph and its subgraphs (which share the model's imports). Function bodies keep
  * their own imports and are never raised. The IR version is raised to the minimum the new opset needs.
  */
+import { OperationError } from '../../errors.js';
 import type { Node } from '../../ir/graph.js';
 import type { Model } from '../../ir/model.js';
 import { isStandardDomain } from '../../ir/model.js';
@@ -140,30 +145,63 @@ export function raiseOpset(model: Model, to: number): void {
 export class OpsetRaise {
   private readonly blockers = new Map<number, Blocker[]>();
   private wanted = 0;
+  /** nodes of matches refused only because other nodes block the raise, by version (rules call need() last) */
+  private readonly claimed = new Map<number, Set<Node>>();
 
-  constructor(private readonly model: Model) {}
+  /** `ignore`: blockers that a first run found inside refused matches of the same pass (see retry()) */
+  constructor(
+    private readonly model: Model,
+    private readonly ignore: ReadonlySet<Node> = new Set(),
+  ) {}
 
-  need(m: Match, version: number, what: string): true | string {
+  /** Rules call it last in their condition: a refusal here claims the match's nodes (see retry()). */
+  need(m: Match, version: number, what: string, claim = true): true | string {
     const have = m.opset();
     if (have >= version) return true;
     if (m.inFunction) return `${what} needs opset ${version}; this function body imports opset ${have}`;
     let list = this.blockers.get(version);
     if (!list) this.blockers.set(version, (list = opsetBlockers(this.model, version)));
     const inMatch = new Set(m.nodes);
-    const live = list.find((b) => b.node.graph !== null && !inMatch.has(b.node));
-    return live ? `${what} needs opset ${version} and opset ${have} cannot be raised: ${live.reason}` : true;
+    const live = list.find((b) => b.node.graph !== null && !inMatch.has(b.node) && !this.ignore.has(b.node));
+    if (!live) return true;
+    if (!claim) return what;
+    const claimed = this.claimed.get(version) ?? this.claimed.set(version, new Set()).get(version)!;
+    for (const n of m.nodes) claimed.add(n);
+    return `${what} needs opset ${version} and opset ${have} cannot be raised: ${live.reason}`;
+  }
+
+  /**
+   * Matches that block each other (every RMSNorm of an opset-17 export holds a ReduceMean-13 that blocks the raise
+   * for the others): when every live blocker of a version lies inside matches refused only for the opset, a second
+   * run may ignore them, as each of those matches removes its own. Returns the nodes to ignore, or undefined.
+   */
+  retry(): Set<Node> | undefined {
+    for (const [version, claimed] of this.claimed) {
+      const live = opsetBlockers(this.model, version).filter((b) => b.node.graph !== null);
+      if (live.length && live.every((b) => claimed.has(b.node))) return new Set(live.map((b) => b.node));
+    }
+    return undefined;
+  }
+
+  /** The wanted version, for a pass that ran its rules twice (see retry()). */
+  get version(): number {
+    return this.wanted;
   }
   /** Whether the operator of `version` is available now or after a raise (no reason). */
   can(m: Match, version: number): boolean {
-    return this.need(m, version, '') === true;
+    return this.need(m, version, '', false) === true;
   }
   want(m: Match, version: number): void {
     if (m.opset() < version) this.wanted = Math.max(this.wanted, version);
   }
   /** Raises the opset to the highest version a committed rewrite asked for; returns it (0 when none). */
-  apply(applied: number): number {
-    if (!applied || !this.wanted) return 0;
-    raiseOpset(this.model, this.wanted);
-    return this.wanted;
+  apply(applied: number, also = 0): number {
+    const to = Math.max(this.wanted, also);
+    if (!applied || !to) return 0;
+    // the ignored blockers must all be gone: a rewrite that needs the version cannot stay beside them
+    const live = this.ignore.size ? opsetBlockers(this.model, to).filter((b) => b.node.graph !== null) : [];
+    if (live.length) throw new OperationError(`cannot raise the opset to ${to} after fusing: ${live[0].reason}`);
+    raiseOpset(this.model, to);
+    return to;
   }
 }
