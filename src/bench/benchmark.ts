@@ -385,6 +385,7 @@ export async function benchmark(opts: BenchOptions): Promise<BenchResult> {
   try {
     // the runtime's one-time set-up (environment, thread pools) must not be charged to the first model measured
     await primeRuntime(sessionOptions);
+    await sampler?.ready();
     // 3 + 4. sessions, in rounds: creation time and memory per repeat, every model in a shuffled order per round
     for (const e of entries) {
       const adapted = adaptFeeds(feeds, e.model);

@@ -40,10 +40,23 @@ export class RssSampler {
   private readonly vals = new BigInt64Array(this.sab, 16, 3);
   private worker: Worker | null;
   private before = 0;
+  private readonly online: Promise<void>;
 
   constructor(readonly periodMs = 2) {
     this.worker = new Worker(SAMPLER_SOURCE, { eval: true, workerData: { sab: this.sab, periodMs } });
     this.worker.unref();
+    const w = this.worker;
+    this.online = new Promise((resolve) => {
+      w.once('online', () => resolve());
+      w.once('error', () => resolve());
+      w.once('exit', () => resolve());
+    });
+  }
+
+  /** Resolves once the sampler thread runs: a window started before that would see no samples (a busy machine can
+   * take tens of milliseconds to start a thread). */
+  ready(): Promise<void> {
+    return this.online;
   }
 
   /** Starts a window: remembers RSS now and resets the peak. */

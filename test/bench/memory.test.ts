@@ -5,6 +5,7 @@ describe('RSS sampler', () => {
   it('sees memory touched while the main thread is blocked, and releases its thread', async () => {
     const sampler = new RssSampler(1);
     try {
+      await sampler.ready();
       sampler.start();
       // touch 48 MiB synchronously (the event loop is blocked, as during session creation), hold it ~40 ms
       const buf = Buffer.alloc(48 * 1024 * 1024, 1);
