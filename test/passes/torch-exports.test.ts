@@ -163,13 +163,17 @@ describe('fusion on the GPT-2 decode step with past key/values (gpt2-past-tiny)'
 });
 
 describe('fusion on the LLaMA-style export (llama-tiny): what fuses today', () => {
-  it('every RMSNorm fuses into SimplifiedLayerNormalization and the outputs still equal torch (padded and unpadded)', async () => {
-    const { model } = fuse('llama-tiny.onnx');
+  it('RMSNorm fuses, both GQA attentions become MultiHeadAttention (0 Softmax left), outputs equal torch (padded and unpadded)', async () => {
+    const { original, model } = fuse('llama-tiny.onnx');
+    expect(histogram(original).Softmax).toBe(2);
     const h = histogram(model);
-    expect(h.SimplifiedLayerNormalization).toBe(5);
+    expect((h.SimplifiedLayerNormalization ?? 0) + (h['com.microsoft:SkipSimplifiedLayerNormalization'] ?? 0)).toBe(5);
     for (const gone of ['ReduceMean', 'Pow', 'Sqrt']) expect(h[gone], gone).toBeUndefined();
-    // not yet: rotary embeddings, grouped-query attention (fuse --coverage names them)
-    expect(h.Softmax).toBe(2);
+    // attention over the rotated q and the repeat_kv'd k, v with the additive causal + padding mask as attention_bias
+    expect(h['com.microsoft:MultiHeadAttention']).toBe(2);
+    expect(h.Softmax).toBeUndefined();
+    // not yet: rotary embeddings (the rotate_half Mul/Add/Neg stay), the SiLU-gated MLP (no onnxruntime CPU fusion)
+    expect(h.Neg).toBe(4);
     const { cases } = exportCases('llama-tiny.json');
     expect(
       cases.some((c) => (c.inputs.attention_mask!.data as number[]).includes(0)),
