@@ -2,7 +2,8 @@
  * fuse-attention (--target ort): BERT-style and causal (GPT-2-style) multi-head self-attention becomes one
  * com.microsoft Attention; so does torch's nn.MultiheadAttention export (rule attention-mha: util/attention-mha.ts).
  * Attention over heads already split and rotated (LLaMA-style: rotary q/k, repeat_kv for grouped-query attention)
- * becomes com.microsoft MultiHeadAttention (rule attention-sdpa: util/attention-sdpa.ts).
+ * becomes com.microsoft MultiHeadAttention (rule attention-sdpa: util/attention-sdpa.ts), and its rotate_half rotary
+ * embeddings com.microsoft RotaryEmbedding (rule rotary: util/rotary.ts).
  *
  *   x ─MatMul(Wq)─Add(bq)─Reshape[B,S,H,D]─Transpose(0,2,1,3)────────────┐ q
  *   x ─MatMul(Wk)─Add(bk)─Reshape[B,S,H,D]─Transpose(0,2,3,1)─────────────MatMul─Div(√D)─Add(mask)─Softmax(-1)─┐
@@ -55,6 +56,7 @@ import { causalMaskFilter, causalWhere, checkCausal, maskIndex, packedProjection
 import { checkPast, pastConcat, withPast } from './util/attention-past.js';
 import { mhaRule } from './util/attention-mha.js';
 import { sdpaRule } from './util/attention-sdpa.js';
+import { rotaryRule } from './util/rotary.js';
 import { concatRows } from './util/concat-rows.js';
 import { fusedName, fusionPass, inferRank, tensorOf } from './util/fusion.js';
 
@@ -192,7 +194,7 @@ function fuse(m: Match, r: Rewriter): Value {
 
 function rules(): Rule[] {
   const main: Rule = { name: 'attention', pattern: attention, explainMinDepth: 6, condition: check, rewrite: fuse, escapes: ['catk', 'catv'] };
-  return [main, mhaRule, sdpaRule];
+  return [main, mhaRule, sdpaRule, rotaryRule];
 }
 
 export default fusionPass({

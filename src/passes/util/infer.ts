@@ -234,10 +234,11 @@ export class Inference {
     const declared = shapeOf(v.type);
     if (declared) {
       const known = declared.map((d) => ((typeof d === 'number' && d >= 0) || (typeof d === 'string' && d !== '') ? d : null));
-      if (known.every((d) => d !== null)) return known;
-      // an exporter's value_info of unnamed dims: fill them from the producer where it says more
+      if (known.every((d) => typeof d === 'number')) return known;
+      // an exporter's value_info of unnamed or named dims: the producer may know them as numbers (or name them)
       const inferred = this.inferredShape(v);
-      return inferred?.length === known.length ? known.map((d, i) => d ?? inferred[i] ?? null) : known;
+      if (inferred?.length !== known.length) return known;
+      return known.map((d, i) => (typeof inferred[i] === 'number' ? inferred[i] : (d ?? inferred[i] ?? null)));
     }
     return this.inferredShape(v);
   }
