@@ -17,9 +17,9 @@ const F = DataType.FLOAT;
 const I64 = DataType.INT64;
 
 /** softmax(q·kᵀ / √8 + bias) · v over 4 heads of 8, reshaped to [B, S, 32] */
-function sdpa(bias: 'query-broadcast' | 'full' | 'none', axis = -1): Model {
+function sdpa(bias: 'query-broadcast' | 'full' | 'none', axis = -1, qBatch: string | number = 'batch'): Model {
   const { model, b } = createModel({ opset: 17 });
-  const q = b.input('q', F, ['batch', 4, 6, 8]);
+  const q = b.input('q', F, [qBatch, 4, 6, 8]);
   const k = b.input('k', F, ['batch', 4, 7, 8]);
   const v = b.input('v', F, ['batch', 4, 7, 8]);
   let s = b.op('Div', [b.op('MatMul', [q, b.op('Transpose', [k], { perm: [0, 1, 3, 2] })]), b.const('sc', scalar(Math.sqrt(8)))]);
@@ -43,6 +43,11 @@ describe('fuse-attention: attention over split heads (attention-sdpa)', () => {
   it('a Softmax over another axis is a near miss with the reason', () => {
     const misses = expectNoFusion(fuseAttention, sdpa('full', 2), 'ort');
     expect(misses.map((m) => m.reason)).toContain('Softmax over axis 2, not the last axis');
+  });
+
+  it('a query batch of 1 that MatMul broadcasts over the keys is a near miss', () => {
+    const misses = expectNoFusion(fuseAttention, sdpa('full', -1, 1), 'ort');
+    expect(misses.map((m) => m.reason).join('\n')).toMatch(/not proven to share the batch dim/);
   });
 });
 

@@ -15,7 +15,8 @@
  * mask (causal + padding, finfo.min where masked) is passed as it is as attention_bias, so masked scores get exactly
  * the value they had. The bias must be rank 4 ([B|1, N|1, S|1, T|1] as the original Add broadcasts it); where its
  * last two dims are not proven to be S and T it is expanded to them first (attentionBias). N and D are read (by util/infer.ts) from q, k and v, which must agree;
- * the output must be reshaped to [B, S, N·D]. Fires with --target ort, float or float16 values.
+ * q, k and v must be proven to share the batch dim, k and v the length; the output must be reshaped to [B, S, N·D].
+ * Fires with --target ort, float or float16 values.
  */
 import { DataType } from '../../ir/dtype.js';
 import { f, type Value } from '../../ir/graph.js';
@@ -41,6 +42,10 @@ function sizes(m: Match): { n: number; d: number } | string {
     return `q has shape ${show(q)}, not [batch, heads, sequence, head size] with known heads and head size`;
   if (k?.length !== 4 || k[1] !== n || k[3] !== d) return `k has shape ${show(k)}, not [batch, ${n}, sequence, ${d}]`;
   if (v?.length !== 4 || v[1] !== n || v[3] !== d) return `v has shape ${show(v)}, not [batch, ${n}, sequence, ${d}]`;
+  // MatMul would broadcast a batch of 1 (or k and v of different lengths); MultiHeadAttention does not
+  const same = (a: IDim | undefined, b: IDim | undefined) => a !== null && a !== undefined && a === b;
+  if (!same(q[0], k[0]) || !same(k[0], v[0])) return `q, k and v are not proven to share the batch dim (${show(q)}, ${show(k)}, ${show(v)})`;
+  if (!same(k[2], v[2])) return `k and v are not proven to have the same length (${show(k)}, ${show(v)})`;
   for (const x of ['q', 'k', 'v'] as const) {
     const t = inf.elemType(m.value(x));
     if (t !== DataType.FLOAT && t !== DataType.FLOAT16) return `${x} is not float or float16`;
