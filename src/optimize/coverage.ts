@@ -131,11 +131,11 @@ export function fusionCoverage(before: Counts, after: Model, nearMisses: readonl
     if (rotary)
       first.push({
         pass: '-',
-        reason: 'rotary embeddings (rotate_half) on q and k: autoglm has no RotaryEmbedding / GroupQueryAttention fusion yet',
+        reason: 'attention after rotary embeddings (rotate_half) on q and k: see --explain for the rotary and attention-sdpa rules of fuse-attention',
         count: rotary,
         nodes: [],
       });
-    if (silu) first.push({ pass: '-', reason: 'x·sigmoid(x) (SiLU): no autoglm pass fuses it', count: silu, nodes: [] });
+    if (silu) first.push({ pass: '-', reason: 'x·sigmoid(x) (SiLU, e.g. of a gated MLP): onnxruntime has no CPU fusion of the gated MLP; left as is', count: silu, nodes: [] });
     rows.push({ block, found, fused: found - left, left, reasons: left ? [...first, ...byReason.values()] : [] });
   }
   return rows;

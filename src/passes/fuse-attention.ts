@@ -1,7 +1,10 @@
 /**
  * fuse-attention: BERT-style and causal (GPT-2-style) multi-head self-attention becomes one
  * com.microsoft Attention with --target ort (the standard Attention with --target onnx, below); so does torch's
- * nn.MultiheadAttention export (rule attention-mha: util/attention-mha.ts, --target ort only).
+ * nn.MultiheadAttention export (rule attention-mha: util/attention-mha.ts, --target ort only). With --target ort,
+ * attention over heads already split and rotated (LLaMA-style: rotary q/k, repeat_kv for grouped-query attention)
+ * becomes com.microsoft MultiHeadAttention (rule attention-sdpa: util/attention-sdpa.ts), and its rotate_half rotary
+ * embeddings com.microsoft RotaryEmbedding (rule rotary: util/rotary.ts).
  *
  *   x ─MatMul(Wq)─Add(bq)─Reshape[B,S,H,D]─Transpose(0,2,1,3)────────────┐ q
  *   x ─MatMul(Wk)─Add(bk)─Reshape[B,S,H,D]─Transpose(0,2,3,1)─────────────MatMul─Div(√D)─Add(mask)─Softmax(-1)─┐
@@ -57,6 +60,8 @@ import { causalMaskFilter, causalWhere, checkCausal, maskIndex, packedProjection
 import { checkPast, pastConcat, withPast } from './util/attention-past.js';
 import { mhaRule } from './util/attention-mha.js';
 import { attnMask, fuseStandard } from './util/attention-standard.js';
+import { sdpaRule } from './util/attention-sdpa.js';
+import { rotaryRule } from './util/rotary.js';
 import { concatRows } from './util/concat-rows.js';
 import { fusedName, fusionPass, inferRank, tensorOf, type FusionEnv } from './util/fusion.js';
 
@@ -205,12 +210,12 @@ function rules(env: FusionEnv): Rule[] {
     rewrite: (m, r) => (m.ctx.target === 'ort' ? fuse(m, r) : fuseStandard(m, r, env, sizes(m, 'q')![0])),
     escapes: ['catk', 'catv'],
   };
-  return [main, mhaRule];
+  return [main, mhaRule, sdpaRule, rotaryRule];
 }
 
 export default fusionPass({
   name: 'fuse-attention',
   description:
-    'fuse BERT-, GPT-2- (causal) and nn.MultiheadAttention self-attention into com.microsoft Attention (--target ort); BERT and GPT-2 forms into the standard Attention (--target onnx, opset 23)',
+    'fuse BERT-, GPT-2- (causal) and nn.MultiheadAttention self-attention into com.microsoft Attention, LLaMA-style attention into MultiHeadAttention + RotaryEmbedding (--target ort); BERT and GPT-2 forms into the standard Attention (--target onnx, opset 23)',
   rules,
 });

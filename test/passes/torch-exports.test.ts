@@ -216,18 +216,49 @@ describe('fusion on the GPT-2 decode step with past key/values (gpt2-past-tiny)'
 });
 
 describe('fusion on the LLaMA-style export (llama-tiny): what fuses today', () => {
-  it('every RMSNorm fuses into SimplifiedLayerNormalization and the outputs still equal torch (padded and unpadded)', async () => {
-    const { model } = fuse('llama-tiny.onnx');
+  it('RMSNorm fuses, both GQA attentions become MultiHeadAttention (0 Softmax left), outputs equal torch (padded and unpadded)', async () => {
+    const { original, model } = fuse('llama-tiny.onnx');
+    expect(histogram(original).Softmax).toBe(2);
     const h = histogram(model);
-    expect(h.SimplifiedLayerNormalization).toBe(5);
+    expect((h.SimplifiedLayerNormalization ?? 0) + (h['com.microsoft:SkipSimplifiedLayerNormalization'] ?? 0)).toBe(5);
     for (const gone of ['ReduceMean', 'Pow', 'Sqrt']) expect(h[gone], gone).toBeUndefined();
-    // not yet: rotary embeddings, grouped-query attention (fuse --coverage names them)
-    expect(h.Softmax).toBe(2);
+    // attention over the rotated q and the repeat_kv'd k, v with the additive causal + padding mask as attention_bias
+    expect(h['com.microsoft:MultiHeadAttention']).toBe(2);
+    expect(h.Softmax).toBeUndefined();
+    // the rotate_half rotary embeddings of q and k in both layers, from the exporter's sliced cos/sin caches
+    expect(h['com.microsoft:RotaryEmbedding']).toBe(4);
+    for (const gone of ['Neg', 'If']) expect(h[gone], gone).toBeUndefined();
+    // not fused: the SiLU-gated MLP (onnxruntime has no CPU fusion for it)
     const { cases } = exportCases('llama-tiny.json');
     expect(
       cases.some((c) => (c.inputs.attention_mask!.data as number[]).includes(0)),
       'a padded case',
     ).toBe(true);
     expect(await worstError(model, cases)).toBeLessThan(1e-4);
+    // and the fused model equals the original in onnxruntime to float32 rounding
+    expect(await worstDifference(original, model, cases)).toBeLessThan(1e-5);
   });
 });
+
+/** Worst |fused - original| / max|original| over every output of every case, both run in onnxruntime. */
+async function worstDifference(original: Model, model: Model, cases: RefCase[]): Promise<number> {
+  const [a, b] = [await createSession(original), await createSession(model)];
+  let worst = 0;
+  try {
+    for (const c of cases) {
+      const [want, got] = [await runSession(a, feedsOf(c.inputs)), await runSession(b, feedsOf(c.inputs))];
+      for (const name of Object.keys(c.outputs)) {
+        const [w, g] = [ortToFloat32(want[name]!), ortToFloat32(got[name]!)];
+        const scale = Math.max(...w.map(Math.abs));
+        w.forEach((x, i) => {
+          const d = Math.abs(g[i]! - x) / scale;
+          worst = Number.isNaN(d) ? Infinity : Math.max(worst, d);
+        });
+      }
+    }
+  } finally {
+    await a.release();
+    await b.release();
+  }
+  return worst;
+}

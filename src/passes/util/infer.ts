@@ -18,7 +18,7 @@
  * not under pruning).
  */
 import { DataType, isIntegerType } from '../../ir/dtype.js';
-import { AttrType, type Node, type Value } from '../../ir/graph.js';
+import { AttrType, Graph, type Node, type Value } from '../../ir/graph.js';
 import { isStandardDomain } from '../../ir/model.js';
 import type { Tensor } from '../../ir/tensor.js';
 import { elemTypeOf, shapeOf } from '../../ir/types.js';
@@ -144,6 +144,7 @@ const FIRST_INPUT_TYPE = new Set([
 /** com.microsoft fusions autoglm writes: output 0 has the type (and, but for Attention-likes, the shape) of input 0 */
 const MS_SAME = new Set([
   'FastGelu',
+  'MultiHeadAttention',
   'BiasGelu',
   'Gelu',
   'SkipLayerNormalization',
@@ -202,7 +203,7 @@ export class Inference {
       const a = p.attributes.get('value');
       return a?.type === AttrType.TENSOR ? (a.value as Tensor).dataType : DataType.FLOAT;
     }
-    if (SAME_SHAPE.has(op) || BROADCAST.has(op) || FIRST_INPUT_TYPE.has(op)) return first();
+    if (SAME_SHAPE.has(op) || BROADCAST.has(op) || FIRST_INPUT_TYPE.has(op) || op === 'SimplifiedLayerNormalization') return first();
     return undefined;
   }
 
@@ -231,7 +232,18 @@ export class Inference {
     const c = constantOf(v);
     if (c) return [...c.dims];
     const declared = shapeOf(v.type);
-    if (declared) return declared.map((d) => ((typeof d === 'number' && d >= 0) || (typeof d === 'string' && d !== '') ? d : null));
+    if (declared) {
+      const known = declared.map((d) => ((typeof d === 'number' && d >= 0) || (typeof d === 'string' && d !== '') ? d : null));
+      if (known.every((d) => typeof d === 'number')) return known;
+      // an exporter's value_info of unnamed or named dims: the producer may know them as numbers (or name them)
+      const inferred = this.inferredShape(v);
+      if (inferred?.length !== known.length) return known;
+      return known.map((d, i) => (typeof inferred[i] === 'number' ? inferred[i] : (d ?? inferred[i] ?? null)));
+    }
+    return this.inferredShape(v);
+  }
+
+  private inferredShape(v: Value): IDim[] | undefined {
     const p = v.producer;
     if (!p) return undefined;
     const op = p.opType;
@@ -250,6 +262,12 @@ export class Inference {
         ].includes(op)
       )
         return inShape(0);
+      if (op === 'MultiHeadAttention') {
+        // [B, S, hidden of v]: v is [B, T, N·Dv] or, with k and v in BNSH, [B, N, T, Dv]
+        const [q, vs] = [inShape(0), inShape(2)];
+        const hv = vs?.length === 4 && typeof vs[1] === 'number' && typeof vs[3] === 'number' ? vs[1] * vs[3] : vs?.length === 3 ? vs[2] : null;
+        return q && q.length === 3 ? [q[0], q[1], hv ?? null] : undefined;
+      }
       if (op === 'Attention') {
         const x = inShape(0);
         const w = inShape(1);
@@ -259,8 +277,10 @@ export class Inference {
       return undefined;
     }
     if (op === 'Split') return this.splitShape(p, v.producerIndex);
+    if (op === 'If') return this.shape(this.takenBranch(p)?.outputs[v.producerIndex]);
     if (v.producerIndex !== 0) return op === 'Dropout' ? inShape(0) : undefined;
-    if (SAME_SHAPE.has(op)) return inShape(0);
+    // onnxruntime registers SimplifiedLayerNormalization in the ONNX domain
+    if (SAME_SHAPE.has(op) || op === 'SimplifiedLayerNormalization') return inShape(0);
     if (BROADCAST.has(op)) return broadcast(p.inputs.map((x) => this.shape(x)));
     switch (op) {
       case 'MatMul':
@@ -436,6 +456,14 @@ export class Inference {
       }
     });
     return out;
+  }
+
+  /** The branch an If takes when its condition is a known scalar (torch's Squeeze of a dim that may be 1). */
+  private takenBranch(p: Node): Graph | undefined {
+    const cond = this.scalar(p.input(0));
+    if (cond === undefined) return undefined;
+    const g = p.attr(cond ? 'then_branch' : 'else_branch')?.value;
+    return g instanceof Graph ? g : undefined;
   }
 
   private reduceShape(p: Node): IDim[] | undefined {
