@@ -44,12 +44,17 @@ export class RssSampler {
 
   constructor(readonly periodMs = 2) {
     this.worker = new Worker(SAMPLER_SOURCE, { eval: true, workerData: { sab: this.sab, periodMs } });
-    this.worker.unref();
     const w = this.worker;
+    // referenced until it runs (an unreferenced thread that has not started would let a process awaiting ready()
+    // exit with nothing left to do), then unreferenced so it never keeps the process alive
     this.online = new Promise((resolve) => {
-      w.once('online', () => resolve());
-      w.once('error', () => resolve());
-      w.once('exit', () => resolve());
+      const done = () => {
+        w.unref();
+        resolve();
+      };
+      w.once('online', done);
+      w.once('error', done);
+      w.once('exit', done);
     });
   }
 
@@ -83,6 +88,8 @@ export class RssSampler {
     Atomics.notify(this.ctl, 2);
     const w = this.worker;
     this.worker = null;
+    // referenced while it ends: a process awaiting close() must not exit (or see an unsettled await) before it has
+    w.ref();
     await w.terminate();
   }
 }

@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RssSampler } from '../../src/bench/memory.js';
 
@@ -17,6 +19,15 @@ describe('RSS sampler', () => {
       expect(buf.length).toBe(48 * 1024 * 1024);
     } finally {
       await sampler.close();
+    }
+  });
+
+  it('a process awaiting ready() with nothing else to do stays alive until the thread runs (the built library)', () => {
+    const lib = path.resolve(__dirname, '../../dist/bench/memory.js');
+    const code = `const { RssSampler } = await import(${JSON.stringify(lib)}); const s = new RssSampler(); await s.ready(); s.start(); console.log('ready', s.stop().before > 0); await s.close();`;
+    for (let i = 0; i < 3; i++) {
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 30_000 });
+      expect([r.status, r.stdout.trim()], r.stderr).toEqual([0, 'ready true']);
     }
   });
 });
