@@ -135,7 +135,13 @@ export function fusionCoverage(before: Counts, after: Model, nearMisses: readonl
         count: rotary,
         nodes: [],
       });
-    if (silu) first.push({ pass: '-', reason: 'x·sigmoid(x) (SiLU, e.g. of a gated MLP): onnxruntime has no CPU fusion of the gated MLP; left as is', count: silu, nodes: [] });
+    if (silu)
+      first.push({
+        pass: '-',
+        reason: 'x·sigmoid(x) (SiLU, e.g. of a gated MLP): onnxruntime has no CPU fusion of the gated MLP; left as is',
+        count: silu,
+        nodes: [],
+      });
     rows.push({ block, found, fused: found - left, left, reasons: left ? [...first, ...byReason.values()] : [] });
   }
   return rows;

@@ -32,6 +32,8 @@ describe('fusion coverage', () => {
     ]);
     expect(rows[0]!.reasons).toEqual([{ pass: 'fuse-attention', reason: 'why', count: 2, nodes: ['sm', 'sm2'] }]);
     expect(rows[1]!.reasons).toEqual([]);
-    expect(rows[2]!.reasons.map((r) => r.reason)).toEqual(['x·sigmoid(x) (SiLU, e.g. of a gated MLP): onnxruntime has no CPU fusion of the gated MLP; left as is']);
+    expect(rows[2]!.reasons.map((r) => r.reason)).toEqual([
+      'x·sigmoid(x) (SiLU, e.g. of a gated MLP): onnxruntime has no CPU fusion of the gated MLP; left as is',
+    ]);
   });
 });
