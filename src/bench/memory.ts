@@ -41,6 +41,8 @@ export class RssSampler {
   private worker: Worker | null;
   private before = 0;
   private readonly online: Promise<void>;
+  /** settles when the thread has ended (listened for from the start, so the event cannot be missed) */
+  private readonly exited: Promise<void>;
 
   constructor(readonly periodMs = 2) {
     this.worker = new Worker(SAMPLER_SOURCE, { eval: true, workerData: { sab: this.sab, periodMs } });
@@ -56,6 +58,7 @@ export class RssSampler {
       w.once('error', done);
       w.once('exit', done);
     });
+    this.exited = new Promise((resolve) => w.once('exit', () => resolve()));
   }
 
   /** Resolves once the sampler thread runs: a window started before that would see no samples (a busy machine can
@@ -83,13 +86,22 @@ export class RssSampler {
 
   async close(): Promise<void> {
     if (!this.worker) return;
+    const w = this.worker;
+    this.worker = null;
+    // the thread leaves its loop on the stop flag (both of its waits are woken) and its 'exit' settles `exited`; a
+    // stopping worker's handle does not keep the event loop alive (ref() or not), so a timer does until then: a
+    // process awaiting close() must not run out of work first (an unsettled await, exit code 13)
+    const keepAlive = setInterval(() => {}, 1000);
+    // a thread that does not leave (it should within a sampling period) is stopped
+    const stuck = setTimeout(() => void w.terminate(), 2000);
     Atomics.store(this.ctl, 1, 1);
     Atomics.notify(this.ctl, 0);
     Atomics.notify(this.ctl, 2);
-    const w = this.worker;
-    this.worker = null;
-    // referenced while it ends: a process awaiting close() must not exit (or see an unsettled await) before it has
-    w.ref();
-    await w.terminate();
+    try {
+      await this.exited;
+    } finally {
+      clearInterval(keepAlive);
+      clearTimeout(stuck);
+    }
   }
 }
