@@ -26,6 +26,11 @@
  *               first, packed in_proj sliced by (n+2)/3 arithmetic,      elsewhere
  *               [S, B·H, D] heads, bool key padding mask input spread
  *               by Reshape/Expand/Reshape + Where(-inf), out_proj Gemm
+ *   llama-attention  LLaMA attention as torch exports it: rotate_half   rotary tables whose halves differ,
+ *               rotary (cos/sin buffers sliced, squeezed, gathered at    probabilities read elsewhere
+ *               Range position ids) on q and k, repeat_kv (Unsqueeze/
+ *               Expand/Reshape) for grouped-query heads, two identity
+ *               Casts after Softmax, o_proj; symbolic sequence
  *   reshape-gemm  Reshape([-1,K]) -> Gemm -> Reshape(leading dims + [N])  alpha; targets constant or torch's shape
  *               (HF Conv1D as torch exports it; transB, bias [N]/[1,N])  arithmetic
  *   hardswish   x * HardSigmoid(x)                                      alpha 0.2, beta 0.6, Mul with another value
@@ -1533,6 +1538,108 @@ class Gen {
     return y;
   }
 
+  /**
+   * LLaMA self-attention as torch.onnx.export writes Hugging Face's LlamaAttention (fixtures/torch/llama-tiny.onnx):
+   * q/k/v MatMuls (k and v with fewer heads: grouped-query), heads split by shape-arithmetic Reshapes and
+   * Transpose(0,2,1,3), rotary embeddings in the rotate_half form (cos/sin buffers [1, 1, M, D] sliced [0:len] by the
+   * key length, Cast, Squeezed to [len, D], Gathered at position ids Range(0, S) [1, S], Unsqueezed to axis 1; x·cos +
+   * Concat(-x[D/2:], x[:D/2])·sin with the halves cut by Cast(Div(shape[3], 2))), repeat_kv (Unsqueeze at 2, Expand
+   * to [B, Hkv, n_rep, S, D], Reshape to [B, H, S, D]), softmax(q·kᵀ / √D) through torch's two identity Casts,
+   * context, Transpose, Reshape to [B, S, E], o_proj. Near misses: tables whose halves differ (not cat(freqs,
+   * freqs)), the probabilities read elsewhere.
+   */
+  private plantLlamaAttention(em: Em): T | undefined {
+    const x0 = this.pick(em, (t) => t.shape.length === 3 && typeof t.shape[2] === 'number' && (t.shape[2] as number) % 2 === 0 && (t.shape[2] as number) >= 4);
+    if (!x0) return undefined;
+    const x = this.tame(em, x0);
+    const [B, S, E] = x.shape as [D, D, number];
+    const Sn = this.sz(S);
+    const hd = E % 4 === 0 && this.chance(0.5) ? 4 : 2;
+    const H = E / hd;
+    const Hkv = H % 2 === 0 && this.chance(0.6) ? H / 2 : H;
+    const rep = H / Hkv;
+    if (this.numel([B, H, Sn, Sn]) > MAX_NUMEL || this.numel([B, H, Sn, hd]) * 3 > MAX_NUMEL) return undefined;
+    const tags: string[] = [];
+    if (rep > 1) tags.push('gqa');
+    const inner = (op: string, inputs: (Value | null)[], attrs: Record<string, unknown>, shape: D[], mag: number): T =>
+      this.mk(em, this.node(em, op, inputs, attrs)[0]!, x.dt, shape, mag, false, x.cont, false);
+    const I = (values: (number | bigint)[], dims?: number[]) => this.constI(em, 'c', values, dims);
+    const n1 = (op: string, inputs: Value[], attrs: Record<string, unknown> = {}) => this.node(em, op, inputs, attrs)[0]!;
+    const dim = (t: Value, i: number) => n1('Gather', [n1('Shape', [t]), I([i], [])], { axis: 0 });
+    const unsq = (s: Value, axis = 0) => n1('Unsqueeze', [s, I([axis])]);
+    const bsz = dim(x.v, 0);
+    const qLen = dim(x.v, 1);
+    const proj = (name: string, heads: number): [T, T] => {
+      const w = this.constF(em, `${name}_proj_t`, [E, heads * hd], this.normal(E * heads * hd, 1 / Math.sqrt(E)));
+      const mm = inner('MatMul', [x.v, w], {}, [B, S, heads * hd], 10);
+      const r = inner('Reshape', [mm.v, n1('Concat', [unsq(bsz), unsq(qLen), I([heads]), I([hd])], { axis: 0 })], {}, [B, S, heads, hd], 10);
+      return [r, inner('Transpose', [r.v], { perm: [0, 2, 1, 3] }, [B, heads, S, hd], 10)];
+    };
+    const [, q] = proj('q', H);
+    const [, k] = proj('k', Hkv);
+    const [, v] = proj('v', Hkv);
+    // position ids [1, S] and the rotary tables, sliced to the key length
+    const pos = n1('Reshape', [
+      unsq(n1('Range', [I([0], []), n1('Cast', [qLen], { to: DataType.INT64 }), I([1], [])])),
+      n1('Concat', [I([-1]), unsq(qLen)], { axis: 0 }),
+    ]);
+    const M = Sn + this.int(0, 3);
+    const inv = Array.from({ length: hd / 2 }, (_, j) => 1 / 10000 ** ((2 * j) / hd));
+    const repeat = !this.chance(0.1);
+    if (!repeat) tags.push('halves-differ');
+    const table = (fn: (a: number) => number) => {
+      const t = new Float32Array(M * hd);
+      for (let p = 0; p < M; p++) for (let j = 0; j < hd; j++) t[p * hd + j] = fn(p * inv[j % (hd / 2)]! * (repeat || j < hd / 2 ? 1 : 1.5));
+      return t;
+    };
+    const kLen = dim(k.v, 2);
+    const gathered = (name: string, fn: (a: number) => number) => {
+      const buf = this.constF(em, `${name}_cached`, [1, 1, M, hd], table(fn), { node: this.chance(0.7) });
+      const sl = n1('Cast', [n1('Slice', [buf, I([0]), unsq(kLen), I([2]), I([1])])], { to: DataType.FLOAT });
+      const sq = n1('Squeeze', [n1('Squeeze', [sl, I([1])]), I([0])]);
+      return unsq(n1('Gather', [sq, pos], { axis: 0 }), 1);
+    };
+    const cos = gathered('cos', Math.cos);
+    const sin = gathered('sin', Math.sin);
+    const INT64_MAX = 9223372036854775807n;
+    const rotary = (t: T, heads: number): T => {
+      const half = unsq(n1('Cast', [n1('Cast', [n1('Div', [dim(t.v, 3), I([2], [])])], { to: DataType.INT64 })], { to: DataType.INT64 }));
+      const x1 = n1('Slice', [t.v, I([0]), half, I([3]), I([1])]);
+      const x2 = n1('Slice', [t.v, half, I([INT64_MAX]), I([3]), I([1])]);
+      const rot = n1('Concat', [n1('Neg', [x2]), x1], { axis: -1 });
+      const a = inner('Mul', [t.v, cos], {}, [B, heads, S, hd], 10);
+      return inner('Add', [a.v, n1('Mul', [rot, sin])], {}, [B, heads, S, hd], 10);
+    };
+    const qr = rotary(q, H);
+    const kr = rotary(k, Hkv);
+    const repeatKv = (t: T): T => {
+      if (rep === 1) return t;
+      const [b, h, s, d] = [dim(t.v, 0), dim(t.v, 1), dim(t.v, 2), dim(t.v, 3)];
+      const e = n1('Expand', [unsq(t.v, 2), n1('Concat', [unsq(b), unsq(h), I([rep]), unsq(s), unsq(d)], { axis: 0 })]);
+      const r = n1('Concat', [unsq(b), unsq(n1('Mul', [h, I([rep], [])])), unsq(s), unsq(d)], { axis: 0 });
+      return inner('Reshape', [e, r], {}, [B, H, S, hd], 10);
+    };
+    const kk = repeatKv(kr);
+    const vv = repeatKv(v);
+    const kT = inner('Transpose', [kk.v], { perm: [0, 1, 3, 2] }, [B, H, hd, S], 10);
+    const scores = inner('MatMul', [qr.v, kT.v], {}, [B, H, S, S], 30);
+    const scaled = inner('Div', [scores.v, this.constF(em, 'sqrt_hd', [], [Math.sqrt(hd)])], {}, [B, H, S, S], 10);
+    const probs = inner('Softmax', [scaled.v], { axis: -1 }, [B, H, S, S], 1);
+    const c2 = n1('Cast', [n1('Cast', [probs.v], { to: x.dt })], { to: x.dt });
+    const ctx = inner('MatMul', [c2, vv.v], {}, [B, H, S, hd], 10);
+    const ctxT = inner('Transpose', [ctx.v], { perm: [0, 2, 1, 3] }, [B, S, H, hd], 10);
+    const merged = inner('Reshape', [ctxT.v, n1('Concat', [unsq(bsz), unsq(qLen), I([E])], { axis: 0 })], {}, [B, S, E], 10);
+    const wo = this.constF(em, 'o_proj_t', [E, E], this.normal(E * E, 1 / Math.sqrt(E)));
+    const y = this.op1(em, 'MatMul', [merged.v, wo], {}, x.dt, [B, S, E], 10, false, x.cont);
+    const u = this.unsafe();
+    if (u) {
+      this.expose(em, probs, u);
+      tags.push(u);
+    }
+    this.note(em, 'llama-attention', tags.join(',') || undefined);
+    return y;
+  }
+
   /** x * HardSigmoid(x) (HardSwish when alpha = 1/6 and beta = 0.5). */
   private plantHardSwish(em: Em, x0?: T): T | undefined {
     const x = x0 ?? this.pick(em);
@@ -1771,6 +1878,7 @@ class Gen {
       [2, () => follow(this.plantAttention(em))],
       [2, () => follow(this.plantGpt2Attention(em))],
       [2, () => follow(this.plantMhaAttention(em))],
+      [2, () => follow(this.plantLlamaAttention(em))],
       [2, () => follow(this.plantHardSwish(em))],
       [2, () => follow(this.plantIdentityChain(em))],
       [2, () => follow(this.plantTransposePair(em))],
