@@ -97,6 +97,8 @@ interface Pending {
 class Tracer {
   readonly nodes = new Set<Node>();
   readonly internal: Internal[] = [];
+  /** values read only through Shape (a Transpose of K whose size torch reads): not part of the pattern, but shrinking */
+  readonly shapeOnly: Internal[] = [];
   readonly slices: WeightSlice[] = [];
   readonly shapeEdits: ShapeEdit[] = [];
   readonly sinks: SinkInput[] = [];
@@ -224,7 +226,7 @@ class Tracer {
     this.checkInternal();
     this.checkWeights();
     const dimEdits: DimEdit[] = [];
-    for (const x of this.internal) {
+    for (const x of [...this.internal, ...this.shapeOnly]) {
       const dims = x.value.type ? this.facts.dims(x.value) : undefined;
       if (!dims) continue;
       for (const pos of x.changing) {
@@ -508,7 +510,10 @@ class Tracer {
     const out = n.outputs[0];
     if (!perm || !out || out.isGraphOutput || !out.uses.length || n.outputs.length !== 1) return false;
     const moved = changing.map((c) => perm.indexOf(c));
-    return out.uses.every((u) => u.node.graph === this.graph && this.harmlessShape(u.node, moved));
+    const ok = out.uses.every((u) => u.node.graph === this.graph && this.harmlessShape(u.node, moved));
+    // its head axis shrinks with the rest: a declared shape there must follow (a stale one fails in onnxruntime)
+    if (ok) this.shapeOnly.push({ value: out, changing: moved });
+    return ok;
   }
 
   /**

@@ -18,6 +18,19 @@
  *   matmul-add  MatMul -> Add (bias [N], [1,N], [M,N], scalar, left)     rank-3 A, bias that raises the rank
  *   attention   BERT-style self-attention: q/k/v projections, heads,   probabilities read elsewhere, Softmax axis,
  *               scaled scores, Softmax, merge (H of 1 or 2)            Mul scale, an additive constant mask
+ *   gpt2-attention  GPT-2 causal attention as torch exports it: Conv1D   a buffer that is not lower-triangular, a
+ *               c_attn/c_proj (Reshape-Gemm-Reshape), Split, shape-      fill of -1 (does not mask), probabilities
+ *               arithmetic heads, bool buffer sliced by Shape arithmetic read elsewhere; torch's Pow(Cast(shape), 0.5)
+ *               + Where(mask, scores, float32 lowest)                    scale or a folded one; symbolic sequence
+ *   mha-attention  nn.MultiheadAttention as torch exports it: sequence-  a scale Mul of 0.5, probabilities read
+ *               first, packed in_proj sliced by (n+2)/3 arithmetic,      elsewhere
+ *               [S, B·H, D] heads, bool key padding mask input spread
+ *               by Reshape/Expand/Reshape + Where(-inf), out_proj Gemm
+ *   llama-attention  LLaMA attention as torch exports it: rotate_half   rotary tables whose halves differ,
+ *               rotary (cos/sin buffers sliced, squeezed, gathered at    probabilities read elsewhere
+ *               Range position ids) on q and k, repeat_kv (Unsqueeze/
+ *               Expand/Reshape) for grouped-query heads, two identity
+ *               Casts after Softmax, o_proj; symbolic sequence
  *   reshape-gemm  Reshape([-1,K]) -> Gemm -> Reshape(leading dims + [N])  alpha; targets constant or torch's shape
  *               (HF Conv1D as torch exports it; transB, bias [N]/[1,N])  arithmetic
  *   hardswish   x * HardSigmoid(x)                                      alpha 0.2, beta 0.6, Mul with another value
@@ -1313,6 +1326,320 @@ class Gen {
     return y;
   }
 
+  /**
+   * GPT-2 causal self-attention as torch.onnx.export writes Hugging Face's GPT2Attention (fixtures/torch/
+   * gpt2-tiny-op17.onnx): c_attn a Conv1D (Reshape(x, [-1, D] by shape arithmetic) -> Gemm(W [D, 3D]) -> Reshape
+   * back), Split in three along axis 2, heads split by Shape/Gather/Unsqueeze/Concat Reshapes, Kᵀ = Transpose(0,2,3,1),
+   * scores / sqrt(dh) (the divisor torch's Pow(Cast(shape[-1]), 0.5) arithmetic, or folded), the causal bool buffer
+   * [1, 1, M, M] (M >= S) sliced to bias[:, :, kl - ql : kl, :kl] with the lengths read by Shape/Slice/Squeeze, an
+   * identity Cast, Where(bias, scores, float32 lowest), Softmax, identity Cast, context, heads merged by a
+   * shape-arithmetic Reshape, then c_proj another Conv1D. Near misses: a buffer that is not lower-triangular, a
+   * fill that does not mask (-1), the probabilities read elsewhere.
+   */
+  private plantGpt2Attention(em: Em): T | undefined {
+    // the sequence may be symbolic here (the causal buffer is sliced to the actual length)
+    const x0 = this.pick(em, (t) => t.shape.length === 3 && typeof t.shape[2] === 'number' && (t.shape[2] as number) >= 2);
+    if (!x0) return undefined;
+    const x = this.tame(em, x0);
+    const [B, S, D] = x.shape as [D, D, number];
+    const Sn = this.sz(S);
+    const H = D % 2 === 0 ? this.rng.pick([1, 2]) : 1;
+    const dh = D / H;
+    if (this.numel([B, H, S, S]) > MAX_NUMEL || this.numel([B, S, 3 * D]) > MAX_NUMEL) return undefined;
+    const tags: string[] = [];
+    const inner = (op: string, inputs: (Value | null)[], attrs: Record<string, unknown>, shape: D[], mag: number, dt = x.dt): T =>
+      this.mk(em, this.node(em, op, inputs, attrs)[0]!, dt, shape, mag, false, x.cont, false);
+    const I = (values: number[], dims?: number[]) => this.constI(em, 'c', values, dims);
+    const INT64_MAX = 9223372036854775807n;
+    // torch's size(i) of a value: Gather(Shape(t), i) as a scalar; its shape[-k] as Squeeze(Slice(Shape(t), -k, -k+1))
+    const gatherDim = (t: Value, i: number) => this.node(em, 'Gather', [this.node(em, 'Shape', [t])[0]!, I([i], [])], { axis: 0 })[0]!;
+    const sliceDim = (t: Value, k: number) => {
+      const sl = this.node(em, 'Slice', [
+        this.node(em, 'Shape', [t])[0]!,
+        I([-k]),
+        k === 1 ? this.constT(em, 'end', int64Tensor([1], [INT64_MAX])) : I([-k + 1]),
+        I([0]),
+      ])[0]!;
+      return this.node(em, 'Squeeze', [sl, I([0])])[0]!;
+    };
+    const unsq = (s: Value) => this.node(em, 'Unsqueeze', [s, I([0])])[0]!;
+    /** HF Conv1D: x [B, S, K] -> [B, S, N] */
+    const flatDim: D = typeof B === 'number' && typeof S === 'number' ? B * S : `?${typeof B === 'string' ? B : S}`;
+    const conv1d = (name: string, t: T, K: number, N: number): T => {
+      const b0 = gatherDim(t.v, 0);
+      const b1 = gatherDim(t.v, 1);
+      const flatShape = this.node(em, 'Concat', [I([-1]), unsq(sliceDim(t.v, 1))], { axis: 0 })[0]!;
+      const flat = inner('Reshape', [t.v, flatShape], {}, [flatDim, K], t.mag);
+      const w = this.constF(em, `${name}.weight`, [K, N], this.normal(K * N, 1 / Math.sqrt(K)));
+      const gemm = inner('Gemm', [flat.v, w, this.constF(em, `${name}.bias`, [N], this.normal(N, 0.1))], { alpha: f(1), beta: f(1) }, [flatDim, N], 10);
+      const back = this.node(em, 'Concat', [unsq(b0), unsq(b1), I([N])], { axis: 0 })[0]!;
+      return inner('Reshape', [gemm.v, back], {}, [B, S, N], 10);
+    };
+    const qkv = conv1d('c_attn', x, D, 3 * D);
+    const parts = this.node(em, 'Split', [qkv.v, I([D, D, D])], { axis: 2 }, 3);
+    const split = (p: Value): T => {
+      const shape = this.node(em, 'Concat', [unsq(gatherDim(p, 0)), unsq(gatherDim(p, 1)), I([H]), I([dh])], { axis: 0 })[0]!;
+      return inner('Reshape', [p, shape], {}, [B, S, H, dh], 10);
+    };
+    const [qs, ks, vs] = parts.map(split) as [T, T, T];
+    const q = inner('Transpose', [qs.v], { perm: [0, 2, 1, 3] }, [B, H, S, dh], 10);
+    const k = inner('Transpose', [ks.v], { perm: [0, 2, 1, 3] }, [B, H, S, dh], 10);
+    const v = inner('Transpose', [vs.v], { perm: [0, 2, 1, 3] }, [B, H, S, dh], 10);
+    const kT = inner('Transpose', [ks.v], { perm: [0, 2, 3, 1] }, [B, H, dh, S], 10);
+    const scores = inner('MatMul', [q.v, kT.v], {}, [B, H, S, S], 30);
+    let div: Value;
+    if (this.chance(0.6)) {
+      tags.push('torch-scale');
+      const len = this.node(em, 'Cast', [sliceDim(v.v, 1)], { to: DataType.FLOAT })[0]!;
+      const pow = this.node(em, 'Pow', [len, this.constF(em, 'half', [], [0.5])])[0]!;
+      const zero = this.node(em, 'ConstantOfShape', [this.constT(em, 'empty', int64Tensor([0], []))], { value: floatTensor([1], [0]) })[0]!;
+      div = this.node(em, 'Add', [zero, pow])[0]!;
+    } else div = this.constF(em, 'sqrt_d', [], [Math.sqrt(dh)]);
+    const scaled = inner('Div', [scores.v, div], {}, [B, H, S, S], 10);
+    const ql = sliceDim(q.v, 2);
+    const kl = sliceDim(k.v, 2);
+    const M = Sn + this.int(0, 3);
+    const tril = Array.from({ length: M * M }, (_, i) => Math.floor(i / M) >= i % M);
+    if (this.chance(0.1)) {
+      tags.push('not-tril');
+      tril[Sn - 1] = true; // row 0 sees the last key of the slice
+    }
+    const bias = this.constT(em, 'bias', boolTensor([1, 1, M, M], tril), { node: this.chance(0.7) });
+    const rows = this.node(em, 'Slice', [bias, unsq(this.node(em, 'Sub', [kl, ql])[0]!), unsq(kl), I([2]), I([1])])[0]!;
+    const mask = this.node(em, 'Slice', [rows, I([0]), unsq(kl), I([3]), I([1])])[0]!;
+    const cast1 = inner('Cast', [scaled.v], { to: x.dt }, [B, H, S, S], 10);
+    const fill = this.chance(0.1) ? (tags.push('weak-fill'), -1) : -3.4028234663852886e38;
+    const where = inner('Where', [mask, cast1.v, this.constF(em, 'minv', [], [fill])], {}, [B, H, S, S], 10);
+    const probs = inner('Softmax', [where.v], { axis: -1 }, [B, H, S, S], 1);
+    const cast2 = inner('Cast', [probs.v], { to: x.dt }, [B, H, S, S], 1);
+    const ctx = inner('MatMul', [cast2.v, v.v], {}, [B, H, S, dh], 10);
+    const merged = inner('Transpose', [ctx.v], { perm: [0, 2, 1, 3] }, [B, S, H, dh], 10);
+    const mshape = this.node(em, 'Concat', [unsq(gatherDim(merged.v, 0)), unsq(gatherDim(merged.v, 1)), I([D])], { axis: 0 })[0]!;
+    const y0 = inner('Reshape', [merged.v, mshape], {}, [B, S, D], 10);
+    const y = conv1d('c_proj', y0, D, D);
+    em.pool.push(y);
+    const u = this.unsafe();
+    if (u) {
+      this.expose(em, probs, u);
+      tags.push(u);
+    }
+    this.note(em, 'gpt2-attention', tags.join(',') || undefined);
+    return y;
+  }
+
+  /**
+   * nn.MultiheadAttention (batch_first, inside nn.TransformerEncoder) as torch.onnx.export writes it (fixtures/torch/
+   * mha-encoder-tiny-op17.onnx): x [B, S, E] made sequence-first by Transpose(1,0,2), the packed in_proj
+   * Add(b, MatMul(xs, W [E, 3E])) sliced in three by torch's (size + 2) / 3 arithmetic, heads Reshaped to
+   * [S, B·H, E/H] with the targets computed from Shape, q / √D, Kᵀ = Transpose(1,2,0), scores·1 + 1·Where(pad, -inf,
+   * 0) with the bool key padding mask [B, S] (a graph input) spread over the heads by Reshape/Expand/Reshape, Softmax,
+   * context, Transpose back, Reshape to [S·B, E], out_proj Gemm(transB), Reshape, Transpose. The mask is And-ed with
+   * a constant that keeps key 0 (a row of nothing but padded keys is NaN in torch, where the fused op differs by
+   * design). Near misses: a scale Mul that is not 1, the probabilities read elsewhere.
+   */
+  private plantMhaAttention(em: Em): T | undefined {
+    const x0 = this.pick(em, (t) => t.shape.length === 3 && typeof t.shape[1] === 'number' && typeof t.shape[2] === 'number' && (t.shape[2] as number) >= 2);
+    if (!x0) return undefined;
+    const x = this.tame(em, x0);
+    const [B, S, E] = x.shape as [D, number, number];
+    const H = E % 2 === 0 ? this.rng.pick([1, 2]) : 1;
+    const hd = E / H;
+    if (this.numel([B, H, S, S]) > MAX_NUMEL || this.numel([B, S, 3 * E]) > MAX_NUMEL) return undefined;
+    const tags: string[] = [];
+    const inner = (op: string, inputs: (Value | null)[], attrs: Record<string, unknown>, shape: D[], mag: number): T =>
+      this.mk(em, this.node(em, op, inputs, attrs)[0]!, x.dt, shape, mag, false, x.cont, false);
+    const I = (values: number[], dims?: number[]) => this.constI(em, 'c', values, dims);
+    const n1 = (op: string, inputs: Value[], attrs: Record<string, unknown> = {}) => this.node(em, op, inputs, attrs)[0]!;
+    const dim = (t: Value, i: number) => n1('Gather', [n1('Shape', [t]), I([i], [])], { axis: 0 });
+    const unsq = (s: Value) => n1('Unsqueeze', [s, I([0])]);
+    const BH: D = typeof B === 'number' ? B * H : `?${B}`;
+    const xs = inner('Transpose', [x.v], { perm: [1, 0, 2] }, [S, B, E], x.mag);
+    const tgtLen = dim(xs.v, 0);
+    const bsz = dim(xs.v, 1);
+    const embed = dim(xs.v, 2);
+    const headDim = n1('Cast', [n1('Cast', [n1('Div', [embed, I([H], [])])], { to: DataType.INT64 })], { to: DataType.INT64 });
+    const w = this.constF(em, 'in_proj_weight_t', [E, 3 * E], this.normal(3 * E * E, 1 / Math.sqrt(E)));
+    const mm = inner('MatMul', [xs.v, w], {}, [S, B, 3 * E], 10);
+    const proj = inner('Add', [this.constF(em, 'in_proj_bias', [3 * E], this.normal(3 * E, 0.1)), mm.v], {}, [S, B, 3 * E], 10);
+    const third = n1('Div', [n1('Add', [n1('Gather', [n1('Shape', [proj.v]), I([-1])], { axis: 0 }), I([2])]), I([3])]);
+    const bounds = [I([0]), n1('Mul', [third, I([1])]), n1('Mul', [third, I([2])]), n1('Mul', [third, I([3])])];
+    const bh = n1('Mul', [bsz, I([H], [])]);
+    const heads = (i: number, perm: number[]): [T, T] => {
+      const part = inner('Slice', [proj.v, bounds[i]!, bounds[i + 1]!, I([-1])], {}, [S, B, E], 10);
+      const len = i === 0 ? tgtLen : dim(part.v, 0);
+      const target = n1('Concat', [unsq(len), unsq(bh), unsq(headDim)], { axis: 0 });
+      const r = inner('Reshape', [part.v, target], {}, [S, BH, hd], 10);
+      return [
+        r,
+        inner(
+          'Transpose',
+          [r.v],
+          { perm },
+          perm.map((p) => [S, BH, hd][p]!),
+          10,
+        ),
+      ];
+    };
+    const [, q] = heads(0, [1, 0, 2]);
+    const [kr, k] = heads(1, [1, 0, 2]);
+    const [, v] = heads(2, [1, 0, 2]);
+    const srcLen = dim(k.v, 1);
+    // the key padding mask: a bool graph input [B, S], key 0 always kept
+    const padName = this.main.freshName('src_key_padding_mask');
+    let padB: D = B;
+    if (typeof B === 'string' && B.startsWith('?')) {
+      // an unnamed batch dimension: the mask's own (synthesizeInputs sizes it as "name[0]", like x's)
+      this.dims[`${padName}[0]`] = this.sz(B);
+      padB = `?${padName}[0]`;
+    }
+    const padIn = this.main.addInput(padName, tensorType(DataType.BOOL, this.decl([padB, S])));
+    const keep = this.constT(
+      em,
+      'keep_first',
+      boolTensor(
+        [1, S],
+        Array.from({ length: S }, (_, j) => j !== 0),
+      ),
+    );
+    const pad = n1('And', [padIn, keep]);
+    const m4 = n1('Reshape', [pad, n1('Concat', [unsq(bsz), I([1]), I([1]), unsq(srcLen)], { axis: 0 })]);
+    const ones = n1('ConstantOfShape', [I([4])], { value: int64Tensor([1], [1]) });
+    const expShape = n1('Where', [n1('Equal', [I([-1, H, -1, -1]), n1('Mul', [ones, I([-1], [])])]), ones, I([-1, H, -1, -1])]);
+    const m3 = n1('Reshape', [n1('Expand', [m4, expShape]), n1('Concat', [unsq(bh), I([1]), unsq(srcLen)], { axis: 0 })]);
+    const zeros = n1('ConstantOfShape', [n1('Shape', [m3])], { value: floatTensor([1], [0]) });
+    const fmask = n1('Where', [n1('Cast', [m3], { to: DataType.BOOL }), this.constF(em, 'neg_inf', [], [Number.NEGATIVE_INFINITY]), zeros]);
+    const qs = inner('Div', [q.v, this.constF(em, 'sqrt_hd', [], [Math.sqrt(hd)])], {}, [BH, S, hd], 10);
+    const kT = inner('Transpose', [kr.v], { perm: [1, 2, 0] }, [BH, hd, S], 10);
+    const scores = inner('MatMul', [qs.v, kT.v], {}, [BH, S, S], 30);
+    const alpha = this.chance(0.1) ? (tags.push('alpha'), 0.5) : 1;
+    const a = inner('Mul', [scores.v, this.constF(em, 'alpha', [], [alpha])], {}, [BH, S, S], 30);
+    const bm = n1('Mul', [fmask, this.constF(em, 'beta', [], [1])]);
+    const sum = inner('Add', [a.v, bm], {}, [BH, S, S], 30);
+    const probs = inner('Softmax', [sum.v], { axis: -1 }, [BH, S, S], 1);
+    const ctx = inner('MatMul', [probs.v, v.v], {}, [BH, S, hd], 10);
+    const ctxT = inner('Transpose', [ctx.v], { perm: [1, 0, 2] }, [S, BH, hd], 10);
+    const flat = inner('Reshape', [ctxT.v, n1('Concat', [unsq(n1('Mul', [tgtLen, bsz])), unsq(embed)], { axis: 0 })], {}, [`?${B}`, E], 10);
+    const wo = this.constF(em, 'out_proj_weight', [E, E], this.normal(E * E, 1 / Math.sqrt(E)));
+    const gemm = inner(
+      'Gemm',
+      [flat.v, wo, this.constF(em, 'out_proj_bias', [E], this.normal(E, 0.1))],
+      { alpha: f(1), beta: f(1), transB: 1 },
+      [`?${B}`, E],
+      10,
+    );
+    const back = inner('Reshape', [gemm.v, n1('Concat', [unsq(tgtLen), unsq(bsz), unsq(dim(gemm.v, 1))], { axis: 0 })], {}, [S, B, E], 10);
+    const y = this.op1(em, 'Transpose', [back.v], { perm: [1, 0, 2] }, x.dt, [B, S, E], 10, false, x.cont);
+    const u = this.unsafe();
+    if (u) {
+      this.expose(em, probs, u);
+      tags.push(u);
+    }
+    this.note(em, 'mha-attention', tags.join(',') || undefined);
+    return y;
+  }
+
+  /**
+   * LLaMA self-attention as torch.onnx.export writes Hugging Face's LlamaAttention (fixtures/torch/llama-tiny.onnx):
+   * q/k/v MatMuls (k and v with fewer heads: grouped-query), heads split by shape-arithmetic Reshapes and
+   * Transpose(0,2,1,3), rotary embeddings in the rotate_half form (cos/sin buffers [1, 1, M, D] sliced [0:len] by the
+   * key length, Cast, Squeezed to [len, D], Gathered at position ids Range(0, S) [1, S], Unsqueezed to axis 1; x·cos +
+   * Concat(-x[D/2:], x[:D/2])·sin with the halves cut by Cast(Div(shape[3], 2))), repeat_kv (Unsqueeze at 2, Expand
+   * to [B, Hkv, n_rep, S, D], Reshape to [B, H, S, D]), softmax(q·kᵀ / √D) through torch's two identity Casts,
+   * context, Transpose, Reshape to [B, S, E], o_proj. Near misses: tables whose halves differ (not cat(freqs,
+   * freqs)), the probabilities read elsewhere.
+   */
+  private plantLlamaAttention(em: Em): T | undefined {
+    const x0 = this.pick(em, (t) => t.shape.length === 3 && typeof t.shape[2] === 'number' && (t.shape[2] as number) % 2 === 0 && (t.shape[2] as number) >= 4);
+    if (!x0) return undefined;
+    const x = this.tame(em, x0);
+    const [B, S, E] = x.shape as [D, D, number];
+    const Sn = this.sz(S);
+    const hd = E % 4 === 0 && this.chance(0.5) ? 4 : 2;
+    const H = E / hd;
+    const Hkv = H % 2 === 0 && this.chance(0.6) ? H / 2 : H;
+    const rep = H / Hkv;
+    if (this.numel([B, H, Sn, Sn]) > MAX_NUMEL || this.numel([B, H, Sn, hd]) * 3 > MAX_NUMEL) return undefined;
+    const tags: string[] = [];
+    if (rep > 1) tags.push('gqa');
+    const inner = (op: string, inputs: (Value | null)[], attrs: Record<string, unknown>, shape: D[], mag: number): T =>
+      this.mk(em, this.node(em, op, inputs, attrs)[0]!, x.dt, shape, mag, false, x.cont, false);
+    const I = (values: (number | bigint)[], dims?: number[]) => this.constI(em, 'c', values, dims);
+    const n1 = (op: string, inputs: Value[], attrs: Record<string, unknown> = {}) => this.node(em, op, inputs, attrs)[0]!;
+    const dim = (t: Value, i: number) => n1('Gather', [n1('Shape', [t]), I([i], [])], { axis: 0 });
+    const unsq = (s: Value, axis = 0) => n1('Unsqueeze', [s, I([axis])]);
+    const bsz = dim(x.v, 0);
+    const qLen = dim(x.v, 1);
+    const proj = (name: string, heads: number): [T, T] => {
+      const w = this.constF(em, `${name}_proj_t`, [E, heads * hd], this.normal(E * heads * hd, 1 / Math.sqrt(E)));
+      const mm = inner('MatMul', [x.v, w], {}, [B, S, heads * hd], 10);
+      const r = inner('Reshape', [mm.v, n1('Concat', [unsq(bsz), unsq(qLen), I([heads]), I([hd])], { axis: 0 })], {}, [B, S, heads, hd], 10);
+      return [r, inner('Transpose', [r.v], { perm: [0, 2, 1, 3] }, [B, heads, S, hd], 10)];
+    };
+    const [, q] = proj('q', H);
+    const [, k] = proj('k', Hkv);
+    const [, v] = proj('v', Hkv);
+    // position ids [1, S] and the rotary tables, sliced to the key length
+    const pos = n1('Reshape', [
+      unsq(n1('Range', [I([0], []), n1('Cast', [qLen], { to: DataType.INT64 }), I([1], [])])),
+      n1('Concat', [I([-1]), unsq(qLen)], { axis: 0 }),
+    ]);
+    const M = Sn + this.int(0, 3);
+    const inv = Array.from({ length: hd / 2 }, (_, j) => 1 / 10000 ** ((2 * j) / hd));
+    const repeat = !this.chance(0.1);
+    if (!repeat) tags.push('halves-differ');
+    const table = (fn: (a: number) => number) => {
+      const t = new Float32Array(M * hd);
+      for (let p = 0; p < M; p++) for (let j = 0; j < hd; j++) t[p * hd + j] = fn(p * inv[j % (hd / 2)]! * (repeat || j < hd / 2 ? 1 : 1.5));
+      return t;
+    };
+    const kLen = dim(k.v, 2);
+    const gathered = (name: string, fn: (a: number) => number) => {
+      const buf = this.constF(em, `${name}_cached`, [1, 1, M, hd], table(fn), { node: this.chance(0.7) });
+      const sl = n1('Cast', [n1('Slice', [buf, I([0]), unsq(kLen), I([2]), I([1])])], { to: DataType.FLOAT });
+      const sq = n1('Squeeze', [n1('Squeeze', [sl, I([1])]), I([0])]);
+      return unsq(n1('Gather', [sq, pos], { axis: 0 }), 1);
+    };
+    const cos = gathered('cos', Math.cos);
+    const sin = gathered('sin', Math.sin);
+    const INT64_MAX = 9223372036854775807n;
+    const rotary = (t: T, heads: number): T => {
+      const half = unsq(n1('Cast', [n1('Cast', [n1('Div', [dim(t.v, 3), I([2], [])])], { to: DataType.INT64 })], { to: DataType.INT64 }));
+      const x1 = n1('Slice', [t.v, I([0]), half, I([3]), I([1])]);
+      const x2 = n1('Slice', [t.v, half, I([INT64_MAX]), I([3]), I([1])]);
+      const rot = n1('Concat', [n1('Neg', [x2]), x1], { axis: -1 });
+      const a = inner('Mul', [t.v, cos], {}, [B, heads, S, hd], 10);
+      return inner('Add', [a.v, n1('Mul', [rot, sin])], {}, [B, heads, S, hd], 10);
+    };
+    const qr = rotary(q, H);
+    const kr = rotary(k, Hkv);
+    const repeatKv = (t: T): T => {
+      if (rep === 1) return t;
+      const [b, h, s, d] = [dim(t.v, 0), dim(t.v, 1), dim(t.v, 2), dim(t.v, 3)];
+      const e = n1('Expand', [unsq(t.v, 2), n1('Concat', [unsq(b), unsq(h), I([rep]), unsq(s), unsq(d)], { axis: 0 })]);
+      const r = n1('Concat', [unsq(b), unsq(n1('Mul', [h, I([rep], [])])), unsq(s), unsq(d)], { axis: 0 });
+      return inner('Reshape', [e, r], {}, [B, H, S, hd], 10);
+    };
+    const kk = repeatKv(kr);
+    const vv = repeatKv(v);
+    const kT = inner('Transpose', [kk.v], { perm: [0, 1, 3, 2] }, [B, H, hd, S], 10);
+    const scores = inner('MatMul', [qr.v, kT.v], {}, [B, H, S, S], 30);
+    const scaled = inner('Div', [scores.v, this.constF(em, 'sqrt_hd', [], [Math.sqrt(hd)])], {}, [B, H, S, S], 10);
+    const probs = inner('Softmax', [scaled.v], { axis: -1 }, [B, H, S, S], 1);
+    const c2 = n1('Cast', [n1('Cast', [probs.v], { to: x.dt })], { to: x.dt });
+    const ctx = inner('MatMul', [c2, vv.v], {}, [B, H, S, hd], 10);
+    const ctxT = inner('Transpose', [ctx.v], { perm: [0, 2, 1, 3] }, [B, S, H, hd], 10);
+    const merged = inner('Reshape', [ctxT.v, n1('Concat', [unsq(bsz), unsq(qLen), I([E])], { axis: 0 })], {}, [B, S, E], 10);
+    const wo = this.constF(em, 'o_proj_t', [E, E], this.normal(E * E, 1 / Math.sqrt(E)));
+    const y = this.op1(em, 'MatMul', [merged.v, wo], {}, x.dt, [B, S, E], 10, false, x.cont);
+    const u = this.unsafe();
+    if (u) {
+      this.expose(em, probs, u);
+      tags.push(u);
+    }
+    this.note(em, 'llama-attention', tags.join(',') || undefined);
+    return y;
+  }
+
   /** x * HardSigmoid(x) (HardSwish when alpha = 1/6 and beta = 0.5). */
   private plantHardSwish(em: Em, x0?: T): T | undefined {
     const x = x0 ?? this.pick(em);
@@ -1549,6 +1876,9 @@ class Gen {
       [3, () => follow(this.plantMatMulAdd(em))],
       [2, () => follow(this.plantReshapeGemm(em))],
       [2, () => follow(this.plantAttention(em))],
+      [2, () => follow(this.plantGpt2Attention(em))],
+      [2, () => follow(this.plantMhaAttention(em))],
+      [2, () => follow(this.plantLlamaAttention(em))],
       [2, () => follow(this.plantHardSwish(em))],
       [2, () => follow(this.plantIdentityChain(em))],
       [2, () => follow(this.plantTransposePair(em))],
@@ -1926,13 +2256,17 @@ async function sensitivity(
     const kV = g.addConstant('sens_k', Tensor.fromArray(DataType.FLOAT, [], [K]));
     const eV = g.addConstant('sens_eps', Tensor.fromArray(DataType.FLOAT, [], [eps]));
     const oneV = g.addConstant('sens_one', Tensor.fromArray(DataType.FLOAT, [], [1]));
+    // the sign is drawn from a clipped copy: v·K of a mask fill such as float32 lowest overflows to ±inf, and sin(inf)
+    // is NaN, which would make every masked score NaN and the output's sensitivity nothing (NaN never wins)
+    const loV = g.addConstant('sens_lo', Tensor.fromArray(DataType.FLOAT, [], [-1e30]));
+    const hiV = g.addConstant('sens_hi', Tensor.fromArray(DataType.FLOAT, [], [1e30]));
     for (const n of [...g.nodes]) {
       for (const v of n.outputs) {
         const r = v && all[v.name];
         if (!v || !r || r.type !== 'float32' || (n.opType === 'Constant' && r.data.length <= 1)) continue;
         const uses = [...v.uses];
         if (!uses.length) continue;
-        const sn = g.addNode('Sign', [g.addNode('Sin', [g.addNode('Mul', [v, kV]).output(0)]).output(0)]).output(0);
+        const sn = g.addNode('Sign', [g.addNode('Sin', [g.addNode('Mul', [g.addNode('Clip', [v, loV, hiV]).output(0), kV]).output(0)]).output(0)]).output(0);
         const p = g.addNode('Add', [g.addNode('Mul', [sn, eV]).output(0), oneV]).output(0);
         const v2 = g.addNode('Mul', [v, p]).output(0);
         for (const u of uses) u.node.setInput(u.index, v2);
