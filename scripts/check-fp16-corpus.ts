@@ -18,13 +18,8 @@
  *
  *   npm run check:fp16-corpus [-- --dir /usr/share/libonnx-testdata/data] [--filter regex] [--verbose] [--json out.json]
  */
-import * as path from 'node:path';
-import { loadInputsDir } from '../src/inputs/load.js';
-import type { Model } from '../src/ir/model.js';
-import { encodeModel } from '../src/onnx/encode.js';
-import { decodeModelBytes, loadModel } from '../src/onnx/io.js';
-import { ortMessage, type Feeds } from '../src/runtime/session.js';
-import { type CorpusRow, runCorpus, runOnce } from './corpus-lib.js';
+import { ortMessage } from '../src/runtime/session.js';
+import { cloneModel, type CorpusRow, loadCase, runCorpus, runOnce } from './corpus-lib.js';
 import { compareRuns } from '../src/measure/compare-models.js';
 import { convertFloat } from '../src/quantize/convert.js';
 import type { ConvertOptions } from '../src/quantize/options.js';
@@ -36,31 +31,13 @@ const MODES: { name: string; opts: ConvertOptions; tol: number }[] = [
   { name: 'bf16-weights', opts: { dtype: 'bf16', weightsOnly: true, weightsMinElements: 1 }, tol: 2e-2 },
 ];
 
-const clone = (m: Model): Model => decodeModelBytes(encodeModel(m));
-
 async function checkOne(testDir: string): Promise<CorpusRow[] | string> {
-  let model: Model;
-  let feeds: Feeds;
-  try {
-    model = loadModel(path.join(testDir, 'model.onnx'));
-    feeds = loadInputsDir(path.join(testDir, 'test_data_set_0'), model)[0];
-  } catch (e) {
-    return `cannot load the model or its inputs: ${ortMessage(e)}`;
-  }
-  let ref: Awaited<ReturnType<typeof runOnce>>;
-  try {
-    ref = await runOnce(model, feeds);
-  } catch (e) {
-    return `onnxruntime cannot run it in float32: ${ortMessage(e)}`;
-  }
-  // random generators without a seed: two float32 runs differ, so outputs cannot be compared
-  const again = await runOnce(model, feeds);
-  const noise = compareRuns([again], [ref]).some((o) => (o.maxAbsError ?? 0) > 0);
-  if (noise) return 'nondeterministic: two float32 runs differ';
+  const c = await loadCase(testDir);
+  if (typeof c === 'string') return c;
+  const { name, model, feeds, ref } = c;
   const rows: CorpusRow[] = [];
-  const name = path.relative(path.dirname(path.dirname(testDir)), testDir);
   for (const mode of MODES) {
-    const m = clone(model);
+    const m = cloneModel(model);
     const row: CorpusRow = { model: name, mode: mode.name, status: 'ok' };
     rows.push(row);
     try {

@@ -18,16 +18,12 @@
  *
  *   npm run check:int8-corpus [-- --dir /usr/share/libonnx-testdata/data] [--filter regex] [--verbose] [--json out.json]
  */
-import * as path from 'node:path';
-import { loadInputsDir } from '../src/inputs/load.js';
 import type { Model } from '../src/ir/model.js';
 import { compareRuns } from '../src/measure/compare-models.js';
-import { encodeModel } from '../src/onnx/encode.js';
-import { decodeModelBytes, loadModel } from '../src/onnx/io.js';
 import type { IntQuantizeReport } from '../src/quantize/int8/index.js';
 import { quantizeDynamic, quantizeInt4, quantizeStatic } from '../src/quantize/int8/index.js';
 import { ortMessage, type Feeds } from '../src/runtime/session.js';
-import { type CorpusRow, freezeWeights, runCorpus, runOnce } from './corpus-lib.js';
+import { cloneModel, type CorpusRow, loadCase, runCorpus, runOnce } from './corpus-lib.js';
 
 export const INT_MODES: { name: string; apply: (m: Model, feeds: Feeds) => Promise<IntQuantizeReport> | IntQuantizeReport }[] = [
   { name: 'int8', apply: (m) => quantizeDynamic(m, { embeddings: { minElements: 0 } }) },
@@ -38,30 +34,13 @@ export const INT_MODES: { name: string; apply: (m: Model, feeds: Feeds) => Promi
 
 const MIN_COSINE = 0.98;
 
-const clone = (m: Model): Model => decodeModelBytes(encodeModel(m));
-
 async function checkOne(testDir: string): Promise<CorpusRow[] | string> {
-  let model: Model;
-  let feeds: Feeds;
-  try {
-    model = loadModel(path.join(testDir, 'model.onnx'));
-    feeds = loadInputsDir(path.join(testDir, 'test_data_set_0'), model)[0];
-    feeds = freezeWeights(model, feeds).feeds;
-  } catch (e) {
-    return `cannot load the model or its inputs: ${ortMessage(e)}`;
-  }
-  let ref: Awaited<ReturnType<typeof runOnce>>;
-  try {
-    ref = await runOnce(model, feeds);
-  } catch (e) {
-    return `onnxruntime cannot run it in float32: ${ortMessage(e)}`;
-  }
-  const again = await runOnce(model, feeds);
-  if (compareRuns([again], [ref]).some((o) => (o.maxAbsError ?? 0) > 0)) return 'nondeterministic: two float32 runs differ';
+  const c = await loadCase(testDir, { freeze: true });
+  if (typeof c === 'string') return c;
+  const { name, model, feeds, ref } = c;
   const rows: CorpusRow[] = [];
-  const name = path.relative(path.dirname(path.dirname(testDir)), testDir);
   for (const mode of INT_MODES) {
-    const m = clone(model);
+    const m = cloneModel(model);
     const row: CorpusRow = { model: name, mode: mode.name, status: 'ok' };
     rows.push(row);
     try {

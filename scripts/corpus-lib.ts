@@ -6,8 +6,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { adaptFeed } from '../src/inputs/adapt.js';
+import { loadInputsDir } from '../src/inputs/load.js';
+import { compareRuns } from '../src/measure/compare-models.js';
+import { encodeModel } from '../src/onnx/encode.js';
+import { decodeModelBytes, loadModel } from '../src/onnx/io.js';
 import type { Model } from '../src/ir/model.js';
-import { fromOrtTensor, createSession, runSession, type Feeds } from '../src/runtime/session.js';
+import { fromOrtTensor, createSession, ortMessage, runSession, type Feeds } from '../src/runtime/session.js';
 
 export const CORPUS_DIR = '/usr/share/libonnx-testdata/data';
 
@@ -132,3 +136,41 @@ export async function runCorpus(modes: readonly string[], checkOne: (testDir: st
   if (a.json) fs.writeFileSync(a.json, JSON.stringify({ rows, skipped }, null, 2));
   if (rows.some((r) => failOn.includes(r.status))) process.exitCode = 1;
 }
+
+/** A corpus model with its test inputs and onnxruntime's float32 outputs, ready to be rewritten and compared. */
+export interface CorpusCase {
+  /** the test's name relative to the corpus (suite/test) */
+  name: string;
+  model: Model;
+  feeds: Feeds;
+  ref: Awaited<ReturnType<typeof runOnce>>;
+}
+
+/**
+ * Loads `testDir`'s model and first input set (`freeze`: the weights a node test feeds as inputs become constants),
+ * runs it twice in float32; a string says why the model is skipped (not loadable, not runnable, or two runs differ:
+ * random generators without a seed, whose outputs cannot be compared).
+ */
+export async function loadCase(testDir: string, opts: { freeze?: boolean } = {}): Promise<CorpusCase | string> {
+  let model: Model;
+  let feeds: Feeds;
+  try {
+    model = loadModel(path.join(testDir, 'model.onnx'));
+    feeds = loadInputsDir(path.join(testDir, 'test_data_set_0'), model)[0]!;
+    if (opts.freeze) feeds = freezeWeights(model, feeds).feeds;
+  } catch (e) {
+    return `cannot load the model or its inputs: ${ortMessage(e)}`;
+  }
+  let ref: Awaited<ReturnType<typeof runOnce>>;
+  try {
+    ref = await runOnce(model, feeds);
+  } catch (e) {
+    return `onnxruntime cannot run it in float32: ${ortMessage(e)}`;
+  }
+  const again = await runOnce(model, feeds);
+  if (compareRuns([again], [ref]).some((o) => (o.maxAbsError ?? 0) > 0)) return 'nondeterministic: two float32 runs differ';
+  return { name: path.relative(path.dirname(path.dirname(testDir)), testDir), model, feeds, ref };
+}
+
+/** A fresh copy of a model through its bytes (each mode rewrites its own). */
+export const cloneModel = (m: Model): Model => decodeModelBytes(encodeModel(m));

@@ -7,7 +7,7 @@
  * (`to = "FLOAT16"`, the TensorProto.DataType name) and allows no bfloat16; Cast-6 and later take the enum as an INT.
  * onnxruntime refuses an int `to` on a Cast-1 ("Mismatched attribute type").
  */
-import { DataType } from '../ir/dtype.js';
+import { DataType, INTEGER_TYPES } from '../ir/dtype.js';
 import { Attribute, Node, Value, type Graph } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
 import { isStandardDomain } from '../ir/model.js';
@@ -22,20 +22,7 @@ export function castTo(opset: number | undefined, to: number): Attribute {
 }
 
 /** Element types Cast-1 (opsets 1-5) converts from and to. */
-const CAST1_TYPES: ReadonlySet<number> = new Set([
-  DataType.FLOAT16,
-  DataType.FLOAT,
-  DataType.DOUBLE,
-  DataType.INT8,
-  DataType.INT16,
-  DataType.INT32,
-  DataType.INT64,
-  DataType.UINT8,
-  DataType.UINT16,
-  DataType.UINT32,
-  DataType.UINT64,
-  DataType.BOOL,
-]);
+const CAST1_TYPES: ReadonlySet<number> = new Set([...INTEGER_TYPES, DataType.FLOAT16, DataType.FLOAT, DataType.DOUBLE, DataType.BOOL]);
 
 /** Whether the opset's Cast converts between `t` and float32 (bfloat16 needs opset 13). */
 export function castAllows(opset: number | undefined, t: number): boolean {

@@ -34,7 +34,7 @@ import { floatValues, quantizeMatrix8, tinyScaleWarning, WeightReader, type Int8
 import { recommendInt8, type CpuFeatures } from './cpu.js';
 import { addWeight, dropIfUnused, ensureOpset, foldableBias, graphsWithPaths, MS_DOMAIN, nodeName, replaceKeepingOutput } from './graph-util.js';
 import { finishReport, type IntQuantizeReport, type QuantizedNode, type SkippedNode, type SkipReasonCode, type WeightReport } from './report.js';
-import { quantizeEmbeddings, type EmbeddingOptions } from './embeddings.js';
+import { addEmbeddings, type EmbeddingOptions } from './embeddings.js';
 
 export interface DynamicQuantizeOptions {
   /** one scale per output column (default true); false: one per weight */
@@ -214,17 +214,7 @@ export function quantizeDynamic(model: Model, opts: DynamicQuantizeOptions = {})
   }
   for (const w of touched) if (!dropIfUnused(w)) warnings.push(`float weight ${w.name} is still read and was kept`);
 
-  let embeddingSettings: unknown = false;
-  if (opts.embeddings !== false) {
-    const eo = typeof opts.embeddings === 'object' ? opts.embeddings : {};
-    const r = quantizeEmbeddings(model, { ...eo, exclude: [...exclude, ...(eo.exclude ?? [])], subgraphs: opts.subgraphs });
-    quantized.push(...r.quantized);
-    skipped.push(...r.skipped);
-    weights.push(...r.weights);
-    warnings.push(...r.warnings);
-    Object.assign(opsetsAdded, r.opsetsAdded);
-    embeddingSettings = r.settings;
-  }
+  const embeddingSettings = addEmbeddings(model, opts.embeddings, exclude, opts.subgraphs, { quantized, skipped, weights, warnings, opsetsAdded });
 
   return finishReport('dynamic-int8', {
     quantized,

@@ -42,6 +42,28 @@ export interface EmbeddingResult {
   settings: Record<string, unknown>;
 }
 
+/**
+ * The `embeddings` option of the int8 and int4 rewrites: quantizes the Gather tables unless it is false (nodes in
+ * `exclude` left alone), appends what it did to `into`, and returns its settings for the report (false when off).
+ */
+export function addEmbeddings(
+  model: Model,
+  option: boolean | EmbeddingOptions | undefined,
+  exclude: Iterable<string>,
+  subgraphs: boolean | undefined,
+  into: Omit<EmbeddingResult, 'settings'>,
+): Record<string, unknown> | false {
+  if (option === false) return false;
+  const eo = typeof option === 'object' ? option : {};
+  const r = quantizeEmbeddings(model, { ...eo, exclude: [...exclude, ...(eo.exclude ?? [])], subgraphs });
+  into.quantized.push(...r.quantized);
+  into.skipped.push(...r.skipped);
+  into.weights.push(...r.weights);
+  into.warnings.push(...r.warnings);
+  Object.assign(into.opsetsAdded, r.opsetsAdded);
+  return r.settings;
+}
+
 export function quantizeEmbeddings(model: Model, opts: EmbeddingOptions = {}): EmbeddingResult {
   const minElements = opts.minElements ?? 65536;
   const form = opts.form ?? 'gather';

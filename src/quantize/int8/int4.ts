@@ -28,7 +28,7 @@ import type { Model } from '../../ir/model.js';
 import { addWeight, dropIfUnused, ensureOpset, graphsWithPaths, MS_DOMAIN, nodeName, replaceKeepingOutput } from './graph-util.js';
 import { finishReport, type IntQuantizeReport, type QuantizedNode, type SkippedNode, type SkipReasonCode, type WeightReport } from './report.js';
 import { examine, type Candidate } from './dynamic.js';
-import { quantizeEmbeddings, type EmbeddingOptions } from './embeddings.js';
+import { addEmbeddings, type EmbeddingOptions } from './embeddings.js';
 import { floatValues, quantizeNBits4, tinyScaleWarning, type NBitsWeights } from './weights.js';
 
 export interface Int4Options {
@@ -153,17 +153,7 @@ export function quantizeInt4(model: Model, opts: Int4Options = {}): IntQuantizeR
     if (!dropIfUnused(w)) warnings.push(`float weight ${w.name} is still read and was kept`);
     ensureOpset(model, MS_DOMAIN, 1, opsetsAdded);
   }
-  let embeddingSettings: unknown = false;
-  if (opts.embeddings !== false) {
-    const eo = typeof opts.embeddings === 'object' ? opts.embeddings : {};
-    const r = quantizeEmbeddings(model, { ...eo, exclude: [...exclude, ...(eo.exclude ?? [])], subgraphs: opts.subgraphs });
-    quantized.push(...r.quantized);
-    skipped.push(...r.skipped);
-    weights.push(...r.weights);
-    warnings.push(...r.warnings);
-    Object.assign(opsetsAdded, r.opsetsAdded);
-    embeddingSettings = r.settings;
-  }
+  const embeddingSettings = addEmbeddings(model, opts.embeddings, exclude, opts.subgraphs, { quantized, skipped, weights, warnings, opsetsAdded });
   return finishReport('int4', {
     quantized,
     skipped,
