@@ -56,7 +56,6 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as ort from 'onnxruntime-node';
-import { dimNames } from '../../src/inputs/dims.js';
 import { synthesizeInputs } from '../../src/inputs/synthesize.js';
 import { createModel, floatTensor, int64Tensor, boolTensor, int32Tensor, subgraph, type GraphBuilder } from '../../src/ir/builder.js';
 import { DataType, isFloatType } from '../../src/ir/dtype.js';
@@ -1901,9 +1900,6 @@ class Gen {
     this.chooseOutputs();
     this.main.sortTopologically();
     const discontinuous = this.main.outputs.filter((v) => !this.cont.get(v)).map((v) => v.name);
-    // only the dimensions the model's inputs declare (synthesizeInputs refuses a size for a name the model lacks)
-    const declared = new Set(dimNames(this.model));
-    for (const k of Object.keys(this.dims)) if (!declared.has(k)) delete this.dims[k];
     this.model.setMetadata(META.seed, String(this.seed));
     this.model.setMetadata(META.dims, JSON.stringify(this.dims));
     this.model.setMetadata(META.planted, JSON.stringify(this.planted));
